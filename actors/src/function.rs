@@ -1,0 +1,271 @@
+//! Function definitions and the validated registry.
+//!
+//! A function is Rust code registered with an id, a display name, its triggers (event names with an optional
+//! CEL `if`), a retry count (default 3 after the first attempt, 0–20) and an optional CEL idempotency key (one
+//! run per key value per 24 h). [`Registry::new`] validates everything once; an invalid registry refuses start.
+
+use crate::error::FnError;
+use crate::expr::{Expr, ExprError};
+use crate::run::RunCtx;
+use futures_util::future::LocalBoxFuture;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+pub const DEFAULT_RETRIES: u32 = 3;
+pub const MAX_RETRIES: u32 = 20;
+pub const MAX_TRIGGERS: usize = 10;
+/// How long an idempotency key (or an event's producer id) blocks a second run.
+pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+/// The handler: called with the run's context, returns the run's output as JSON.
+pub type Handler = Arc<dyn Fn(RunCtx) -> LocalBoxFuture<'static, Result<serde_json::Value, FnError>> + Send + Sync>;
+
+#[derive(Debug, Clone)]
+pub enum Trigger {
+    Event { event: String, condition: Option<String> },
+}
+
+impl Trigger {
+    pub fn event(name: &str) -> Self {
+        Trigger::Event {
+            event: name.to_string(),
+            condition: None,
+        }
+    }
+    pub fn event_if(name: &str, condition: &str) -> Self {
+        Trigger::Event {
+            event: name.to_string(),
+            condition: Some(condition.to_string()),
+        }
+    }
+}
+
+/// A function as the application declares it. Build with [`FunctionDef::new`] and the chained setters.
+#[derive(Clone)]
+pub struct FunctionDef {
+    pub id: String,
+    pub name: String,
+    pub triggers: Vec<Trigger>,
+    pub retries: u32,
+    pub idempotency: Option<String>,
+    pub handler: Handler,
+}
+
+impl std::fmt::Debug for FunctionDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FunctionDef")
+            .field("id", &self.id)
+            .field("triggers", &self.triggers)
+            .field("retries", &self.retries)
+            .field("idempotency", &self.idempotency)
+            .finish()
+    }
+}
+
+impl FunctionDef {
+    pub fn new<F, Fut>(id: &str, name: &str, handler: F) -> Self
+    where
+        F: Fn(RunCtx) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<serde_json::Value, FnError>> + 'static,
+    {
+        FunctionDef {
+            id: id.to_string(),
+            name: name.to_string(),
+            triggers: Vec::new(),
+            retries: DEFAULT_RETRIES,
+            idempotency: None,
+            handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
+        }
+    }
+    pub fn trigger(mut self, t: Trigger) -> Self {
+        self.triggers.push(t);
+        self
+    }
+    pub fn retries(mut self, n: u32) -> Self {
+        self.retries = n;
+        self
+    }
+    pub fn idempotency(mut self, expr: &str) -> Self {
+        self.idempotency = Some(expr.to_string());
+        self
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("function id {0:?} is registered twice")]
+    DuplicateId(String),
+    #[error("function {0:?}: the id must be non-empty lowercase letters, digits and dashes")]
+    InvalidId(String),
+    #[error("function {id:?}: retries must be between 0 and {MAX_RETRIES}, got {retries}")]
+    Retries { id: String, retries: u32 },
+    #[error("function {id:?}: between 1 and {MAX_TRIGGERS} triggers are allowed, got {count}")]
+    Triggers { id: String, count: usize },
+    #[error("function {id:?}: trigger event name must be non-empty")]
+    EmptyEvent { id: String },
+    #[error("function {id:?}: {source}")]
+    Expr { id: String, source: ExprError },
+}
+
+/// A validated function with its compiled expressions.
+#[derive(Debug)]
+pub struct Function {
+    pub def: FunctionDef,
+    conditions: Vec<(String, Option<Expr>)>,
+    idempotency: Option<Expr>,
+}
+
+impl Function {
+    pub fn id(&self) -> &str {
+        &self.def.id
+    }
+}
+
+/// A function selected for an event, with its evaluated idempotency key.
+#[derive(Debug, Clone)]
+pub struct Match {
+    pub function_id: String,
+    pub idempotency_key: Option<String>,
+}
+
+/// The set of functions this daemon runs. Cheap to share (`Arc`).
+#[derive(Debug, Default)]
+pub struct Registry {
+    functions: Vec<Arc<Function>>,
+    by_event: HashMap<String, Vec<usize>>,
+}
+
+impl Registry {
+    pub fn new(defs: Vec<FunctionDef>) -> Result<Registry, RegistryError> {
+        let mut seen = HashSet::new();
+        let mut reg = Registry::default();
+        for def in defs {
+            let id = def.id.clone();
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                return Err(RegistryError::InvalidId(id));
+            }
+            if !seen.insert(id.clone()) {
+                return Err(RegistryError::DuplicateId(id));
+            }
+            if def.retries > MAX_RETRIES {
+                return Err(RegistryError::Retries {
+                    id,
+                    retries: def.retries,
+                });
+            }
+            if def.triggers.is_empty() || def.triggers.len() > MAX_TRIGGERS {
+                return Err(RegistryError::Triggers {
+                    id,
+                    count: def.triggers.len(),
+                });
+            }
+            let compile =
+                |src: &str| Expr::compile(src).map_err(|source| RegistryError::Expr { id: id.clone(), source });
+            let mut conditions = Vec::new();
+            for t in &def.triggers {
+                let Trigger::Event { event, condition } = t;
+                if event.trim().is_empty() {
+                    return Err(RegistryError::EmptyEvent { id });
+                }
+                conditions.push((event.clone(), condition.as_deref().map(compile).transpose()?));
+            }
+            let idempotency = def.idempotency.as_deref().map(compile).transpose()?;
+            let index = reg.functions.len();
+            for (event, _) in &conditions {
+                let entry = reg.by_event.entry(event.clone()).or_default();
+                if !entry.contains(&index) {
+                    entry.push(index);
+                }
+            }
+            reg.functions.push(Arc::new(Function {
+                def,
+                conditions,
+                idempotency,
+            }));
+        }
+        Ok(reg)
+    }
+
+    pub fn functions(&self) -> impl Iterator<Item = &Arc<Function>> {
+        self.functions.iter()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Function>> {
+        self.functions.iter().find(|f| f.id() == id)
+    }
+
+    /// The functions an event starts, in registration order. `event` is the full event object
+    /// (`{name, data, user, id, ts, v}`) that CEL sees as `event`.
+    pub fn matching(&self, name: &str, event: &serde_json::Value) -> Vec<Match> {
+        let Some(indexes) = self.by_event.get(name) else {
+            return Vec::new();
+        };
+        indexes
+            .iter()
+            .map(|&i| &self.functions[i])
+            .filter(|f| {
+                f.conditions
+                    .iter()
+                    .any(|(ev, cond)| ev == name && cond.as_ref().is_none_or(|c| c.matches(event)))
+            })
+            .map(|f| Match {
+                function_id: f.id().to_string(),
+                idempotency_key: f.idempotency.as_ref().and_then(|k| k.key(event)),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn noop(id: &str) -> FunctionDef {
+        FunctionDef::new(id, id, |_ctx| async { Ok(serde_json::Value::Null) })
+    }
+
+    #[test]
+    fn matching_respects_conditions_and_evaluates_keys() {
+        let reg = Registry::new(vec![
+            noop("a").trigger(Trigger::event("x/y")).idempotency("event.user.email"),
+            noop("b").trigger(Trigger::event_if("x/y", "event.data.kind == 'cohort'")),
+            noop("c").trigger(Trigger::event("other")),
+        ])
+        .unwrap();
+        let e = json!({"name": "x/y", "data": {"kind": "solo"}, "user": {"email": "a@b.c"}});
+        let m = reg.matching("x/y", &e);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].function_id, "a");
+        assert_eq!(m[0].idempotency_key.as_deref(), Some("a@b.c"));
+        let e = json!({"name": "x/y", "data": {"kind": "cohort"}, "user": {}});
+        let ids: Vec<_> = reg.matching("x/y", &e).into_iter().map(|m| m.function_id).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert!(reg.matching("nope", &e).is_empty());
+    }
+
+    #[test]
+    fn invalid_registries_are_refused() {
+        let dup = Registry::new(vec![
+            noop("a").trigger(Trigger::event("e")),
+            noop("a").trigger(Trigger::event("e")),
+        ]);
+        assert!(matches!(dup, Err(RegistryError::DuplicateId(_))));
+        let cel = Registry::new(vec![noop("a").trigger(Trigger::event_if("e", "event.data ==="))]);
+        assert!(matches!(cel, Err(RegistryError::Expr { .. })));
+        let key = Registry::new(vec![noop("a").trigger(Trigger::event("e")).idempotency("(")]);
+        assert!(matches!(key, Err(RegistryError::Expr { .. })));
+        let retries = Registry::new(vec![noop("a").trigger(Trigger::event("e")).retries(21)]);
+        assert!(matches!(retries, Err(RegistryError::Retries { .. })));
+        assert!(matches!(
+            Registry::new(vec![noop("a")]),
+            Err(RegistryError::Triggers { .. })
+        ));
+        let bad_id = Registry::new(vec![noop("A b").trigger(Trigger::event("e"))]);
+        assert!(matches!(bad_id, Err(RegistryError::InvalidId(_))));
+    }
+}

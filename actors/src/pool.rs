@@ -1,0 +1,205 @@
+//! A function's pool: claims due runs of one function from the store, up to its slot count, and starts a
+//! [`RunActor`] for each. Work waits in the database, not here: a [`Wake`] only says "look again".
+//!
+//! Claims are batched: after a full batch the pool claims again as slots free up (a quarter of the slots at a
+//! time), and it wakes itself when one of its runs asked to resume at a known time.
+
+use crate::function::Function;
+use crate::run::{RunActor, RunDone};
+use crate::runtime::Runtime;
+use crate::store::ClaimRequest;
+use crate::time::now_ms;
+use actix::prelude::*;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// Look at the store for due work.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Wake;
+
+/// Figures for `/health`.
+#[derive(Message, Debug)]
+#[rtype(result = "PoolStats")]
+pub struct GetStats;
+
+#[derive(Debug, Clone, Copy, MessageResponse)]
+pub struct PoolStats {
+    pub running: usize,
+    pub slots: usize,
+    pub mailbox_capacity: usize,
+    pub claimed_total: u64,
+}
+
+/// Stop claiming; the receiver fires once no run of this pool is in flight.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain(pub oneshot::Sender<()>);
+
+pub struct Pool {
+    rt: Arc<Runtime>,
+    function: Arc<Function>,
+    slots: usize,
+    in_flight: usize,
+    claiming: bool,
+    maybe_more: bool,
+    draining: bool,
+    drained: Vec<oneshot::Sender<()>>,
+    timer: Option<(i64, SpawnHandle)>,
+    claimed_total: u64,
+}
+
+impl Pool {
+    pub fn start(rt: Arc<Runtime>, function: Arc<Function>) -> Addr<Pool> {
+        let capacity = rt.config.mailbox_capacity;
+        Pool::create(move |ctx| {
+            ctx.set_mailbox_capacity(capacity);
+            Pool {
+                slots: rt.config.max_runs_per_function.max(1),
+                rt,
+                function,
+                in_flight: 0,
+                claiming: false,
+                maybe_more: true,
+                draining: false,
+                drained: Vec::new(),
+                timer: None,
+                claimed_total: 0,
+            }
+        })
+    }
+
+    fn free(&self) -> usize {
+        self.slots - self.in_flight
+    }
+
+    fn try_claim(&mut self, ctx: &mut Context<Self>) {
+        if self.draining {
+            return;
+        }
+        if self.claiming || self.free() == 0 {
+            self.maybe_more = true;
+            return;
+        }
+        self.claiming = true;
+        self.maybe_more = false;
+        let limit = self.free();
+        let now = now_ms();
+        let req = ClaimRequest {
+            function_id: self.function.id().to_string(),
+            node_id: self.rt.config.node_id.clone(),
+            limit,
+            now_ms: now,
+            stale_before_ms: self.rt.stale_before_ms(now),
+        };
+        let store = self.rt.store.clone();
+        ctx.spawn(async move { store.claim(req).await }.into_actor(self).map(move |res, act, ctx| {
+            act.claiming = false;
+            match res {
+                Ok(runs) => {
+                    let full = runs.len() == limit;
+                    act.claimed_total += runs.len() as u64;
+                    let me = ctx.address().recipient();
+                    for run in runs {
+                        act.in_flight += 1;
+                        let actor = RunActor::new(act.rt.clone(), act.function.clone(), run, me.clone());
+                        actor.start();
+                    }
+                    if full {
+                        act.maybe_more = true;
+                    }
+                    if act.maybe_more && act.free() > 0 {
+                        act.try_claim(ctx);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(function_id = %act.function.id(), error = %e, "claim failed; retrying in 1s");
+                    act.maybe_more = true;
+                    ctx.run_later(Duration::from_secs(1), |act, ctx| act.try_claim(ctx));
+                }
+            }
+        }));
+    }
+
+    fn wake_at(&mut self, at_ms: i64, ctx: &mut Context<Self>) {
+        if let Some((armed, _)) = self.timer
+            && armed <= at_ms
+        {
+            return;
+        }
+        if let Some((_, handle)) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let delay = Duration::from_millis((at_ms - now_ms()).max(0) as u64);
+        let handle = ctx.run_later(delay, |act, ctx| {
+            act.timer = None;
+            act.maybe_more = true;
+            act.try_claim(ctx);
+        });
+        self.timer = Some((at_ms, handle));
+    }
+}
+
+impl Actor for Pool {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.try_claim(ctx);
+    }
+}
+
+impl Handler<Wake> for Pool {
+    type Result = ();
+    fn handle(&mut self, _: Wake, ctx: &mut Self::Context) {
+        self.try_claim(ctx);
+    }
+}
+
+impl Handler<RunDone> for Pool {
+    type Result = ();
+    fn handle(&mut self, done: RunDone, ctx: &mut Self::Context) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if let Some(at) = done.resume_at_ms {
+            self.wake_at(at, ctx);
+        }
+        if self.draining {
+            if self.in_flight == 0 {
+                for tx in self.drained.drain(..) {
+                    let _ = tx.send(());
+                }
+            }
+            return;
+        }
+        if self.maybe_more && (self.free() * 4 >= self.slots || self.in_flight == 0) {
+            self.try_claim(ctx);
+        }
+    }
+}
+
+impl Handler<GetStats> for Pool {
+    type Result = PoolStats;
+    fn handle(&mut self, _: GetStats, _: &mut Self::Context) -> PoolStats {
+        PoolStats {
+            running: self.in_flight,
+            slots: self.slots,
+            mailbox_capacity: self.rt.config.mailbox_capacity,
+            claimed_total: self.claimed_total,
+        }
+    }
+}
+
+impl Handler<Drain> for Pool {
+    type Result = ();
+    fn handle(&mut self, Drain(tx): Drain, ctx: &mut Self::Context) {
+        self.draining = true;
+        if let Some((_, handle)) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        if self.in_flight == 0 {
+            let _ = tx.send(());
+        } else {
+            self.drained.push(tx);
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The run actor: executes one claimed run — replays memoized steps, runs the handler, persists the outcome —
+//! then reports to its pool and stops. Everything it writes goes through the lease-guarded store.
+
+use super::RunCtx;
+use super::outcome::{Decision, decide};
+use crate::error::FnError;
+use crate::function::Function;
+use crate::runtime::Runtime;
+use crate::step::Step;
+use crate::store::{ClaimedRun, StoreError};
+use crate::time::now_ms;
+use actix::prelude::*;
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::Instrument;
+
+/// Sent to the pool when a run actor is done with its run.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct RunDone {
+    pub run_id: String,
+    /// When the run asked to be resumed (retry backoff), so the pool can wake itself then.
+    pub resume_at_ms: Option<i64>,
+}
+
+pub struct RunActor {
+    rt: Arc<Runtime>,
+    function: Arc<Function>,
+    claimed: Option<ClaimedRun>,
+    pool: Recipient<RunDone>,
+}
+
+impl RunActor {
+    pub fn new(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun, pool: Recipient<RunDone>) -> Self {
+        RunActor {
+            rt,
+            function,
+            claimed: Some(claimed),
+            pool,
+        }
+    }
+}
+
+impl Actor for RunActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4);
+        let Some(claimed) = self.claimed.take() else {
+            ctx.stop();
+            return;
+        };
+        let span = tracing::info_span!("run", run_id = %claimed.lease.run_id, function_id = %claimed.function_id);
+        let work = execute(self.rt.clone(), self.function.clone(), claimed).instrument(span);
+        ctx.spawn(
+            work.into_actor(self)
+                .then(|done, act, _| {
+                    let pool = act.pool.clone();
+                    async move {
+                        // Bounded: waits for room in the pool's mailbox rather than queueing without limit.
+                        if pool.send(done).await.is_err() {
+                            tracing::debug!("pool stopped before the run reported back");
+                        }
+                    }
+                    .into_actor(act)
+                })
+                .map(|_, _, ctx| ctx.stop()),
+        );
+    }
+}
+
+async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun) -> RunDone {
+    let lease = claimed.lease.clone();
+    let def = &function.def;
+    let result = match rt.store.load_steps(&lease.run_id).await {
+        Err(e) => Err(FnError::Store(e.to_string())),
+        Ok(records) => {
+            let step = Step::new(rt.clone(), lease.clone(), def.id.clone(), def.retries, records);
+            let ctx = RunCtx {
+                run_id: lease.run_id.clone(),
+                function_id: def.id.clone(),
+                event: claimed.event,
+                attempt: claimed.attempt,
+                step,
+            };
+            AssertUnwindSafe((def.handler)(ctx))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    Err(FnError::Retryable {
+                        message: "function panicked".into(),
+                        retry_after: None,
+                    })
+                })
+        }
+    };
+    let decision = decide(result, claimed.attempt, def.retries, rt.config.backoff, now_ms());
+    let Decision::Persist(change) = decision else {
+        tracing::info!("lease lost: another worker owns this run now");
+        return RunDone {
+            run_id: lease.run_id,
+            resume_at_ms: None,
+        };
+    };
+    // Persist, retrying while the database is unavailable; a lost lease means someone else took over.
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match rt.store.change_run(&lease, &change).await {
+            Ok(()) => break,
+            Err(StoreError::LeaseLost) => {
+                tracing::info!("lease lost while finishing the run");
+                return RunDone {
+                    run_id: lease.run_id,
+                    resume_at_ms: None,
+                };
+            }
+            Err(e) if rt.is_shutting_down() => {
+                tracing::error!(error = %e, "could not persist the run's outcome during shutdown; it resumes on restart");
+                return RunDone {
+                    run_id: lease.run_id,
+                    resume_at_ms: None,
+                };
+            }
+            Err(e) => {
+                tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64, "could not persist the run's outcome");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+    match &change.error {
+        Some(err) if change.to.is_final() => {
+            tracing::warn!(status = change.to.as_str(), error = %err.message, "run finished")
+        }
+        _ => tracing::info!(
+            status = change.to.as_str(),
+            "run {}",
+            if change.to.is_final() { "finished" } else { "suspended" }
+        ),
+    }
+    rt.run_settled.notify_waiters();
+    RunDone {
+        run_id: lease.run_id,
+        resume_at_ms: if change.to.is_final() { None } else { change.run_at_ms },
+    }
+}

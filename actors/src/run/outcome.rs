@@ -1,0 +1,154 @@
+//! The one place where a handler's result becomes a run transition (Oban's `ack_event`, River's
+//! `JobSetState*`). Pure: the run actor persists what this returns.
+
+use super::state::{RunEvent, RunStatus, transition};
+use crate::backoff::Backoff;
+use crate::error::{ErrorInfo, FnError, Interrupt};
+use crate::store::RunChange;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Persist this change.
+    Persist(RunChange),
+    /// Our lease was fenced off: another worker owns the run; write nothing.
+    Abandon,
+}
+
+/// Maps a handler's result to the change to persist. `attempt` is the function-level attempt that just ran.
+pub fn decide(
+    result: Result<serde_json::Value, FnError>,
+    attempt: u32,
+    retries: u32,
+    backoff: Backoff,
+    now_ms: i64,
+) -> Decision {
+    let change = |event: RunEvent, output, error, run_at_ms, attempt| {
+        let to = transition(RunStatus::Running, event).expect("every run decision starts from running");
+        Decision::Persist(RunChange {
+            from: RunStatus::Running,
+            to,
+            event,
+            output,
+            error,
+            run_at_ms,
+            attempt,
+            at_ms: now_ms,
+        })
+    };
+    let fail = |error: ErrorInfo| change(RunEvent::FailedForGood, None, Some(error), None, attempt);
+    match result {
+        Ok(output) => change(RunEvent::Succeeded, Some(output), None, None, attempt),
+        Err(FnError::Interrupted(Interrupt::RetryAt(at))) => {
+            change(RunEvent::RetryScheduled, None, None, Some(at), attempt)
+        }
+        Err(FnError::Interrupted(Interrupt::Shutdown)) => change(RunEvent::Released, None, None, Some(now_ms), attempt),
+        Err(FnError::Interrupted(Interrupt::LeaseLost)) => Decision::Abandon,
+        Err(FnError::StepFailed { step, message }) => {
+            fail(ErrorInfo::new("StepError", format!("step {step:?} failed: {message}")))
+        }
+        Err(FnError::NonRetriable(message)) => fail(ErrorInfo::new("NonRetriableError", message)),
+        Err(FnError::Retryable { message, retry_after }) if attempt < retries => {
+            let at = now_ms + backoff.delay_for(attempt, retry_after).as_millis() as i64;
+            change(
+                RunEvent::RetryScheduled,
+                None,
+                Some(ErrorInfo::new("Error", message)),
+                Some(at),
+                attempt + 1,
+            )
+        }
+        Err(FnError::Retryable { message, .. }) => fail(ErrorInfo::new("Error", message)),
+        Err(FnError::Store(message)) if attempt < retries => {
+            let at = now_ms + backoff.delay_for(attempt, None).as_millis() as i64;
+            change(
+                RunEvent::RetryScheduled,
+                None,
+                Some(ErrorInfo::new("StorageError", message)),
+                Some(at),
+                attempt + 1,
+            )
+        }
+        Err(FnError::Store(message)) => fail(ErrorInfo::new("StorageError", message)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const NOW: i64 = 1_000_000;
+    const B: Backoff = Backoff::Fixed(Duration::from_millis(500));
+
+    fn persisted(d: Decision) -> RunChange {
+        match d {
+            Decision::Persist(c) => c,
+            Decision::Abandon => panic!("expected a change"),
+        }
+    }
+
+    #[test]
+    fn success_completes() {
+        let c = persisted(decide(Ok(serde_json::json!({"ok": true})), 0, 3, B, NOW));
+        assert_eq!((c.to, c.event), (RunStatus::Completed, RunEvent::Succeeded));
+        assert_eq!(c.output, Some(serde_json::json!({"ok": true})));
+    }
+
+    #[test]
+    fn step_retry_requeues_at_the_step_time_without_using_a_function_attempt() {
+        let c = persisted(decide(
+            Err(FnError::Interrupted(Interrupt::RetryAt(NOW + 7))),
+            1,
+            3,
+            B,
+            NOW,
+        ));
+        assert_eq!((c.to, c.run_at_ms, c.attempt), (RunStatus::Queued, Some(NOW + 7), 1));
+    }
+
+    #[test]
+    fn function_level_errors_retry_then_fail() {
+        let retry = || {
+            Err(FnError::Retryable {
+                message: "boom".into(),
+                retry_after: None,
+            })
+        };
+        let c = persisted(decide(retry(), 0, 2, B, NOW));
+        assert_eq!((c.to, c.run_at_ms, c.attempt), (RunStatus::Queued, Some(NOW + 500), 1));
+        let c = persisted(decide(retry(), 2, 2, B, NOW));
+        assert_eq!(c.to, RunStatus::Failed);
+        assert_eq!(c.error.unwrap().message, "boom");
+    }
+
+    #[test]
+    fn fatal_errors_fail_at_once() {
+        let c = persisted(decide(Err(FnError::NonRetriable("no user".into())), 0, 3, B, NOW));
+        assert_eq!(c.to, RunStatus::Failed);
+        assert_eq!(c.error.unwrap(), ErrorInfo::new("NonRetriableError", "no user"));
+        let c = persisted(decide(
+            Err(FnError::StepFailed {
+                step: "s".into(),
+                message: "m".into(),
+            }),
+            0,
+            3,
+            B,
+            NOW,
+        ));
+        assert_eq!(c.error.unwrap().name, "StepError");
+    }
+
+    #[test]
+    fn shutdown_releases_and_lost_lease_abandons() {
+        let c = persisted(decide(Err(FnError::Interrupted(Interrupt::Shutdown)), 0, 3, B, NOW));
+        assert_eq!(
+            (c.to, c.event, c.run_at_ms),
+            (RunStatus::Queued, RunEvent::Released, Some(NOW))
+        );
+        assert_eq!(
+            decide(Err(FnError::Interrupted(Interrupt::LeaseLost)), 0, 3, B, NOW),
+            Decision::Abandon
+        );
+    }
+}

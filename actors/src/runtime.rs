@@ -1,0 +1,71 @@
+//! What every actor of the runtime shares: the store, the registry, the node's identity and the knobs.
+
+use crate::backoff::Backoff;
+use crate::function::Registry;
+use crate::store::RunStore;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// This daemon's identity in the `nodes` table; the owner of its leases.
+    pub node_id: String,
+    /// Most runs of one function executing at once in this daemon (a pool's slots).
+    pub max_runs_per_function: usize,
+    /// Capacity of each pool's and the supervisor's mailbox.
+    pub mailbox_capacity: usize,
+    /// How often the supervisor looks for due work it was not told about (other daemons, timers, rescues).
+    pub poll_interval: Duration,
+    /// A node that has not heartbeated for this long is presumed dead and its runs are rescued.
+    pub lease_ttl: Duration,
+    pub backoff: Backoff,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            node_id: "local".into(),
+            max_runs_per_function: 64,
+            mailbox_capacity: 1024,
+            poll_interval: Duration::from_secs(1),
+            lease_ttl: Duration::from_secs(30),
+            backoff: Backoff::Inngest,
+        }
+    }
+}
+
+/// Shared by the supervisor, pools and run actors.
+pub struct Runtime {
+    pub config: RuntimeConfig,
+    pub store: Arc<dyn RunStore>,
+    pub registry: Arc<Registry>,
+    shutting_down: AtomicBool,
+    /// Notified whenever a run reaches a final state or is handed back; drain waiters listen here.
+    pub run_settled: Notify,
+}
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig, store: Arc<dyn RunStore>, registry: Arc<Registry>) -> Arc<Runtime> {
+        Arc::new(Runtime {
+            config,
+            store,
+            registry,
+            shutting_down: AtomicBool::new(false),
+            run_settled: Notify::new(),
+        })
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn stale_before_ms(&self, now_ms: i64) -> i64 {
+        now_ms - self.config.lease_ttl.as_millis() as i64
+    }
+}
