@@ -1,1 +1,21 @@
+//! # Ingot
+//!
+//! A self-hosted, durable, event-driven job processor, with the course platform's workflows compiled in.
+//! See `ARCHITECTURE.md` for the map; this crate is the application around the `ingot-actors` runtime:
+//!
+//! - [`store`]: SQLite / PostgreSQL through Diesel — schema, migrations, the run store, intake, reads.
+//! - [`platform`]: the course platform's data (users, roles, communication preferences).
+//! - [`functions`]: the platform's workflows, registered with the runtime.
+//! - [`http`]: the actix-web API — event intake, health, read API.
+//! - [`config`], [`daemon`], [`cli`], [`systemd`]: configuration, the `ingot serve` daemon, the command line.
+//! - [`bench`]: the throughput and latency benchmark (`ingot bench`).
 
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod functions;
+pub mod http;
+pub mod platform;
+pub mod store;
+pub mod systemd;

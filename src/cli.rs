@@ -1,0 +1,151 @@
+//! The `ingot` command line.
+
+use crate::config::{Config, SETTINGS};
+use crate::functions::{self, Deps};
+use crate::store::{Db, migrate};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ingot_actors::{Registry, Trigger};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ingot",
+    version,
+    about = "A durable, event-driven job processor with the course platform's workflows compiled in"
+)]
+pub struct Cli {
+    /// A TOML file of settings (environment variables override it). See `ingot config`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: HTTP API, supervisor and function pools.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// List the registered functions: id, triggers, conditions, retries, idempotency.
+    Functions,
+    /// List every setting with its environment variable and default.
+    Config,
+    /// Send an event to a running daemon.
+    Send {
+        /// The event name, e.g. user/created.
+        name: String,
+        /// The event's data (a JSON object).
+        #[arg(long, default_value = "{}")]
+        data: String,
+        /// The event's user (a JSON object).
+        #[arg(long)]
+        user: Option<String>,
+        /// The producer's dedupe id.
+        #[arg(long)]
+        id: Option<String>,
+        /// The daemon's base URL (default: from INGOT_LISTEN).
+        #[arg(long)]
+        url: Option<String>,
+        /// The event key (default: the first of INGOT_EVENT_KEYS).
+        #[arg(long, env = "INGOT_EVENT_KEY")]
+        key: Option<String>,
+    },
+    /// Measure throughput and latency through HTTP on SQLite and PostgreSQL; prints figures.
+    Bench(crate::bench::BenchArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let load = || Config::load(cli.config.as_deref()).context("configuration");
+    match cli.command {
+        Command::Serve => crate::daemon::serve(load()?, Vec::new()),
+        Command::Migrate => {
+            let config = load()?;
+            actix_rt::System::new().block_on(async {
+                let db = Db::connect(&config.database_url, &config.pool)
+                    .await
+                    .context("database")?;
+                let applied = migrate::run(&db).await.context("migrations")?;
+                if applied.is_empty() {
+                    println!("{}: up to date", config.database_url.redacted());
+                }
+                for m in applied {
+                    println!("applied {m}");
+                }
+                Ok(())
+            })
+        }
+        Command::Functions => {
+            let config = Arc::new(load()?);
+            actix_rt::System::new().block_on(async {
+                // Pools connect lazily: listing functions opens no connection.
+                let db = Db::open(&config.database_url, &config.pool)?;
+                let registry = Registry::new(functions::all(&Deps { db, config }))?;
+                for f in registry.functions() {
+                    let d = &f.def;
+                    println!("{}  ({})", d.id, d.name);
+                    for Trigger::Event { event, condition } in &d.triggers {
+                        match condition {
+                            Some(c) => println!("  trigger: {event}  if {c}"),
+                            None => println!("  trigger: {event}"),
+                        }
+                    }
+                    println!("  retries: {}", d.retries);
+                    if let Some(k) = &d.idempotency {
+                        println!("  idempotency: {k}");
+                    }
+                }
+                Ok(())
+            })
+        }
+        Command::Config => {
+            for (key, env, default, meaning) in SETTINGS {
+                println!("{env:<30} {key:<24} default {default:?}\n    {meaning}");
+            }
+            Ok(())
+        }
+        Command::Send {
+            name,
+            data,
+            user,
+            id,
+            url,
+            key,
+        } => {
+            let config = load()?;
+            let data: serde_json::Value = serde_json::from_str(&data).context("--data is not JSON")?;
+            let user: Option<serde_json::Value> = user
+                .map(|u| serde_json::from_str(&u))
+                .transpose()
+                .context("--user is not JSON")?;
+            let mut event = serde_json::json!({"name": name, "data": data});
+            if let Some(u) = user {
+                event["user"] = u;
+            }
+            if let Some(i) = id {
+                event["id"] = serde_json::Value::String(i);
+            }
+            let base = url.unwrap_or_else(|| format!("http://{}", config.listen));
+            let key = key
+                .or_else(|| config.event_keys.first().map(|k| k.expose().to_string()))
+                .unwrap_or_else(|| "dev".into());
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let resp = reqwest::Client::new()
+                    .post(format!("{}/e/{}", base.trim_end_matches('/'), key))
+                    .json(&event)
+                    .send()
+                    .await
+                    .with_context(|| format!("cannot reach the daemon at {base}"))?;
+                let status = resp.status();
+                let body = resp.text().await?;
+                println!("{body}");
+                anyhow::ensure!(status.is_success(), "the daemon answered {status}");
+                Ok(())
+            })
+        }
+        Command::Bench(args) => crate::bench::run(args),
+    }
+}

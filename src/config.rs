@@ -1,0 +1,365 @@
+//! Configuration: environment variables, optionally on top of a TOML file named by `--config`.
+//!
+//! Every setting has one name: `INGOT_DATABASE_URL` in the environment is `database_url` in the file. The
+//! environment wins. Anything invalid — a bad value, an unknown key in the file — stops the daemon with a message
+//! that names the setting. Secrets (event keys) never appear in `Debug` output or logs.
+
+use crate::store::{DatabaseUrl, PoolOptions};
+use ingot_actors::backoff::Backoff;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// Every setting: (file key, environment variable, default, meaning).
+pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
+    (
+        "database_url",
+        "INGOT_DATABASE_URL",
+        "sqlite://ingot.db",
+        "sqlite://PATH (embedded) or postgres://... (production, several daemons)",
+    ),
+    (
+        "listen",
+        "INGOT_LISTEN",
+        "127.0.0.1:8288",
+        "address the HTTP API listens on",
+    ),
+    (
+        "event_keys",
+        "INGOT_EVENT_KEYS",
+        "",
+        "comma-separated event keys accepted by POST /e/{key}; empty accepts any key (logged as a warning)",
+    ),
+    (
+        "node_id",
+        "INGOT_NODE_ID",
+        "<hostname>:<port>",
+        "this daemon's identity for run leases; unique per daemon sharing a database",
+    ),
+    (
+        "max_runs_per_function",
+        "INGOT_MAX_RUNS_PER_FUNCTION",
+        "64",
+        "runs of one function executing at once in this daemon",
+    ),
+    (
+        "mailbox_capacity",
+        "INGOT_MAILBOX_CAPACITY",
+        "1024",
+        "capacity of the supervisor's and each pool's mailbox",
+    ),
+    (
+        "poll_interval",
+        "INGOT_POLL_INTERVAL",
+        "1s",
+        "how often the supervisor looks for due work it was not told about",
+    ),
+    (
+        "lease_ttl",
+        "INGOT_LEASE_TTL",
+        "30s",
+        "a daemon silent this long is presumed dead and its runs are rescued",
+    ),
+    (
+        "retry_backoff",
+        "INGOT_RETRY_BACKOFF",
+        "inngest",
+        "`inngest` (15s, 30s, 1m, ... + jitter) or a fixed duration such as `2s`",
+    ),
+    (
+        "shutdown_timeout",
+        "INGOT_SHUTDOWN_TIMEOUT",
+        "30s",
+        "on SIGTERM, how long in-flight steps may take to finish",
+    ),
+    (
+        "database_pool_size",
+        "INGOT_DATABASE_POOL_SIZE",
+        "8",
+        "database connections (SQLite: read connections; writes use one)",
+    ),
+    (
+        "sqlite_synchronous",
+        "INGOT_SQLITE_SYNCHRONOUS",
+        "normal",
+        "`normal` survives a process crash, `full` also a power loss",
+    ),
+    (
+        "max_request_bytes",
+        "INGOT_MAX_REQUEST_BYTES",
+        "33554432",
+        "largest request body accepted (each event is also capped at 3 MiB)",
+    ),
+    ("http_workers", "INGOT_HTTP_WORKERS", "2", "HTTP worker threads"),
+    (
+        "site_title",
+        "NEXT_PUBLIC_SITE_TITLE",
+        "Ingot",
+        "the site's name, used in email subjects",
+    ),
+];
+
+/// A secret value: compared, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: DatabaseUrl,
+    pub listen: SocketAddr,
+    pub event_keys: Vec<Secret>,
+    pub node_id: String,
+    pub max_runs_per_function: usize,
+    pub mailbox_capacity: usize,
+    pub poll_interval: Duration,
+    pub lease_ttl: Duration,
+    pub retry_backoff: Backoff,
+    pub shutdown_timeout: Duration,
+    pub pool: PoolOptions,
+    pub max_request_bytes: usize,
+    pub http_workers: usize,
+    pub site_title: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("invalid {env} ({key}): {message}")]
+    Invalid {
+        key: &'static str,
+        env: &'static str,
+        message: String,
+    },
+    #[error("config file {path}: {message}")]
+    File { path: String, message: String },
+}
+
+impl Config {
+    /// Reads the optional file, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut values = match file {
+            Some(path) => read_file(path)?,
+            None => BTreeMap::new(),
+        };
+        for (key, env, _, _) in SETTINGS {
+            if let Ok(v) = std::env::var(env) {
+                values.insert(key.to_string(), v);
+            }
+        }
+        Config::from_values(&values)
+    }
+
+    /// Builds and validates a configuration from `file key → value` pairs (defaults fill the rest).
+    pub fn from_values(values: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let get = |key: &'static str| -> (&'static str, &'static str, String) {
+            let (_, env, default, _) = SETTINGS.iter().find(|s| s.0 == key).expect("known setting");
+            let v = values.get(key).cloned().unwrap_or_else(|| default.to_string());
+            (key, env, v.trim().to_string())
+        };
+        let invalid =
+            |key: &'static str, env: &'static str, message: String| ConfigError::Invalid { key, env, message };
+        let number = |key: &'static str, min: usize, max: usize| -> Result<usize, ConfigError> {
+            let (k, env, v) = get(key);
+            let n: usize = v
+                .parse()
+                .map_err(|_| invalid(k, env, format!("{v:?} is not a whole number")))?;
+            if n < min || n > max {
+                return Err(invalid(k, env, format!("{n} is outside {min}..={max}")));
+            }
+            Ok(n)
+        };
+        let duration = |key: &'static str, min: Duration, max: Duration| -> Result<Duration, ConfigError> {
+            let (k, env, v) = get(key);
+            let d = humantime::parse_duration(&v)
+                .map_err(|e| invalid(k, env, format!("{v:?} is not a duration like 500ms, 30s or 2m ({e})")))?;
+            if d < min || d > max {
+                return Err(invalid(
+                    k,
+                    env,
+                    format!(
+                        "{v} is outside {}..={}",
+                        humantime::format_duration(min),
+                        humantime::format_duration(max)
+                    ),
+                ));
+            }
+            Ok(d)
+        };
+
+        let (k, env, v) = get("database_url");
+        let database_url = DatabaseUrl::parse(&v).map_err(|m| invalid(k, env, m))?;
+        let (k, env, v) = get("listen");
+        let listen: SocketAddr = v
+            .parse()
+            .map_err(|_| invalid(k, env, format!("{v:?} is not an address like 127.0.0.1:8288")))?;
+        let (_, _, v) = get("event_keys");
+        let event_keys = v
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| Secret(s.to_string()))
+            .collect();
+        let (_, _, v) = get("node_id");
+        let node_id = if v.is_empty() || v == "<hostname>:<port>" {
+            format!("{}:{}", hostname(), listen.port())
+        } else {
+            v
+        };
+        let (k, env, v) = get("retry_backoff");
+        let retry_backoff = if v == "inngest" {
+            Backoff::Inngest
+        } else {
+            Backoff::Fixed(
+                humantime::parse_duration(&v)
+                    .map_err(|_| invalid(k, env, format!("{v:?} is neither `inngest` nor a duration like 2s")))?,
+            )
+        };
+        let (k, env, v) = get("sqlite_synchronous");
+        let sqlite_synchronous = match v.to_ascii_lowercase().as_str() {
+            s @ ("normal" | "full" | "extra") => s.to_string(),
+            _ => return Err(invalid(k, env, format!("{v:?} must be normal, full or extra"))),
+        };
+        let ms = Duration::from_millis;
+        let secs = Duration::from_secs;
+        Ok(Config {
+            database_url,
+            listen,
+            event_keys,
+            node_id,
+            max_runs_per_function: number("max_runs_per_function", 1, 10_000)?,
+            mailbox_capacity: number("mailbox_capacity", 16, 1_000_000)?,
+            poll_interval: duration("poll_interval", ms(10), secs(60))?,
+            lease_ttl: duration("lease_ttl", ms(300), secs(3600))?,
+            retry_backoff,
+            shutdown_timeout: duration("shutdown_timeout", ms(0), secs(3600))?,
+            pool: PoolOptions {
+                size: number("database_pool_size", 1, 1000)?,
+                sqlite_synchronous,
+            },
+            max_request_bytes: number("max_request_bytes", 1024, 1 << 30)?,
+            http_workers: number("http_workers", 1, 256)?,
+            site_title: get("site_title").2,
+        })
+    }
+
+    /// Whether `key` may send events (any key when none are configured).
+    pub fn accepts_event_key(&self, key: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.event_keys.is_empty()
+            || self
+                .event_keys
+                .iter()
+                .any(|k| bool::from(k.expose().as_bytes().ct_eq(key.as_bytes())))
+    }
+}
+
+fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let file_err = |message: String| ConfigError::File {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| file_err(e.message().to_string()))?;
+    let mut out = BTreeMap::new();
+    for (key, value) in table {
+        if !SETTINGS.iter().any(|s| s.0 == key) {
+            return Err(file_err(format!("unknown setting {key:?}")));
+        }
+        let v = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => items
+                .into_iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| file_err(format!("{key}: only strings in lists")))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+                .join(","),
+            other => return Err(file_err(format!("{key}: unsupported value {other}"))),
+        };
+        out.insert(key, v);
+    }
+    Ok(out)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_values(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.database_url, DatabaseUrl::Sqlite("ingot.db".into()));
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8288");
+        assert!(c.event_keys.is_empty() && c.accepts_event_key("anything"));
+        assert!(c.node_id.ends_with(":8288"));
+        assert_eq!(c.retry_backoff, Backoff::Inngest);
+    }
+
+    #[test]
+    fn invalid_values_name_the_setting() {
+        let err = with(&[("listen", "nope")]).unwrap_err().to_string();
+        assert!(err.contains("INGOT_LISTEN"), "{err}");
+        let err = with(&[("database_url", "mysql://x")]).unwrap_err().to_string();
+        assert!(err.contains("INGOT_DATABASE_URL"), "{err}");
+        let err = with(&[("poll_interval", "soon")]).unwrap_err().to_string();
+        assert!(err.contains("INGOT_POLL_INTERVAL"), "{err}");
+        let err = with(&[("max_runs_per_function", "0")]).unwrap_err().to_string();
+        assert!(err.contains("INGOT_MAX_RUNS_PER_FUNCTION"), "{err}");
+        assert!(with(&[("retry_backoff", "sometimes")]).is_err());
+        assert!(with(&[("sqlite_synchronous", "off")]).is_err());
+    }
+
+    #[test]
+    fn event_keys_are_secret() {
+        let c = with(&[("event_keys", "k1, k2")]).unwrap();
+        assert!(c.accepts_event_key("k2") && !c.accepts_event_key("k3") && !c.accepts_event_key(""));
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("k1") && !dbg.contains("k2"), "{dbg}");
+    }
+
+    #[test]
+    fn file_rejects_unknown_keys_and_env_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ingot.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nbogus = 1\n").unwrap();
+        assert!(matches!(read_file(&path), Err(ConfigError::File { .. })));
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nevent_keys = [\"a\", \"b\"]\nhttp_workers = 3\n",
+        )
+        .unwrap();
+        let values = read_file(&path).unwrap();
+        let c = Config::from_values(&values).unwrap();
+        assert_eq!((c.listen.port(), c.event_keys.len(), c.http_workers), (9000, 2, 3));
+    }
+}

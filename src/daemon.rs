@@ -1,0 +1,108 @@
+//! `ingot serve`: connect, migrate, validate the registry, start the supervisor and the HTTP API, tell systemd
+//! we are ready, and on SIGTERM/SIGINT stop gracefully — stop intake, let in-flight steps finish (bounded by
+//! `INGOT_SHUTDOWN_TIMEOUT`), hand unfinished runs back, exit 0.
+
+use crate::config::Config;
+use crate::functions::{self, Deps};
+use crate::http::{self, AppState};
+use crate::store::runs::DbRunStore;
+use crate::store::{Db, migrate};
+use crate::systemd;
+use anyhow::Context;
+use ingot_actors::{Registry, Runtime, RuntimeConfig, SupervisorHandle};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Runs the daemon until a signal stops it. Extra functions (the bench's) may be added to the registry.
+pub fn serve(config: Config, extra: Vec<ingot_actors::FunctionDef>) -> anyhow::Result<()> {
+    actix_rt::System::new().block_on(run(config, extra, shutdown_signal()))
+}
+
+/// The daemon's body, stopping when `stop` resolves (a signal, or a test/bench trigger).
+pub async fn run(
+    config: Config,
+    extra: Vec<ingot_actors::FunctionDef>,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let config = Arc::new(config);
+    if config.event_keys.is_empty() {
+        tracing::warn!("INGOT_EVENT_KEYS is empty: POST /e/{{key}} accepts any key");
+    }
+    tracing::info!(database = %config.database_url.redacted(), node_id = %config.node_id, "starting");
+    let db = Db::connect(&config.database_url, &config.pool)
+        .await
+        .context("database")?;
+    let applied = migrate::run(&db).await.context("migrations")?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "migrations applied");
+    }
+    let deps = Deps {
+        db: db.clone(),
+        config: config.clone(),
+    };
+    let mut defs = functions::all(&deps);
+    defs.extend(extra);
+    let registry = Arc::new(Registry::new(defs).context("function registry")?);
+    let rt = Runtime::new(
+        runtime_config(&config),
+        Arc::new(DbRunStore::new(db.clone())),
+        registry.clone(),
+    );
+    let supervisor = SupervisorHandle::start(rt.clone(), systemd::watchdog_hook())
+        .await
+        .context("supervisor")?;
+    let state = AppState {
+        db: db.clone(),
+        config: config.clone(),
+        registry,
+        supervisor: supervisor.clone(),
+        started,
+    };
+    let server = http::bind(state).with_context(|| format!("cannot listen on {}", config.listen))?;
+    let handle = server.handle();
+    let server_task = actix_rt::spawn(server);
+    systemd::ready();
+    tracing::info!(startup_ms = started.elapsed().as_millis() as u64, "ready");
+
+    stop.await;
+    tracing::info!("shutting down: intake stopped, letting in-flight steps finish");
+    systemd::stopping();
+    let stop_http = handle.stop(true);
+    let drained = supervisor.shutdown(config.shutdown_timeout).await;
+    stop_http.await;
+    let _ = server_task.await;
+    if drained {
+        tracing::info!("stopped cleanly");
+    } else {
+        tracing::warn!("shutdown timeout reached; unfinished runs resume on the next start");
+    }
+    Ok(())
+}
+
+pub fn runtime_config(config: &Config) -> RuntimeConfig {
+    RuntimeConfig {
+        node_id: config.node_id.clone(),
+        max_runs_per_function: config.max_runs_per_function,
+        mailbox_capacity: config.mailbox_capacity,
+        poll_interval: config.poll_interval,
+        lease_ttl: config.lease_ttl,
+        backoff: config.retry_backoff,
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}

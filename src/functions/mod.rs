@@ -1,0 +1,61 @@
+//! The course platform's workflows, registered with the runtime. One file per function, named by its id.
+//!
+//! Event names: the design document's names are canonical; [`EVENT_ALIASES`] lists the original platform's names
+//! for the same events, which every function also listens to, so the existing web app works unchanged.
+
+pub mod user_created;
+
+use crate::config::Config;
+use crate::store::Db;
+use ingot_actors::{FunctionDef, Trigger};
+use std::sync::Arc;
+
+/// What every workflow may use.
+#[derive(Clone)]
+pub struct Deps {
+    pub db: Db,
+    pub config: Arc<Config>,
+}
+
+/// Canonical event name → the original platform's name for it.
+pub const EVENT_ALIASES: &[(&str, &str)] = &[
+    ("purchase/created", "commerce/new-purchase-created"),
+    ("coupon/full-price-redeemed", "commerce/full-price-coupon-redeemed"),
+    ("stripe/refund-processed", "commerce/refund-processed"),
+];
+
+/// Triggers for a canonical event name: the name itself, plus its original-platform alias if it has one.
+pub fn event_triggers(name: &str, condition: Option<&str>) -> Vec<Trigger> {
+    std::iter::once(name)
+        .chain(
+            EVENT_ALIASES
+                .iter()
+                .filter(|(canonical, _)| *canonical == name)
+                .map(|(_, alias)| *alias),
+        )
+        .map(|n| match condition {
+            Some(c) => Trigger::event_if(n, c),
+            None => Trigger::event(n),
+        })
+        .collect()
+}
+
+/// Every function this daemon runs.
+pub fn all(deps: &Deps) -> Vec<FunctionDef> {
+    vec![user_created::definition(deps.clone())]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_add_the_original_name() {
+        let names: Vec<String> = event_triggers("purchase/created", None)
+            .into_iter()
+            .map(|Trigger::Event { event, .. }| event)
+            .collect();
+        assert_eq!(names, ["purchase/created", "commerce/new-purchase-created"]);
+        assert_eq!(event_triggers("user/created", None).len(), 1);
+    }
+}

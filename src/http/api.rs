@@ -1,0 +1,106 @@
+//! The read API: events, runs (with every step attempt), functions, and `drain` (wait until no run is unfinished).
+
+use super::AppState;
+use super::error::ApiError;
+use crate::store::read::{self, RunFilter};
+use actix_web::{HttpResponse, web};
+use ingot_actors::function::Trigger;
+use ingot_actors::run::state::RunStatus;
+use serde::Deserialize;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+pub async fn get_event(id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    match read::get_event(&state.db, &id).await.map_err(ApiError::internal)? {
+        Some(e) => Ok(HttpResponse::Ok().json(e)),
+        None => Err(ApiError::NotFound(format!("no event {id:?}"))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunsQuery {
+    function: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+pub async fn list_runs(q: web::Query<RunsQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
+            let all: Vec<_> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::BadRequest(format!("unknown status {s:?}; one of {}", all.join(", ")))
+        })?),
+    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+    }
+    let filter = RunFilter {
+        function_id: q.function.clone(),
+        status,
+        limit,
+    };
+    let runs = read::list_runs(&state.db, &filter).await.map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(json!({ "runs": runs })))
+}
+
+pub async fn get_run(id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    match read::get_run(&state.db, &id).await.map_err(ApiError::internal)? {
+        Some(r) => Ok(HttpResponse::Ok().json(r)),
+        None => Err(ApiError::NotFound(format!("no run {id:?}"))),
+    }
+}
+
+pub async fn functions(state: web::Data<AppState>) -> HttpResponse {
+    let list: Vec<_> = state
+        .registry
+        .functions()
+        .map(|f| {
+            let triggers: Vec<_> = f
+                .def
+                .triggers
+                .iter()
+                .map(|Trigger::Event { event, condition }| json!({"event": event, "if": condition}))
+                .collect();
+            json!({
+                "id": f.def.id,
+                "name": f.def.name,
+                "triggers": triggers,
+                "retries": f.def.retries,
+                "idempotency": f.def.idempotency,
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({ "functions": list }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrainQuery {
+    timeout_ms: Option<u64>,
+}
+
+/// Waits (up to `timeout_ms`, default 30 s, at most 10 min) until no run is queued or running. Woken by runs
+/// settling in this daemon; re-checks every second for runs settled by other daemons. 200 when drained,
+/// 503 with the count when the time ran out.
+pub async fn drain(q: web::Query<DrainQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let timeout = Duration::from_millis(q.timeout_ms.unwrap_or(30_000).min(600_000));
+    let deadline = Instant::now() + timeout;
+    let rt = state.supervisor.runtime().clone();
+    loop {
+        let settled = rt.run_settled.notified();
+        let unfinished = read::unfinished_runs(&state.db).await.map_err(ApiError::internal)?;
+        if unfinished == 0 {
+            return Ok(HttpResponse::Ok().json(json!({"status": 200, "unfinished": 0})));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(HttpResponse::ServiceUnavailable().json(json!({"status": 503, "unfinished": unfinished})));
+        }
+        let _ = tokio::time::timeout((deadline - now).min(Duration::from_secs(1)), settled).await;
+    }
+}

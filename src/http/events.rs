@@ -1,0 +1,66 @@
+//! `POST /e/{event_key}`: store the events and their runs durably, then answer `{"ids": [...], "status": 200}`.
+
+use super::AppState;
+use super::error::ApiError;
+use super::intake::parse_body;
+use crate::store::events::{NewEvent, ingest as store_events};
+use actix_web::{HttpResponse, web};
+use futures_util::StreamExt;
+use ingot_actors::time::now_ms;
+use serde_json::json;
+
+pub async fn ingest(
+    path: web::Path<String>,
+    mut payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.config.accepts_event_key(&path.into_inner()) {
+        return Err(ApiError::Unauthorized);
+    }
+    let limit = state.config.max_request_bytes;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::TooLarge(format!(
+                "Request body is over the max size of {limit} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let parsed = parse_body(&body)?;
+    let now = now_ms();
+    let batch: Vec<NewEvent> = parsed
+        .into_iter()
+        .map(|p| {
+            let id = uuid::Uuid::now_v7().to_string();
+            let ts = p.ts.unwrap_or(now);
+            let event = json!({
+                "id": p.external_id.clone().unwrap_or_else(|| id.clone()),
+                "name": p.name, "data": p.data, "user": p.user, "ts": ts, "v": p.v,
+            });
+            let matches = state.registry.matching(&p.name, &event);
+            NewEvent {
+                id,
+                external_id: p.external_id,
+                name: p.name,
+                data: p.data,
+                user: p.user,
+                ts,
+                v: p.v,
+                matches,
+            }
+        })
+        .collect();
+    let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
+    let ingested = store_events(&state.db, &batch, now).await.map_err(|e| {
+        if e.is_retryable() {
+            ApiError::Unavailable(format!("events were not stored, retry: {e}"))
+        } else {
+            ApiError::internal(e)
+        }
+    })?;
+    tracing::info!(events = ids.len(), runs = ingested.runs_created, "events stored");
+    state.supervisor.wake(ingested.woken);
+    Ok(HttpResponse::Ok().json(json!({"ids": ids, "status": 200})))
+}

@@ -1,0 +1,58 @@
+//! `GET /health` (liveness and the supervisor's view of every pool) and `GET /health/ready` (the database answers).
+
+use super::AppState;
+use super::error::ApiError;
+use crate::store::read::queued_counts;
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+use std::time::Duration;
+
+pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let pools = tokio::time::timeout(Duration::from_secs(5), state.supervisor.health())
+        .await
+        .map_err(|_| ApiError::Unavailable("the supervisor did not answer within 5s".into()))?;
+    let queued = queued_counts(&state.db).await;
+    let database = if queued.is_ok() { "ok" } else { "unavailable" };
+    let queued = queued.unwrap_or_default();
+    let rt = state.supervisor.runtime();
+    let functions: Vec<_> = pools
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.function_id,
+                "queued": queued.get(&p.function_id).copied().unwrap_or(0),
+                "running": p.running,
+                "slots": p.slots,
+                "mailbox_capacity": p.mailbox_capacity,
+                "claimed_total": p.claimed_total,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "status": 200,
+        "message": "OK",
+        "node_id": rt.config.node_id,
+        "backend": state.db.backend(),
+        "database": database,
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": state.started.elapsed().as_secs(),
+        "shutting_down": rt.is_shutting_down(),
+        "supervisor": {
+            "mailbox_capacity": rt.config.mailbox_capacity,
+            "dropped_wakes": state.supervisor.dropped_wakes(),
+        },
+        "functions": functions,
+    })))
+}
+
+pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state
+        .db
+        .ping()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("database: {e}")))?;
+    if state.supervisor.runtime().is_shutting_down() {
+        return Err(ApiError::Unavailable("shutting down".into()));
+    }
+    Ok(HttpResponse::Ok().json(json!({"status": 200, "message": "ready"})))
+}

@@ -1,0 +1,78 @@
+//! The HTTP API (actix-web): event intake (wire-compatible with Inngest's `POST /e/{event_key}`), health, and the
+//! read API. Handlers never block: database calls are async and the supervisor is only ever `try_send`-woken.
+//!
+//! Request logs carry the route pattern (`/e/{event_key}`), never the concrete path, so event keys stay out of
+//! the logs.
+
+pub mod api;
+pub mod error;
+pub mod events;
+pub mod health;
+pub mod intake;
+
+use crate::config::Config;
+use crate::store::Db;
+use actix_web::dev::Service;
+use actix_web::{App, HttpServer, web};
+use ingot_actors::{Registry, SupervisorHandle};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What handlers share. `db` is per HTTP worker thread (see [`Db::for_another_runtime`]).
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub registry: Arc<Registry>,
+    pub supervisor: SupervisorHandle,
+    pub started: Instant,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/e/{event_key}", web::post().to(events::ingest))
+        .route("/health", web::get().to(health::health))
+        .route("/health/ready", web::get().to(health::ready))
+        .route("/api/v1/events/{id}", web::get().to(api::get_event))
+        .route("/api/v1/runs", web::get().to(api::list_runs))
+        .route("/api/v1/runs/{id}", web::get().to(api::get_run))
+        .route("/api/v1/functions", web::get().to(api::functions))
+        .route("/api/v1/drain", web::get().to(api::drain));
+}
+
+/// Binds the listener (so a bad address fails start-up) and returns the server, not yet running.
+pub fn bind(state: AppState) -> std::io::Result<actix_web::dev::Server> {
+    let listen = state.config.listen;
+    let workers = state.config.http_workers;
+    let shutdown = state.config.shutdown_timeout.as_secs().max(1);
+    let server = HttpServer::new(move || {
+        let mut worker_state = state.clone();
+        match state.db.for_another_runtime() {
+            Ok(db) => worker_state.db = db,
+            Err(e) => tracing::error!(error = %e, "could not open a database pool for an HTTP worker"),
+        }
+        App::new()
+            .app_data(web::Data::new(worker_state))
+            .app_data(web::PathConfig::default().error_handler(|e, _| error::ApiError::BadRequest(e.to_string()).into()))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| error::ApiError::BadRequest(e.to_string()).into()))
+            .wrap_fn(|req, srv| {
+                let started = Instant::now();
+                let method = req.method().clone();
+                let route = req.match_pattern().unwrap_or_else(|| "<unmatched>".into());
+                let fut = srv.call(req);
+                async move {
+                    let res = fut.await?;
+                    tracing::debug!(%method, route, status = res.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "http");
+                    Ok(res)
+                }
+            })
+            .configure(routes)
+            .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(error::ApiError::NotFound("no such route".into())) }))
+    })
+    .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(shutdown)
+    .bind(listen)?;
+    let addrs = server.addrs();
+    tracing::info!(addr = %addrs.first().map(|a| a.to_string()).unwrap_or_default(), "listening on http://{}", addrs.first().map(|a| a.to_string()).unwrap_or_default());
+    Ok(server.run())
+}

@@ -1,0 +1,98 @@
+//! Communication channels, preference types and users' preferences.
+
+use crate::store::schema::{communication_channels, communication_preference_types, communication_preferences};
+use crate::store::{Db, Result};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Queryable)]
+pub struct Named {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Queryable)]
+#[serde(rename_all = "camelCase")]
+pub struct Preference {
+    pub id: String,
+    pub user_id: String,
+    pub preference_type_id: String,
+    pub channel_id: String,
+    pub active: bool,
+}
+
+/// A global preference type (e.g. `Newsletter`) by name.
+pub async fn get_preference_type(db: &Db, name: &str) -> Result<Option<Named>> {
+    Ok(crate::with_conn!(db, read, |c| {
+        communication_preference_types::table
+            .filter(communication_preference_types::name.eq(name))
+            .filter(communication_preference_types::organization_id.is_null())
+            .filter(communication_preference_types::deleted_at.is_null())
+            .select((communication_preference_types::id, communication_preference_types::name))
+            .first(c)
+            .await
+            .optional()?
+    }))
+}
+
+/// A global channel (e.g. `Email`) by name.
+pub async fn get_channel(db: &Db, name: &str) -> Result<Option<Named>> {
+    Ok(crate::with_conn!(db, read, |c| {
+        communication_channels::table
+            .filter(communication_channels::name.eq(name))
+            .filter(communication_channels::organization_id.is_null())
+            .filter(communication_channels::deleted_at.is_null())
+            .select((communication_channels::id, communication_channels::name))
+            .first(c)
+            .await
+            .optional()?
+    }))
+}
+
+pub async fn get_preference(db: &Db, user_id: &str, type_id: &str, channel_id: &str) -> Result<Option<Preference>> {
+    use communication_preferences as p;
+    Ok(crate::with_conn!(db, read, |c| {
+        p::table
+            .filter(p::user_id.eq(user_id))
+            .filter(p::preference_type_id.eq(type_id))
+            .filter(p::channel_id.eq(channel_id))
+            .select((p::id, p::user_id, p::preference_type_id, p::channel_id, p::active))
+            .first(c)
+            .await
+            .optional()?
+    }))
+}
+
+/// Creates the user's active, opted-in preference for this type and channel unless one exists (in which case
+/// it is left as it is: an unsubscribed user stays unsubscribed). Returns the preference and whether it was new.
+pub async fn ensure_active_preference(
+    db: &Db,
+    user_id: &str,
+    type_id: &str,
+    channel_id: &str,
+) -> Result<(Preference, bool)> {
+    use communication_preferences as p;
+    let now = chrono::Utc::now().naive_utc();
+    let id = uuid::Uuid::now_v7().to_string();
+    let inserted = crate::with_conn!(db, write, |c| {
+        diesel::insert_into(p::table)
+            .values((
+                p::id.eq(&id),
+                p::user_id.eq(user_id),
+                p::preference_type_id.eq(type_id),
+                p::channel_id.eq(channel_id),
+                p::active.eq(true),
+                p::opt_in_at.eq(now),
+                p::created_at.eq(now),
+                p::updated_at.eq(now),
+            ))
+            .on_conflict_do_nothing()
+            .execute(c)
+            .await?
+    });
+    let pref = get_preference(db, user_id, type_id, channel_id)
+        .await?
+        .ok_or_else(|| crate::store::Error::Data("preference vanished after insert".into()))?;
+    Ok((pref, inserted == 1))
+}

@@ -1,0 +1,267 @@
+//! Connection pools for both backends and the [`with_conn!`](crate::with_conn) macro that runs one piece of
+//! Diesel code against either.
+//!
+//! - SQLite: a file (bundled SQLite, nothing to install) in WAL mode with a busy timeout, foreign keys on and
+//!   `synchronous` from configuration. Writes go through a pool of **one** connection (SQLite has one writer;
+//!   queueing in the pool beats lock retries), reads through a separate pool.
+//! - PostgreSQL: a pool of `AsyncPgConnection`s (pure Rust, no libpq).
+
+use super::error::{Error, Result};
+use diesel::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use futures_util::FutureExt;
+use std::path::PathBuf;
+
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+pub type SqlitePool = Pool<SqliteConn>;
+pub type PgPool = Pool<AsyncPgConnection>;
+
+/// Where the data lives, parsed from `INGOT_DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> std::result::Result<DatabaseUrl, String> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url.to_string()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| {
+                "must start with sqlite:// (a file) or postgres:// (a server), e.g. sqlite://ingot.db".to_string()
+            })?;
+        if path.is_empty() || path.contains(":memory:") || path.starts_with("file:") {
+            return Err(
+                "an SQLite database must be a file path, e.g. sqlite://ingot.db or sqlite:///var/lib/ingot/ingot.db"
+                    .into(),
+            );
+        }
+        Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            DatabaseUrl::Sqlite(_) => Backend::Sqlite,
+            DatabaseUrl::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The URL with any password replaced, for logs.
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
+            DatabaseUrl::Postgres(u) => redact_password(u),
+        }
+    }
+}
+
+fn redact_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// PostgreSQL connections (and SQLite read connections).
+    pub size: usize,
+    /// SQLite `PRAGMA synchronous`: `normal` survives a process crash, `full` also a power loss.
+    pub sqlite_synchronous: String,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            size: 8,
+            sqlite_synchronous: "normal".into(),
+        }
+    }
+}
+
+/// A handle on the database. Cheap to clone.
+#[derive(Clone)]
+pub enum Db {
+    Sqlite {
+        write: SqlitePool,
+        read: SqlitePool,
+        url: DatabaseUrl,
+    },
+    Postgres {
+        pool: PgPool,
+        url: DatabaseUrl,
+        options: PoolOptions,
+    },
+}
+
+impl Db {
+    /// Opens pools and checks that the database answers.
+    pub async fn connect(url: &DatabaseUrl, options: &PoolOptions) -> Result<Db> {
+        let db = Db::open(url, options)?;
+        db.ping().await?;
+        Ok(db)
+    }
+
+    /// Opens pools without connecting (connections are made on first use).
+    pub fn open(url: &DatabaseUrl, options: &PoolOptions) -> Result<Db> {
+        Ok(match url {
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+                    && !parent.is_dir()
+                {
+                    return Err(Error::Connect(format!("directory {} does not exist", parent.display())));
+                }
+                let path = path.to_string_lossy().to_string();
+                let write = sqlite_pool(&path, 1, &options.sqlite_synchronous)?;
+                let read = sqlite_pool(&path, options.size.max(1), &options.sqlite_synchronous)?;
+                Db::Sqlite {
+                    write,
+                    read,
+                    url: url.clone(),
+                }
+            }
+            DatabaseUrl::Postgres(u) => Db::Postgres {
+                pool: pg_pool(u, options.size)?,
+                url: url.clone(),
+                options: options.clone(),
+            },
+        })
+    }
+
+    /// A handle for another async runtime (an HTTP worker thread). PostgreSQL connections are driven by a task
+    /// on the runtime that opened them, so each runtime gets its own pool; SQLite pools are shared.
+    pub fn for_another_runtime(&self) -> Result<Db> {
+        match self {
+            Db::Sqlite { .. } => Ok(self.clone()),
+            Db::Postgres {
+                url: DatabaseUrl::Postgres(u),
+                options,
+                ..
+            } => Ok(Db::Postgres {
+                pool: pg_pool(u, options.size.div_ceil(2))?,
+                url: self.url().clone(),
+                options: options.clone(),
+            }),
+            Db::Postgres { .. } => unreachable!("a Postgres handle always has a Postgres URL"),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.url().backend()
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        match self {
+            Db::Sqlite { url, .. } | Db::Postgres { url, .. } => url,
+        }
+    }
+
+    /// Answers when the database can run a query.
+    pub async fn ping(&self) -> Result<()> {
+        crate::with_conn!(self, read, |c| c
+            .batch_execute("SELECT 1")
+            .await
+            .map_err(|e| Error::Connect(e.to_string())))
+    }
+}
+
+fn sqlite_pool(path: &str, size: usize, synchronous: &str) -> Result<SqlitePool> {
+    let mut config = ManagerConfig::default();
+    let pragmas = format!(
+        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous};"
+    );
+    config.custom_setup = Box::new(move |url| {
+        let pragmas = pragmas.clone();
+        let url = url.to_string();
+        async move {
+            let mut conn = SqliteConn::establish(&url).await?;
+            conn.batch_execute(&pragmas)
+                .await
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
+    Pool::builder(manager).max_size(size).build().map_err(Error::pool)
+}
+
+fn pg_pool(url: &str, size: usize) -> Result<PgPool> {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    Pool::builder(manager)
+        .max_size(size.max(1))
+        .build()
+        .map_err(Error::pool)
+}
+
+/// Runs `$body` with `$conn` bound to a connection of either backend: the same Diesel code is compiled for
+/// both. `$which` picks the SQLite pool (`write` or `read`); PostgreSQL has one pool.
+#[macro_export]
+macro_rules! with_conn {
+    ($db:expr, $which:ident, |$conn:ident| $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite { $which: pool, .. } => {
+                let mut pooled = pool.get().await.map_err($crate::store::Error::pool)?;
+                let $conn = &mut *pooled;
+                $body
+            }
+            $crate::store::Db::Postgres { pool, .. } => {
+                let mut pooled = pool.get().await.map_err($crate::store::Error::pool)?;
+                let $conn = &mut *pooled;
+                $body
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_database_urls() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://ingot.db"),
+            Ok(DatabaseUrl::Sqlite("ingot.db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/x.db"),
+            Ok(DatabaseUrl::Sqlite("/var/x.db".into()))
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgres://u@h/db"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+        assert!(DatabaseUrl::parse("sqlite://:memory:").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        let u = DatabaseUrl::parse("postgres://app:s3cret@db:5432/ingot").unwrap();
+        assert_eq!(u.redacted(), "postgres://app:***@db:5432/ingot");
+        assert!(!u.redacted().contains("s3cret"));
+    }
+}

@@ -1,0 +1,43 @@
+//! Embedded migrations, one tree per backend with identical version names (`migrations/sqlite`,
+//! `migrations/postgres`). Applied at start and by `ingot migrate`, on a blocking thread (the diesel-async
+//! migration harness cannot run inside actix's current-thread runtime).
+
+use super::db::Db;
+use super::error::{Error, Result};
+use diesel::Connection;
+use diesel_async::AsyncPgConnection;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Applies pending migrations; returns the versions applied.
+pub async fn run(db: &Db) -> Result<Vec<String>> {
+    match db {
+        Db::Sqlite { write, .. } => {
+            let mut conn = write.get().await.map_err(Error::pool)?;
+            conn.spawn_blocking(|c| {
+                c.run_pending_migrations(SQLITE)
+                    .map(|v| v.iter().map(|m| m.to_string()).collect())
+                    .map_err(diesel::result::Error::QueryBuilderError)
+            })
+            .await
+            .map_err(|e| Error::Migration(e.to_string()))
+        }
+        Db::Postgres { url, .. } => {
+            let super::DatabaseUrl::Postgres(url) = url.clone() else {
+                unreachable!()
+            };
+            tokio::task::spawn_blocking(move || {
+                let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
+                    .map_err(|e| Error::Connect(e.to_string()))?;
+                conn.run_pending_migrations(POSTGRES)
+                    .map(|v| v.iter().map(|m| m.to_string()).collect())
+                    .map_err(|e| Error::Migration(e.to_string()))
+            })
+            .await
+            .map_err(|e| Error::Migration(e.to_string()))?
+        }
+    }
+}

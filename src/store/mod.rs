@@ -1,0 +1,34 @@
+//! Storage: both backends behind one [`Db`] handle, the schema, migrations and every query the engine makes.
+//!
+//! - [`runs`] is the only module that writes run state (`runs.status`), always with guarded UPDATEs.
+//! - [`events`] stores incoming events and the runs they start, in one transaction.
+//! - [`read`] answers the read API.
+
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod migrate;
+pub mod read;
+pub mod runs;
+pub mod schema;
+
+pub use db::{Backend, DatabaseUrl, Db, PoolOptions};
+pub use error::{Error, Result};
+
+/// Serializes JSON for a TEXT column.
+pub(crate) fn to_json_text(v: &serde_json::Value) -> String {
+    v.to_string()
+}
+
+/// Parses a TEXT column holding JSON.
+pub(crate) fn from_json_text(s: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(s).map_err(|e| Error::Data(format!("stored JSON does not parse: {e}")))
+}
+
+/// Rewrites `$1`-style placeholders for SQLite (`?1`), so hand-written SQL is written once.
+pub(crate) fn sql_for(backend: Backend, sql: &str) -> String {
+    match backend {
+        Backend::Postgres => sql.to_string(),
+        Backend::Sqlite => sql.replace('$', "?"),
+    }
+}

@@ -1,0 +1,377 @@
+//! The engine's run store over Diesel — the only module that writes run state. Every write to a claimed run is
+//! guarded by its lease (`status = 'running' AND lease_token = <ours>`), so a worker whose run was rescued by
+//! another node can never overwrite the newer attempt.
+
+use super::db::{Backend, Db};
+use super::error::{Error, Result};
+use super::schema::{events, nodes, runs, steps};
+use super::{from_json_text, sql_for, to_json_text};
+use async_trait::async_trait;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use ingot_actors::ErrorInfo;
+use ingot_actors::run::state::{RunStatus, StepStatus};
+use ingot_actors::store::{
+    ClaimRequest, ClaimedRun, Lease, RunChange, RunStore, StepAttempt, StepRecord, StepWrite, StoreError,
+};
+use std::collections::HashMap;
+
+/// [`RunStore`] over a [`Db`].
+#[derive(Clone)]
+pub struct DbRunStore {
+    db: Db,
+}
+
+impl DbRunStore {
+    pub fn new(db: Db) -> Self {
+        DbRunStore { db }
+    }
+}
+
+#[derive(QueryableByName)]
+struct ClaimedRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    event_id: String,
+    #[diesel(sql_type = BigInt)]
+    lease_token: i64,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    attempt: i32,
+}
+
+#[derive(QueryableByName)]
+struct FunctionIdRow {
+    #[diesel(sql_type = Text)]
+    function_id: String,
+}
+
+/// Runs that are due: queued with `run_at` come (`$now`), or running on a node whose last heartbeat is older
+/// than `$stale` (placeholder numbers).
+fn due(now: u8, stale: u8) -> String {
+    format!(
+        "((status = 'queued' AND run_at <= ${now}) OR (status = 'running' AND NOT EXISTS \
+         (SELECT 1 FROM nodes WHERE nodes.id = runs.lease_owner AND nodes.heartbeat_at >= ${stale})))"
+    )
+}
+
+fn claim_sql(backend: Backend) -> String {
+    // Implements the `Claimed` (queued → running) and `Rescued` (running → running, new token) edges of
+    // `ingot_actors::run::state::transition`. On PostgreSQL, SKIP LOCKED lets several daemons claim at once and
+    // the outer WHERE re-checks the guard on the locked row.
+    let lock = if backend == Backend::Postgres {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let due = due(2, 4);
+    sql_for(
+        backend,
+        &format!(
+            "UPDATE runs SET status = 'running', lease_owner = $1, lease_token = lease_token + 1, \
+             started_at = COALESCE(started_at, $2), updated_at = $2 \
+             WHERE id IN (SELECT id FROM runs WHERE function_id = $3 AND {due} ORDER BY run_at, id LIMIT $5{lock}) \
+             AND {due} \
+             RETURNING id, event_id, lease_token, attempt"
+        ),
+    )
+}
+
+/// An event row as the handler needs it: id, external id, name, data, user, ts, v.
+pub(crate) type EventTuple = (String, Option<String>, String, String, String, i64, Option<String>);
+/// A step attempt row: key, attempt, status, output, error.
+type StepTuple = (String, i32, String, Option<String>, Option<String>);
+
+pub(crate) fn event_json(row: &EventTuple) -> Result<serde_json::Value> {
+    let (id, external_id, name, data, user, ts, v) = row;
+    Ok(serde_json::json!({
+        "id": external_id.clone().unwrap_or_else(|| id.clone()),
+        "name": name,
+        "data": from_json_text(data)?,
+        "user": from_json_text(user)?,
+        "ts": ts,
+        "v": v,
+    }))
+}
+
+fn parse_error(text: Option<String>) -> Option<ErrorInfo> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+fn step_record(row: StepTuple) -> Result<StepRecord> {
+    let (key, attempt, status, output, error) = row;
+    Ok(StepRecord {
+        key,
+        attempt: attempt as u32,
+        status: StepStatus::parse(&status).ok_or_else(|| Error::Data(format!("unknown step status {status:?}")))?,
+        output: output.as_deref().map(from_json_text).transpose()?,
+        error: parse_error(error),
+    })
+}
+
+impl DbRunStore {
+    async fn claim_inner(&self, req: ClaimRequest) -> Result<Vec<ClaimedRun>> {
+        let sql = claim_sql(self.db.backend());
+        let rows: Vec<ClaimedRow> = crate::with_conn!(&self.db, write, |c| {
+            diesel::sql_query(sql.as_str())
+                .bind::<Text, _>(&req.node_id)
+                .bind::<BigInt, _>(req.now_ms)
+                .bind::<Text, _>(&req.function_id)
+                .bind::<BigInt, _>(req.stale_before_ms)
+                .bind::<BigInt, _>(req.limit as i64)
+                .load(c)
+                .await?
+        });
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
+        let loaded: Vec<EventTuple> = crate::with_conn!(&self.db, read, |c| {
+            events::table
+                .filter(events::id.eq_any(&ids))
+                .select((
+                    events::id,
+                    events::external_id,
+                    events::name,
+                    events::data,
+                    events::user_data,
+                    events::ts,
+                    events::v,
+                ))
+                .load(c)
+                .await?
+        });
+        let mut by_id = HashMap::new();
+        for row in &loaded {
+            by_id.insert(row.0.clone(), event_json(row)?);
+        }
+        rows.into_iter()
+            .map(|r| {
+                let event = by_id
+                    .get(&r.event_id)
+                    .cloned()
+                    .ok_or_else(|| Error::Data(format!("run {} has no event", r.id)))?;
+                Ok(ClaimedRun {
+                    lease: Lease {
+                        run_id: r.id,
+                        token: r.lease_token,
+                    },
+                    function_id: req.function_id.clone(),
+                    event,
+                    attempt: r.attempt as u32,
+                })
+            })
+            .collect()
+    }
+
+    async fn load_steps_inner(&self, run_id: &str) -> Result<Vec<StepRecord>> {
+        let rows: Vec<StepTuple> = crate::with_conn!(&self.db, read, |c| {
+            steps::table
+                .filter(steps::run_id.eq(run_id))
+                .select((
+                    steps::step_key,
+                    steps::attempt,
+                    steps::status,
+                    steps::output,
+                    steps::error,
+                ))
+                .order((steps::step_key, steps::attempt))
+                .load(c)
+                .await?
+        });
+        rows.into_iter().map(step_record).collect()
+    }
+
+    async fn record_step_inner(
+        &self,
+        lease: &Lease,
+        a: &StepAttempt,
+    ) -> Result<std::result::Result<StepWrite, StoreError>> {
+        let output = a.output.as_ref().map(to_json_text);
+        let error = a.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default());
+        let run_id = lease.run_id.clone();
+        let token = lease.token;
+        let row = (
+            steps::run_id.eq(&lease.run_id),
+            steps::step_key.eq(&a.key),
+            steps::attempt.eq(a.attempt as i32),
+            steps::name.eq(&a.name),
+            steps::status.eq(a.status.as_str()),
+            steps::output.eq(output.as_deref()),
+            steps::error.eq(error.as_deref()),
+            steps::started_at.eq(a.started_at_ms),
+            steps::finished_at.eq(a.finished_at_ms),
+            steps::retry_at.eq(a.retry_at_ms),
+        );
+        let at = a.finished_at_ms;
+        let inserted: Option<usize> = crate::with_conn!(&self.db, write, |c| {
+            c.transaction::<_, Error, _>(async |tx| {
+                let owned = diesel::update(runs::table)
+                    .filter(runs::id.eq(&run_id))
+                    .filter(runs::status.eq(RunStatus::Running.as_str()))
+                    .filter(runs::lease_token.eq(token))
+                    .set(runs::updated_at.eq(at))
+                    .execute(tx)
+                    .await?;
+                if owned == 0 {
+                    return Ok(None);
+                }
+                Ok(Some(
+                    diesel::insert_into(steps::table)
+                        .values(row)
+                        .on_conflict_do_nothing()
+                        .execute(tx)
+                        .await?,
+                ))
+            })
+            .await?
+        });
+        match inserted {
+            None => Ok(Err(StoreError::LeaseLost)),
+            Some(1) => Ok(Ok(StepWrite::Written)),
+            Some(_) => {
+                // Conflict: an attempt of this step was already final; return what it stored.
+                let rows: Vec<StepTuple> = crate::with_conn!(&self.db, read, |c| {
+                    steps::table
+                        .filter(steps::run_id.eq(&lease.run_id))
+                        .filter(steps::step_key.eq(&a.key))
+                        .filter(steps::status.eq_any([StepStatus::Completed.as_str(), StepStatus::Failed.as_str()]))
+                        .select((
+                            steps::step_key,
+                            steps::attempt,
+                            steps::status,
+                            steps::output,
+                            steps::error,
+                        ))
+                        .load(c)
+                        .await?
+                });
+                match rows.into_iter().next() {
+                    Some(row) => Ok(Ok(StepWrite::AlreadyFinal(step_record(row)?))),
+                    None => Ok(Ok(StepWrite::Written)),
+                }
+            }
+        }
+    }
+
+    async fn change_run_inner(&self, lease: &Lease, ch: &RunChange) -> Result<usize> {
+        let output = ch.output.as_ref().map(to_json_text);
+        let error = ch.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default());
+        let guard = runs::table
+            .filter(runs::id.eq(&lease.run_id))
+            .filter(runs::status.eq(ch.from.as_str()))
+            .filter(runs::lease_token.eq(lease.token));
+        Ok(crate::with_conn!(&self.db, write, |c| {
+            if ch.to.is_final() {
+                diesel::update(guard)
+                    .set((
+                        runs::status.eq(ch.to.as_str()),
+                        runs::attempt.eq(ch.attempt as i32),
+                        runs::output.eq(output.as_deref()),
+                        runs::error.eq(error.as_deref()),
+                        runs::finished_at.eq(ch.at_ms),
+                        runs::updated_at.eq(ch.at_ms),
+                    ))
+                    .execute(c)
+                    .await?
+            } else {
+                diesel::update(guard)
+                    .set((
+                        runs::status.eq(ch.to.as_str()),
+                        runs::attempt.eq(ch.attempt as i32),
+                        runs::run_at.eq(ch.run_at_ms.unwrap_or(ch.at_ms)),
+                        runs::error.eq(error.as_deref()),
+                        runs::lease_owner.eq(None::<String>),
+                        runs::updated_at.eq(ch.at_ms),
+                    ))
+                    .execute(c)
+                    .await?
+            }
+        }))
+    }
+
+    async fn due_functions_inner(&self, now_ms: i64, stale_before_ms: i64) -> Result<Vec<String>> {
+        let sql = sql_for(
+            self.db.backend(),
+            &format!("SELECT DISTINCT function_id FROM runs WHERE {}", due(1, 2)),
+        );
+        let rows: Vec<FunctionIdRow> = crate::with_conn!(&self.db, read, |c| {
+            diesel::sql_query(sql.as_str())
+                .bind::<BigInt, _>(now_ms)
+                .bind::<BigInt, _>(stale_before_ms)
+                .load(c)
+                .await?
+        });
+        Ok(rows.into_iter().map(|r| r.function_id).collect())
+    }
+
+    async fn heartbeat_inner(&self, node_id: &str, now_ms: i64) -> Result<()> {
+        crate::with_conn!(&self.db, write, |c| {
+            diesel::insert_into(nodes::table)
+                .values((
+                    nodes::id.eq(node_id),
+                    nodes::started_at.eq(now_ms),
+                    nodes::heartbeat_at.eq(now_ms),
+                ))
+                .on_conflict(nodes::id)
+                .do_update()
+                .set(nodes::heartbeat_at.eq(now_ms))
+                .execute(c)
+                .await?
+        });
+        Ok(())
+    }
+
+    async fn release_node_inner(&self, node_id: &str, now_ms: i64) -> Result<u64> {
+        // The `Released` edge (running → queued) for every run this node holds.
+        let n = crate::with_conn!(&self.db, write, |c| {
+            diesel::update(runs::table)
+                .filter(runs::status.eq(RunStatus::Running.as_str()))
+                .filter(runs::lease_owner.eq(node_id))
+                .set((
+                    runs::status.eq(RunStatus::Queued.as_str()),
+                    runs::lease_owner.eq(None::<String>),
+                    runs::run_at.eq(now_ms),
+                    runs::updated_at.eq(now_ms),
+                ))
+                .execute(c)
+                .await?
+        });
+        Ok(n as u64)
+    }
+}
+
+#[async_trait]
+impl RunStore for DbRunStore {
+    async fn claim(&self, req: ClaimRequest) -> Result<Vec<ClaimedRun>, StoreError> {
+        Ok(self.claim_inner(req).await?)
+    }
+
+    async fn load_steps(&self, run_id: &str) -> Result<Vec<StepRecord>, StoreError> {
+        Ok(self.load_steps_inner(run_id).await?)
+    }
+
+    async fn record_step(&self, lease: &Lease, attempt: &StepAttempt) -> Result<StepWrite, StoreError> {
+        self.record_step_inner(lease, attempt).await?
+    }
+
+    async fn change_run(&self, lease: &Lease, change: &RunChange) -> Result<(), StoreError> {
+        match self.change_run_inner(lease, change).await? {
+            0 => Err(StoreError::LeaseLost),
+            _ => Ok(()),
+        }
+    }
+
+    async fn due_functions(&self, now_ms: i64, stale_before_ms: i64) -> Result<Vec<String>, StoreError> {
+        Ok(self.due_functions_inner(now_ms, stale_before_ms).await?)
+    }
+
+    async fn heartbeat(&self, node_id: &str, now_ms: i64) -> Result<(), StoreError> {
+        Ok(self.heartbeat_inner(node_id, now_ms).await?)
+    }
+
+    async fn release_node(&self, node_id: &str, now_ms: i64) -> Result<u64, StoreError> {
+        Ok(self.release_node_inner(node_id, now_ms).await?)
+    }
+}
