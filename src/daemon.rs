@@ -15,13 +15,16 @@ use std::time::Instant;
 
 /// Runs the daemon until a signal stops it. Extra functions (the bench's) may be added to the registry.
 pub fn serve(config: Config, extra: Vec<ingot_actors::FunctionDef>) -> anyhow::Result<()> {
-    actix_rt::System::new().block_on(run(config, extra, shutdown_signal()))
+    actix_rt::System::new().block_on(run(config, extra, |_| {}, shutdown_signal()))
 }
 
-/// The daemon's body, stopping when `stop` resolves (a signal, or a test/bench trigger).
+/// The daemon's body: `ready` is called with the address the API listens on once it serves; the daemon stops
+/// gracefully when `stop` resolves (a signal, or a test/bench trigger). Tests and the bench run it in-process
+/// on their own actix `System` with extra functions.
 pub async fn run(
     config: Config,
     extra: Vec<ingot_actors::FunctionDef>,
+    ready: impl FnOnce(std::net::SocketAddr),
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -59,11 +62,12 @@ pub async fn run(
         supervisor: supervisor.clone(),
         started,
     };
-    let server = http::bind(state).with_context(|| format!("cannot listen on {}", config.listen))?;
+    let (server, addr) = http::bind(state).with_context(|| format!("cannot listen on {}", config.listen))?;
     let handle = server.handle();
     let server_task = actix_rt::spawn(server);
     systemd::ready();
     tracing::info!(startup_ms = started.elapsed().as_millis() as u64, "ready");
+    ready(addr);
 
     stop.await;
     tracing::info!("shutting down: intake stopped, letting in-flight steps finish");

@@ -39,8 +39,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/drain", web::get().to(api::drain));
 }
 
-/// Binds the listener (so a bad address fails start-up) and returns the server, not yet running.
-pub fn bind(state: AppState) -> std::io::Result<actix_web::dev::Server> {
+/// Binds the listener (so a bad address fails start-up) and returns the server, not yet running, with the
+/// address it listens on (useful with port 0).
+pub fn bind(state: AppState) -> std::io::Result<(actix_web::dev::Server, std::net::SocketAddr)> {
     let listen = state.config.listen;
     let workers = state.config.http_workers;
     let shutdown = state.config.shutdown_timeout.as_secs().max(1);
@@ -72,7 +73,7 @@ pub fn bind(state: AppState) -> std::io::Result<actix_web::dev::Server> {
     .disable_signals()
     .shutdown_timeout(shutdown)
     .bind(listen)?;
-    let addrs = server.addrs();
-    tracing::info!(addr = %addrs.first().map(|a| a.to_string()).unwrap_or_default(), "listening on http://{}", addrs.first().map(|a| a.to_string()).unwrap_or_default());
-    Ok(server.run())
+    let addr = server.addrs().first().copied().ok_or_else(|| std::io::Error::other("bound to no address"))?;
+    tracing::info!(%addr, "listening on http://{addr}");
+    Ok((server.run(), addr))
 }
