@@ -18,13 +18,19 @@ pub fn serve(config: Config, extra: Vec<ingot_actors::FunctionDef>) -> anyhow::R
     actix_rt::System::new().block_on(run(config, extra, |_| {}, shutdown_signal()))
 }
 
-/// The daemon's body: `ready` is called with the address the API listens on once it serves; the daemon stops
+/// What an in-process caller learns once the daemon serves.
+pub struct Started {
+    pub addr: std::net::SocketAddr,
+    pub runtime: Arc<Runtime>,
+}
+
+/// The daemon's body: `ready` is called with the address the API listens on (and the runtime) once it serves; the daemon stops
 /// gracefully when `stop` resolves (a signal, or a test/bench trigger). Tests and the bench run it in-process
 /// on their own actix `System` with extra functions.
 pub async fn run(
     config: Config,
     extra: Vec<ingot_actors::FunctionDef>,
-    ready: impl FnOnce(std::net::SocketAddr),
+    ready: impl FnOnce(Started),
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -67,7 +73,10 @@ pub async fn run(
     let server_task = actix_rt::spawn(server);
     systemd::ready();
     tracing::info!(startup_ms = started.elapsed().as_millis() as u64, "ready");
-    ready(addr);
+    ready(Started {
+        addr,
+        runtime: rt.clone(),
+    });
 
     stop.await;
     tracing::info!("shutting down: intake stopped, letting in-flight steps finish");

@@ -71,7 +71,7 @@ impl Pool {
     }
 
     fn free(&self) -> usize {
-        self.slots - self.in_flight
+        self.slots.saturating_sub(self.in_flight)
     }
 
     fn try_claim(&mut self, ctx: &mut Context<Self>) {
@@ -96,16 +96,19 @@ impl Pool {
         let store = self.rt.store.clone();
         ctx.spawn(async move { store.claim(req).await }.into_actor(self).map(move |res, act, ctx| {
             act.claiming = false;
+            if act.draining {
+                // Runs claimed while a drain began still start: their first step sees the shutdown and hands
+                // the run back. Until they do, the pool is not drained.
+                if let Ok(runs) = res {
+                    act.start_runs(runs, ctx);
+                }
+                act.report_if_drained();
+                return;
+            }
             match res {
                 Ok(runs) => {
-                    let full = runs.len() == limit;
-                    act.claimed_total += runs.len() as u64;
-                    let me = ctx.address().recipient();
-                    for run in runs {
-                        act.in_flight += 1;
-                        let actor = RunActor::new(act.rt.clone(), act.function.clone(), run, me.clone());
-                        actor.start();
-                    }
+                    let full = runs.len() >= limit;
+                    act.start_runs(runs, ctx);
                     if full {
                         act.maybe_more = true;
                     }
@@ -120,6 +123,24 @@ impl Pool {
                 }
             }
         }));
+    }
+
+    fn start_runs(&mut self, runs: Vec<crate::store::ClaimedRun>, ctx: &mut Context<Self>) {
+        self.claimed_total += runs.len() as u64;
+        let me = ctx.address().recipient();
+        for run in runs {
+            self.in_flight += 1;
+            RunActor::new(self.rt.clone(), self.function.clone(), run, me.clone()).start();
+        }
+    }
+
+    /// Completes pending drains once no run is in flight and no claim is outstanding.
+    fn report_if_drained(&mut self) {
+        if self.draining && self.in_flight == 0 && !self.claiming {
+            for tx in self.drained.drain(..) {
+                let _ = tx.send(());
+            }
+        }
     }
 
     fn wake_at(&mut self, at_ms: i64, ctx: &mut Context<Self>) {
@@ -164,11 +185,7 @@ impl Handler<RunDone> for Pool {
             self.wake_at(at, ctx);
         }
         if self.draining {
-            if self.in_flight == 0 {
-                for tx in self.drained.drain(..) {
-                    let _ = tx.send(());
-                }
-            }
+            self.report_if_drained();
             return;
         }
         if self.maybe_more && (self.free() * 4 >= self.slots || self.in_flight == 0) {
@@ -196,10 +213,7 @@ impl Handler<Drain> for Pool {
         if let Some((_, handle)) = self.timer.take() {
             ctx.cancel_future(handle);
         }
-        if self.in_flight == 0 {
-            let _ = tx.send(());
-        } else {
-            self.drained.push(tx);
-        }
+        self.drained.push(tx);
+        self.report_if_drained();
     }
 }

@@ -44,6 +44,7 @@ pub struct Runtime {
     shutting_down: AtomicBool,
     /// Notified whenever a run reaches a final state or is handed back; drain waiters listen here.
     pub run_settled: Notify,
+    shutdown_begun: Notify,
 }
 
 impl Runtime {
@@ -54,6 +55,7 @@ impl Runtime {
             registry,
             shutting_down: AtomicBool::new(false),
             run_settled: Notify::new(),
+            shutdown_begun: Notify::new(),
         })
     }
 
@@ -63,6 +65,13 @@ impl Runtime {
 
     pub(crate) fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
+        self.shutdown_begun.notify_waiters();
+    }
+
+    /// Resolves once a graceful shutdown has begun (no new step starts after that). Create it before the
+    /// shutdown is triggered.
+    pub fn shutdown_begun(&self) -> tokio::sync::futures::Notified<'_> {
+        self.shutdown_begun.notified()
     }
 
     pub fn stale_before_ms(&self, now_ms: i64) -> i64 {

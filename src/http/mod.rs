@@ -73,7 +73,11 @@ pub fn bind(state: AppState) -> std::io::Result<(actix_web::dev::Server, std::ne
     .disable_signals()
     .shutdown_timeout(shutdown)
     .bind(listen)?;
-    let addr = server.addrs().first().copied().ok_or_else(|| std::io::Error::other("bound to no address"))?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| std::io::Error::other("bound to no address"))?;
     tracing::info!(%addr, "listening on http://{addr}");
     Ok((server.run(), addr))
 }

@@ -58,24 +58,26 @@ fn due(now: u8, stale: u8) -> String {
 
 fn claim_sql(backend: Backend) -> String {
     // Implements the `Claimed` (queued → running) and `Rescued` (running → running, new token) edges of
-    // `ingot_actors::run::state::transition`. On PostgreSQL, SKIP LOCKED lets several daemons claim at once and
-    // the outer WHERE re-checks the guard on the locked row.
-    let lock = if backend == Backend::Postgres {
-        " FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
-    let due = due(2, 4);
-    sql_for(
-        backend,
-        &format!(
-            "UPDATE runs SET status = 'running', lease_owner = $1, lease_token = lease_token + 1, \
-             started_at = COALESCE(started_at, $2), updated_at = $2 \
-             WHERE id IN (SELECT id FROM runs WHERE function_id = $3 AND {due} ORDER BY run_at, id LIMIT $5{lock}) \
-             AND {due} \
-             RETURNING id, event_id, lease_token, attempt"
+    // `ingot_actors::run::state::transition`; the outer WHERE re-checks the guard on each row it changes.
+    let set = "SET status = 'running', lease_owner = $1, lease_token = lease_token + 1, \
+               started_at = COALESCE(started_at, $2), updated_at = $2";
+    let pick = format!(
+        "SELECT id FROM runs WHERE function_id = $3 AND {} ORDER BY run_at, id LIMIT $5",
+        due(2, 4)
+    );
+    let returning = "RETURNING runs.id, runs.event_id, runs.lease_token, runs.attempt";
+    match backend {
+        // A MATERIALIZED CTE picks the rows exactly once: a `WHERE id IN (subquery ... SKIP LOCKED)` may be
+        // re-evaluated by the planner and claim more rows than the LIMIT. SKIP LOCKED lets several daemons claim
+        // at the same time without waiting on each other.
+        Backend::Postgres => format!(
+            "WITH picked AS MATERIALIZED ({pick} FOR UPDATE SKIP LOCKED) \
+             UPDATE runs {set} FROM picked WHERE runs.id = picked.id AND {} {returning}",
+            due(2, 4)
         ),
-    )
+        // SQLite has one writer: the subquery and the update see the same snapshot.
+        Backend::Sqlite => sql_for(backend, &format!("UPDATE runs {set} WHERE id IN ({pick}) {returning}")),
+    }
 }
 
 /// An event row as the handler needs it: id, external id, name, data, user, ts, v.

@@ -1,0 +1,13 @@
+//! The integration suite: one binary. Every test runs on a fresh SQLite file and on a fresh PostgreSQL database
+//! (`both!`), against the real daemon — the `ingot` binary as a child process (crash and signal tests) or the
+//! same daemon in-process with extra test functions (engine semantics).
+
+mod support;
+
+mod config;
+mod crash;
+mod engine;
+mod intake;
+mod read_api;
+mod schema;
+mod user_created;

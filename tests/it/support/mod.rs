@@ -1,0 +1,102 @@
+//! Test support: fresh databases, the daemon as a process or in-process, HTTP helpers, and `both!`.
+
+pub mod db;
+pub mod inproc;
+pub mod process;
+
+pub use db::{Backend, TestDb};
+
+use serde_json::Value;
+
+/// Generates `sqlite` and `postgres` tests running the same async body `$f(Backend)`.
+#[macro_export]
+macro_rules! both {
+    ($name:ident, $f:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$f($crate::support::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$f($crate::support::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+/// A small HTTP client for a daemon's API.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base: String) -> Api {
+        Api {
+            base,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// POSTs a raw body to `/e/{key}`; returns the status and the JSON answer.
+    pub async fn send_raw(&self, key: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(format!("{}/e/{key}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("daemon reachable");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Sends events (an object or an array) and expects 200; returns our ids.
+    pub async fn send(&self, events: Value) -> Vec<String> {
+        let (status, body) = self.send_raw("test-key", events.to_string()).await;
+        assert_eq!(status, 200, "send failed: {body}");
+        body["ids"]
+            .as_array()
+            .expect("ids")
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("daemon reachable");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get_ok(&self, path: &str) -> Value {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// Waits until no run is queued or running (the daemon wakes the request when runs settle).
+    pub async fn drain(&self) {
+        let (status, body) = self.get("/api/v1/drain?timeout_ms=120000").await;
+        assert_eq!(status, 200, "runs did not drain: {body}");
+    }
+
+    /// The runs an event started.
+    pub async fn runs_of(&self, event_id: &str) -> Vec<Value> {
+        let ev = self.get_ok(&format!("/api/v1/events/{event_id}")).await;
+        let mut out = Vec::new();
+        for id in ev["run_ids"].as_array().expect("run_ids") {
+            out.push(self.get_ok(&format!("/api/v1/runs/{}", id.as_str().unwrap())).await);
+        }
+        out
+    }
+}

@@ -1,0 +1,116 @@
+//! The `ingot` binary as a child process: for crash (kill -9), signal and start-up tests. Its address comes from
+//! its "listening on" log line (it listens on port 0); logs are kept for assertions.
+
+use super::Api;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub struct Daemon {
+    child: Child,
+    pub api: Api,
+    pub logs: Arc<Mutex<Vec<String>>>,
+}
+
+/// The environment every test daemon gets (plus the database URL).
+pub fn base_env(url: &str) -> Vec<(String, String)> {
+    [
+        ("INGOT_DATABASE_URL", url),
+        ("INGOT_LISTEN", "127.0.0.1:0"),
+        ("INGOT_NODE_ID", "test-node"),
+        ("INGOT_RETRY_BACKOFF", "10ms"),
+        ("INGOT_POLL_INTERVAL", "200ms"),
+        ("INGOT_LOG", "info"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Runs `ingot ARGS` with only this environment to completion; returns the exit status, stdout and stderr.
+pub fn run_to_end(args: &[&str], env: &[(String, String)]) -> (ExitStatus, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ingot"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("run ingot");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+impl Daemon {
+    /// Starts `ingot serve` and waits for it to listen.
+    pub fn start(env: &[(String, String)]) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ingot"))
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ingot");
+        let stderr = child.stderr.take().expect("stderr");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(i) = line.find("listening on http://") {
+                    let addr = line[i + "listening on http://".len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
+                    let _ = tx.send(addr);
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("daemon did not start:\n{}", logs.lock().unwrap().join("\n"));
+            }
+        };
+        Daemon {
+            child,
+            api: Api::new(format!("http://{addr}")),
+            logs,
+        }
+    }
+
+    /// kill -9: no chance to clean up.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for the exit status.
+    pub fn terminate(mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(status.success());
+        self.child.wait().expect("wait")
+    }
+
+    pub fn log_text(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
