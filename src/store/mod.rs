@@ -1,6 +1,7 @@
 //! Storage: both backends behind one [`Db`] handle, the schema, migrations and every query the engine makes.
 //!
-//! - [`runs`] is the only module that writes run state (`runs.status`), always with guarded UPDATEs.
+//! - [`runs`] is the only module that writes run state (`runs.status`), always with guarded statements; its hot
+//!   writes are group-committed by [`runs::writer`].
 //! - [`events`] stores incoming events and the runs they start, in one transaction.
 //! - [`read`] answers the read API.
 

@@ -1,6 +1,9 @@
 //! The engine's run store over Diesel — the only module that writes run state. Every write to a claimed run is
 //! guarded by its lease (`status = 'running' AND lease_token = <ours>`), so a worker whose run was rescued by
-//! another node can never overwrite the newer attempt.
+//! another node can never overwrite the newer attempt. Step attempts and run transitions are group-committed by
+//! [`writer`]; claims, heartbeats and releases are written here directly.
+
+pub mod writer;
 
 use super::db::{Backend, Db};
 use super::error::{Error, Result};
@@ -9,23 +12,29 @@ use super::{from_json_text, sql_for, to_json_text};
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use ingot_actors::ErrorInfo;
 use ingot_actors::run::state::{RunStatus, StepStatus};
 use ingot_actors::store::{
     ClaimRequest, ClaimedRun, Lease, RunChange, RunStore, StepAttempt, StepRecord, StepWrite, StoreError,
 };
 use std::collections::HashMap;
+use writer::{Write, Writer};
 
-/// [`RunStore`] over a [`Db`].
+/// [`RunStore`] over a [`Db`]. Step attempts and run transitions go through the group-commit [`Writer`].
 #[derive(Clone)]
 pub struct DbRunStore {
     db: Db,
+    writer: Writer,
 }
 
 impl DbRunStore {
+    /// Starts the writer tasks on the current runtime.
     pub fn new(db: Db) -> Self {
-        DbRunStore { db }
+        DbRunStore {
+            writer: Writer::start(db.clone()),
+            db,
+        }
     }
 }
 
@@ -185,112 +194,79 @@ impl DbRunStore {
         rows.into_iter().map(step_record).collect()
     }
 
-    async fn record_step_inner(
-        &self,
-        lease: &Lease,
-        a: &StepAttempt,
-    ) -> Result<std::result::Result<StepWrite, StoreError>> {
-        let output = a.output.as_ref().map(to_json_text);
-        let error = a.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default());
-        let run_id = lease.run_id.clone();
-        let token = lease.token;
-        let row = (
-            steps::run_id.eq(&lease.run_id),
-            steps::step_key.eq(&a.key),
-            steps::attempt.eq(a.attempt as i32),
-            steps::name.eq(&a.name),
-            steps::status.eq(a.status.as_str()),
-            steps::output.eq(output.as_deref()),
-            steps::error.eq(error.as_deref()),
-            steps::started_at.eq(a.started_at_ms),
-            steps::finished_at.eq(a.finished_at_ms),
-            steps::retry_at.eq(a.retry_at_ms),
-        );
-        let at = a.finished_at_ms;
-        let inserted: Option<usize> = crate::with_conn!(&self.db, write, |c| {
-            c.transaction::<_, Error, _>(async |tx| {
-                let owned = diesel::update(runs::table)
-                    .filter(runs::id.eq(&run_id))
-                    .filter(runs::status.eq(RunStatus::Running.as_str()))
-                    .filter(runs::lease_token.eq(token))
-                    .set(runs::updated_at.eq(at))
-                    .execute(tx)
-                    .await?;
-                if owned == 0 {
-                    return Ok(None);
-                }
-                Ok(Some(
-                    diesel::insert_into(steps::table)
-                        .values(row)
-                        .on_conflict_do_nothing()
-                        .execute(tx)
-                        .await?,
+    async fn record_step_inner(&self, lease: &Lease, a: &StepAttempt) -> Result<Result<StepWrite, StoreError>> {
+        let write = Write::Step {
+            run_id: lease.run_id.clone(),
+            token: lease.token,
+            key: a.key.clone(),
+            attempt: a.attempt as i32,
+            name: a.name.clone(),
+            status: a.status.as_str().to_string(),
+            output: a.output.as_ref().map(to_json_text),
+            error: a.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default()),
+            started_at: a.started_at_ms,
+            finished_at: a.finished_at_ms,
+            retry_at: a.retry_at_ms,
+        };
+        if self.writer.write(write).await? == 1 {
+            return Ok(Ok(StepWrite::Written));
+        }
+        // Nothing inserted: either this step already has a final attempt, or the run is no longer ours.
+        let rows: Vec<StepTuple> = crate::with_conn!(&self.db, read, |c| {
+            steps::table
+                .filter(steps::run_id.eq(&lease.run_id))
+                .filter(steps::step_key.eq(&a.key))
+                .filter(steps::status.eq_any([StepStatus::Completed.as_str(), StepStatus::Failed.as_str()]))
+                .select((
+                    steps::step_key,
+                    steps::attempt,
+                    steps::status,
+                    steps::output,
+                    steps::error,
                 ))
-            })
-            .await?
+                .load(c)
+                .await?
         });
-        match inserted {
+        match rows.into_iter().next() {
+            Some(row) => Ok(Ok(StepWrite::AlreadyFinal(step_record(row)?))),
             None => Ok(Err(StoreError::LeaseLost)),
-            Some(1) => Ok(Ok(StepWrite::Written)),
-            Some(_) => {
-                // Conflict: an attempt of this step was already final; return what it stored.
-                let rows: Vec<StepTuple> = crate::with_conn!(&self.db, read, |c| {
-                    steps::table
-                        .filter(steps::run_id.eq(&lease.run_id))
-                        .filter(steps::step_key.eq(&a.key))
-                        .filter(steps::status.eq_any([StepStatus::Completed.as_str(), StepStatus::Failed.as_str()]))
-                        .select((
-                            steps::step_key,
-                            steps::attempt,
-                            steps::status,
-                            steps::output,
-                            steps::error,
-                        ))
-                        .load(c)
-                        .await?
-                });
-                match rows.into_iter().next() {
-                    Some(row) => Ok(Ok(StepWrite::AlreadyFinal(step_record(row)?))),
-                    None => Ok(Ok(StepWrite::Written)),
-                }
-            }
         }
     }
 
     async fn change_run_inner(&self, lease: &Lease, ch: &RunChange) -> Result<usize> {
-        let output = ch.output.as_ref().map(to_json_text);
+        let (run_id, token, from, to) = (
+            lease.run_id.clone(),
+            lease.token,
+            ch.from.as_str().to_string(),
+            ch.to.as_str().to_string(),
+        );
         let error = ch.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default());
-        let guard = runs::table
-            .filter(runs::id.eq(&lease.run_id))
-            .filter(runs::status.eq(ch.from.as_str()))
-            .filter(runs::lease_token.eq(lease.token));
-        Ok(crate::with_conn!(&self.db, write, |c| {
-            if ch.to.is_final() {
-                diesel::update(guard)
-                    .set((
-                        runs::status.eq(ch.to.as_str()),
-                        runs::attempt.eq(ch.attempt as i32),
-                        runs::output.eq(output.as_deref()),
-                        runs::error.eq(error.as_deref()),
-                        runs::finished_at.eq(ch.at_ms),
-                        runs::updated_at.eq(ch.at_ms),
-                    ))
-                    .execute(c)
-                    .await?
-            } else {
-                diesel::update(guard)
-                    .set((
-                        runs::status.eq(ch.to.as_str()),
-                        runs::attempt.eq(ch.attempt as i32),
-                        runs::run_at.eq(ch.run_at_ms.unwrap_or(ch.at_ms)),
-                        runs::error.eq(error.as_deref()),
-                        runs::lease_owner.eq(None::<String>),
-                        runs::updated_at.eq(ch.at_ms),
-                    ))
-                    .execute(c)
-                    .await?
+        let write = if ch.to.is_final() {
+            let output = ch.output.as_ref().map(to_json_text);
+            Write::Finish {
+                run_id,
+                token,
+                from,
+                to,
+                attempt: ch.attempt as i32,
+                output,
+                error,
+                at: ch.at_ms,
             }
-        }))
+        } else {
+            let run_at = ch.run_at_ms.unwrap_or(ch.at_ms);
+            Write::Requeue {
+                run_id,
+                token,
+                from,
+                to,
+                attempt: ch.attempt as i32,
+                run_at,
+                error,
+                at: ch.at_ms,
+            }
+        };
+        self.writer.write(write).await
     }
 
     async fn due_functions_inner(&self, now_ms: i64, stale_before_ms: i64) -> Result<Vec<String>> {
