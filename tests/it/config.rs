@@ -59,3 +59,33 @@ async fn migrate_applies_then_reports_up_to_date() {
     assert!(status.success(), "{stderr}");
     assert!(stdout.contains("applied 20261127000001"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_posts_an_event_to_a_running_daemon() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let d = crate::support::process::Daemon::start(&base_env(&db.url));
+    let user = r#"{"id":"u9","email":"nine@example.com"}"#;
+    let (status, stdout, stderr) = run_to_end(
+        &[
+            "send",
+            "user/created",
+            "--user",
+            user,
+            "--id",
+            "cli-1",
+            "--url",
+            &d.api.base,
+        ],
+        &base_env(&db.url),
+    );
+    assert!(status.success(), "{stderr}");
+    let answer: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON answer");
+    let id = answer["ids"][0].as_str().expect("an id");
+    let event = d.api.get_ok(&format!("/api/v1/events/{id}")).await;
+    assert_eq!(event["event"]["user"]["email"], "nine@example.com");
+    assert_eq!(event["event"]["id"], "cli-1");
+    let (status, _, stderr) = run_to_end(&["send", "user/created", "--data", "not json"], &base_env(&db.url));
+    assert!(!status.success());
+    assert!(stderr.contains("--data is not JSON"), "{stderr}");
+    d.api.drain().await;
+}

@@ -1,0 +1,86 @@
+//! The producer side: events POSTed to `/e/{key}` in batches with a bounded number of requests in flight, then
+//! `drain` until no run is queued or running.
+
+use super::inproc::{EVENT, EVENT_KEY};
+use anyhow::Context;
+use futures_util::StreamExt;
+use std::time::{Duration, Instant};
+
+/// Sends `n` events in batches of `batch`, `concurrency` requests at a time. Returns the wall-clock time from the
+/// first request to the last answer (bodies are serialized beforehand).
+pub async fn send_events(base: &str, n: usize, batch: usize, concurrency: usize) -> anyhow::Result<Duration> {
+    let client = reqwest::Client::new();
+    let url = format!("{base}/e/{EVENT_KEY}");
+    let indexes: Vec<usize> = (0..n).collect();
+    let bodies: Vec<(usize, String)> = indexes
+        .chunks(batch)
+        .map(|chunk| {
+            let events: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|i| serde_json::json!({"name": EVENT, "data": {"i": i}}))
+                .collect();
+            (chunk.len(), serde_json::Value::Array(events).to_string())
+        })
+        .collect();
+
+    let started = Instant::now();
+    let mut answers = futures_util::stream::iter(bodies.into_iter().enumerate())
+        .map(|(k, (len, body))| {
+            let client = client.clone();
+            let url = url.clone();
+            async move {
+                let accepted = post(&client, &url, body)
+                    .await
+                    .with_context(|| format!("request {k} ({len} events)"))?;
+                anyhow::ensure!(
+                    accepted == len,
+                    "request {k}: {len} events sent, {accepted} ids answered"
+                );
+                Ok(accepted)
+            }
+        })
+        .buffer_unordered(concurrency);
+    let mut accepted = 0;
+    while let Some(answer) = answers.next().await {
+        accepted += answer?;
+    }
+    let elapsed = started.elapsed();
+    anyhow::ensure!(accepted == n, "{n} events sent, {accepted} accepted");
+    Ok(elapsed)
+}
+
+/// One request; returns how many ids the daemon answered.
+async fn post(client: &reqwest::Client, url: &str, body: String) -> anyhow::Result<usize> {
+    let resp = client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .context("cannot reach the daemon")?;
+    let status = resp.status();
+    let text = resp.text().await.context("reading the answer")?;
+    anyhow::ensure!(status.is_success(), "POST /e/<key> answered {status}: {text}");
+    let answer: serde_json::Value = serde_json::from_str(&text).context("the answer is not JSON")?;
+    answer["ids"]
+        .as_array()
+        .map(Vec::len)
+        .with_context(|| format!("the answer has no ids: {text}"))
+}
+
+/// Waits (up to 10 minutes) until every run is final. Returns how long it took.
+pub async fn drain(base: &str) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let resp = reqwest::Client::new()
+        .get(format!("{base}/api/v1/drain?timeout_ms=600000"))
+        .send()
+        .await
+        .context("cannot reach the daemon")?;
+    let status = resp.status();
+    let text = resp.text().await.context("reading the answer")?;
+    anyhow::ensure!(
+        status.is_success(),
+        "runs still unfinished after 10 minutes (drain answered {status}: {text})"
+    );
+    Ok(started.elapsed())
+}

@@ -1,0 +1,120 @@
+//! The real daemon, in-process on its own thread and actix `System`, with the bench's function registered.
+
+use crate::config::Config;
+use anyhow::Context;
+use ingot_actors::{FunctionDef, RunCtx, Trigger};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+
+pub const FUNCTION_ID: &str = "bench-one-step";
+pub const EVENT: &str = "bench/one-step";
+pub const EVENT_KEY: &str = "benchkey";
+
+/// `bench-one-step`: one memoized step, no retries.
+pub fn function() -> FunctionDef {
+    FunctionDef::new(FUNCTION_ID, "Bench: one step", |ctx: RunCtx| async move {
+        let out: serde_json::Value = ctx
+            .step
+            .run("work", || async { Ok(serde_json::json!({"ok": true})) })
+            .await?;
+        Ok(out)
+    })
+    .trigger(Trigger::event(EVENT))
+    .retries(0)
+}
+
+/// The daemon's settings: defaults, except where it stores, listens (any free port) and who it is.
+fn config(database_url: &str) -> anyhow::Result<Config> {
+    let values: BTreeMap<String, String> = [
+        ("database_url", database_url),
+        ("listen", "127.0.0.1:0"),
+        ("node_id", "bench"),
+        ("event_keys", EVENT_KEY),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    Config::from_values(&values).context("bench configuration")
+}
+
+/// A running daemon. Stopped (gracefully) by [`Daemon::stop`] or when dropped.
+pub struct Daemon {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Daemon {
+    /// Starts the daemon and waits until it serves. Call outside any async runtime (it blocks).
+    pub fn start(database_url: String) -> anyhow::Result<Daemon> {
+        let config = config(&database_url)?;
+        let (ready_tx, ready_rx) = oneshot::channel::<SocketAddr>();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("ingot-bench-daemon".into())
+            .spawn(move || {
+                actix_rt::System::new().block_on(crate::daemon::run(
+                    config,
+                    vec![function()],
+                    move |started: crate::daemon::Started| {
+                        let _ = ready_tx.send(started.addr);
+                    },
+                    async move {
+                        // A dropped sender stops the daemon too.
+                        let _ = stop_rx.await;
+                    },
+                ))
+            })
+            .context("cannot start the daemon thread")?;
+        match ready_rx.blocking_recv() {
+            Ok(addr) => Ok(Daemon {
+                addr,
+                stop: Some(stop_tx),
+                thread: Some(thread),
+            }),
+            // The daemon ended before it was ready: its result says why.
+            Err(_) => Err(join(thread)
+                .err()
+                .unwrap_or_else(|| anyhow::anyhow!("the daemon stopped before it was ready"))),
+        }
+    }
+
+    /// Stops the daemon gracefully and returns how its run ended.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take() {
+            Some(thread) => join(thread),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            eprintln!("ingot bench: the daemon stopped with an error: {e:#}");
+        }
+    }
+}
+
+fn join(thread: JoinHandle<anyhow::Result<()>>) -> anyhow::Result<()> {
+    match thread.join() {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-string panic".into());
+            Err(anyhow::anyhow!("the daemon thread panicked: {message}"))
+        }
+    }
+}
