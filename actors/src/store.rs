@@ -27,6 +27,8 @@ pub struct ClaimedRun {
     pub event: serde_json::Value,
     /// Function-level attempts already used (errors outside steps).
     pub attempt: u32,
+    /// This is the run's first claim ever: it cannot have persisted steps, so loading them is skipped.
+    pub first_claim: bool,
 }
 
 /// What a pool asks for when it claims.

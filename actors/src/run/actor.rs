@@ -74,7 +74,12 @@ impl Actor for RunActor {
 async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun) -> RunDone {
     let lease = claimed.lease.clone();
     let def = &function.def;
-    let result = match rt.store.load_steps(&lease.run_id).await {
+    let records = if claimed.first_claim {
+        Ok(Vec::new())
+    } else {
+        rt.store.load_steps(&lease.run_id).await
+    };
+    let result = match records {
         Err(e) => Err(FnError::Store(e.to_string())),
         Ok(records) => {
             let step = Step::new(rt.clone(), lease.clone(), def.id.clone(), def.retries, records);

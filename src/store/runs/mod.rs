@@ -171,6 +171,8 @@ impl DbRunStore {
                     function_id: req.function_id.clone(),
                     event,
                     attempt: r.attempt as u32,
+                    // Tokens start at 0 and every claim adds one: 1 is the first claim.
+                    first_claim: r.lease_token == 1,
                 })
             })
             .collect()
