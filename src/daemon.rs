@@ -39,6 +39,10 @@ pub async fn run(
         tracing::warn!("INGOT_EVENT_KEYS is empty: POST /e/{{key}} accepts any key");
     }
     tracing::info!(database = %config.database_url.redacted(), node_id = %config.node_id, "starting");
+    // Bind first: a second daemon started by mistake on the same address stops here, before it touches runs.
+    let listener =
+        std::net::TcpListener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr().context("listener address")?;
     let db = Db::connect(&config.database_url, &config.pool)
         .await
         .context("database")?;
@@ -68,7 +72,8 @@ pub async fn run(
         supervisor: supervisor.clone(),
         started,
     };
-    let (server, addr) = http::bind(state).with_context(|| format!("cannot listen on {}", config.listen))?;
+    let server = http::serve(state, listener).with_context(|| format!("cannot serve on {addr}"))?;
+    tracing::info!(%addr, "listening on http://{addr}");
     let handle = server.handle();
     let server_task = actix_rt::spawn(server);
     systemd::ready();

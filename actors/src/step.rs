@@ -33,6 +33,7 @@ struct Inner {
     retries: u32,
     memo: RefCell<HashMap<String, Memo>>,
     seen: RefCell<HashMap<String, u32>>,
+    calls: std::cell::Cell<u32>,
 }
 
 /// Step tools of one run. Cheap to clone; lives on the run actor's thread.
@@ -72,6 +73,7 @@ impl Step {
                 retries,
                 memo: RefCell::new(memo),
                 seen: RefCell::new(HashMap::new()),
+                calls: std::cell::Cell::new(0),
             }),
         }
     }
@@ -96,6 +98,8 @@ impl Step {
         Fut: Future<Output = Result<T, StepError>>,
     {
         let key = self.key_for(name);
+        let position = self.inner.calls.get();
+        self.inner.calls.set(position + 1);
         let memo = self.inner.memo.borrow().get(&key).cloned();
         let (from, attempt) = match memo {
             Some(Memo::Final(rec)) => return replay(name, &rec),
@@ -140,6 +144,7 @@ impl Step {
             key: key.clone(),
             name: name.to_string(),
             attempt,
+            position,
             status,
             output,
             error: error.as_ref().map(ErrorInfo::from_step),

@@ -58,6 +58,8 @@ pub struct StepAttempt {
     pub key: String,
     pub name: String,
     pub attempt: u32,
+    /// The order in which the handler reached this step (0, 1, 2, ...).
+    pub position: u32,
     pub status: StepStatus,
     pub output: Option<serde_json::Value>,
     pub error: Option<ErrorInfo>,

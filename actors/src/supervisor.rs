@@ -57,6 +57,12 @@ impl Actor for Supervisor {
                 .insert(f.id().to_string(), Pool::start(self.rt.clone(), f.clone()));
         }
         ctx.run_interval(self.rt.config.poll_interval, |act, ctx| act.poll(ctx));
+        // The tick hook (systemd's watchdog) runs every second whatever the poll interval.
+        ctx.run_interval(Duration::from_secs(1), |act, _| {
+            if let Some(tick) = &act.tick {
+                tick();
+            }
+        });
         let beat = (self.rt.config.lease_ttl / 3).max(Duration::from_millis(100));
         ctx.run_interval(beat, |act, ctx| {
             let rt = act.rt.clone();
@@ -74,9 +80,6 @@ impl Actor for Supervisor {
 
 impl Supervisor {
     fn poll(&mut self, ctx: &mut Context<Self>) {
-        if let Some(tick) = &self.tick {
-            tick();
-        }
         if self.polling || self.rt.is_shutting_down() {
             return;
         }

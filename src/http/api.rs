@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 pub async fn get_event(id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    match read::get_event(&state.db, &id).await.map_err(ApiError::internal)? {
+    match read::get_event(&state.db, &id).await? {
         Some(e) => Ok(HttpResponse::Ok().json(e)),
         None => Err(ApiError::NotFound(format!("no event {id:?}"))),
     }
@@ -43,13 +43,13 @@ pub async fn list_runs(q: web::Query<RunsQuery>, state: web::Data<AppState>) -> 
         status,
         limit,
     };
-    let runs = read::list_runs(&state.db, &filter).await.map_err(ApiError::internal)?;
+    let runs = read::list_runs(&state.db, &filter).await?;
     Ok(HttpResponse::Ok().json(json!({ "runs": runs })))
 }
 
 pub async fn get_run(id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    match read::get_run(&state.db, &id).await.map_err(ApiError::internal)? {
+    match read::get_run(&state.db, &id).await? {
         Some(r) => Ok(HttpResponse::Ok().json(r)),
         None => Err(ApiError::NotFound(format!("no run {id:?}"))),
     }
@@ -93,7 +93,7 @@ pub async fn drain(q: web::Query<DrainQuery>, state: web::Data<AppState>) -> Res
     let rt = state.supervisor.runtime().clone();
     loop {
         let settled = rt.run_settled.notified();
-        let unfinished = read::unfinished_runs(&state.db).await.map_err(ApiError::internal)?;
+        let unfinished = read::unfinished_runs(&state.db).await?;
         if unfinished == 0 {
             return Ok(HttpResponse::Ok().json(json!({"status": 200, "unfinished": 0})));
         }

@@ -1,5 +1,6 @@
-//! API errors: every failure is JSON `{"status": <code>, "error": "<message>"}` (Inngest's shape; the intake
-//! adds `"ids": []`). Internal details are logged, not returned.
+//! API errors: every failure is JSON `{"ids": [], "status": <code>, "error": "<message>"}` — the event API's
+//! shape (Inngest's SDK reads `ids` and `error`), used for every route so clients parse one shape. Internal
+//! details are logged, not returned. Database errors worth retrying answer 503, others 500.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -24,6 +25,17 @@ pub enum ApiError {
 impl ApiError {
     pub fn internal(e: impl std::fmt::Display) -> Self {
         ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<crate::store::Error> for ApiError {
+    fn from(e: crate::store::Error) -> Self {
+        if e.is_retryable() {
+            tracing::warn!(error = %e, "database unavailable");
+            ApiError::Unavailable("the database is unavailable; retry".into())
+        } else {
+            ApiError::Internal(e.to_string())
+        }
     }
 }
 

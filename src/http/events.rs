@@ -53,13 +53,7 @@ pub async fn ingest(
         })
         .collect();
     let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
-    let ingested = store_events(&state.db, &batch, now).await.map_err(|e| {
-        if e.is_retryable() {
-            ApiError::Unavailable(format!("events were not stored, retry: {e}"))
-        } else {
-            ApiError::internal(e)
-        }
-    })?;
+    let ingested = store_events(&state.db, &batch, now).await?;
     tracing::info!(events = ids.len(), runs = ingested.runs_created, "events stored");
     state.supervisor.wake(ingested.woken);
     Ok(HttpResponse::Ok().json(json!({"ids": ids, "status": 200})))

@@ -39,10 +39,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/drain", web::get().to(api::drain));
 }
 
-/// Binds the listener (so a bad address fails start-up) and returns the server, not yet running, with the
-/// address it listens on (useful with port 0).
-pub fn bind(state: AppState) -> std::io::Result<(actix_web::dev::Server, std::net::SocketAddr)> {
-    let listen = state.config.listen;
+/// Serves the API on a listener the daemon bound first (so a taken port fails start-up before anything else
+/// happens). Returns the server, not yet running.
+pub fn serve(state: AppState, listener: std::net::TcpListener) -> std::io::Result<actix_web::dev::Server> {
     let workers = state.config.http_workers;
     let shutdown = state.config.shutdown_timeout.as_secs().max(1);
     let server = HttpServer::new(move || {
@@ -72,12 +71,6 @@ pub fn bind(state: AppState) -> std::io::Result<(actix_web::dev::Server, std::ne
     .workers(workers)
     .disable_signals()
     .shutdown_timeout(shutdown)
-    .bind(listen)?;
-    let addr = server
-        .addrs()
-        .first()
-        .copied()
-        .ok_or_else(|| std::io::Error::other("bound to no address"))?;
-    tracing::info!(%addr, "listening on http://{addr}");
-    Ok((server.run(), addr))
+    .listen(listener)?;
+    Ok(server.run())
 }

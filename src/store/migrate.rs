@@ -11,6 +11,8 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+/// The PostgreSQL advisory lock key held while migrating (released when the migration connection closes).
+const MIGRATION_LOCK: i64 = 0x1_6_0_7;
 
 /// Applies pending migrations; returns the versions applied.
 pub async fn run(db: &Db) -> Result<Vec<String>> {
@@ -32,6 +34,12 @@ pub async fn run(db: &Db) -> Result<Vec<String>> {
             tokio::task::spawn_blocking(move || {
                 let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
                     .map_err(|e| Error::Connect(e.to_string()))?;
+                // Several daemons may start together: one migrates, the others wait, then find nothing to do.
+                diesel::RunQueryDsl::execute(
+                    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")),
+                    &mut conn,
+                )
+                .map_err(|e| Error::Migration(format!("cannot take the migration lock: {e}")))?;
                 conn.run_pending_migrations(POSTGRES)
                     .map(|v| v.iter().map(|m| m.to_string()).collect())
                     .map_err(|e| Error::Migration(e.to_string()))

@@ -257,7 +257,7 @@ pub async fn get_run(db: &Db, id: &str) -> Result<Option<RunView>> {
                 steps::finished_at,
                 steps::retry_at,
             ))
-            .order((steps::started_at, steps::attempt))
+            .order((steps::position, steps::attempt))
             .load(c)
             .await?
     });

@@ -55,6 +55,7 @@ diesel::table! {
         run_id -> Text,
         step_key -> Text,
         attempt -> Integer,
+        position -> Integer,
         name -> Text,
         status -> Text,
         output -> Nullable<Text>,

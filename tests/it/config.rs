@@ -89,3 +89,53 @@ async fn send_posts_an_event_to_a_running_daemon() {
     assert!(stderr.contains("--data is not JSON"), "{stderr}");
     d.api.drain().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_address_fails_before_touching_anything() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let d = crate::support::process::Daemon::start(&base_env(&db.url));
+    let taken = d.api.base.trim_start_matches("http://").to_string();
+    let (status, _, stderr) = run_to_end(&["serve"], &with(&db.url, "INGOT_LISTEN", &taken));
+    assert!(!status.success());
+    assert!(stderr.contains(&format!("cannot listen on {taken}")), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !stderr.contains("starting 2 workers") && !stderr.contains("resuming runs"),
+        "{stderr}"
+    );
+    assert_eq!(
+        d.api.get_ok("/health").await["status"],
+        200,
+        "the first daemon is unaffected"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_migrations_on_postgres_take_turns() {
+    let db = TestDb::new(Backend::Postgres).await;
+    // A database that is not migrated yet: a sibling of the test database.
+    let fresh = db
+        .url
+        .rsplit_once('/')
+        .map(|(base, _)| format!("{base}/{}_m", db.url.rsplit('/').next().unwrap()))
+        .unwrap();
+    let name = fresh.rsplit('/').next().unwrap().to_string();
+    db.exec(&format!("CREATE DATABASE {name}"), &[]).await;
+    let env = base_env(&fresh);
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| run_to_end(&["migrate"], &env));
+        let b = s.spawn(|| run_to_end(&["migrate"], &env));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert!(a.0.success() && b.0.success(), "{}\n{}", a.2, b.2);
+    let applied = [
+        a.1.contains("applied 20261127000001"),
+        b.1.contains("applied 20261127000001"),
+    ];
+    assert_eq!(
+        applied.iter().filter(|x| **x).count(),
+        1,
+        "exactly one applied: {applied:?}"
+    );
+    db.exec(&format!("DROP DATABASE {name} WITH (FORCE)"), &[]).await;
+}

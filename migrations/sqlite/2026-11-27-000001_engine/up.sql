@@ -54,6 +54,8 @@ CREATE TABLE steps (
     run_id TEXT NOT NULL REFERENCES runs (id),
     step_key TEXT NOT NULL,
     attempt INTEGER NOT NULL,
+    -- The order in which the handler reached this step (0, 1, 2, ...): how the API lists a run's steps.
+    position INTEGER NOT NULL,
     name TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('completed', 'errored', 'failed')),
     output TEXT,

@@ -202,6 +202,7 @@ impl DbRunStore {
             token: lease.token,
             key: a.key.clone(),
             attempt: a.attempt as i32,
+            position: a.position as i32,
             name: a.name.clone(),
             status: a.status.as_str().to_string(),
             output: a.output.as_ref().map(to_json_text),
@@ -229,10 +230,24 @@ impl DbRunStore {
                 .load(c)
                 .await?
         });
-        match rows.into_iter().next() {
-            Some(row) => Ok(Ok(StepWrite::AlreadyFinal(step_record(row)?))),
-            None => Ok(Err(StoreError::LeaseLost)),
+        if let Some(row) = rows.into_iter().next() {
+            return Ok(Ok(StepWrite::AlreadyFinal(step_record(row)?)));
         }
+        let ours: i64 = crate::with_conn!(&self.db, read, |c| {
+            runs::table
+                .filter(runs::id.eq(&lease.run_id))
+                .filter(runs::status.eq(RunStatus::Running.as_str()))
+                .filter(runs::lease_token.eq(lease.token))
+                .count()
+                .get_result(c)
+                .await?
+        });
+        // Still ours: this very attempt was recorded before (nothing to do). Otherwise the run moved on.
+        Ok(if ours == 1 {
+            Ok(StepWrite::Written)
+        } else {
+            Err(StoreError::LeaseLost)
+        })
     }
 
     async fn change_run_inner(&self, lease: &Lease, ch: &RunChange) -> Result<usize> {

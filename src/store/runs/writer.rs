@@ -30,6 +30,7 @@ pub enum Write {
         token: i64,
         key: String,
         attempt: i32,
+        position: i32,
         name: String,
         status: String,
         output: Option<String>,
@@ -63,8 +64,8 @@ pub enum Write {
 }
 
 const INSERT_STEP: &str = "INSERT INTO steps (run_id, step_key, attempt, name, status, output, error, started_at, \
-     finished_at, retry_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 WHERE EXISTS (SELECT 1 FROM runs \
-     WHERE id = $1 AND status = 'running' AND lease_token = $11) ON CONFLICT DO NOTHING";
+     finished_at, retry_at, position) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12 WHERE EXISTS (SELECT 1 \
+     FROM runs WHERE id = $1 AND status = 'running' AND lease_token = $11) ON CONFLICT DO NOTHING";
 const FINISH: &str = "UPDATE runs SET status = $1, attempt = $2, output = $3, error = $4, finished_at = $5, \
      updated_at = $5 WHERE id = $6 AND status = $7 AND lease_token = $8";
 const REQUEUE: &str = "UPDATE runs SET status = $1, attempt = $2, run_at = $3, error = $4, lease_owner = NULL, \
@@ -88,6 +89,7 @@ impl Write {
                 token,
                 key,
                 attempt,
+                position,
                 name,
                 status,
                 output,
@@ -106,7 +108,8 @@ impl Write {
                 .bind::<BigInt, _>(started_at)
                 .bind::<BigInt, _>(finished_at)
                 .bind::<Nullable<BigInt>, _>(retry_at)
-                .bind::<BigInt, _>(token),
+                .bind::<BigInt, _>(token)
+                .bind::<Integer, _>(position),
             Write::Finish {
                 run_id,
                 token,
