@@ -11,7 +11,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
-/// The PostgreSQL advisory lock key held while migrating (released when the migration connection closes).
+/// The PostgreSQL advisory lock key held while migrating.
 const MIGRATION_LOCK: i64 = 0x1_6_0_7;
 
 /// Applies pending migrations; returns the versions applied.
@@ -40,9 +40,18 @@ pub async fn run(db: &Db) -> Result<Vec<String>> {
                     &mut conn,
                 )
                 .map_err(|e| Error::Migration(format!("cannot take the migration lock: {e}")))?;
-                conn.run_pending_migrations(POSTGRES)
+                let applied = conn
+                    .run_pending_migrations(POSTGRES)
                     .map(|v| v.iter().map(|m| m.to_string()).collect())
-                    .map_err(|e| Error::Migration(e.to_string()))
+                    .map_err(|e| Error::Migration(e.to_string()));
+                // Unlock explicitly: the session may outlive this function while its runtime is busy.
+                let unlocked = diesel::RunQueryDsl::execute(
+                    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")),
+                    &mut conn,
+                );
+                let applied = applied?;
+                unlocked.map_err(|e| Error::Migration(format!("cannot release the migration lock: {e}")))?;
+                Ok(applied)
             })
             .await
             .map_err(|e| Error::Migration(e.to_string()))?

@@ -12,6 +12,7 @@ pub mod migrate;
 pub mod read;
 pub mod runs;
 pub mod schema;
+pub mod sql;
 
 pub use db::{Backend, DatabaseUrl, Db, PoolOptions};
 pub use error::{Error, Result};

@@ -44,7 +44,7 @@ fn functions_lists_the_registry() {
     assert!(text.contains("retries: 3"), "{text}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_applies_then_reports_up_to_date() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let db = TestDb::new(backend).await;

@@ -1,19 +1,20 @@
 //! Group commit for the run store's hot writes: step attempts and run transitions from many runs are written in
-//! one transaction, so a commit (an fsync) is shared by every run that finished a step meanwhile.
+//! one transaction — and in at most three multi-row statements — so a commit (an fsync) and a round trip are
+//! shared by every run that finished a step meanwhile.
 //!
 //! Callers enqueue a [`Write`] on a bounded channel and await its own result; writer tasks take whatever is
 //! waiting (up to [`MAX_BATCH`]) and apply it in one transaction. SQLite has one writer task (one writer
-//! connection, the whole batch on one blocking thread); PostgreSQL has several. Every write is a single guarded
-//! statement, so one write matching no row never aborts the others; a failed transaction fails every write in it,
-//! and each caller retries as for any database error.
+//! connection, the whole batch on one blocking thread); PostgreSQL has several. Every row is guarded on its own
+//! (`RETURNING` tells which rows changed), so one write matching no row never affects the others; a failed
+//! transaction fails every write in it, and each caller retries as for any database error.
 
 use crate::store::db::{Backend, Db};
 use crate::store::error::{Error, Result};
-use diesel::backend::Backend as DieselBackend;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, HasSqlType, Integer, Nullable, Text};
+use crate::store::sql::{Param, Stmt};
+use diesel::QueryableByName;
+use diesel::sql_types::{Integer, Text};
 use diesel_async::AsyncConnection;
+use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -21,7 +22,7 @@ pub const MAX_BATCH: usize = 256;
 const QUEUE: usize = 8192;
 const PG_WRITERS: usize = 4;
 
-/// One guarded statement. Its result is the number of rows it changed.
+/// One guarded row change. Its result is 1 if the row changed, 0 if the guard did not match.
 #[derive(Debug, Clone)]
 pub enum Write {
     /// Insert a finished step attempt, only while the run is still ours (`status = 'running'` and our token).
@@ -63,27 +64,35 @@ pub enum Write {
     },
 }
 
-const INSERT_STEP: &str = "INSERT INTO steps (run_id, step_key, attempt, name, status, output, error, started_at, \
-     finished_at, retry_at, position) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12 WHERE EXISTS (SELECT 1 \
-     FROM runs WHERE id = $1 AND status = 'running' AND lease_token = $11) ON CONFLICT DO NOTHING";
-const FINISH: &str = "UPDATE runs SET status = $1, attempt = $2, output = $3, error = $4, finished_at = $5, \
-     updated_at = $5 WHERE id = $6 AND status = $7 AND lease_token = $8";
-const REQUEUE: &str = "UPDATE runs SET status = $1, attempt = $2, run_at = $3, error = $4, lease_owner = NULL, \
-     updated_at = $5 WHERE id = $6 AND status = $7 AND lease_token = $8";
+#[derive(QueryableByName)]
+struct StepKey {
+    #[diesel(sql_type = Text)]
+    run_id: String,
+    #[diesel(sql_type = Text)]
+    step_key: String,
+    #[diesel(sql_type = Integer)]
+    attempt: i32,
+}
 
-impl Write {
-    /// The statement with its parameters, for either backend.
-    fn query<DB>(&self, backend: Backend) -> BoxedSqlQuery<'static, DB, SqlQuery>
-    where
-        DB: DieselBackend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Integer>,
-        String: ToSql<Text, DB>,
-        i64: ToSql<BigInt, DB>,
-        i32: ToSql<Integer, DB>,
-        Option<String>: ToSql<Nullable<Text>, DB>,
-        Option<i64>: ToSql<Nullable<BigInt>, DB>,
-    {
-        let sql = |s: &str| diesel::sql_query(crate::store::sql_for(backend, s)).into_boxed::<DB>();
-        match self.clone() {
+#[derive(QueryableByName)]
+struct RunKey {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// The batch as at most three statements.
+struct Plan {
+    steps: Option<Stmt>,
+    finish: Option<Stmt>,
+    requeue: Option<Stmt>,
+}
+
+fn plan(writes: &[Write]) -> Plan {
+    let mut steps = Vec::new();
+    let mut finish = Vec::new();
+    let mut requeue = Vec::new();
+    for w in writes.iter().cloned() {
+        match w {
             Write::Step {
                 run_id,
                 token,
@@ -97,19 +106,20 @@ impl Write {
                 started_at,
                 finished_at,
                 retry_at,
-            } => sql(INSERT_STEP)
-                .bind::<Text, _>(run_id)
-                .bind::<Text, _>(key)
-                .bind::<Integer, _>(attempt)
-                .bind::<Text, _>(name)
-                .bind::<Text, _>(status)
-                .bind::<Nullable<Text>, _>(output)
-                .bind::<Nullable<Text>, _>(error)
-                .bind::<BigInt, _>(started_at)
-                .bind::<BigInt, _>(finished_at)
-                .bind::<Nullable<BigInt>, _>(retry_at)
-                .bind::<BigInt, _>(token)
-                .bind::<Integer, _>(position),
+            } => steps.push(vec![
+                Param::Text(run_id),
+                Param::Text(key),
+                Param::Int(attempt),
+                Param::Int(position),
+                Param::Text(name),
+                Param::Text(status),
+                Param::NullText(output),
+                Param::NullText(error),
+                Param::BigInt(started_at),
+                Param::BigInt(finished_at),
+                Param::NullBigInt(retry_at),
+                Param::BigInt(token),
+            ]),
             Write::Finish {
                 run_id,
                 token,
@@ -119,15 +129,16 @@ impl Write {
                 output,
                 error,
                 at,
-            } => sql(FINISH)
-                .bind::<Text, _>(to)
-                .bind::<Integer, _>(attempt)
-                .bind::<Nullable<Text>, _>(output)
-                .bind::<Nullable<Text>, _>(error)
-                .bind::<BigInt, _>(at)
-                .bind::<Text, _>(run_id)
-                .bind::<Text, _>(from)
-                .bind::<BigInt, _>(token),
+            } => finish.push(vec![
+                Param::Text(run_id),
+                Param::Text(to),
+                Param::Int(attempt),
+                Param::NullText(output),
+                Param::NullText(error),
+                Param::BigInt(at),
+                Param::Text(from),
+                Param::BigInt(token),
+            ]),
             Write::Requeue {
                 run_id,
                 token,
@@ -137,16 +148,69 @@ impl Write {
                 run_at,
                 error,
                 at,
-            } => sql(REQUEUE)
-                .bind::<Text, _>(to)
-                .bind::<Integer, _>(attempt)
-                .bind::<BigInt, _>(run_at)
-                .bind::<Nullable<Text>, _>(error)
-                .bind::<BigInt, _>(at)
-                .bind::<Text, _>(run_id)
-                .bind::<Text, _>(from)
-                .bind::<BigInt, _>(token),
+            } => requeue.push(vec![
+                Param::Text(run_id),
+                Param::Text(to),
+                Param::Int(attempt),
+                Param::BigInt(run_at),
+                Param::NullText(error),
+                Param::BigInt(at),
+                Param::Text(from),
+                Param::BigInt(token),
+            ]),
         }
+    }
+    let build = |head: &str, rows: Vec<Vec<Param>>, tail: &str| {
+        (!rows.is_empty()).then(|| {
+            let mut s = Stmt::new(head);
+            s.push_values(rows);
+            s.push_sql(tail);
+            s
+        })
+    };
+    Plan {
+        // VALUES columns are named column1, column2, ... on both backends.
+        steps: build(
+            "INSERT INTO steps (run_id, step_key, attempt, position, name, status, output, error, started_at, \
+             finished_at, retry_at) SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, \
+             v.column7, v.column8, v.column9, v.column10, v.column11 FROM (VALUES ",
+            steps,
+            ") AS v WHERE EXISTS (SELECT 1 FROM runs WHERE runs.id = v.column1 AND runs.status = 'running' \
+             AND runs.lease_token = v.column12) ON CONFLICT DO NOTHING RETURNING run_id, step_key, attempt",
+        ),
+        finish: build(
+            "UPDATE runs SET status = v.column2, attempt = v.column3, output = v.column4, error = v.column5, \
+             finished_at = v.column6, updated_at = v.column6 FROM (VALUES ",
+            finish,
+            ") AS v WHERE runs.id = v.column1 AND runs.status = v.column7 AND runs.lease_token = v.column8 \
+             RETURNING runs.id AS id",
+        ),
+        requeue: build(
+            "UPDATE runs SET status = v.column2, attempt = v.column3, run_at = v.column4, error = v.column5, \
+             lease_owner = NULL, updated_at = v.column6 FROM (VALUES ",
+            requeue,
+            ") AS v WHERE runs.id = v.column1 AND runs.status = v.column7 AND runs.lease_token = v.column8 \
+             RETURNING runs.id AS id",
+        ),
+    }
+}
+
+/// What the statements reported as changed.
+#[derive(Default)]
+struct Changed {
+    steps: HashSet<(String, String, i32)>,
+    runs: HashSet<String>,
+}
+
+impl Changed {
+    fn count(&self, w: &Write) -> usize {
+        let hit = match w {
+            Write::Step {
+                run_id, key, attempt, ..
+            } => self.steps.contains(&(run_id.clone(), key.clone(), *attempt)),
+            Write::Finish { run_id, .. } | Write::Requeue { run_id, .. } => self.runs.contains(run_id),
+        };
+        usize::from(hit)
     }
 }
 
@@ -173,7 +237,7 @@ impl Writer {
         Writer { tx }
     }
 
-    /// Applies one write in the next batch; returns the rows it changed.
+    /// Applies one write in the next batch; returns the rows it changed (0 or 1).
     pub async fn write(&self, write: Write) -> Result<usize> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -196,9 +260,10 @@ async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
             }
         }
         let writes: Vec<Write> = jobs.iter().map(|j| j.write.clone()).collect();
-        match apply(&db, writes).await {
-            Ok(counts) => {
-                for (job, n) in jobs.into_iter().zip(counts) {
+        match apply(&db, plan(&writes)).await {
+            Ok(changed) => {
+                for job in jobs {
+                    let n = changed.count(&job.write);
                     let _ = job.reply.send(Ok(n));
                 }
             }
@@ -214,31 +279,52 @@ async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
 }
 
 /// One transaction for the whole batch.
-async fn apply(db: &Db, writes: Vec<Write>) -> Result<Vec<usize>> {
+async fn apply(db: &Db, plan: Plan) -> Result<Changed> {
     match db {
         Db::Sqlite { write, .. } => {
             let mut conn = write.get().await.map_err(Error::pool)?;
             // The whole batch on one blocking thread: one hop instead of one per statement.
             Ok(conn
                 .spawn_blocking(move |c| {
+                    use diesel::RunQueryDsl;
                     diesel::Connection::transaction(c, |c| {
-                        writes
-                            .iter()
-                            .map(|w| diesel::RunQueryDsl::execute(w.query(Backend::Sqlite), c))
-                            .collect::<diesel::QueryResult<Vec<usize>>>()
+                        let mut changed = Changed::default();
+                        if let Some(s) = &plan.steps {
+                            for k in s.query(Backend::Sqlite).load::<StepKey>(c)? {
+                                changed.steps.insert((k.run_id, k.step_key, k.attempt));
+                            }
+                        }
+                        for s in [&plan.finish, &plan.requeue].into_iter().flatten() {
+                            changed
+                                .runs
+                                .extend(s.query(Backend::Sqlite).load::<RunKey>(c)?.into_iter().map(|k| k.id));
+                        }
+                        Ok(changed)
                     })
                 })
                 .await?)
         }
         Db::Postgres { pool, .. } => {
+            use diesel_async::RunQueryDsl;
             let mut conn = pool.get().await.map_err(Error::pool)?;
             Ok(conn
                 .transaction::<_, diesel::result::Error, _>(async |c| {
-                    let mut counts = Vec::with_capacity(writes.len());
-                    for w in &writes {
-                        counts.push(diesel_async::RunQueryDsl::execute(w.query(Backend::Postgres), c).await?);
+                    let mut changed = Changed::default();
+                    if let Some(s) = &plan.steps {
+                        for k in s.query(Backend::Postgres).load::<StepKey>(c).await? {
+                            changed.steps.insert((k.run_id, k.step_key, k.attempt));
+                        }
                     }
-                    Ok(counts)
+                    for s in [&plan.finish, &plan.requeue].into_iter().flatten() {
+                        changed.runs.extend(
+                            s.query(Backend::Postgres)
+                                .load::<RunKey>(c)
+                                .await?
+                                .into_iter()
+                                .map(|k| k.id),
+                        );
+                    }
+                    Ok(changed)
                 })
                 .await?)
         }

@@ -1,0 +1,102 @@
+//! Hand-written SQL with typed parameters, written once for both backends: `$1`-style placeholders (rewritten to
+//! `?1` for SQLite) and [`Param`]s bound by type. Used where the Diesel DSL cannot express a statement on both
+//! backends (multi-row `VALUES`, `UPDATE … FROM`, guarded `INSERT … SELECT`).
+
+use super::db::Backend;
+use diesel::backend::Backend as DieselBackend;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, Bool, HasSqlType, Integer, Nullable, Text};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Text(String),
+    NullText(Option<String>),
+    BigInt(i64),
+    NullBigInt(Option<i64>),
+    Int(i32),
+    Bool(bool),
+}
+
+/// A statement and its parameters.
+#[derive(Debug, Clone, Default)]
+pub struct Stmt {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+impl Stmt {
+    pub fn new(sql: impl Into<String>) -> Stmt {
+        Stmt {
+            sql: sql.into(),
+            params: Vec::new(),
+        }
+    }
+
+    /// The number the next placeholder gets.
+    pub fn next_placeholder(&self) -> usize {
+        self.params.len() + 1
+    }
+
+    /// Appends `(…), (…)` with one placeholder per parameter of each row, numbered after the ones already bound.
+    pub fn push_values(&mut self, rows: impl IntoIterator<Item = Vec<Param>>) {
+        let mut groups = Vec::new();
+        for row in rows {
+            let start = self.next_placeholder();
+            let marks: Vec<String> = (start..start + row.len()).map(|i| format!("${i}")).collect();
+            groups.push(format!("({})", marks.join(", ")));
+            self.params.extend(row);
+        }
+        self.sql.push_str(&groups.join(", "));
+    }
+
+    pub fn push_sql(&mut self, sql: &str) {
+        self.sql.push_str(sql);
+    }
+
+    /// The query for a backend, parameters bound.
+    pub fn query<DB>(&self, backend: Backend) -> BoxedSqlQuery<'static, DB, SqlQuery>
+    where
+        DB: DieselBackend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Integer> + HasSqlType<Bool>,
+        String: ToSql<Text, DB>,
+        i64: ToSql<BigInt, DB>,
+        i32: ToSql<Integer, DB>,
+        bool: ToSql<Bool, DB>,
+        Option<String>: ToSql<Nullable<Text>, DB>,
+        Option<i64>: ToSql<Nullable<BigInt>, DB>,
+    {
+        let mut q = diesel::sql_query(super::sql_for(backend, &self.sql)).into_boxed::<DB>();
+        for p in &self.params {
+            q = match p.clone() {
+                Param::Text(v) => q.bind::<Text, _>(v),
+                Param::NullText(v) => q.bind::<Nullable<Text>, _>(v),
+                Param::BigInt(v) => q.bind::<BigInt, _>(v),
+                Param::NullBigInt(v) => q.bind::<Nullable<BigInt>, _>(v),
+                Param::Int(v) => q.bind::<Integer, _>(v),
+                Param::Bool(v) => q.bind::<Bool, _>(v),
+            };
+        }
+        q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_values_after_existing_parameters() {
+        let mut s = Stmt::new("INSERT INTO t (a, b) VALUES ");
+        s.push_values([
+            vec![Param::Int(1), Param::Text("x".into())],
+            vec![Param::Int(2), Param::Text("y".into())],
+        ]);
+        s.push_sql(" RETURNING a");
+        assert_eq!(s.sql, "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) RETURNING a");
+        assert_eq!(s.params.len(), 4);
+        assert_eq!(
+            crate::store::sql_for(Backend::Sqlite, &s.sql),
+            "INSERT INTO t (a, b) VALUES (?1, ?2), (?3, ?4) RETURNING a"
+        );
+    }
+}
