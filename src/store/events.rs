@@ -5,17 +5,17 @@
 //! - A function's idempotency key seen within 24 h skips that function's run.
 //!
 //! Both windows are enforced by unique keys (`event_ids`, `idempotency_keys`), so concurrent requests and several
-//! daemons agree.
+//! daemons agree. A request costs a handful of multi-row statements, however many events it carries.
 
 use super::db::Db;
 use super::error::{Error, Result};
-use super::schema::{events, run_skips, runs};
-use super::{sql_for, to_json_text};
-use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use super::sql::{Param, Stmt};
+use diesel::QueryableByName;
+use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use ingot_actors::function::{IDEMPOTENCY_WINDOW_MS, Match};
 use ingot_actors::run::state::RunStatus;
+use std::collections::{HashMap, HashSet};
 
 /// A validated event with the functions it matched.
 #[derive(Debug, Clone)]
@@ -37,170 +37,187 @@ pub struct Ingested {
     pub runs_created: usize,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = events, treat_none_as_default_value = false)]
-struct EventRow<'a> {
-    id: &'a str,
-    external_id: Option<&'a str>,
-    name: &'a str,
-    data: String,
-    user_data: String,
-    ts: i64,
-    v: Option<&'a str>,
-    received_at: i64,
-    duplicate: bool,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = runs, treat_none_as_default_value = false)]
-struct RunRow {
-    id: String,
-    function_id: String,
-    event_id: String,
-    status: &'static str,
-    attempt: i32,
-    run_at: i64,
-    lease_token: i64,
-    idempotency_key: Option<String>,
-    created_at: i64,
-    updated_at: i64,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = run_skips, treat_none_as_default_value = false)]
-struct SkipRow {
-    event_id: String,
-    function_id: String,
-    reason: &'static str,
-    existing_run_id: Option<String>,
+#[derive(QueryableByName)]
+struct ExternalId {
+    #[diesel(sql_type = Text)]
+    external_id: String,
 }
 
 #[derive(QueryableByName)]
-struct RunIdRow {
+struct KeyRow {
+    #[diesel(sql_type = Text)]
+    function_id: String,
+    #[diesel(sql_type = Text)]
+    key: String,
     #[diesel(sql_type = Text)]
     run_id: String,
+}
+
+/// Rows per multi-row statement: well under SQLite's 32,766 bound parameters.
+const CHUNK: usize = 1000;
+
+/// Multi-row statements of at most [`CHUNK`] rows: `head` + `(…), (…)` + `tail`.
+fn chunked(head: &str, rows: Vec<Vec<Param>>, tail: &str) -> Vec<Stmt> {
+    let mut out = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut s = Stmt::new(head);
+        s.push_values(rows.by_ref().take(CHUNK));
+        s.push_sql(tail);
+        out.push(s);
+    }
+    out
+}
+
+/// The first item for each key in this request; later ones are duplicates without asking the database.
+fn first_by<T, K: std::hash::Hash + Eq>(items: impl Iterator<Item = T>, key: impl Fn(&T) -> K) -> Vec<T> {
+    let mut seen = HashSet::new();
+    items.filter(|t| seen.insert(key(t))).collect()
 }
 
 /// Stores the events and starts their runs, atomically.
 pub async fn ingest(db: &Db, batch: &[NewEvent], now_ms: i64) -> Result<Ingested> {
     let backend = db.backend();
-    // Claim a producer id if it is new or its window expired; 0 rows means a duplicate within 24 h.
-    let claim_event_id = sql_for(
-        backend,
-        "INSERT INTO event_ids (external_id, event_id, expires_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (external_id) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at \
-         WHERE event_ids.expires_at <= $4",
-    );
-    let claim_key = sql_for(
-        backend,
-        "INSERT INTO idempotency_keys (function_id, key, run_id, expires_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (function_id, key) DO UPDATE SET run_id = excluded.run_id, expires_at = excluded.expires_at \
-         WHERE idempotency_keys.expires_at <= $5",
-    );
-    let existing_key = sql_for(
-        backend,
-        "SELECT run_id FROM idempotency_keys WHERE function_id = $1 AND key = $2",
-    );
     let expires = now_ms + IDEMPOTENCY_WINDOW_MS;
+    // A claim succeeds for a new key or one whose window expired; RETURNING lists the claimed keys.
+    let producer_ids: Vec<(String, String)> = first_by(
+        batch
+            .iter()
+            .filter_map(|e| e.external_id.clone().map(|x| (x, e.id.clone()))),
+        |(x, _)| x.clone(),
+    );
+    let claim_ids = chunked(
+        "INSERT INTO event_ids (external_id, event_id, expires_at) VALUES ",
+        producer_ids
+            .iter()
+            .map(|(x, id)| vec![Param::Text(x.clone()), Param::Text(id.clone()), Param::BigInt(expires)])
+            .collect(),
+        &format!(
+            " ON CONFLICT (external_id) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at \
+             WHERE event_ids.expires_at <= {now_ms} RETURNING external_id"
+        ),
+    );
 
     crate::with_conn!(db, write, |c| {
         c.transaction::<_, Error, _>(async |tx| {
-            let mut event_rows = Vec::with_capacity(batch.len());
-            let mut run_rows = Vec::new();
+            let mut claimed_ids = HashSet::new();
+            for s in &claim_ids {
+                claimed_ids.extend(s.query(backend).load::<ExternalId>(tx).await?.into_iter().map(|r| r.external_id));
+            }
+            // The event that claimed each producer id; every other event with that id is a duplicate.
+            let owner: HashMap<&str, &str> = producer_ids
+                .iter()
+                .filter(|(x, _)| claimed_ids.contains(x))
+                .map(|(x, id)| (x.as_str(), id.as_str()))
+                .collect();
+            let duplicate = |e: &NewEvent| e.external_id.as_deref().is_some_and(|x| owner.get(x) != Some(&e.id.as_str()));
+
+            // Idempotency keys of the runs the non-duplicate events would start.
+            let mut planned = Vec::new();
             let mut skips = Vec::new();
             for e in batch {
-                let duplicate = match &e.external_id {
-                    Some(ext) => {
-                        diesel::sql_query(claim_event_id.as_str())
-                            .bind::<Text, _>(ext)
-                            .bind::<Text, _>(&e.id)
-                            .bind::<BigInt, _>(expires)
-                            .bind::<BigInt, _>(now_ms)
-                            .execute(tx)
-                            .await?
-                            == 0
-                    }
-                    None => false,
-                };
-                event_rows.push(EventRow {
-                    id: &e.id,
-                    external_id: e.external_id.as_deref(),
-                    name: &e.name,
-                    data: to_json_text(&e.data),
-                    user_data: to_json_text(&e.user),
-                    ts: e.ts,
-                    v: e.v.as_deref(),
-                    received_at: now_ms,
-                    duplicate,
-                });
                 for m in &e.matches {
-                    if duplicate {
-                        skips.push(SkipRow {
-                            event_id: e.id.clone(),
-                            function_id: m.function_id.clone(),
-                            reason: "duplicate_event_id",
-                            existing_run_id: None,
-                        });
-                        continue;
+                    if duplicate(e) {
+                        skips.push((e.id.clone(), m.function_id.clone(), "duplicate_event_id", None));
+                    } else {
+                        planned.push((e, m, uuid::Uuid::now_v7().to_string()));
                     }
-                    let run_id = uuid::Uuid::now_v7().to_string();
-                    if let Some(key) = &m.idempotency_key {
-                        let claimed = diesel::sql_query(claim_key.as_str())
-                            .bind::<Text, _>(&m.function_id)
-                            .bind::<Text, _>(key)
-                            .bind::<Text, _>(&run_id)
-                            .bind::<BigInt, _>(expires)
-                            .bind::<BigInt, _>(now_ms)
-                            .execute(tx)
-                            .await?;
-                        if claimed == 0 {
-                            let existing: Vec<RunIdRow> = diesel::sql_query(existing_key.as_str())
-                                .bind::<Text, _>(&m.function_id)
-                                .bind::<Text, _>(key)
-                                .load(tx)
-                                .await?;
-                            skips.push(SkipRow {
-                                event_id: e.id.clone(),
-                                function_id: m.function_id.clone(),
-                                reason: "idempotency_key",
-                                existing_run_id: existing.into_iter().next().map(|r| r.run_id),
-                            });
-                            continue;
-                        }
-                    }
-                    run_rows.push(RunRow {
-                        id: run_id,
-                        function_id: m.function_id.clone(),
-                        event_id: e.id.clone(),
-                        status: RunStatus::Queued.as_str(),
-                        attempt: 0,
-                        // A future `ts` delays the run's start, as in Inngest.
-                        run_at: e.ts.max(now_ms),
-                        lease_token: 0,
-                        idempotency_key: m.idempotency_key.clone(),
-                        created_at: now_ms,
-                        updated_at: now_ms,
-                    });
                 }
             }
-            // One row per statement: diesel-async has no multi-row INSERT for SQLite. Inside one transaction
-            // this costs no extra commit.
-            for row in &event_rows {
-                diesel::insert_into(events::table).values(row).execute(tx).await?;
+            let keyed = first_by(
+                planned.iter().filter_map(|(_, m, run_id)| m.idempotency_key.clone().map(|k| (m.function_id.clone(), k, run_id.clone()))),
+                |(f, k, _)| (f.clone(), k.clone()),
+            );
+            let claim_keys = chunked(
+                "INSERT INTO idempotency_keys (function_id, key, run_id, expires_at) VALUES ",
+                keyed
+                    .iter()
+                    .map(|(f, k, r)| vec![Param::Text(f.clone()), Param::Text(k.clone()), Param::Text(r.clone()), Param::BigInt(expires)])
+                    .collect(),
+                &format!(
+                    " ON CONFLICT (function_id, key) DO UPDATE SET run_id = excluded.run_id, expires_at = excluded.expires_at \
+                     WHERE idempotency_keys.expires_at <= {now_ms} RETURNING function_id, key, run_id"
+                ),
+            );
+            let mut key_owner: HashMap<(String, String), String> = HashMap::new();
+            for s in &claim_keys {
+                for r in s.query(backend).load::<KeyRow>(tx).await? {
+                    key_owner.insert((r.function_id, r.key), r.run_id);
+                }
             }
-            for row in &run_rows {
-                diesel::insert_into(runs::table).values(row).execute(tx).await?;
+            let mut runs = Vec::new();
+            for (e, m, run_id) in &planned {
+                if let Some(key) = &m.idempotency_key {
+                    let fk = (m.function_id.clone(), key.clone());
+                    if key_owner.get(&fk) != Some(run_id) {
+                        // Held by an earlier run (in this request or within 24 h): record which one.
+                        let existing = match key_owner.get(&fk) {
+                            Some(r) => Some(r.clone()),
+                            None => {
+                                let mut q = Stmt::new("SELECT function_id, key, run_id FROM idempotency_keys WHERE function_id = $1 AND key = $2");
+                                q.params = vec![Param::Text(fk.0.clone()), Param::Text(fk.1.clone())];
+                                q.query(backend).load::<KeyRow>(tx).await?.into_iter().next().map(|r| r.run_id)
+                            }
+                        };
+                        skips.push((e.id.clone(), m.function_id.clone(), "idempotency_key", existing));
+                        continue;
+                    }
+                }
+                runs.push(vec![
+                    Param::Text(run_id.clone()),
+                    Param::Text(m.function_id.clone()),
+                    Param::Text(e.id.clone()),
+                    Param::Text(RunStatus::Queued.as_str().into()),
+                    // A future `ts` delays the run's start, as in Inngest.
+                    Param::BigInt(e.ts.max(now_ms)),
+                    Param::NullText(m.idempotency_key.clone()),
+                    Param::BigInt(now_ms),
+                    Param::BigInt(now_ms),
+                ]);
             }
-            for row in &skips {
-                diesel::insert_into(run_skips::table).values(row).execute(tx).await?;
-            }
-            let mut woken: Vec<String> = run_rows.iter().map(|r| r.function_id.clone()).collect();
+            let events = batch
+                .iter()
+                .map(|e| {
+                    vec![
+                        Param::Text(e.id.clone()),
+                        Param::NullText(e.external_id.clone()),
+                        Param::Text(e.name.clone()),
+                        Param::Text(super::to_json_text(&e.data)),
+                        Param::Text(super::to_json_text(&e.user)),
+                        Param::BigInt(e.ts),
+                        Param::NullText(e.v.clone()),
+                        Param::BigInt(now_ms),
+                        Param::Bool(duplicate(e)),
+                    ]
+                })
+                .collect();
+            let mut woken: Vec<String> = planned
+                .iter()
+                .filter(|(_, m, run_id)| m.idempotency_key.as_ref().is_none_or(|k| key_owner.get(&(m.function_id.clone(), k.clone())) == Some(run_id)))
+                .map(|(_, m, _)| m.function_id.clone())
+                .collect();
             woken.sort();
             woken.dedup();
-            Ok(Ingested {
-                woken,
-                runs_created: run_rows.len(),
-            })
+            let runs_created = runs.len();
+            let skip_rows = skips
+                .into_iter()
+                .map(|(event_id, function_id, reason, existing)| {
+                    vec![Param::Text(event_id), Param::Text(function_id), Param::Text(reason.into()), Param::NullText(existing)]
+                })
+                .collect();
+            let inserts = [
+                chunked("INSERT INTO events (id, external_id, name, data, user_data, ts, v, received_at, duplicate) VALUES ", events, ""),
+                chunked(
+                    "INSERT INTO runs (id, function_id, event_id, status, run_at, idempotency_key, created_at, updated_at) VALUES ",
+                    runs,
+                    "",
+                ),
+                chunked("INSERT INTO run_skips (event_id, function_id, reason, existing_run_id) VALUES ", skip_rows, ""),
+            ];
+            for s in inserts.iter().flatten() {
+                s.query(backend).execute(tx).await?;
+            }
+            Ok(Ingested { woken, runs_created })
         })
         .await
     })

@@ -195,6 +195,22 @@ async fn repeated_producer_id_impl(b: Backend) {
         db.count("SELECT COUNT(*) AS n FROM user_roles WHERE user_id = 'u2'", &[])
             .await,
         0
+    ); // Within one request the first event with an id wins.
+    let twice = json!({"name": "user/created", "id": "evt-2", "user": {"id": "u2", "email": "b@example.com"}});
+    let pair = d.api.send(json!([twice.clone(), twice])).await;
+    d.api.drain().await;
+    let first = d.api.get_ok(&format!("/api/v1/events/{}", pair[0])).await;
+    let second = d.api.get_ok(&format!("/api/v1/events/{}", pair[1])).await;
+    assert_eq!(
+        (first["duplicate"].as_bool(), second["duplicate"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert_eq!(first["run_ids"].as_array().unwrap().len(), 1);
+    assert_eq!(second["skipped"][0]["reason"], "duplicate_event_id");
+    assert_eq!(
+        db.count("SELECT COUNT(*) AS n FROM user_roles WHERE user_id = 'u2'", &[])
+            .await,
+        1
     );
 }
 
