@@ -104,3 +104,77 @@ async fn sigterm_impl(b: Backend) {
     let status = d.terminate();
     assert!(status.success());
 }
+
+both!(another_daemon_rescues_a_dead_nodes_runs, rescue_impl);
+async fn rescue_impl(b: Backend) {
+    let db = TestDb::new(b).await;
+    let users: Vec<(String, String)> = (0..300)
+        .map(|i| (format!("r{i}"), format!("r{i}@example.com")))
+        .collect();
+    db.insert_users(&users).await;
+    let node = |id: &str| {
+        let mut env = base_env(&db.url);
+        env.retain(|(k, _)| k != "INGOT_NODE_ID");
+        env.extend([
+            ("INGOT_NODE_ID".to_string(), id.to_string()),
+            ("INGOT_LEASE_TTL".to_string(), "1s".to_string()),
+            ("INGOT_MAX_RUNS_PER_FUNCTION".to_string(), "4".to_string()),
+        ]);
+        env
+    };
+    let a = Daemon::start(&node("node-a"));
+    let events: Vec<Value> = users
+        .iter()
+        .map(|(id, email)| json!({"name": "user/created", "user": {"id": id, "email": email}}))
+        .collect();
+    a.api.send(Value::Array(events)).await;
+    // Kill it once it holds runs: ask until the API shows one running (each answer is a round trip, no sleep).
+    let mut running = false;
+    for _ in 0..1000 {
+        if !a.api.get_ok("/api/v1/runs?status=running&limit=1").await["runs"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+        {
+            running = true;
+            break;
+        }
+    }
+    assert!(running, "node-a never started a run");
+    a.kill9();
+    let held = db
+        .count(
+            "SELECT COUNT(*) AS n FROM runs WHERE status = 'running' AND lease_owner = 'node-a'",
+            &[],
+        )
+        .await;
+    assert!(held > 0, "node-a died holding no run; nothing to rescue");
+
+    // node-b never heard of node-a's runs: it rescues them once node-a's heartbeat is a lease TTL old.
+    let b_daemon = Daemon::start(&node("node-b"));
+    b_daemon.api.drain().await;
+    assert_eq!(
+        db.count("SELECT COUNT(*) AS n FROM runs WHERE status = 'completed'", &[])
+            .await,
+        300
+    );
+    let rescued = db
+        .count(
+            "SELECT COUNT(*) AS n FROM runs WHERE lease_token >= 2 AND lease_owner = 'node-b'",
+            &[],
+        )
+        .await;
+    assert!(rescued >= held, "rescued {rescued} of the {held} runs node-a held");
+    let without_one_role = db
+        .count(
+            "SELECT COUNT(*) AS n FROM users u WHERE (SELECT COUNT(*) FROM user_roles r WHERE r.user_id = u.id) <> 1",
+            &[],
+        )
+        .await;
+    assert_eq!(without_one_role, 0);
+    assert_eq!(
+        db.count("SELECT COUNT(*) AS n FROM steps WHERE status = 'completed'", &[])
+            .await,
+        5 * 300
+    );
+}

@@ -56,12 +56,17 @@ struct FunctionIdRow {
     function_id: String,
 }
 
-/// Runs that are due: queued with `run_at` come (`$now`), or running on a node whose last heartbeat is older
-/// than `$stale` (placeholder numbers).
-fn due(now: u8, stale: u8) -> String {
+/// Queued runs whose `run_at` has come (`$now` is a placeholder number). Written so the
+/// `(function_id, status, run_at)` and `(status, run_at)` indexes serve it: completed runs are never scanned.
+fn due_queued(now: u8) -> String {
+    format!("status = 'queued' AND run_at <= ${now}")
+}
+
+/// Running runs whose node's last heartbeat is older than `$stale`: their owner is presumed dead.
+fn due_rescue(stale: u8) -> String {
     format!(
-        "((status = 'queued' AND run_at <= ${now}) OR (status = 'running' AND NOT EXISTS \
-         (SELECT 1 FROM nodes WHERE nodes.id = runs.lease_owner AND nodes.heartbeat_at >= ${stale})))"
+        "status = 'running' AND NOT EXISTS \
+         (SELECT 1 FROM nodes WHERE nodes.id = runs.lease_owner AND nodes.heartbeat_at >= ${stale})"
     )
 }
 
@@ -70,22 +75,31 @@ fn claim_sql(backend: Backend) -> String {
     // `ingot_actors::run::state::transition`; the outer WHERE re-checks the guard on each row it changes.
     let set = "SET status = 'running', lease_owner = $1, lease_token = lease_token + 1, \
                started_at = COALESCE(started_at, $2), updated_at = $2";
-    let pick = format!(
-        "SELECT id FROM runs WHERE function_id = $3 AND {} ORDER BY run_at, id LIMIT $5",
-        due(2, 4)
-    );
+    let (queued, rescue) = (due_queued(2), due_rescue(4));
     let returning = "RETURNING runs.id, runs.event_id, runs.lease_token, runs.attempt";
     match backend {
-        // A MATERIALIZED CTE picks the rows exactly once: a `WHERE id IN (subquery ... SKIP LOCKED)` may be
+        // MATERIALIZED CTEs pick the rows exactly once: a `WHERE id IN (subquery ... SKIP LOCKED)` may be
         // re-evaluated by the planner and claim more rows than the LIMIT. SKIP LOCKED lets several daemons claim
-        // at the same time without waiting on each other.
+        // at the same time without waiting on each other. (FOR UPDATE cannot follow a UNION, hence two CTEs.)
         Backend::Postgres => format!(
-            "WITH picked AS MATERIALIZED ({pick} FOR UPDATE SKIP LOCKED) \
-             UPDATE runs {set} FROM picked WHERE runs.id = picked.id AND {} {returning}",
-            due(2, 4)
+            "WITH q AS MATERIALIZED (SELECT id, run_at FROM runs WHERE function_id = $3 AND {queued} \
+               ORDER BY run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED), \
+             r AS MATERIALIZED (SELECT id, run_at FROM runs WHERE function_id = $3 AND {rescue} \
+               LIMIT $5 FOR UPDATE SKIP LOCKED), \
+             picked AS (SELECT id FROM (SELECT * FROM q UNION ALL SELECT * FROM r) AS due \
+               ORDER BY run_at, id LIMIT $5) \
+             UPDATE runs {set} FROM picked WHERE runs.id = picked.id AND (({queued}) OR ({rescue})) {returning}"
         ),
         // SQLite has one writer: the subquery and the update see the same snapshot.
-        Backend::Sqlite => sql_for(backend, &format!("UPDATE runs {set} WHERE id IN ({pick}) {returning}")),
+        Backend::Sqlite => sql_for(
+            backend,
+            &format!(
+                "UPDATE runs {set} WHERE id IN (SELECT id FROM (\
+                   SELECT id, run_at FROM runs WHERE function_id = $3 AND {queued} \
+                   UNION ALL SELECT id, run_at FROM runs WHERE function_id = $3 AND {rescue}) \
+                 ORDER BY run_at, id LIMIT $5) {returning}"
+            ),
+        ),
     }
 }
 
@@ -289,7 +303,11 @@ impl DbRunStore {
     async fn due_functions_inner(&self, now_ms: i64, stale_before_ms: i64) -> Result<Vec<String>> {
         let sql = sql_for(
             self.db.backend(),
-            &format!("SELECT DISTINCT function_id FROM runs WHERE {}", due(1, 2)),
+            &format!(
+                "SELECT DISTINCT function_id FROM runs WHERE {} UNION SELECT DISTINCT function_id FROM runs WHERE {}",
+                due_queued(1),
+                due_rescue(2)
+            ),
         );
         let rows: Vec<FunctionIdRow> = crate::with_conn!(&self.db, read, |c| {
             diesel::sql_query(sql.as_str())
