@@ -3,7 +3,7 @@
 use super::db::Db;
 use super::error::Result;
 use super::from_json_text;
-use super::runs::{EventTuple, event_json};
+use super::runs::{EVENT_COLUMNS, EventTuple, event_json};
 use super::schema::{events, run_skips, runs, steps};
 use diesel::dsl::count_star;
 use diesel::prelude::*;
@@ -121,19 +121,7 @@ pub async fn get_event(db: &Db, id: &str) -> Result<Option<EventView>> {
     let row: Option<(EventTuple, i64, bool)> = crate::with_conn!(db, read, |c| {
         events::table
             .filter(events::id.eq(id))
-            .select((
-                (
-                    events::id,
-                    events::external_id,
-                    events::name,
-                    events::data,
-                    events::user_data,
-                    events::ts,
-                    events::v,
-                ),
-                events::received_at,
-                events::duplicate,
-            ))
+            .select((EVENT_COLUMNS, events::received_at, events::duplicate))
             .first(c)
             .await
             .optional()?
@@ -184,39 +172,21 @@ pub struct RunFilter {
 
 /// Newest first.
 pub async fn list_runs(db: &Db, f: &RunFilter) -> Result<Vec<RunSummary>> {
-    let mut q = runs::table
-        .select(run_columns!())
-        .order((runs::created_at.desc(), runs::id.desc()))
-        .limit(f.limit)
-        .into_boxed();
-    if let Some(fid) = &f.function_id {
-        q = q.filter(runs::function_id.eq(fid.clone()));
-    }
-    if let Some(s) = f.status {
-        q = q.filter(runs::status.eq(s.as_str()));
-    }
-    let rows: Vec<RunRow> = match db {
-        Db::Sqlite { read, .. } => {
-            let mut c = read.get().await.map_err(super::Error::pool)?;
-            q.load(&mut *c).await?
+    // A boxed query is typed by its backend, so the filter is applied in each arm of `with_conn!`.
+    let rows: Vec<RunRow> = crate::with_conn!(db, read, |c| {
+        let mut q = runs::table
+            .select(run_columns!())
+            .order((runs::created_at.desc(), runs::id.desc()))
+            .limit(f.limit)
+            .into_boxed();
+        if let Some(fid) = &f.function_id {
+            q = q.filter(runs::function_id.eq(fid.clone()));
         }
-        Db::Postgres { pool, .. } => {
-            // A boxed query is typed by its backend, so it is built again for PostgreSQL.
-            let mut q = runs::table
-                .select(run_columns!())
-                .order((runs::created_at.desc(), runs::id.desc()))
-                .limit(f.limit)
-                .into_boxed();
-            if let Some(fid) = &f.function_id {
-                q = q.filter(runs::function_id.eq(fid.clone()));
-            }
-            if let Some(s) = f.status {
-                q = q.filter(runs::status.eq(s.as_str()));
-            }
-            let mut c = pool.get().await.map_err(super::Error::pool)?;
-            q.load(&mut *c).await?
+        if let Some(s) = f.status {
+            q = q.filter(runs::status.eq(s.as_str()));
         }
-    };
+        q.load(c).await?
+    });
     Ok(rows.into_iter().map(summary).collect())
 }
 

@@ -105,6 +105,24 @@ fn claim_sql(backend: Backend) -> String {
 
 /// An event row as the handler needs it: id, external id, name, data, user, ts, v.
 pub(crate) type EventTuple = (String, Option<String>, String, String, String, i64, Option<String>);
+/// The columns of an [`EventTuple`].
+pub(crate) const EVENT_COLUMNS: (
+    events::id,
+    events::external_id,
+    events::name,
+    events::data,
+    events::user_data,
+    events::ts,
+    events::v,
+) = (
+    events::id,
+    events::external_id,
+    events::name,
+    events::data,
+    events::user_data,
+    events::ts,
+    events::v,
+);
 /// A step attempt row: key, attempt, status, output, error.
 type StepTuple = (String, i32, String, Option<String>, Option<String>);
 
@@ -155,15 +173,7 @@ impl DbRunStore {
         let loaded: Vec<EventTuple> = crate::with_conn!(&self.db, read, |c| {
             events::table
                 .filter(events::id.eq_any(&ids))
-                .select((
-                    events::id,
-                    events::external_id,
-                    events::name,
-                    events::data,
-                    events::user_data,
-                    events::ts,
-                    events::v,
-                ))
+                .select(EVENT_COLUMNS)
                 .load(c)
                 .await?
         });
@@ -229,23 +239,10 @@ impl DbRunStore {
             return Ok(Ok(StepWrite::Written));
         }
         // Nothing inserted: either this step already has a final attempt, or the run is no longer ours.
-        let rows: Vec<StepTuple> = crate::with_conn!(&self.db, read, |c| {
-            steps::table
-                .filter(steps::run_id.eq(&lease.run_id))
-                .filter(steps::step_key.eq(&a.key))
-                .filter(steps::status.eq_any([StepStatus::Completed.as_str(), StepStatus::Failed.as_str()]))
-                .select((
-                    steps::step_key,
-                    steps::attempt,
-                    steps::status,
-                    steps::output,
-                    steps::error,
-                ))
-                .load(c)
-                .await?
-        });
-        if let Some(row) = rows.into_iter().next() {
-            return Ok(Ok(StepWrite::AlreadyFinal(step_record(row)?)));
+        let stored = self.load_steps_inner(&lease.run_id).await?;
+        let final_status = |st: StepStatus| matches!(st, StepStatus::Completed | StepStatus::Failed);
+        if let Some(rec) = stored.into_iter().find(|r| r.key == a.key && final_status(r.status)) {
+            return Ok(Ok(StepWrite::AlreadyFinal(rec)));
         }
         let ours: i64 = crate::with_conn!(&self.db, read, |c| {
             runs::table
