@@ -93,6 +93,12 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
     ),
     ("http_workers", "INGOT_HTTP_WORKERS", "2", "HTTP worker threads"),
     (
+        "engine_threads",
+        "INGOT_ENGINE_THREADS",
+        "0",
+        "extra threads that execute runs; 0 runs them on the supervisor's thread (fastest on 2 cores)",
+    ),
+    (
         "site_title",
         "NEXT_PUBLIC_SITE_TITLE",
         "Ingot",
@@ -131,6 +137,7 @@ pub struct Config {
     pub pool: PoolOptions,
     pub max_request_bytes: usize,
     pub http_workers: usize,
+    pub engine_threads: usize,
     pub site_title: String,
 }
 
@@ -250,6 +257,7 @@ impl Config {
             },
             max_request_bytes: number("max_request_bytes", 1024, 1 << 30)?,
             http_workers: number("http_workers", 1, 256)?,
+            engine_threads: number("engine_threads", 0, 256)?,
             site_title: get("site_title").2,
         })
     }

@@ -106,6 +106,7 @@ pub fn runtime_config(config: &Config) -> RuntimeConfig {
         poll_interval: config.poll_interval,
         lease_ttl: config.lease_ttl,
         backoff: config.retry_backoff,
+        engine_threads: config.engine_threads,
     }
 }
 

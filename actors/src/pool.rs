@@ -48,10 +48,13 @@ pub struct Pool {
     drained: Vec<oneshot::Sender<()>>,
     timer: Option<(i64, SpawnHandle)>,
     claimed_total: u64,
+    /// The engine threads run actors are spread over (round robin); empty: this pool's own thread.
+    executors: Arc<Vec<ArbiterHandle>>,
+    next_executor: usize,
 }
 
 impl Pool {
-    pub fn start(rt: Arc<Runtime>, function: Arc<Function>) -> Addr<Pool> {
+    pub fn start(rt: Arc<Runtime>, function: Arc<Function>, executors: Arc<Vec<ArbiterHandle>>) -> Addr<Pool> {
         let capacity = rt.config.mailbox_capacity;
         Pool::create(move |ctx| {
             ctx.set_mailbox_capacity(capacity);
@@ -66,6 +69,8 @@ impl Pool {
                 drained: Vec::new(),
                 timer: None,
                 claimed_total: 0,
+                executors,
+                next_executor: 0,
             }
         })
     }
@@ -94,8 +99,10 @@ impl Pool {
             stale_before_ms: self.rt.stale_before_ms(now),
         };
         let store = self.rt.store.clone();
+        let asked = std::time::Instant::now();
         ctx.spawn(async move { store.claim(req).await }.into_actor(self).map(move |res, act, ctx| {
             act.claiming = false;
+            tracing::trace!(function_id = %act.function.id(), limit, claimed = res.as_ref().map(Vec::len).unwrap_or(0), elapsed_us = asked.elapsed().as_micros() as u64, "claim");
             if act.draining {
                 // Runs claimed while a drain began still start: their first step sees the shutdown and hands
                 // the run back. Until they do, the pool is not drained.
@@ -130,7 +137,14 @@ impl Pool {
         let me = ctx.address().recipient();
         for run in runs {
             self.in_flight += 1;
-            RunActor::new(self.rt.clone(), self.function.clone(), run, me.clone()).start();
+            let actor = RunActor::new(self.rt.clone(), self.function.clone(), run, me.clone());
+            if self.executors.is_empty() {
+                actor.start();
+            } else {
+                let executor = &self.executors[self.next_executor % self.executors.len()];
+                self.next_executor = self.next_executor.wrapping_add(1);
+                RunActor::start_in_arbiter(executor, move |_| actor);
+            }
         }
     }
 

@@ -21,6 +21,8 @@ pub struct RuntimeConfig {
     /// A node that has not heartbeated for this long is presumed dead and its runs are rescued.
     pub lease_ttl: Duration,
     pub backoff: Backoff,
+    /// Threads (actix arbiters) that run actors execute on; 0 runs them on the supervisor's thread.
+    pub engine_threads: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -32,6 +34,7 @@ impl Default for RuntimeConfig {
             poll_interval: Duration::from_secs(1),
             lease_ttl: Duration::from_secs(30),
             backoff: Backoff::Inngest,
+            engine_threads: 0,
         }
     }
 }

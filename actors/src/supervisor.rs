@@ -43,6 +43,8 @@ pub struct PoolHealth {
 pub struct Supervisor {
     rt: Arc<Runtime>,
     pools: BTreeMap<String, Addr<Pool>>,
+    /// The engine threads run actors execute on (stopped once drained).
+    engine: Vec<Arbiter>,
     tick: Option<TickHook>,
     polling: bool,
 }
@@ -52,9 +54,13 @@ impl Actor for Supervisor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.rt.config.mailbox_capacity);
+        self.engine = (0..self.rt.config.engine_threads).map(|_| Arbiter::new()).collect();
+        let executors: Arc<Vec<ArbiterHandle>> = Arc::new(self.engine.iter().map(Arbiter::handle).collect());
         for f in self.rt.registry.functions() {
-            self.pools
-                .insert(f.id().to_string(), Pool::start(self.rt.clone(), f.clone()));
+            self.pools.insert(
+                f.id().to_string(),
+                Pool::start(self.rt.clone(), f.clone(), executors.clone()),
+            );
         }
         ctx.run_interval(self.rt.config.poll_interval, |act, ctx| act.poll(ctx));
         // The tick hook (systemd's watchdog) runs every second whatever the poll interval.
@@ -153,9 +159,14 @@ impl Handler<DrainAll> for Supervisor {
                     }
                 }
                 join_all(waits).await;
-                let _ = done.send(());
             }
-            .into_actor(self),
+            .into_actor(self)
+            .map(|_, act, _| {
+                for arbiter in act.engine.drain(..) {
+                    arbiter.stop();
+                }
+                let _ = done.send(());
+            }),
         );
     }
 }
@@ -181,6 +192,7 @@ impl SupervisorHandle {
         let addr = Supervisor {
             rt: rt.clone(),
             pools: BTreeMap::new(),
+            engine: Vec::new(),
             tick,
             polling: false,
         }

@@ -262,7 +262,13 @@ async fn several_daemons_impl(backend: Backend) {
         .trigger(Trigger::event("test/shared"))
     };
     let one = InProc::start(&db.url, vec![make(executions.clone())], &[("node_id", "node-one")]).await;
-    let two = InProc::start(&db.url, vec![make(executions.clone())], &[("node_id", "node-two")]).await;
+    // The second daemon runs its runs on two extra engine threads.
+    let two = InProc::start(
+        &db.url,
+        vec![make(executions.clone())],
+        &[("node_id", "node-two"), ("engine_threads", "2")],
+    )
+    .await;
     let events: Vec<Value> = (0..100)
         .map(|i| json!({"name": "test/shared", "data": {"i": i}}))
         .collect();
