@@ -103,31 +103,28 @@ impl Pool {
         ctx.spawn(async move { store.claim(req).await }.into_actor(self).map(move |res, act, ctx| {
             act.claiming = false;
             tracing::trace!(function_id = %act.function.id(), limit, claimed = res.as_ref().map(Vec::len).unwrap_or(0), elapsed_us = asked.elapsed().as_micros() as u64, "claim");
-            if act.draining {
-                // Runs claimed while a drain began still start: their first step sees the shutdown and hands
-                // the run back. Until they do, the pool is not drained.
-                if let Ok(runs) = res {
-                    act.start_runs(runs, ctx);
-                }
-                act.report_if_drained();
-                return;
-            }
             match res {
                 Ok(runs) => {
+                    // Runs claimed while a drain began still start: their first step sees the shutdown and
+                    // hands the run back.
                     let full = runs.len() >= limit;
                     act.start_runs(runs, ctx);
                     if full {
                         act.maybe_more = true;
                     }
-                    if act.maybe_more && act.free() > 0 {
-                        act.try_claim(ctx);
-                    }
                 }
-                Err(e) => {
+                Err(e) if !act.draining => {
                     tracing::error!(function_id = %act.function.id(), error = %e, "claim failed; retrying in 1s");
                     act.maybe_more = true;
                     ctx.run_later(Duration::from_secs(1), |act, ctx| act.try_claim(ctx));
+                    return;
                 }
+                Err(_) => {}
+            }
+            if act.draining {
+                act.report_if_drained();
+            } else if act.maybe_more && act.free() > 0 {
+                act.try_claim(ctx);
             }
         }));
     }

@@ -146,6 +146,7 @@ pub async fn ingest(db: &Db, batch: &[NewEvent], now_ms: i64) -> Result<Ingested
                 }
             }
             let mut runs = Vec::new();
+            let mut woken = Vec::new();
             for (e, m, run_id) in &planned {
                 if let Some(key) = &m.idempotency_key {
                     let fk = (m.function_id.clone(), key.clone());
@@ -163,6 +164,7 @@ pub async fn ingest(db: &Db, batch: &[NewEvent], now_ms: i64) -> Result<Ingested
                         continue;
                     }
                 }
+                woken.push(m.function_id.clone());
                 runs.push(vec![
                     Param::Text(run_id.clone()),
                     Param::Text(m.function_id.clone()),
@@ -190,11 +192,6 @@ pub async fn ingest(db: &Db, batch: &[NewEvent], now_ms: i64) -> Result<Ingested
                         Param::Bool(duplicate(e)),
                     ]
                 })
-                .collect();
-            let mut woken: Vec<String> = planned
-                .iter()
-                .filter(|(_, m, run_id)| m.idempotency_key.as_ref().is_none_or(|k| key_owner.get(&(m.function_id.clone(), k.clone())) == Some(run_id)))
-                .map(|(_, m, _)| m.function_id.clone())
                 .collect();
             woken.sort();
             woken.dedup();
