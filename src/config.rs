@@ -99,6 +99,12 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
         "extra threads that execute runs; 0 runs them on the supervisor's thread (fastest on 2 cores)",
     ),
     (
+        "wait_lookback",
+        "INGOT_WAIT_LOOKBACK",
+        "5s",
+        "wait_for_event also matches an event received this long before the wait began (0s: Inngest's behaviour)",
+    ),
+    (
         "site_title",
         "NEXT_PUBLIC_SITE_TITLE",
         "Ingot",
@@ -138,6 +144,7 @@ pub struct Config {
     pub max_request_bytes: usize,
     pub http_workers: usize,
     pub engine_threads: usize,
+    pub wait_lookback: Duration,
     pub site_title: String,
 }
 
@@ -258,6 +265,7 @@ impl Config {
             max_request_bytes: number("max_request_bytes", 1024, 1 << 30)?,
             http_workers: number("http_workers", 1, 256)?,
             engine_threads: number("engine_threads", 0, 256)?,
+            wait_lookback: duration("wait_lookback", ms(0), secs(3600))?,
             site_title: get("site_title").2,
         })
     }

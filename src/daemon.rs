@@ -107,6 +107,7 @@ pub fn runtime_config(config: &Config) -> RuntimeConfig {
         lease_ttl: config.lease_ttl,
         backoff: config.retry_backoff,
         engine_threads: config.engine_threads,
+        wait_lookback: config.wait_lookback,
     }
 }
 

@@ -73,8 +73,14 @@ pub enum Interrupt {
     RetryAt(i64),
     /// The daemon is shutting down; the run is handed back to the queue between steps.
     Shutdown,
-    /// Another worker owns the run now (our lease was fenced off); stop without writing anything.
+    /// Another worker owns the run now (our lease was fenced off, or the run was cancelled); stop without writing.
     LeaseLost,
+    /// A sleep, wait_for_event or invoke step is waiting: the run suspends (`Sleeping` or `Waiting`) until `at`
+    /// (ms since epoch) — the sleep's end or the wait's timeout — unless an event resumes it earlier.
+    Suspend {
+        status: crate::run::state::RunStatus,
+        at: i64,
+    },
 }
 
 /// What a function handler returns on failure.

@@ -49,6 +49,17 @@ impl Expr {
         self.program.execute(&ctx).ok()
     }
 
+    /// Evaluates a condition over several variables (`event`, `async`): true only for a boolean `true`.
+    pub fn matches_with(&self, vars: &[(&str, &serde_json::Value)]) -> bool {
+        let mut ctx = Context::default();
+        for (name, value) in vars {
+            if ctx.add_variable(*name, *value).is_err() {
+                return false;
+            }
+        }
+        matches!(self.program.execute(&ctx), Ok(Value::Bool(true)))
+    }
+
     /// Evaluates a condition: true only for a boolean `true`; errors and non-booleans are `false`.
     pub fn matches(&self, event: &serde_json::Value) -> bool {
         matches!(self.eval(event), Some(Value::Bool(true)))

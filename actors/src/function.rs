@@ -49,6 +49,9 @@ pub struct FunctionDef {
     pub retries: u32,
     pub idempotency: Option<String>,
     pub handler: Handler,
+    /// Runs when a run of this function fails for good (Inngest's `onFailure`): registered as the function
+    /// `<id>-failure`, triggered by `inngest/function.failed` for this function, with one retry.
+    pub on_failure: Option<Handler>,
 }
 
 impl std::fmt::Debug for FunctionDef {
@@ -75,7 +78,18 @@ impl FunctionDef {
             retries: DEFAULT_RETRIES,
             idempotency: None,
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
+            on_failure: None,
         }
+    }
+    /// See [`FunctionDef::on_failure`] (the field). The handler's `event` is the `inngest/function.failed` event:
+    /// `data.error`, `data.event` (the failed run's trigger), `data.run_id`, `data.function_id`.
+    pub fn on_failure<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(RunCtx) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<serde_json::Value, FnError>> + 'static,
+    {
+        self.on_failure = Some(Arc::new(move |ctx| Box::pin(handler(ctx))));
+        self
     }
     pub fn trigger(mut self, t: Trigger) -> Self {
         self.triggers.push(t);
@@ -126,6 +140,10 @@ impl Function {
 pub struct Match {
     pub function_id: String,
     pub idempotency_key: Option<String>,
+    /// A fixed run id (an invoked child's, so a retried invoke starts no second child).
+    pub run_id: Option<String>,
+    /// The run and step waiting for this run's result (`step.invoke`).
+    pub parent: Option<(String, String)>,
 }
 
 /// The set of functions this daemon runs. Cheap to share (`Arc`).
@@ -137,6 +155,7 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(defs: Vec<FunctionDef>) -> Result<Registry, RegistryError> {
+        let defs = defs.into_iter().flat_map(with_failure_handler);
         let mut seen = HashSet::new();
         let mut reg = Registry::default();
         for def in defs {
@@ -198,6 +217,11 @@ impl Registry {
         self.functions.iter().find(|f| f.id() == id)
     }
 
+    /// Whether any function triggers on events named `name`.
+    pub fn listens_to(&self, name: &str) -> bool {
+        self.by_event.contains_key(name)
+    }
+
     /// The functions an event starts, in registration order. `event` is the full event object
     /// (`{name, data, user, id, ts, v}`) that CEL sees as `event`.
     pub fn matching(&self, name: &str, event: &serde_json::Value) -> Vec<Match> {
@@ -215,9 +239,31 @@ impl Registry {
             .map(|f| Match {
                 function_id: f.id().to_string(),
                 idempotency_key: f.idempotency.as_ref().and_then(|k| k.key(event)),
+                run_id: None,
+                parent: None,
             })
             .collect()
     }
+}
+
+/// A definition, followed by its `on_failure` handler as a function of its own.
+fn with_failure_handler(mut def: FunctionDef) -> Vec<FunctionDef> {
+    let Some(handler) = def.on_failure.take() else {
+        return vec![def];
+    };
+    let failure = FunctionDef {
+        id: format!("{}-failure", def.id),
+        name: format!("{} (failure)", def.name),
+        triggers: vec![Trigger::event_if(
+            crate::notify::FAILED,
+            &format!("event.data.function_id == '{}'", def.id),
+        )],
+        retries: 1,
+        idempotency: None,
+        handler,
+        on_failure: None,
+    };
+    vec![def, failure]
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@
 //! - [`expr`]: CEL expressions (trigger `if` conditions, idempotency keys).
 //! - [`run`]: the run and step lifecycles as closed enums with pure transition functions ([`run::state`]),
 //!   the mapping of a finished handler to a persisted outcome ([`run::outcome`]), and the [`run::RunActor`].
-//! - [`step`]: the step tools a handler uses (`step.run`), memoized through the store.
+//! - [`step`]: the step tools a handler uses (`run`, `sleep`, `wait_for_event`, `invoke`, `send_event`), memoized
+//!   through the store.
+//! - [`notify`]: what a run's end tells others: system events and an invoking parent (an outbox).
 //! - [`store`]: the storage seam ([`RunStore`]); the application implements it with Diesel.
 //! - [`pool`]: one actor per function that claims due runs from the store and starts run actors.
 //! - [`supervisor`]: owns the pools, routes wake-ups to them, polls for due work, heartbeats the node lease.
@@ -24,6 +26,7 @@ pub mod backoff;
 pub mod error;
 pub mod expr;
 pub mod function;
+pub mod notify;
 pub mod pool;
 pub mod run;
 pub mod runtime;
@@ -36,6 +39,6 @@ pub use error::{ErrorInfo, FnError, ResultExt, StepError};
 pub use function::{FunctionDef, Registry, RegistryError, Trigger};
 pub use run::RunCtx;
 pub use runtime::{Runtime, RuntimeConfig};
-pub use step::Step;
+pub use step::{SendEvent, Step, WaitFor};
 pub use store::RunStore;
 pub use supervisor::{PoolHealth, Supervisor, SupervisorHandle};

@@ -23,6 +23,8 @@ pub struct RuntimeConfig {
     pub backoff: Backoff,
     /// Threads (actix arbiters) that run actors execute on; 0 runs them on the supervisor's thread.
     pub engine_threads: usize,
+    /// How far back `wait_for_event` looks for an event that arrived just before the wait began.
+    pub wait_lookback: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -35,6 +37,7 @@ impl Default for RuntimeConfig {
             lease_ttl: Duration::from_secs(30),
             backoff: Backoff::Inngest,
             engine_threads: 0,
+            wait_lookback: Duration::from_secs(5),
         }
     }
 }
@@ -48,6 +51,8 @@ pub struct Runtime {
     /// Notified whenever a run reaches a final state or is handed back; drain waiters listen here.
     pub run_settled: Notify,
     shutdown_begun: Notify,
+    /// Set by the supervisor: tells pools that their functions have new due work.
+    waker: std::sync::OnceLock<Box<dyn Fn(Vec<String>) + Send + Sync>>,
 }
 
 impl Runtime {
@@ -59,7 +64,22 @@ impl Runtime {
             shutting_down: AtomicBool::new(false),
             run_settled: Notify::new(),
             shutdown_begun: Notify::new(),
+            waker: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Wakes the pools of these functions (new runs, a resumed run). Best effort: the poll finds missed work.
+    pub fn wake(&self, function_ids: Vec<String>) {
+        if function_ids.is_empty() {
+            return;
+        }
+        if let Some(w) = self.waker.get() {
+            w(function_ids);
+        }
+    }
+
+    pub(crate) fn set_waker(&self, waker: Box<dyn Fn(Vec<String>) + Send + Sync>) {
+        let _ = self.waker.set(waker);
     }
 
     pub fn is_shutting_down(&self) -> bool {

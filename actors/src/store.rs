@@ -8,6 +8,7 @@
 //!   [`StepWrite::AlreadyFinal`] with what was stored first.
 
 use crate::error::ErrorInfo;
+use crate::function::Match;
 use crate::run::state::{RunEvent, RunStatus, StepStatus};
 use async_trait::async_trait;
 
@@ -29,6 +30,8 @@ pub struct ClaimedRun {
     pub attempt: u32,
     /// This is the run's first claim ever: it cannot have persisted steps, so loading them is skipped.
     pub first_claim: bool,
+    /// The run that invoked this one (`step.invoke`), which waits for its result.
+    pub parent_run_id: Option<String>,
 }
 
 /// What a pool asks for when it claims.
@@ -50,6 +53,11 @@ pub struct StepRecord {
     pub status: StepStatus,
     pub output: Option<serde_json::Value>,
     pub error: Option<ErrorInfo>,
+    /// `run`, `sleep`, `wait_for_event`, `invoke`, `send_event`.
+    pub kind: String,
+    /// For a waiting attempt: when it resumes (the sleep's end, the timeout).
+    pub wake_at_ms: Option<i64>,
+    pub started_at_ms: i64,
 }
 
 /// A finished attempt of a step, to persist.
@@ -66,6 +74,10 @@ pub struct StepAttempt {
     pub started_at_ms: i64,
     pub finished_at_ms: i64,
     pub retry_at_ms: Option<i64>,
+    /// `run`, `sleep`, `wait_for_event`, `invoke`, `send_event`.
+    pub kind: &'static str,
+    /// For a waiting attempt: when it resumes.
+    pub wake_at_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +100,56 @@ pub struct RunChange {
     /// The function-level attempt counter after this change.
     pub attempt: u32,
     pub at_ms: i64,
+    /// For a final change: the run's system events (`inngest/function.*`) must be emitted, or a parent resumed.
+    pub notify: bool,
+}
+
+/// An event a run emits (`send_event`, `invoke`, system events) with the functions it starts.
+#[derive(Debug, Clone)]
+pub struct OutEvent {
+    /// Internal id (fresh per attempt).
+    pub id: String,
+    /// Dedupe id: fixed the first time, so a retried emit is recorded as a duplicate and starts nothing.
+    pub external_id: Option<String>,
+    pub name: String,
+    pub data: serde_json::Value,
+    pub user: serde_json::Value,
+    pub ts: i64,
+    pub matches: Vec<Match>,
+}
+
+/// What a `wait_for_event` step waits for; indexed so that intake can match arriving events.
+#[derive(Debug, Clone)]
+pub struct WaitSpec {
+    pub key: String,
+    pub event_name: String,
+    pub expr: Option<String>,
+    /// The run's trigger event (CEL's `event`).
+    pub trigger_event: serde_json::Value,
+    pub expires_at_ms: i64,
+}
+
+/// A finished run whose system events are still to be emitted (the outbox).
+#[derive(Debug, Clone)]
+pub struct FinishedRun {
+    pub run_id: String,
+    pub function_id: String,
+    pub status: RunStatus,
+    pub event: serde_json::Value,
+    pub output: Option<serde_json::Value>,
+    pub error: Option<ErrorInfo>,
+    pub parent_run_id: Option<String>,
+    pub parent_step_key: Option<String>,
+}
+
+/// The result an invoked child hands its parent's waiting step.
+#[derive(Debug, Clone)]
+pub struct ParentResolution {
+    pub parent_run_id: String,
+    pub step_key: String,
+    pub status: StepStatus,
+    pub output: Option<serde_json::Value>,
+    pub error: Option<ErrorInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,4 +182,36 @@ pub trait RunStore: Send + Sync + 'static {
     async fn heartbeat(&self, node_id: &str, now_ms: i64) -> Result<(), StoreError>;
     /// Hands back every run this node holds (start-up after a crash, or shutdown): running → queued.
     async fn release_node(&self, node_id: &str, now_ms: i64) -> Result<u64, StoreError>;
+
+    /// Atomically records a step's waiting attempt, the wait to index (wait_for_event) and the child run to start
+    /// (invoke), guarded by the lease. A waiting attempt already recorded is not an error.
+    async fn begin_wait(
+        &self,
+        lease: &Lease,
+        step: &StepAttempt,
+        wait: Option<&WaitSpec>,
+        child: Option<&OutEvent>,
+    ) -> Result<StepWrite, StoreError>;
+    /// Events named `name` received in `[from_ms, to_ms]`, oldest first, as CEL sees them (wait look-back).
+    async fn recent_events(&self, name: &str, from_ms: i64, to_ms: i64) -> Result<Vec<serde_json::Value>, StoreError>;
+    /// Stores emitted events and starts their runs (one transaction); returns the functions to wake.
+    async fn send_events(&self, events: &[OutEvent], now_ms: i64) -> Result<Vec<String>, StoreError>;
+    /// After a run went `waiting`: if one of its waits was resolved since `since_ms` (an event raced the
+    /// suspension), make it due now (`Resumed`).
+    async fn resume_if_resolved(&self, run_id: &str, since_ms: i64, now_ms: i64) -> Result<bool, StoreError>;
+    /// A run's status, output and error (an invoke's timeout check).
+    async fn run_outcome(&self, run_id: &str) -> Result<Option<FinishedRun>, StoreError>;
+    /// Cancels a run that has not finished (any node's). Returns false if it had already finished.
+    async fn cancel_run(&self, run_id: &str, now_ms: i64) -> Result<bool, StoreError>;
+    /// Finished runs whose notifications are pending, oldest first.
+    async fn pending_notifications(&self, limit: usize) -> Result<Vec<FinishedRun>, StoreError>;
+    /// Emits a finished run's system events, resumes its parent, clears its flag — one transaction. Returns the
+    /// functions to wake.
+    async fn complete_notification(
+        &self,
+        run_id: &str,
+        events: &[OutEvent],
+        parent: Option<&ParentResolution>,
+        now_ms: i64,
+    ) -> Result<Vec<String>, StoreError>;
 }

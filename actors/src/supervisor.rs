@@ -93,15 +93,19 @@ impl Supervisor {
         let rt = self.rt.clone();
         let now = now_ms();
         ctx.spawn(
-            async move { rt.store.due_functions(now, rt.stale_before_ms(now)).await }
-                .into_actor(self)
-                .map(|res: Result<Vec<String>, StoreError>, act, _| {
-                    act.polling = false;
-                    match res {
-                        Ok(ids) => act.wake(&ids),
-                        Err(e) => tracing::error!(error = %e, "poll for due work failed"),
-                    }
-                }),
+            async move {
+                // Finished runs whose system events or parent were not delivered (a crash in between).
+                crate::notify::flush_pending(&rt).await;
+                rt.store.due_functions(now, rt.stale_before_ms(now)).await
+            }
+            .into_actor(self)
+            .map(|res: Result<Vec<String>, StoreError>, act, _| {
+                act.polling = false;
+                match res {
+                    Ok(ids) => act.wake(&ids),
+                    Err(e) => tracing::error!(error = %e, "poll for due work failed"),
+                }
+            }),
         );
     }
 
@@ -197,10 +201,17 @@ impl SupervisorHandle {
             polling: false,
         }
         .start();
+        let dropped_wakes = Arc::new(AtomicU64::new(0));
+        let (waker, dropped) = (addr.clone(), dropped_wakes.clone());
+        rt.set_waker(Box::new(move |ids| {
+            if waker.try_send(WakeFunctions(ids)).is_err() {
+                dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
         Ok(SupervisorHandle {
             addr,
             rt,
-            dropped_wakes: Arc::new(AtomicU64::new(0)),
+            dropped_wakes,
         })
     }
 

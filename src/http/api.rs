@@ -82,9 +82,31 @@ pub async fn functions(state: web::Data<AppState>) -> HttpResponse {
 #[serde(deny_unknown_fields)]
 pub struct DrainQuery {
     timeout_ms: Option<u64>,
+    /// Also wait for sleeping and waiting runs to finish.
+    all: Option<bool>,
 }
 
-/// Waits (up to `timeout_ms`, default 30 s, at most 10 min) until no run is queued or running. Woken by runs
+/// `POST /api/v1/runs/{id}/cancel`: cancels a run that has not finished. It stops between steps (a step in flight
+/// finishes, but its run can persist nothing more) and never runs another step. 404 for an unknown run, 409 for a
+/// finished one.
+pub async fn cancel_run(id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let now = ingot_actors::time::now_ms();
+    if crate::store::runs::suspend::cancel_run(&state.db, &id, now).await? {
+        tracing::info!(run_id = %id, "run cancelled through the API");
+        return Ok(HttpResponse::Ok().json(json!({"id": id, "status": RunStatus::Cancelled.as_str()})));
+    }
+    match read::get_run(&state.db, &id).await? {
+        Some(r) => Err(ApiError::Conflict(format!(
+            "run {id:?} has already finished ({})",
+            r.summary.status
+        ))),
+        None => Err(ApiError::NotFound(format!("no run {id:?}"))),
+    }
+}
+
+/// Waits (up to `timeout_ms`, default 30 s, at most 10 min) until no run is queued or running (with `all=true`:
+/// or sleeping or waiting) and no finished run has undelivered notifications. Woken by runs
 /// settling in this daemon; re-checks every second for runs settled by other daemons. 200 when drained,
 /// 503 with the count when the time ran out.
 pub async fn drain(q: web::Query<DrainQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -93,7 +115,7 @@ pub async fn drain(q: web::Query<DrainQuery>, state: web::Data<AppState>) -> Res
     let rt = state.supervisor.runtime().clone();
     loop {
         let settled = rt.run_settled.notified();
-        let unfinished = read::unfinished_runs(&state.db).await?;
+        let unfinished = read::unfinished_runs(&state.db, q.all.unwrap_or(false)).await?;
         if unfinished == 0 {
             return Ok(HttpResponse::Ok().json(json!({"status": 200, "unfinished": 0})));
         }

@@ -35,6 +35,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/events/{id}", web::get().to(api::get_event))
         .route("/api/v1/runs", web::get().to(api::list_runs))
         .route("/api/v1/runs/{id}", web::get().to(api::get_run))
+        .route("/api/v1/runs/{id}/cancel", web::post().to(api::cancel_run))
         .route("/api/v1/functions", web::get().to(api::functions))
         .route("/api/v1/drain", web::get().to(api::drain));
 }

@@ -9,10 +9,10 @@
 
 use super::db::Db;
 use super::error::{Error, Result};
-use super::sql::{Param, Stmt};
+use super::sql::{Param, Stmt, Tx};
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::AsyncConnection;
 use ingot_actors::function::{IDEMPOTENCY_WINDOW_MS, Match};
 use ingot_actors::run::state::RunStatus;
 use std::collections::{HashMap, HashSet};
@@ -77,7 +77,30 @@ fn first_by<T, K: std::hash::Hash + Eq>(items: impl Iterator<Item = T>, key: imp
 
 /// Stores the events and starts their runs, atomically.
 pub async fn ingest(db: &Db, batch: &[NewEvent], now_ms: i64) -> Result<Ingested> {
-    let backend = db.backend();
+    crate::with_conn!(db, write, |c| {
+        c.transaction::<_, Error, _>(async |tx| ingest_in(tx, batch, now_ms).await)
+            .await
+    })
+}
+
+impl From<&ingot_actors::store::OutEvent> for NewEvent {
+    fn from(e: &ingot_actors::store::OutEvent) -> Self {
+        NewEvent {
+            id: e.id.clone(),
+            external_id: e.external_id.clone(),
+            name: e.name.clone(),
+            data: e.data.clone(),
+            user: e.user.clone(),
+            ts: e.ts,
+            v: None,
+            matches: e.matches.clone(),
+        }
+    }
+}
+
+/// [`ingest`] inside the caller's transaction (a run emitting events writes them with its own step or outcome).
+/// Also resolves the waits and cancellations the new events match ([`super::runs::waits`]).
+pub async fn ingest_in<T: Tx>(tx: &mut T, batch: &[NewEvent], now_ms: i64) -> Result<Ingested> {
     let expires = now_ms + IDEMPOTENCY_WINDOW_MS;
     // A claim succeeds for a new key or one whose window expired; RETURNING lists the claimed keys.
     let producer_ids: Vec<(String, String)> = first_by(
@@ -98,11 +121,11 @@ pub async fn ingest(db: &Db, batch: &[NewEvent], now_ms: i64) -> Result<Ingested
         ),
     );
 
-    crate::with_conn!(db, write, |c| {
-        c.transaction::<_, Error, _>(async |tx| {
+    {
+        {
             let mut claimed_ids = HashSet::new();
             for s in &claim_ids {
-                claimed_ids.extend(s.query(backend).load::<ExternalId>(tx).await?.into_iter().map(|r| r.external_id));
+                claimed_ids.extend(tx.rows::<ExternalId>(s).await?.into_iter().map(|r| r.external_id));
             }
             // The event that claimed each producer id; every other event with that id is a duplicate.
             let owner: HashMap<&str, &str> = producer_ids
@@ -110,7 +133,11 @@ pub async fn ingest(db: &Db, batch: &[NewEvent], now_ms: i64) -> Result<Ingested
                 .filter(|(x, _)| claimed_ids.contains(x))
                 .map(|(x, id)| (x.as_str(), id.as_str()))
                 .collect();
-            let duplicate = |e: &NewEvent| e.external_id.as_deref().is_some_and(|x| owner.get(x) != Some(&e.id.as_str()));
+            let duplicate = |e: &NewEvent| {
+                e.external_id
+                    .as_deref()
+                    .is_some_and(|x| owner.get(x) != Some(&e.id.as_str()))
+            };
 
             // Idempotency keys of the runs the non-duplicate events would start.
             let mut planned = Vec::new();
@@ -120,19 +147,31 @@ pub async fn ingest(db: &Db, batch: &[NewEvent], now_ms: i64) -> Result<Ingested
                     if duplicate(e) {
                         skips.push((e.id.clone(), m.function_id.clone(), "duplicate_event_id", None));
                     } else {
-                        planned.push((e, m, uuid::Uuid::now_v7().to_string()));
+                        let run_id = m.run_id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+                        planned.push((e, m, run_id));
                     }
                 }
             }
             let keyed = first_by(
-                planned.iter().filter_map(|(_, m, run_id)| m.idempotency_key.clone().map(|k| (m.function_id.clone(), k, run_id.clone()))),
+                planned.iter().filter_map(|(_, m, run_id)| {
+                    m.idempotency_key
+                        .clone()
+                        .map(|k| (m.function_id.clone(), k, run_id.clone()))
+                }),
                 |(f, k, _)| (f.clone(), k.clone()),
             );
             let claim_keys = chunked(
                 "INSERT INTO idempotency_keys (function_id, key, run_id, expires_at) VALUES ",
                 keyed
                     .iter()
-                    .map(|(f, k, r)| vec![Param::Text(f.clone()), Param::Text(k.clone()), Param::Text(r.clone()), Param::BigInt(expires)])
+                    .map(|(f, k, r)| {
+                        vec![
+                            Param::Text(f.clone()),
+                            Param::Text(k.clone()),
+                            Param::Text(r.clone()),
+                            Param::BigInt(expires),
+                        ]
+                    })
                     .collect(),
                 &format!(
                     " ON CONFLICT (function_id, key) DO UPDATE SET run_id = excluded.run_id, expires_at = excluded.expires_at \
@@ -141,7 +180,7 @@ pub async fn ingest(db: &Db, batch: &[NewEvent], now_ms: i64) -> Result<Ingested
             );
             let mut key_owner: HashMap<(String, String), String> = HashMap::new();
             for s in &claim_keys {
-                for r in s.query(backend).load::<KeyRow>(tx).await? {
+                for r in tx.rows::<KeyRow>(s).await? {
                     key_owner.insert((r.function_id, r.key), r.run_id);
                 }
             }
@@ -155,9 +194,11 @@ pub async fn ingest(db: &Db, batch: &[NewEvent], now_ms: i64) -> Result<Ingested
                         let existing = match key_owner.get(&fk) {
                             Some(r) => Some(r.clone()),
                             None => {
-                                let mut q = Stmt::new("SELECT function_id, key, run_id FROM idempotency_keys WHERE function_id = $1 AND key = $2");
+                                let mut q = Stmt::new(
+                                    "SELECT function_id, key, run_id FROM idempotency_keys WHERE function_id = $1 AND key = $2",
+                                );
                                 q.params = vec![Param::Text(fk.0.clone()), Param::Text(fk.1.clone())];
-                                q.query(backend).load::<KeyRow>(tx).await?.into_iter().next().map(|r| r.run_id)
+                                tx.rows::<KeyRow>(&q).await?.into_iter().next().map(|r| r.run_id)
                             }
                         };
                         skips.push((e.id.clone(), m.function_id.clone(), "idempotency_key", existing));
@@ -175,6 +216,8 @@ pub async fn ingest(db: &Db, batch: &[NewEvent], now_ms: i64) -> Result<Ingested
                     Param::NullText(m.idempotency_key.clone()),
                     Param::BigInt(now_ms),
                     Param::BigInt(now_ms),
+                    Param::NullText(m.parent.as_ref().map(|p| p.0.clone())),
+                    Param::NullText(m.parent.as_ref().map(|p| p.1.clone())),
                 ]);
             }
             let events = batch
@@ -199,23 +242,40 @@ pub async fn ingest(db: &Db, batch: &[NewEvent], now_ms: i64) -> Result<Ingested
             let skip_rows = skips
                 .into_iter()
                 .map(|(event_id, function_id, reason, existing)| {
-                    vec![Param::Text(event_id), Param::Text(function_id), Param::Text(reason.into()), Param::NullText(existing)]
+                    vec![
+                        Param::Text(event_id),
+                        Param::Text(function_id),
+                        Param::Text(reason.into()),
+                        Param::NullText(existing),
+                    ]
                 })
                 .collect();
             let inserts = [
-                chunked("INSERT INTO events (id, external_id, name, data, user_data, ts, v, received_at, duplicate) VALUES ", events, ""),
                 chunked(
-                    "INSERT INTO runs (id, function_id, event_id, status, run_at, idempotency_key, created_at, updated_at) VALUES ",
+                    "INSERT INTO events (id, external_id, name, data, user_data, ts, v, received_at, duplicate) VALUES ",
+                    events,
+                    "",
+                ),
+                chunked(
+                    "INSERT INTO runs (id, function_id, event_id, status, run_at, idempotency_key, created_at, updated_at, \
+                     parent_run_id, parent_step_key) VALUES ",
                     runs,
                     "",
                 ),
-                chunked("INSERT INTO run_skips (event_id, function_id, reason, existing_run_id) VALUES ", skip_rows, ""),
+                chunked(
+                    "INSERT INTO run_skips (event_id, function_id, reason, existing_run_id) VALUES ",
+                    skip_rows,
+                    "",
+                ),
             ];
             for s in inserts.iter().flatten() {
-                s.query(backend).execute(tx).await?;
+                tx.exec(s).await?;
             }
+            let fresh: Vec<&NewEvent> = batch.iter().filter(|e| !duplicate(e)).collect();
+            woken.extend(super::runs::waits::match_waits(tx, &fresh, now_ms).await?);
+            woken.sort();
+            woken.dedup();
             Ok(Ingested { woken, runs_created })
-        })
-        .await
-    })
+        }
+    }
 }

@@ -61,6 +61,10 @@ pub struct RunView {
 pub struct StepView {
     pub id: String,
     pub name: String,
+    /// `run`, `sleep`, `wait_for_event`, `invoke` or `send_event`.
+    pub kind: String,
+    /// For a waiting step: when it resumes (the sleep's end, the timeout).
+    pub wake_at: Option<String>,
     /// The status of the latest attempt.
     pub status: String,
     pub attempts: usize,
@@ -212,6 +216,8 @@ pub async fn get_run(db: &Db, id: &str) -> Result<Option<RunView>> {
         i64,
         i64,
         Option<i64>,
+        String,
+        Option<i64>,
     );
     let rows: Vec<StepRow> = crate::with_conn!(db, read, |c| {
         steps::table
@@ -226,6 +232,8 @@ pub async fn get_run(db: &Db, id: &str) -> Result<Option<RunView>> {
                 steps::started_at,
                 steps::finished_at,
                 steps::retry_at,
+                steps::kind,
+                steps::wake_at,
             ))
             .order((steps::position, steps::attempt))
             .load(c)
@@ -249,6 +257,8 @@ pub async fn get_run(db: &Db, id: &str) -> Result<Option<RunView>> {
         steps.push(StepView {
             id: key.clone(),
             name: last.2.clone(),
+            kind: last.9.clone(),
+            wake_at: last.10.map(rfc3339),
             status: last.3.clone(),
             attempts: attempts.len(),
             output: parse(&last.4)?,
@@ -294,10 +304,16 @@ pub async fn queued_counts(db: &Db) -> Result<BTreeMap<String, i64>> {
 }
 
 /// Runs not yet final (queued or running), for drain.
-pub async fn unfinished_runs(db: &Db) -> Result<i64> {
+/// Runs with work to do now (queued, running — and with `suspended`, sleeping or waiting too), plus finished runs
+/// whose notifications (system events, an invoking parent) are still to be delivered.
+pub async fn unfinished_runs(db: &Db, suspended: bool) -> Result<i64> {
+    let mut statuses = vec![RunStatus::Queued.as_str(), RunStatus::Running.as_str()];
+    if suspended {
+        statuses.extend([RunStatus::Sleeping.as_str(), RunStatus::Waiting.as_str()]);
+    }
     Ok(crate::with_conn!(db, read, |c| {
         runs::table
-            .filter(runs::status.eq_any([RunStatus::Queued.as_str(), RunStatus::Running.as_str()]))
+            .filter(runs::status.eq_any(&statuses).or(runs::notify_pending.eq(true)))
             .select(count_star())
             .first(c)
             .await?

@@ -47,6 +47,12 @@ diesel::table! {
         started_at -> Nullable<BigInt>,
         finished_at -> Nullable<BigInt>,
         updated_at -> BigInt,
+        parent_run_id -> Nullable<Text>,
+        parent_step_key -> Nullable<Text>,
+        notify_pending -> Bool,
+        concurrency_key -> Nullable<Text>,
+        throttle_key -> Nullable<Text>,
+        priority -> BigInt,
     }
 }
 
@@ -63,6 +69,30 @@ diesel::table! {
         started_at -> BigInt,
         finished_at -> BigInt,
         retry_at -> Nullable<BigInt>,
+        kind -> Text,
+        wake_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    waits (run_id, wait_key) {
+        run_id -> Text,
+        wait_key -> Text,
+        kind -> Text,
+        event_name -> Text,
+        expr -> Nullable<Text>,
+        trigger_event -> Text,
+        expires_at -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    cron_ticks (function_id, schedule, tick_at) {
+        function_id -> Text,
+        schedule -> Text,
+        tick_at -> BigInt,
+        event_id -> Text,
     }
 }
 
@@ -178,6 +208,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     event_ids,
     runs,
     steps,
+    waits,
+    cron_ticks,
     idempotency_keys,
     run_skips,
     users,

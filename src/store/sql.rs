@@ -80,6 +80,44 @@ impl Stmt {
     }
 }
 
+/// A connection (usually inside a transaction) that runs [`Stmt`]s, whichever the backend: lets one function body
+/// serve SQLite and PostgreSQL (e.g. the intake, called by the HTTP API and by runs that emit events).
+#[async_trait::async_trait]
+pub trait Tx: Send {
+    fn backend(&self) -> Backend;
+    async fn exec(&mut self, s: &Stmt) -> super::error::Result<usize>;
+    async fn rows<T>(&mut self, s: &Stmt) -> super::error::Result<Vec<T>>
+    where
+        T: diesel::QueryableByName<diesel::sqlite::Sqlite> + diesel::QueryableByName<diesel::pg::Pg> + Send + 'static;
+}
+
+macro_rules! impl_tx {
+    ($conn:ty, $db:ty, $backend:expr) => {
+        #[async_trait::async_trait]
+        impl Tx for $conn {
+            fn backend(&self) -> Backend {
+                $backend
+            }
+            async fn exec(&mut self, s: &Stmt) -> super::error::Result<usize> {
+                use diesel_async::RunQueryDsl;
+                Ok(s.query::<$db>($backend).execute(self).await?)
+            }
+            async fn rows<T>(&mut self, s: &Stmt) -> super::error::Result<Vec<T>>
+            where
+                T: diesel::QueryableByName<diesel::sqlite::Sqlite>
+                    + diesel::QueryableByName<diesel::pg::Pg>
+                    + Send
+                    + 'static,
+            {
+                use diesel_async::RunQueryDsl;
+                Ok(s.query::<$db>($backend).load::<T>(self).await?)
+            }
+        }
+    };
+}
+impl_tx!(super::db::SqliteConn, diesel::sqlite::Sqlite, Backend::Sqlite);
+impl_tx!(diesel_async::AsyncPgConnection, diesel::pg::Pg, Backend::Postgres);
+
 #[cfg(test)]
 mod tests {
     use super::*;

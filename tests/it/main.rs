@@ -8,6 +8,8 @@ mod config;
 mod crash;
 mod engine;
 mod intake;
+mod lifecycle;
 mod read_api;
 mod schema;
+mod steps;
 mod user_created;

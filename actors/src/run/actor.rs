@@ -5,6 +5,7 @@ use super::RunCtx;
 use super::outcome::{Decision, decide};
 use crate::error::FnError;
 use crate::function::Function;
+use crate::run::state::RunStatus;
 use crate::runtime::Runtime;
 use crate::step::Step;
 use crate::store::{ClaimedRun, StoreError};
@@ -72,6 +73,7 @@ impl Actor for RunActor {
 }
 
 async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun) -> RunDone {
+    let began_ms = now_ms();
     let lease = claimed.lease.clone();
     let def = &function.def;
     let records = if claimed.first_claim {
@@ -82,7 +84,14 @@ async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun)
     let result = match records {
         Err(e) => Err(FnError::Store(e.to_string())),
         Ok(records) => {
-            let step = Step::new(rt.clone(), lease.clone(), def.id.clone(), def.retries, records);
+            let step = Step::new(
+                rt.clone(),
+                lease.clone(),
+                def.id.clone(),
+                claimed.event.clone(),
+                def.retries,
+                records,
+            );
             let ctx = RunCtx {
                 run_id: lease.run_id.clone(),
                 function_id: def.id.clone(),
@@ -101,7 +110,15 @@ async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun)
                 })
         }
     };
-    let decision = decide(result, claimed.attempt, def.retries, rt.config.backoff, now_ms());
+    let notify = crate::notify::wanted(&rt.registry, claimed.parent_run_id.is_some());
+    let decision = decide(
+        result,
+        claimed.attempt,
+        def.retries,
+        rt.config.backoff,
+        now_ms(),
+        notify,
+    );
     let Decision::Persist(change) = decision else {
         tracing::info!("lease lost: another worker owns this run now");
         return RunDone {
@@ -145,9 +162,25 @@ async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun)
             if change.to.is_final() { "finished" } else { "suspended" }
         ),
     }
+    let mut resume_at_ms = if change.to.is_final() { None } else { change.run_at_ms };
+    if change.to == RunStatus::Waiting {
+        // An event may have resolved the wait while the run was still running: then it is due now.
+        match rt.store.resume_if_resolved(&lease.run_id, began_ms, now_ms()).await {
+            Ok(true) => resume_at_ms = Some(now_ms()),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "could not check the wait; its timeout resumes the run"),
+        }
+    }
+    if change.notify {
+        match rt.store.run_outcome(&lease.run_id).await {
+            Ok(Some(run)) => crate::notify::flush(&rt, &run).await,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not load the finished run; the poll delivers its notification"),
+        }
+    }
     rt.run_settled.notify_waiters();
     RunDone {
         run_id: lease.run_id,
-        resume_at_ms: if change.to.is_final() { None } else { change.run_at_ms },
+        resume_at_ms,
     }
 }

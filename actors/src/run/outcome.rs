@@ -15,12 +15,14 @@ pub enum Decision {
 }
 
 /// Maps a handler's result to the change to persist. `attempt` is the function-level attempt that just ran.
+/// `notify`: the run's end must be told to others (system event listeners, an invoking parent).
 pub fn decide(
     result: Result<serde_json::Value, FnError>,
     attempt: u32,
     retries: u32,
     backoff: Backoff,
     now_ms: i64,
+    notify: bool,
 ) -> Decision {
     let change = |event: RunEvent, output, error, run_at_ms, attempt| {
         let to = transition(RunStatus::Running, event).expect("every run decision starts from running");
@@ -33,6 +35,7 @@ pub fn decide(
             run_at_ms,
             attempt,
             at_ms: now_ms,
+            notify: notify && to.is_final(),
         })
     };
     let fail = |error: ErrorInfo| change(RunEvent::FailedForGood, None, Some(error), None, attempt);
@@ -43,6 +46,14 @@ pub fn decide(
         }
         Err(FnError::Interrupted(Interrupt::Shutdown)) => change(RunEvent::Released, None, None, Some(now_ms), attempt),
         Err(FnError::Interrupted(Interrupt::LeaseLost)) => Decision::Abandon,
+        Err(FnError::Interrupted(Interrupt::Suspend { status, at })) => {
+            let event = if status == RunStatus::Sleeping {
+                RunEvent::Slept
+            } else {
+                RunEvent::WaitStarted
+            };
+            change(event, None, None, Some(at), attempt)
+        }
         Err(FnError::StepFailed { step, message }) => {
             fail(ErrorInfo::new("StepError", format!("step {step:?} failed: {message}")))
         }
@@ -89,7 +100,7 @@ mod tests {
 
     #[test]
     fn success_completes() {
-        let c = persisted(decide(Ok(serde_json::json!({"ok": true})), 0, 3, B, NOW));
+        let c = persisted(decide(Ok(serde_json::json!({"ok": true})), 0, 3, B, NOW, false));
         assert_eq!((c.to, c.event), (RunStatus::Completed, RunEvent::Succeeded));
         assert_eq!(c.output, Some(serde_json::json!({"ok": true})));
     }
@@ -102,6 +113,7 @@ mod tests {
             3,
             B,
             NOW,
+            false,
         ));
         assert_eq!((c.to, c.run_at_ms, c.attempt), (RunStatus::Queued, Some(NOW + 7), 1));
     }
@@ -114,16 +126,23 @@ mod tests {
                 retry_after: None,
             })
         };
-        let c = persisted(decide(retry(), 0, 2, B, NOW));
+        let c = persisted(decide(retry(), 0, 2, B, NOW, false));
         assert_eq!((c.to, c.run_at_ms, c.attempt), (RunStatus::Queued, Some(NOW + 500), 1));
-        let c = persisted(decide(retry(), 2, 2, B, NOW));
+        let c = persisted(decide(retry(), 2, 2, B, NOW, false));
         assert_eq!(c.to, RunStatus::Failed);
         assert_eq!(c.error.unwrap().message, "boom");
     }
 
     #[test]
     fn fatal_errors_fail_at_once() {
-        let c = persisted(decide(Err(FnError::NonRetriable("no user".into())), 0, 3, B, NOW));
+        let c = persisted(decide(
+            Err(FnError::NonRetriable("no user".into())),
+            0,
+            3,
+            B,
+            NOW,
+            false,
+        ));
         assert_eq!(c.to, RunStatus::Failed);
         assert_eq!(c.error.unwrap(), ErrorInfo::new("NonRetriableError", "no user"));
         let c = persisted(decide(
@@ -135,19 +154,48 @@ mod tests {
             3,
             B,
             NOW,
+            false,
         ));
         assert_eq!(c.error.unwrap().name, "StepError");
     }
 
     #[test]
+    fn suspensions_sleep_or_wait_until_their_time() {
+        let sleep = Interrupt::Suspend {
+            status: RunStatus::Sleeping,
+            at: NOW + 9,
+        };
+        let c = persisted(decide(Err(FnError::Interrupted(sleep)), 0, 3, B, NOW, true));
+        assert_eq!(
+            (c.to, c.event, c.run_at_ms, c.notify),
+            (RunStatus::Sleeping, RunEvent::Slept, Some(NOW + 9), false)
+        );
+        let wait = Interrupt::Suspend {
+            status: RunStatus::Waiting,
+            at: NOW + 5,
+        };
+        let c = persisted(decide(Err(FnError::Interrupted(wait)), 0, 3, B, NOW, true));
+        assert_eq!((c.to, c.event), (RunStatus::Waiting, RunEvent::WaitStarted));
+        let c = persisted(decide(Ok(serde_json::Value::Null), 0, 3, B, NOW, true));
+        assert!(c.notify, "a final change carries the notify flag");
+    }
+
+    #[test]
     fn shutdown_releases_and_lost_lease_abandons() {
-        let c = persisted(decide(Err(FnError::Interrupted(Interrupt::Shutdown)), 0, 3, B, NOW));
+        let c = persisted(decide(
+            Err(FnError::Interrupted(Interrupt::Shutdown)),
+            0,
+            3,
+            B,
+            NOW,
+            false,
+        ));
         assert_eq!(
             (c.to, c.event, c.run_at_ms),
             (RunStatus::Queued, RunEvent::Released, Some(NOW))
         );
         assert_eq!(
-            decide(Err(FnError::Interrupted(Interrupt::LeaseLost)), 0, 3, B, NOW),
+            decide(Err(FnError::Interrupted(Interrupt::LeaseLost)), 0, 3, B, NOW, false),
             Decision::Abandon
         );
     }

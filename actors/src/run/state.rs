@@ -14,16 +14,23 @@ pub enum RunStatus {
     Queued,
     /// Claimed by a worker holding the lease token.
     Running,
+    /// Suspended in `step.sleep` until `run_at`: holds no worker, no slot, no memory.
+    Sleeping,
+    /// Suspended in `step.wait_for_event` or `step.invoke` until its event (or child) arrives, or `run_at` (the
+    /// timeout) comes.
+    Waiting,
     /// Finished with an output. Final.
     Completed,
     /// Finished with an error. Final.
     Failed,
+    /// Stopped by the cancel API, a `cancel_on` event or a timeout; never runs another step. Final.
+    Cancelled,
 }
 
 /// What can happen to a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RunEvent {
-    /// A worker claimed a queued run that is due.
+    /// A worker claimed a run that is due: queued, or sleeping/waiting whose `run_at` (wake-up or timeout) came.
     Claimed,
     /// A worker claimed a running run whose owner stopped heartbeating (crash); the lease token moves on.
     Rescued,
@@ -35,22 +42,36 @@ pub enum RunEvent {
     RetryScheduled,
     /// The worker handed the run back (graceful shutdown, or its node restarted).
     Released,
+    /// The handler reached a `sleep` step: the run sleeps until its end.
+    Slept,
+    /// The handler reached a `wait_for_event` or `invoke` step that has not resolved yet.
+    WaitStarted,
+    /// The awaited event arrived (or the invoked child finished): the waiting run is due now.
+    Resumed,
+    /// Cancelled by the API, a `cancel_on` event or a timeout.
+    Cancelled,
 }
 
 impl RunStatus {
-    pub const ALL: [RunStatus; 4] = [
+    pub const ALL: [RunStatus; 7] = [
         RunStatus::Queued,
         RunStatus::Running,
+        RunStatus::Sleeping,
+        RunStatus::Waiting,
         RunStatus::Completed,
         RunStatus::Failed,
+        RunStatus::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Queued => "queued",
             RunStatus::Running => "running",
+            RunStatus::Sleeping => "sleeping",
+            RunStatus::Waiting => "waiting",
             RunStatus::Completed => "completed",
             RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
         }
     }
 
@@ -59,7 +80,12 @@ impl RunStatus {
     }
 
     pub fn is_final(self) -> bool {
-        matches!(self, RunStatus::Completed | RunStatus::Failed)
+        matches!(self, RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled)
+    }
+
+    /// Suspended states: the run waits in the database for `run_at` (or an event).
+    pub fn is_suspended(self) -> bool {
+        matches!(self, RunStatus::Sleeping | RunStatus::Waiting)
     }
 
     /// Every allowed edge, for docs and tests.
@@ -77,13 +103,17 @@ impl RunStatus {
 }
 
 impl RunEvent {
-    pub const ALL: [RunEvent; 6] = [
+    pub const ALL: [RunEvent; 10] = [
         RunEvent::Claimed,
         RunEvent::Rescued,
         RunEvent::Succeeded,
         RunEvent::FailedForGood,
         RunEvent::RetryScheduled,
         RunEvent::Released,
+        RunEvent::Slept,
+        RunEvent::WaitStarted,
+        RunEvent::Resumed,
+        RunEvent::Cancelled,
     ];
 }
 
@@ -99,12 +129,16 @@ pub fn transition(from: RunStatus, event: RunEvent) -> Result<RunStatus, Invalid
     use RunEvent as E;
     use RunStatus as S;
     match (from, event) {
-        (S::Queued, E::Claimed) => Ok(S::Running),
+        (S::Queued | S::Sleeping | S::Waiting, E::Claimed) => Ok(S::Running),
         (S::Running, E::Rescued) => Ok(S::Running),
         (S::Running, E::Succeeded) => Ok(S::Completed),
         (S::Running, E::FailedForGood) => Ok(S::Failed),
         (S::Running, E::RetryScheduled) => Ok(S::Queued),
         (S::Running, E::Released) => Ok(S::Queued),
+        (S::Running, E::Slept) => Ok(S::Sleeping),
+        (S::Running, E::WaitStarted) => Ok(S::Waiting),
+        (S::Waiting, E::Resumed) => Ok(S::Queued),
+        (S::Queued | S::Running | S::Sleeping | S::Waiting, E::Cancelled) => Ok(S::Cancelled),
         _ => Err(InvalidTransition { from, event }),
     }
 }
@@ -113,6 +147,9 @@ pub fn transition(from: RunStatus, event: RunEvent) -> Result<RunStatus, Invalid
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
+    /// A sleep, wait_for_event or invoke step that has started and not resolved yet (`wake_at` is its end or
+    /// timeout).
+    Waiting,
     /// Not attempted yet, or its attempt was interrupted by a crash before finishing (nothing persisted).
     Pending,
     /// The attempt returned a value. Final: the step never runs again.
@@ -131,12 +168,17 @@ pub enum StepEvent {
     ErroredWithRetriesLeft,
     /// A retryable error on the last allowed attempt.
     ErroredOnLastAttempt,
-    /// A fatal (non-retriable) error.
+    /// A fatal (non-retriable) error — or, for a waiting step, an invoked child that failed or timed out.
     FatalError,
+    /// A sleep, wait or invoke began: the step waits.
+    Suspended,
+    /// The sleep ended, the event arrived (or the wait timed out: resolved with none), the child returned.
+    Resolved,
 }
 
 impl StepStatus {
-    pub const ALL: [StepStatus; 4] = [
+    pub const ALL: [StepStatus; 5] = [
+        StepStatus::Waiting,
         StepStatus::Pending,
         StepStatus::Completed,
         StepStatus::Errored,
@@ -145,6 +187,7 @@ impl StepStatus {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            StepStatus::Waiting => "waiting",
             StepStatus::Pending => "pending",
             StepStatus::Completed => "completed",
             StepStatus::Errored => "errored",
@@ -158,11 +201,13 @@ impl StepStatus {
 }
 
 impl StepEvent {
-    pub const ALL: [StepEvent; 4] = [
+    pub const ALL: [StepEvent; 6] = [
         StepEvent::Succeeded,
         StepEvent::ErroredWithRetriesLeft,
         StepEvent::ErroredOnLastAttempt,
         StepEvent::FatalError,
+        StepEvent::Suspended,
+        StepEvent::Resolved,
     ];
 
     /// Classifies an attempt's result: `attempt` is 0-based, `retries` the number allowed after the first.
@@ -183,7 +228,8 @@ pub struct InvalidStepTransition {
     pub event: StepEvent,
 }
 
-/// The step lifecycle: an attempt may start from `Pending` or `Errored`; `Completed` and `Failed` are final.
+/// The step lifecycle: an attempt may start from `Pending` or `Errored`; a sleep/wait/invoke goes `Pending` →
+/// `Waiting` → `Completed` (or `Failed` for an invoke whose child failed); `Completed` and `Failed` are final.
 pub fn step_transition(from: StepStatus, event: StepEvent) -> Result<StepStatus, InvalidStepTransition> {
     use StepEvent as E;
     use StepStatus as S;
@@ -191,7 +237,10 @@ pub fn step_transition(from: StepStatus, event: StepEvent) -> Result<StepStatus,
         (S::Pending | S::Errored, E::Succeeded) => Ok(S::Completed),
         (S::Pending | S::Errored, E::ErroredWithRetriesLeft) => Ok(S::Errored),
         (S::Pending | S::Errored, E::ErroredOnLastAttempt | E::FatalError) => Ok(S::Failed),
-        (S::Completed | S::Failed, _) => Err(InvalidStepTransition { from, event }),
+        (S::Pending, E::Suspended) => Ok(S::Waiting),
+        (S::Waiting, E::Resolved) => Ok(S::Completed),
+        (S::Waiting, E::FatalError) => Ok(S::Failed),
+        _ => Err(InvalidStepTransition { from, event }),
     }
 }
 
@@ -216,6 +265,19 @@ mod tests {
             (S::Running, E::FailedForGood, Some(S::Failed)),
             (S::Running, E::RetryScheduled, Some(S::Queued)),
             (S::Running, E::Released, Some(S::Queued)),
+            (S::Running, E::Slept, Some(S::Sleeping)),
+            (S::Running, E::WaitStarted, Some(S::Waiting)),
+            (S::Running, E::Resumed, None),
+            (S::Running, E::Cancelled, Some(S::Cancelled)),
+            (S::Queued, E::Slept, None),
+            (S::Queued, E::WaitStarted, None),
+            (S::Queued, E::Resumed, None),
+            (S::Queued, E::Cancelled, Some(S::Cancelled)),
+            (S::Sleeping, E::Claimed, Some(S::Running)),
+            (S::Sleeping, E::Cancelled, Some(S::Cancelled)),
+            (S::Waiting, E::Claimed, Some(S::Running)),
+            (S::Waiting, E::Resumed, Some(S::Queued)),
+            (S::Waiting, E::Cancelled, Some(S::Cancelled)),
         ];
         let mut checked = 0;
         for from in S::ALL {
@@ -226,8 +288,7 @@ mod tests {
                     expected
                         .iter()
                         .find(|(f, e, _)| *f == from && *e == ev)
-                        .expect("pair listed")
-                        .2
+                        .and_then(|p| p.2)
                 };
                 assert_eq!(transition(from, ev).ok(), want, "{from:?} + {ev:?}");
                 checked += 1;
@@ -244,6 +305,11 @@ mod tests {
             for ev in E::ALL {
                 let want = match (from, ev) {
                     (S::Completed | S::Failed, _) => None,
+                    (S::Waiting, E::Resolved) => Some(S::Completed),
+                    (S::Waiting, E::FatalError) => Some(S::Failed),
+                    (S::Waiting, _) => None,
+                    (S::Pending, E::Suspended) => Some(S::Waiting),
+                    (_, E::Suspended | E::Resolved) => None,
                     (_, E::Succeeded) => Some(S::Completed),
                     (_, E::ErroredWithRetriesLeft) => Some(S::Errored),
                     (_, E::ErroredOnLastAttempt | E::FatalError) => Some(S::Failed),
@@ -273,7 +339,7 @@ mod tests {
         for s in StepStatus::ALL {
             assert_eq!(StepStatus::parse(s.as_str()), Some(s));
         }
-        assert_eq!(RunStatus::parse("sleeping"), None);
+        assert_eq!(RunStatus::parse("asleep"), None);
     }
 
     #[test]

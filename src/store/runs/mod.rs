@@ -3,6 +3,8 @@
 //! another node can never overwrite the newer attempt. Step attempts and run transitions are group-committed by
 //! [`writer`]; claims, heartbeats and releases are written here directly.
 
+pub mod suspend;
+pub mod waits;
 pub mod writer;
 
 use super::db::{Backend, Db};
@@ -16,7 +18,8 @@ use diesel_async::RunQueryDsl;
 use ingot_actors::ErrorInfo;
 use ingot_actors::run::state::{RunStatus, StepStatus};
 use ingot_actors::store::{
-    ClaimRequest, ClaimedRun, Lease, RunChange, RunStore, StepAttempt, StepRecord, StepWrite, StoreError,
+    ClaimRequest, ClaimedRun, FinishedRun, Lease, OutEvent, ParentResolution, RunChange, RunStore, StepAttempt,
+    StepRecord, StepWrite, StoreError, WaitSpec,
 };
 use std::collections::HashMap;
 use writer::{Write, Writer};
@@ -48,6 +51,8 @@ struct ClaimedRow {
     lease_token: i64,
     #[diesel(sql_type = diesel::sql_types::Integer)]
     attempt: i32,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    parent_run_id: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -59,7 +64,7 @@ struct FunctionIdRow {
 /// Queued runs whose `run_at` has come (`$now` is a placeholder number). Written so the
 /// `(function_id, status, run_at)` and `(status, run_at)` indexes serve it: completed runs are never scanned.
 fn due_queued(now: u8) -> String {
-    format!("status = 'queued' AND run_at <= ${now}")
+    format!("status IN ('queued', 'sleeping', 'waiting') AND run_at <= ${now}")
 }
 
 /// Running runs whose node's last heartbeat is older than `$stale`: their owner is presumed dead.
@@ -76,7 +81,7 @@ fn claim_sql(backend: Backend) -> String {
     let set = "SET status = 'running', lease_owner = $1, lease_token = lease_token + 1, \
                started_at = COALESCE(started_at, $2), updated_at = $2";
     let (queued, rescue) = (due_queued(2), due_rescue(4));
-    let returning = "RETURNING runs.id, runs.event_id, runs.lease_token, runs.attempt";
+    let returning = "RETURNING runs.id, runs.event_id, runs.lease_token, runs.attempt, runs.parent_run_id";
     match backend {
         // MATERIALIZED CTEs pick the rows exactly once: a `WHERE id IN (subquery ... SKIP LOCKED)` may be
         // re-evaluated by the planner and claim more rows than the LIMIT. SKIP LOCKED lets several daemons claim
@@ -123,8 +128,17 @@ pub(crate) const EVENT_COLUMNS: (
     events::ts,
     events::v,
 );
-/// A step attempt row: key, attempt, status, output, error.
-type StepTuple = (String, i32, String, Option<String>, Option<String>);
+/// A step attempt row: key, attempt, status, output, error, kind, wake_at, started_at.
+type StepTuple = (
+    String,
+    i32,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<i64>,
+    i64,
+);
 
 pub(crate) fn event_json(row: &EventTuple) -> Result<serde_json::Value> {
     let (id, external_id, name, data, user, ts, v) = row;
@@ -138,18 +152,21 @@ pub(crate) fn event_json(row: &EventTuple) -> Result<serde_json::Value> {
     }))
 }
 
-fn parse_error(text: Option<String>) -> Option<ErrorInfo> {
+pub(crate) fn parse_error(text: Option<String>) -> Option<ErrorInfo> {
     text.and_then(|t| serde_json::from_str(&t).ok())
 }
 
 fn step_record(row: StepTuple) -> Result<StepRecord> {
-    let (key, attempt, status, output, error) = row;
+    let (key, attempt, status, output, error, kind, wake_at_ms, started_at_ms) = row;
     Ok(StepRecord {
         key,
         attempt: attempt as u32,
         status: StepStatus::parse(&status).ok_or_else(|| Error::Data(format!("unknown step status {status:?}")))?,
         output: output.as_deref().map(from_json_text).transpose()?,
         error: parse_error(error),
+        kind,
+        wake_at_ms,
+        started_at_ms,
     })
 }
 
@@ -197,6 +214,7 @@ impl DbRunStore {
                     attempt: r.attempt as u32,
                     // Tokens start at 0 and every claim adds one: 1 is the first claim.
                     first_claim: r.lease_token == 1,
+                    parent_run_id: r.parent_run_id,
                 })
             })
             .collect()
@@ -212,6 +230,9 @@ impl DbRunStore {
                     steps::status,
                     steps::output,
                     steps::error,
+                    steps::kind,
+                    steps::wake_at,
+                    steps::started_at,
                 ))
                 .order((steps::step_key, steps::attempt))
                 .load(c)
@@ -234,14 +255,21 @@ impl DbRunStore {
             started_at: a.started_at_ms,
             finished_at: a.finished_at_ms,
             retry_at: a.retry_at_ms,
+            kind: a.kind.to_string(),
+            wake_at: a.wake_at_ms,
         };
         if self.writer.write(write).await? == 1 {
             return Ok(Ok(StepWrite::Written));
         }
-        // Nothing inserted: either this step already has a final attempt, or the run is no longer ours.
+        self.settle_missed(lease, &a.key).await
+    }
+
+    /// After a guarded step insert changed nothing: either the step already has a final attempt (return it), or
+    /// the run is no longer ours, or this very attempt was recorded before.
+    async fn settle_missed(&self, lease: &Lease, key: &str) -> Result<Result<StepWrite, StoreError>> {
         let stored = self.load_steps_inner(&lease.run_id).await?;
         let final_status = |st: StepStatus| matches!(st, StepStatus::Completed | StepStatus::Failed);
-        if let Some(rec) = stored.into_iter().find(|r| r.key == a.key && final_status(r.status)) {
+        if let Some(rec) = stored.into_iter().find(|r| r.key == key && final_status(r.status)) {
             return Ok(Ok(StepWrite::AlreadyFinal(rec)));
         }
         let ours: i64 = crate::with_conn!(&self.db, read, |c| {
@@ -280,6 +308,7 @@ impl DbRunStore {
                 output,
                 error,
                 at: ch.at_ms,
+                notify: ch.notify,
             }
         } else {
             let run_at = ch.run_at_ms.unwrap_or(ch.at_ms);
@@ -383,5 +412,49 @@ impl RunStore for DbRunStore {
 
     async fn release_node(&self, node_id: &str, now_ms: i64) -> Result<u64, StoreError> {
         Ok(self.release_node_inner(node_id, now_ms).await?)
+    }
+
+    async fn begin_wait(
+        &self,
+        lease: &Lease,
+        step: &StepAttempt,
+        wait: Option<&WaitSpec>,
+        child: Option<&OutEvent>,
+    ) -> Result<StepWrite, StoreError> {
+        self.begin_wait_inner(lease, step, wait, child).await?
+    }
+
+    async fn recent_events(&self, name: &str, from_ms: i64, to_ms: i64) -> Result<Vec<serde_json::Value>, StoreError> {
+        Ok(self.recent_events_inner(name, from_ms, to_ms).await?)
+    }
+
+    async fn send_events(&self, events: &[OutEvent], now_ms: i64) -> Result<Vec<String>, StoreError> {
+        Ok(self.send_events_inner(events, now_ms).await?)
+    }
+
+    async fn resume_if_resolved(&self, run_id: &str, since_ms: i64, now_ms: i64) -> Result<bool, StoreError> {
+        Ok(self.resume_if_resolved_inner(run_id, since_ms, now_ms).await?)
+    }
+
+    async fn run_outcome(&self, run_id: &str) -> Result<Option<FinishedRun>, StoreError> {
+        Ok(self.run_outcome_inner(run_id).await?)
+    }
+
+    async fn cancel_run(&self, run_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        Ok(self.cancel_run_inner(run_id, now_ms).await?)
+    }
+
+    async fn pending_notifications(&self, limit: usize) -> Result<Vec<FinishedRun>, StoreError> {
+        Ok(self.pending_notifications_inner(limit).await?)
+    }
+
+    async fn complete_notification(
+        &self,
+        run_id: &str,
+        events: &[OutEvent],
+        parent: Option<&ParentResolution>,
+        now_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(self.complete_notification_inner(run_id, events, parent, now_ms).await?)
     }
 }

@@ -39,6 +39,8 @@ pub enum Write {
         started_at: i64,
         finished_at: i64,
         retry_at: Option<i64>,
+        kind: String,
+        wake_at: Option<i64>,
     },
     /// running → completed / failed.
     Finish {
@@ -50,8 +52,10 @@ pub enum Write {
         output: Option<String>,
         error: Option<String>,
         at: i64,
+        /// Leave the outbox flag for the run's notification.
+        notify: bool,
     },
-    /// running → queued (retry later, or handed back).
+    /// running → queued (retry later, or handed back), sleeping or waiting.
     Requeue {
         run_id: String,
         token: i64,
@@ -106,6 +110,8 @@ fn plan(writes: &[Write]) -> Plan {
                 started_at,
                 finished_at,
                 retry_at,
+                kind,
+                wake_at,
             } => steps.push(vec![
                 Param::Text(run_id),
                 Param::Text(key),
@@ -119,6 +125,8 @@ fn plan(writes: &[Write]) -> Plan {
                 Param::BigInt(finished_at),
                 Param::NullBigInt(retry_at),
                 Param::BigInt(token),
+                Param::Text(kind),
+                Param::NullBigInt(wake_at),
             ]),
             Write::Finish {
                 run_id,
@@ -129,6 +137,7 @@ fn plan(writes: &[Write]) -> Plan {
                 output,
                 error,
                 at,
+                notify,
             } => finish.push(vec![
                 Param::Text(run_id),
                 Param::Text(to),
@@ -138,6 +147,7 @@ fn plan(writes: &[Write]) -> Plan {
                 Param::BigInt(at),
                 Param::Text(from),
                 Param::BigInt(token),
+                Param::Bool(notify),
             ]),
             Write::Requeue {
                 run_id,
@@ -172,15 +182,15 @@ fn plan(writes: &[Write]) -> Plan {
         // VALUES columns are named column1, column2, ... on both backends.
         steps: build(
             "INSERT INTO steps (run_id, step_key, attempt, position, name, status, output, error, started_at, \
-             finished_at, retry_at) SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, \
-             v.column7, v.column8, v.column9, v.column10, v.column11 FROM (VALUES ",
+             finished_at, retry_at, kind, wake_at) SELECT v.column1, v.column2, v.column3, v.column4, v.column5, \
+             v.column6, v.column7, v.column8, v.column9, v.column10, v.column11, v.column13, v.column14 FROM (VALUES ",
             steps,
             ") AS v WHERE EXISTS (SELECT 1 FROM runs WHERE runs.id = v.column1 AND runs.status = 'running' \
              AND runs.lease_token = v.column12) ON CONFLICT DO NOTHING RETURNING run_id, step_key, attempt",
         ),
         finish: build(
             "UPDATE runs SET status = v.column2, attempt = v.column3, output = v.column4, error = v.column5, \
-             finished_at = v.column6, updated_at = v.column6 FROM (VALUES ",
+             finished_at = v.column6, updated_at = v.column6, notify_pending = v.column9 FROM (VALUES ",
             finish,
             ") AS v WHERE runs.id = v.column1 AND runs.status = v.column7 AND runs.lease_token = v.column8 \
              RETURNING runs.id AS id",

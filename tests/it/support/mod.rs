@@ -90,6 +90,38 @@ impl Api {
         assert_eq!(status, 200, "runs did not drain: {body}");
     }
 
+    /// Waits until no run is queued, running, sleeping or waiting.
+    pub async fn drain_all(&self) {
+        let (status, body) = self.get("/api/v1/drain?all=true&timeout_ms=120000").await;
+        assert_eq!(status, 200, "runs did not finish: {body}");
+    }
+
+    pub async fn post(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("daemon reachable");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Runs of a function, newest first.
+    pub async fn runs_of_function(&self, function_id: &str) -> Vec<Value> {
+        let list = self
+            .get_ok(&format!("/api/v1/runs?function={function_id}&limit=1000"))
+            .await;
+        let mut out = Vec::new();
+        for r in list["runs"].as_array().expect("runs") {
+            out.push(
+                self.get_ok(&format!("/api/v1/runs/{}", r["id"].as_str().unwrap()))
+                    .await,
+            );
+        }
+        out
+    }
+
     /// The runs an event started.
     pub async fn runs_of(&self, event_id: &str) -> Vec<Value> {
         let ev = self.get_ok(&format!("/api/v1/events/{event_id}")).await;

@@ -1,8 +1,20 @@
-//! The step tools a handler uses. `step.run(name, code)` is memoized: its result is persisted before the
-//! handler continues, and a step persisted as final (completed or failed) never executes again — not on retry,
-//! not after a crash; its stored result is returned instead.
+//! The step tools a handler uses. Every tool is memoized: its result is persisted before the handler continues,
+//! and a step persisted as final (completed or failed) never executes again — not on retry, not after a crash;
+//! its stored result is returned instead.
+//!
+//! - [`Step::run`]: run code once (retried on its own). Several awaited together run concurrently.
+//! - [`Step::sleep`] / [`Step::sleep_until`], [`Step::wait_for_event`], [`Step::invoke`] (in [`wait`]): the run
+//!   suspends in the database and holds nothing while it waits.
+//! - [`Step::send_event`] (in [`send`]): durable fan-out with ids fixed the first time.
 //!
 //! Step names may repeat (a loop): the first use is keyed `name`, later ones `name:1`, `name:2`, as Inngest does.
+//! A run may reach at most [`MAX_STEPS`] steps and keep at most [`MAX_STATE_BYTES`] of step outputs.
+
+mod send;
+mod wait;
+
+pub use send::SendEvent;
+pub use wait::WaitFor;
 
 use crate::error::{ErrorInfo, FnError, Interrupt, StepError};
 use crate::run::state::{StepEvent, StepStatus, step_transition};
@@ -12,7 +24,7 @@ use crate::time::now_ms;
 use futures_util::FutureExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -20,20 +32,32 @@ use std::rc::Rc;
 use std::sync::Arc;
 use tracing::Instrument;
 
+/// Most steps one run may reach (Inngest's limit).
+pub const MAX_STEPS: u32 = 1_000;
+/// Most bytes of step outputs one run may hold (Inngest's 32 MiB run state).
+pub const MAX_STATE_BYTES: usize = 32 * 1024 * 1024;
+
 #[derive(Debug, Clone)]
 enum Memo {
     Final(StepRecord),
-    Errored { attempts: u32 },
+    Errored {
+        attempts: u32,
+    },
+    /// A sleep/wait/invoke that began and has not resolved: its waiting attempt.
+    Waiting(StepRecord),
 }
 
 struct Inner {
     rt: Arc<Runtime>,
     lease: Lease,
     function_id: String,
+    /// The run's trigger event (CEL's `event` in waits).
+    event: serde_json::Value,
     retries: u32,
     memo: RefCell<HashMap<String, Memo>>,
     seen: RefCell<HashMap<String, u32>>,
-    calls: std::cell::Cell<u32>,
+    calls: Cell<u32>,
+    state_bytes: Cell<usize>,
 }
 
 /// Step tools of one run. Cheap to clone; lives on the run actor's thread.
@@ -47,14 +71,22 @@ impl Step {
         rt: Arc<Runtime>,
         lease: Lease,
         function_id: String,
+        event: serde_json::Value,
         retries: u32,
         records: Vec<StepRecord>,
     ) -> Step {
         let mut memo: HashMap<String, Memo> = HashMap::new();
+        let mut state_bytes = 0;
         for rec in records {
             match rec.status {
                 StepStatus::Completed | StepStatus::Failed => {
+                    state_bytes += rec.output.as_ref().map(json_len).unwrap_or(0);
                     memo.insert(rec.key.clone(), Memo::Final(rec));
+                }
+                StepStatus::Waiting => {
+                    if !matches!(memo.get(&rec.key), Some(Memo::Final(_))) {
+                        memo.insert(rec.key.clone(), Memo::Waiting(rec));
+                    }
                 }
                 StepStatus::Errored | StepStatus::Pending => {
                     let attempts = rec.attempt + 1;
@@ -70,15 +102,25 @@ impl Step {
                 rt,
                 lease,
                 function_id,
+                event,
                 retries,
                 memo: RefCell::new(memo),
                 seen: RefCell::new(HashMap::new()),
-                calls: std::cell::Cell::new(0),
+                calls: Cell::new(0),
+                state_bytes: Cell::new(state_bytes),
             }),
         }
     }
 
-    fn key_for(&self, name: &str) -> String {
+    /// The next step's key and position; refuses a step past the run's step limit.
+    fn next_key(&self, name: &str) -> Result<(String, u32), FnError> {
+        let position = self.inner.calls.get();
+        if position >= MAX_STEPS {
+            return Err(FnError::NonRetriable(format!(
+                "the run reached the limit of {MAX_STEPS} steps (at step {name:?})"
+            )));
+        }
+        self.inner.calls.set(position + 1);
         let mut seen = self.inner.seen.borrow_mut();
         let n = seen.entry(name.to_string()).or_insert(0);
         let key = if *n == 0 {
@@ -87,7 +129,69 @@ impl Step {
             format!("{name}:{n}")
         };
         *n += 1;
-        key
+        Ok((key, position))
+    }
+
+    fn memo(&self, key: &str) -> Option<Memo> {
+        self.inner.memo.borrow().get(key).cloned()
+    }
+
+    fn store_err(e: StoreError) -> FnError {
+        match e {
+            StoreError::LeaseLost => FnError::Interrupted(Interrupt::LeaseLost),
+            other => FnError::Store(other.to_string()),
+        }
+    }
+
+    /// Persists an attempt and remembers what the store kept (ours, or a final attempt recorded first).
+    async fn persist(&self, record: StepAttempt) -> Result<StepRecord, FnError> {
+        if let Some(out) = &record.output {
+            let total = self.inner.state_bytes.get() + json_len(out);
+            if total > MAX_STATE_BYTES {
+                return Err(FnError::NonRetriable(format!(
+                    "step {:?}: the run's state would exceed {} MiB",
+                    record.key,
+                    MAX_STATE_BYTES / (1024 * 1024)
+                )));
+            }
+        }
+        let written = self
+            .inner
+            .rt
+            .store
+            .record_step(&self.inner.lease, &record)
+            .await
+            .map_err(Self::store_err)?;
+        Ok(self.remember(written, record))
+    }
+
+    fn remember(&self, written: StepWrite, record: StepAttempt) -> StepRecord {
+        let rec = match written {
+            StepWrite::AlreadyFinal(rec) => rec,
+            StepWrite::Written => StepRecord {
+                key: record.key.clone(),
+                attempt: record.attempt,
+                status: record.status,
+                output: record.output,
+                error: record.error,
+                kind: record.kind.to_string(),
+                wake_at_ms: record.wake_at_ms,
+                started_at_ms: record.started_at_ms,
+            },
+        };
+        let memo = match rec.status {
+            StepStatus::Completed | StepStatus::Failed => {
+                let bytes = rec.output.as_ref().map(json_len).unwrap_or(0);
+                self.inner.state_bytes.set(self.inner.state_bytes.get() + bytes);
+                Memo::Final(rec.clone())
+            }
+            StepStatus::Waiting => Memo::Waiting(rec.clone()),
+            _ => Memo::Errored {
+                attempts: rec.attempt + 1,
+            },
+        };
+        self.inner.memo.borrow_mut().insert(rec.key.clone(), memo);
+        rec
     }
 
     /// Runs `code` once, durably. See the module docs.
@@ -97,13 +201,24 @@ impl Step {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, StepError>>,
     {
-        let key = self.key_for(name);
-        let position = self.inner.calls.get();
-        self.inner.calls.set(position + 1);
-        let memo = self.inner.memo.borrow().get(&key).cloned();
-        let (from, attempt) = match memo {
+        self.run_kind(name, "run", code).await
+    }
+
+    async fn run_kind<T, F, Fut>(&self, name: &str, kind: &'static str, code: F) -> Result<T, FnError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, StepError>>,
+    {
+        let (key, position) = self.next_key(name)?;
+        let (from, attempt) = match self.memo(&key) {
             Some(Memo::Final(rec)) => return replay(name, &rec),
             Some(Memo::Errored { attempts }) => (StepStatus::Errored, attempts),
+            Some(Memo::Waiting(_)) => {
+                return Err(FnError::NonRetriable(format!(
+                    "step {key:?} was a waiting step and is now a {kind} step: the function's steps changed"
+                )));
+            }
             None => (StepStatus::Pending, 0),
         };
         if self.inner.rt.is_shutting_down() {
@@ -140,44 +255,23 @@ impl Step {
             }
             _ => None,
         };
-        let record = StepAttempt {
-            key: key.clone(),
-            name: name.to_string(),
-            attempt,
-            position,
-            status,
-            output,
-            error: error.as_ref().map(ErrorInfo::from_step),
-            started_at_ms,
-            finished_at_ms,
-            retry_at_ms,
-        };
-        let written = self
-            .inner
-            .rt
-            .store
-            .record_step(&self.inner.lease, &record)
-            .await
-            .map_err(|e| match e {
-                StoreError::LeaseLost => FnError::Interrupted(Interrupt::LeaseLost),
-                other => FnError::Store(other.to_string()),
-            })?;
-        let _enter = span.enter();
-        let rec = match written {
-            StepWrite::AlreadyFinal(rec) => rec,
-            StepWrite::Written => StepRecord {
+        let rec = self
+            .persist(StepAttempt {
                 key: key.clone(),
+                name: name.to_string(),
                 attempt,
+                position,
                 status,
-                output: record.output,
-                error: record.error,
-            },
-        };
-        let memo = match rec.status {
-            StepStatus::Completed | StepStatus::Failed => Memo::Final(rec.clone()),
-            _ => Memo::Errored { attempts: attempt + 1 },
-        };
-        self.inner.memo.borrow_mut().insert(key.clone(), memo);
+                output,
+                error: error.as_ref().map(ErrorInfo::from_step),
+                started_at_ms,
+                finished_at_ms,
+                retry_at_ms,
+                kind,
+                wake_at_ms: None,
+            })
+            .await?;
+        let _enter = span.enter();
         match rec.status {
             StepStatus::Errored => {
                 tracing::warn!(error = %error.as_ref().map(|e| e.message()).unwrap_or_default(), retry_at_ms, "step errored, will retry");
@@ -214,6 +308,10 @@ fn replay<T: DeserializeOwned>(name: &str, rec: &StepRecord) -> Result<T, FnErro
             message: rec.error.as_ref().map(|e| e.message.clone()).unwrap_or_default(),
         }),
     }
+}
+
+fn json_len(v: &serde_json::Value) -> usize {
+    serde_json::to_string(v).map(|s| s.len()).unwrap_or(0)
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -1,0 +1,352 @@
+//! Steps that suspend the run in the database: `sleep`, `sleep_until`, `wait_for_event`, `invoke`.
+//!
+//! Each writes a `waiting` attempt (with `wake_at`: the sleep's end or the timeout) and returns
+//! [`Interrupt::Suspend`]; the run actor then persists the run as `sleeping` or `waiting` and lets go of it. When
+//! the run is claimed again the step finds its waiting attempt and resolves it — a later attempt row that is
+//! `completed` (or `failed` for an invoke whose child failed). An event that matches a waiting `wait_for_event`
+//! is resolved inside the event's intake transaction, which also makes the run due.
+//!
+//! `wait_for_event` looks back: an event received up to `RuntimeConfig::wait_lookback` before the wait began
+//! (default 5 s) still matches — Inngest drops these (inngest#1433). On timeout a last look over the whole window
+//! catches an event that was stored while the wait was being indexed.
+
+use super::{Memo, Step, replay};
+use crate::error::{ErrorInfo, FnError, Interrupt};
+use crate::expr::Expr;
+use crate::function::Match;
+use crate::run::state::{RunStatus, StepEvent, StepStatus, step_transition};
+use crate::store::{OutEvent, StepAttempt, StepRecord, WaitSpec};
+use crate::time::{now_ms, rfc3339};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The longest sleep or wait (Inngest's 366 days).
+pub const MAX_WAIT: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// What `wait_for_event` waits for: an event `name`, optionally matching a CEL `if` over `event` (this run's
+/// trigger) and `async` (the candidate), for at most `timeout`.
+#[derive(Debug, Clone)]
+pub struct WaitFor<'a> {
+    pub event: &'a str,
+    pub if_expr: Option<&'a str>,
+    pub timeout: Duration,
+}
+
+fn suspend(status: RunStatus, at: i64) -> FnError {
+    FnError::Interrupted(Interrupt::Suspend { status, at })
+}
+
+fn ms(d: Duration) -> i64 {
+    d.min(MAX_WAIT).as_millis() as i64
+}
+
+impl Step {
+    /// Sleeps for `duration` (at most 366 days). The run holds nothing while it sleeps and wakes on time, also
+    /// after a restart.
+    pub async fn sleep(&self, name: &str, duration: Duration) -> Result<(), FnError> {
+        self.sleep_to(name, move |now| now + ms(duration)).await
+    }
+
+    /// Sleeps until `until`; a time in the past resolves at once.
+    pub async fn sleep_until(&self, name: &str, until: DateTime<Utc>) -> Result<(), FnError> {
+        let at = until.timestamp_millis();
+        self.sleep_to(name, move |now| at.min(now + ms(MAX_WAIT))).await
+    }
+
+    async fn sleep_to(&self, name: &str, wake: impl FnOnce(i64) -> i64) -> Result<(), FnError> {
+        let (key, position) = self.next_key(name)?;
+        let now = now_ms();
+        match self.memo(&key) {
+            Some(Memo::Final(rec)) => return replay(name, &rec),
+            Some(Memo::Waiting(rec)) => {
+                let at = rec.wake_at_ms.unwrap_or(now);
+                if now < at {
+                    return Err(suspend(RunStatus::Sleeping, at));
+                }
+                let rec = self
+                    .resolve(name, position, &rec, StepEvent::Resolved, Value::Null)
+                    .await?;
+                return replay(name, &rec);
+            }
+            Some(Memo::Errored { .. }) => return Err(changed(&key, "sleep")),
+            None => {}
+        }
+        let at = wake(now);
+        let mut attempt = self.attempt(&key, name, position, "sleep", now);
+        if at <= now {
+            attempt.status = StepStatus::Completed;
+            attempt.output = Some(Value::Null);
+        } else {
+            attempt.status = step_transition(StepStatus::Pending, StepEvent::Suspended).expect("pending suspends");
+            attempt.output = Some(json!({ "until": rfc3339(at) }));
+            attempt.wake_at_ms = Some(at);
+        }
+        let rec = self.persist(attempt).await?;
+        match rec.status {
+            StepStatus::Waiting => Err(suspend(RunStatus::Sleeping, at)),
+            _ => replay(name, &rec),
+        }
+    }
+
+    /// Waits for an event; resolves to the matched event (`{id, name, data, user, ts, v}`) or `None` on timeout.
+    pub async fn wait_for_event(&self, name: &str, wait: WaitFor<'_>) -> Result<Option<Value>, FnError> {
+        let (key, position) = self.next_key(name)?;
+        let expr = wait
+            .if_expr
+            .map(Expr::compile)
+            .transpose()
+            .map_err(|e| FnError::NonRetriable(format!("step {key:?}: {e}")))?;
+        let lookback = self.inner.rt.config.wait_lookback.as_millis() as i64;
+        let now = now_ms();
+        match self.memo(&key) {
+            Some(Memo::Final(rec)) => return replay(name, &rec),
+            Some(Memo::Waiting(rec)) => {
+                let at = rec.wake_at_ms.unwrap_or(now);
+                if now < at {
+                    return Err(suspend(RunStatus::Waiting, at));
+                }
+                // Timed out — unless an event was stored while the wait was being indexed (a last look).
+                let found = self.find(wait.event, &expr, rec.started_at_ms - lookback, at).await?;
+                let rec = self
+                    .resolve(name, position, &rec, StepEvent::Resolved, found.unwrap_or(Value::Null))
+                    .await?;
+                return replay(name, &rec);
+            }
+            Some(Memo::Errored { .. }) => return Err(changed(&key, "wait_for_event")),
+            None => {}
+        }
+        let mut attempt = self.attempt(&key, name, position, "wait_for_event", now);
+        if let Some(event) = self.find(wait.event, &expr, now - lookback, now).await? {
+            attempt.status = StepStatus::Completed;
+            attempt.output = Some(event);
+            let rec = self.persist(attempt).await?;
+            return replay(name, &rec);
+        }
+        let at = now + ms(wait.timeout);
+        attempt.status = step_transition(StepStatus::Pending, StepEvent::Suspended).expect("pending suspends");
+        attempt.output = Some(json!({ "event": wait.event, "if": wait.if_expr, "timeout_at": rfc3339(at) }));
+        attempt.wake_at_ms = Some(at);
+        let spec = WaitSpec {
+            key: key.clone(),
+            event_name: wait.event.to_string(),
+            expr: wait.if_expr.map(str::to_string),
+            trigger_event: self.inner.event.clone(),
+            expires_at_ms: at,
+        };
+        let written = self
+            .inner
+            .rt
+            .store
+            .begin_wait(&self.inner.lease, &attempt, Some(&spec), None)
+            .await
+            .map_err(Self::store_err)?;
+        let rec = self.remember(written, attempt);
+        if rec.status != StepStatus::Waiting {
+            return replay(name, &rec);
+        }
+        // An event stored between the first look and the wait being indexed.
+        if let Some(event) = self.find(wait.event, &expr, now - lookback, now_ms()).await? {
+            let rec = self.resolve(name, position, &rec, StepEvent::Resolved, event).await?;
+            return replay(name, &rec);
+        }
+        Err(suspend(RunStatus::Waiting, at))
+    }
+
+    /// Starts `function_id` as a child run with `data` and resolves to its output. The child's failure, a timeout
+    /// or an unknown function is a non-retriable error here (Inngest's semantics: no compounding retries).
+    pub async fn invoke(
+        &self,
+        name: &str,
+        function_id: &str,
+        data: Value,
+        timeout: Duration,
+    ) -> Result<Value, FnError> {
+        let (key, position) = self.next_key(name)?;
+        let now = now_ms();
+        let failed = |rec: &StepRecord| {
+            FnError::NonRetriable(format!(
+                "invoked function {function_id:?} failed: {}",
+                rec.error
+                    .as_ref()
+                    .map(|e| e.message.as_str())
+                    .unwrap_or("unknown error")
+            ))
+        };
+        match self.memo(&key) {
+            Some(Memo::Final(rec)) if rec.status == StepStatus::Failed => return Err(failed(&rec)),
+            Some(Memo::Final(rec)) => return replay(name, &rec),
+            Some(Memo::Waiting(rec)) => {
+                let at = rec.wake_at_ms.unwrap_or(now);
+                if now < at {
+                    return Err(suspend(RunStatus::Waiting, at));
+                }
+                // Timed out — unless the child finished and its notification has not been delivered yet.
+                let child = rec
+                    .output
+                    .as_ref()
+                    .and_then(|o| o["run_id"].as_str())
+                    .unwrap_or_default();
+                let outcome = self.inner.rt.store.run_outcome(child).await.map_err(Self::store_err)?;
+                let rec = match outcome {
+                    Some(run) if run.status == RunStatus::Completed => {
+                        let out = run.output.unwrap_or(Value::Null);
+                        self.resolve(name, position, &rec, StepEvent::Resolved, out).await?
+                    }
+                    Some(run) if run.status.is_final() => {
+                        let error = run
+                            .error
+                            .unwrap_or_else(|| ErrorInfo::new("Error", run.status.as_str()));
+                        self.resolve_failed(name, position, &rec, error).await?
+                    }
+                    _ => {
+                        let error = ErrorInfo::new("InvokeTimeout", format!("no result within {:?}", rec.wake_at_ms));
+                        self.resolve_failed(name, position, &rec, error).await?
+                    }
+                };
+                if rec.status == StepStatus::Failed {
+                    return Err(failed(&rec));
+                }
+                return replay(name, &rec);
+            }
+            Some(Memo::Errored { .. }) => return Err(changed(&key, "invoke")),
+            None => {}
+        }
+        if self.inner.rt.registry.get(function_id).is_none() {
+            return Err(FnError::NonRetriable(format!(
+                "step {key:?}: cannot invoke {function_id:?}: no such function"
+            )));
+        }
+        let run_id = &self.inner.lease.run_id;
+        let child_run_id =
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("{run_id}/{key}").as_bytes()).to_string();
+        let at = now + ms(timeout);
+        let mut data = if data.is_object() { data } else { json!({}) };
+        data["_inngest"] = json!({
+            "fn_id": function_id,
+            "source_fn_id": self.inner.function_id,
+            "source_run_id": run_id,
+            "correlation_id": format!("{run_id}.{key}"),
+            "expire": at,
+        });
+        let child = OutEvent {
+            id: uuid::Uuid::now_v7().to_string(),
+            external_id: Some(format!("invoke:{child_run_id}")),
+            name: "inngest/function.invoked".into(),
+            data,
+            user: json!({}),
+            ts: now,
+            matches: vec![Match {
+                function_id: function_id.to_string(),
+                idempotency_key: None,
+                run_id: Some(child_run_id.clone()),
+                parent: Some((run_id.clone(), key.clone())),
+            }],
+        };
+        let mut attempt = self.attempt(&key, name, position, "invoke", now);
+        attempt.status = step_transition(StepStatus::Pending, StepEvent::Suspended).expect("pending suspends");
+        attempt.output = Some(json!({ "function_id": function_id, "run_id": child_run_id, "timeout_at": rfc3339(at) }));
+        attempt.wake_at_ms = Some(at);
+        let written = self
+            .inner
+            .rt
+            .store
+            .begin_wait(&self.inner.lease, &attempt, None, Some(&child))
+            .await
+            .map_err(Self::store_err)?;
+        let rec = self.remember(written, attempt);
+        match rec.status {
+            StepStatus::Waiting => {
+                self.inner.rt.wake(vec![function_id.to_string()]);
+                Err(suspend(RunStatus::Waiting, at))
+            }
+            StepStatus::Failed => Err(failed(&rec)),
+            _ => replay(name, &rec),
+        }
+    }
+
+    /// A fresh attempt of a waiting-kind step, to fill in.
+    fn attempt(&self, key: &str, name: &str, position: u32, kind: &'static str, now: i64) -> StepAttempt {
+        StepAttempt {
+            key: key.to_string(),
+            name: name.to_string(),
+            attempt: 0,
+            position,
+            status: StepStatus::Pending,
+            output: None,
+            error: None,
+            started_at_ms: now,
+            finished_at_ms: now,
+            retry_at_ms: None,
+            kind,
+            wake_at_ms: None,
+        }
+    }
+
+    /// Completes a waiting step with `value` (a later attempt row). If the intake resolved it first, that wins.
+    async fn resolve(
+        &self,
+        name: &str,
+        position: u32,
+        waiting: &StepRecord,
+        event: StepEvent,
+        value: Value,
+    ) -> Result<StepRecord, FnError> {
+        let now = now_ms();
+        let mut attempt = self.attempt(&waiting.key, name, position, kind_of(waiting), waiting.started_at_ms);
+        attempt.attempt = waiting.attempt + 1;
+        attempt.status =
+            step_transition(StepStatus::Waiting, event).map_err(|e| FnError::NonRetriable(e.to_string()))?;
+        attempt.output = Some(value);
+        attempt.finished_at_ms = now;
+        self.persist(attempt).await
+    }
+
+    async fn resolve_failed(
+        &self,
+        name: &str,
+        position: u32,
+        waiting: &StepRecord,
+        error: ErrorInfo,
+    ) -> Result<StepRecord, FnError> {
+        let mut attempt = self.attempt(&waiting.key, name, position, kind_of(waiting), waiting.started_at_ms);
+        attempt.attempt = waiting.attempt + 1;
+        attempt.status = step_transition(StepStatus::Waiting, StepEvent::FatalError).expect("waiting can fail");
+        attempt.error = Some(error);
+        attempt.finished_at_ms = now_ms();
+        self.persist(attempt).await
+    }
+
+    /// The first event named `name` received in `[from, to]` that matches `expr`, other than this run's trigger.
+    async fn find(&self, name: &str, expr: &Option<Expr>, from: i64, to: i64) -> Result<Option<Value>, FnError> {
+        let events = self
+            .inner
+            .rt
+            .store
+            .recent_events(name, from, to)
+            .await
+            .map_err(Self::store_err)?;
+        let trigger = &self.inner.event;
+        Ok(events.into_iter().find(|e| {
+            e["id"] != trigger["id"]
+                && expr
+                    .as_ref()
+                    .is_none_or(|x| x.matches_with(&[("event", trigger), ("async", e)]))
+        }))
+    }
+}
+
+fn kind_of(rec: &StepRecord) -> &'static str {
+    match rec.kind.as_str() {
+        "sleep" => "sleep",
+        "wait_for_event" => "wait_for_event",
+        "invoke" => "invoke",
+        _ => "run",
+    }
+}
+
+fn changed(key: &str, kind: &str) -> FnError {
+    FnError::NonRetriable(format!(
+        "step {key:?} ran as a plain step before and is now a {kind} step: the function's steps changed"
+    ))
+}

@@ -1,0 +1,21 @@
+-- Going back loses sleeping/waiting/cancelled states (they become queued/failed) and the new columns.
+PRAGMA foreign_keys = OFF;
+BEGIN;
+DROP TABLE cron_ticks;
+DROP TABLE waits;
+DELETE FROM run_skips WHERE reason NOT IN ('duplicate_event_id', 'idempotency_key');
+DELETE FROM steps WHERE status = 'waiting';
+UPDATE runs SET status = 'queued' WHERE status IN ('sleeping', 'waiting');
+UPDATE runs SET status = 'failed' WHERE status = 'cancelled';
+DROP INDEX runs_parent;
+DROP INDEX runs_notify_pending;
+ALTER TABLE runs DROP COLUMN priority;
+ALTER TABLE runs DROP COLUMN throttle_key;
+ALTER TABLE runs DROP COLUMN concurrency_key;
+ALTER TABLE runs DROP COLUMN notify_pending;
+ALTER TABLE runs DROP COLUMN parent_step_key;
+ALTER TABLE runs DROP COLUMN parent_run_id;
+ALTER TABLE steps DROP COLUMN wake_at;
+ALTER TABLE steps DROP COLUMN kind;
+COMMIT;
+PRAGMA foreign_keys = ON;

@@ -1,0 +1,236 @@
+//! The run store's writes for suspended steps, emitted events, cancellation and the notification outbox.
+//! Same rules as the rest of [`super`]: every write to a claimed run is guarded by its lease, and everything a
+//! change implies (a wait and its index, a child run, a parent's resumption) commits in one transaction.
+
+use super::waits::{cancel_in, resolve_step};
+use super::{DbRunStore, EVENT_COLUMNS, EventTuple, event_json, parse_error};
+use crate::store::error::{Error, Result};
+use crate::store::events::{NewEvent, ingest_in};
+use crate::store::schema::{events, runs};
+use crate::store::sql::{Param, Stmt, Tx};
+use crate::store::{from_json_text, to_json_text};
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use ingot_actors::run::state::RunStatus;
+use ingot_actors::store::{
+    FinishedRun, Lease, OutEvent, ParentResolution, StepAttempt, StepWrite, StoreError, WaitSpec,
+};
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = Text)]
+    #[allow(dead_code)]
+    id: String,
+}
+
+/// The guarded single-row insert of a step attempt (the writer's statement, for one row inside a transaction).
+fn insert_step(lease: &Lease, a: &StepAttempt) -> Stmt {
+    let mut s = Stmt::new(
+        "INSERT INTO steps (run_id, step_key, attempt, position, name, status, output, error, started_at, \
+         finished_at, retry_at, kind, wake_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
+         WHERE EXISTS (SELECT 1 FROM runs WHERE id = $1 AND status = 'running' AND lease_token = $14) \
+         ON CONFLICT DO NOTHING RETURNING run_id AS id",
+    );
+    s.params = vec![
+        Param::Text(lease.run_id.clone()),
+        Param::Text(a.key.clone()),
+        Param::Int(a.attempt as i32),
+        Param::Int(a.position as i32),
+        Param::Text(a.name.clone()),
+        Param::Text(a.status.as_str().into()),
+        Param::NullText(a.output.as_ref().map(to_json_text)),
+        Param::NullText(a.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default())),
+        Param::BigInt(a.started_at_ms),
+        Param::BigInt(a.finished_at_ms),
+        Param::NullBigInt(a.retry_at_ms),
+        Param::Text(a.kind.into()),
+        Param::NullBigInt(a.wake_at_ms),
+        Param::BigInt(lease.token),
+    ];
+    s
+}
+
+/// Cancels a run that has not finished (the API's cancel). False if it is unknown or already finished.
+pub async fn cancel_run(db: &crate::store::Db, run_id: &str, now: i64) -> Result<bool> {
+    let cancelled = crate::with_conn!(db, write, |c| {
+        c.transaction::<_, Error, _>(async |tx| cancel_in(tx, run_id, "cancelled through the API", now).await)
+            .await?
+    });
+    Ok(cancelled.is_some())
+}
+
+impl DbRunStore {
+    pub(super) async fn begin_wait_inner(
+        &self,
+        lease: &Lease,
+        step: &StepAttempt,
+        wait: Option<&WaitSpec>,
+        child: Option<&OutEvent>,
+    ) -> Result<Result<StepWrite, StoreError>> {
+        let insert = insert_step(lease, step);
+        let now = step.started_at_ms;
+        let (inserted, _woken) = crate::with_conn!(&self.db, write, |c| {
+            c.transaction::<_, Error, _>(async |tx| {
+                if tx.rows::<IdRow>(&insert).await?.is_empty() {
+                    return Ok((false, Vec::new()));
+                }
+                if let Some(w) = wait {
+                    let mut s = Stmt::new(
+                        "INSERT INTO waits (run_id, wait_key, kind, event_name, expr, trigger_event, expires_at, \
+                         created_at) VALUES ($1, $2, 'event', $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                    );
+                    s.params = vec![
+                        Param::Text(lease.run_id.clone()),
+                        Param::Text(w.key.clone()),
+                        Param::Text(w.event_name.clone()),
+                        Param::NullText(w.expr.clone()),
+                        Param::Text(w.trigger_event.to_string()),
+                        Param::BigInt(w.expires_at_ms),
+                        Param::BigInt(now),
+                    ];
+                    tx.exec(&s).await?;
+                }
+                let woken = match child {
+                    Some(ev) => ingest_in(tx, &[NewEvent::from(ev)], now).await?.woken,
+                    None => Vec::new(),
+                };
+                Ok((true, woken))
+            })
+            .await?
+        });
+        if inserted {
+            return Ok(Ok(StepWrite::Written));
+        }
+        self.settle_missed(lease, &step.key).await
+    }
+
+    pub(super) async fn recent_events_inner(&self, name: &str, from: i64, to: i64) -> Result<Vec<serde_json::Value>> {
+        let rows: Vec<EventTuple> = crate::with_conn!(&self.db, read, |c| {
+            events::table
+                .filter(events::name.eq(name))
+                .filter(events::received_at.between(from, to))
+                .filter(events::duplicate.eq(false))
+                .order((events::received_at, events::id))
+                .limit(1000)
+                .select(EVENT_COLUMNS)
+                .load(c)
+                .await?
+        });
+        rows.iter().map(event_json).collect()
+    }
+
+    pub(super) async fn send_events_inner(&self, out: &[OutEvent], now: i64) -> Result<Vec<String>> {
+        let batch: Vec<NewEvent> = out.iter().map(NewEvent::from).collect();
+        let ingested = crate::with_conn!(&self.db, write, |c| {
+            c.transaction::<_, Error, _>(async |tx| ingest_in(tx, &batch, now).await)
+                .await?
+        });
+        Ok(ingested.woken)
+    }
+
+    pub(super) async fn resume_if_resolved_inner(&self, run_id: &str, since: i64, now: i64) -> Result<bool> {
+        let mut s = Stmt::new(
+            "UPDATE runs SET status = 'queued', run_at = $3, updated_at = $3 WHERE id = $1 AND status = 'waiting' \
+             AND EXISTS (SELECT 1 FROM steps WHERE run_id = $1 AND status IN ('completed', 'failed') AND attempt > 0 \
+             AND kind IN ('wait_for_event', 'invoke') AND finished_at >= $2) RETURNING id",
+        );
+        s.params = vec![Param::Text(run_id.into()), Param::BigInt(since), Param::BigInt(now)];
+        let rows = crate::with_conn!(&self.db, write, |c| c.rows::<IdRow>(&s).await?);
+        Ok(!rows.is_empty())
+    }
+
+    pub(super) async fn run_outcome_inner(&self, run_id: &str) -> Result<Option<FinishedRun>> {
+        type Row = (
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            EventTuple,
+        );
+        let row: Option<Row> = crate::with_conn!(&self.db, read, |c| {
+            runs::table
+                .inner_join(events::table)
+                .filter(runs::id.eq(run_id))
+                .select((
+                    runs::function_id,
+                    runs::status,
+                    runs::output,
+                    runs::error,
+                    runs::parent_run_id,
+                    runs::parent_step_key,
+                    EVENT_COLUMNS,
+                ))
+                .first(c)
+                .await
+                .optional()?
+        });
+        let Some((function_id, status, output, error, parent_run_id, parent_step_key, ev)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(FinishedRun {
+            run_id: run_id.to_string(),
+            function_id,
+            status: RunStatus::parse(&status).ok_or_else(|| Error::Data(format!("unknown run status {status:?}")))?,
+            event: event_json(&ev)?,
+            output: output.as_deref().map(from_json_text).transpose()?,
+            error: parse_error(error),
+            parent_run_id,
+            parent_step_key,
+        }))
+    }
+
+    pub(super) async fn cancel_run_inner(&self, run_id: &str, now: i64) -> Result<bool> {
+        cancel_run(&self.db, run_id, now).await
+    }
+
+    pub(super) async fn pending_notifications_inner(&self, limit: usize) -> Result<Vec<FinishedRun>> {
+        let ids: Vec<String> = crate::with_conn!(&self.db, read, |c| {
+            runs::table
+                .filter(runs::notify_pending.eq(true))
+                .order(runs::finished_at)
+                .limit(limit as i64)
+                .select(runs::id)
+                .load(c)
+                .await?
+        });
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(run) = self.run_outcome_inner(&id).await? {
+                out.push(run);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn complete_notification_inner(
+        &self,
+        run_id: &str,
+        out: &[OutEvent],
+        parent: Option<&ParentResolution>,
+        now: i64,
+    ) -> Result<Vec<String>> {
+        let batch: Vec<NewEvent> = out.iter().map(NewEvent::from).collect();
+        let mut clear =
+            Stmt::new("UPDATE runs SET notify_pending = FALSE WHERE id = $1 AND notify_pending RETURNING id");
+        clear.params = vec![Param::Text(run_id.into())];
+        crate::with_conn!(&self.db, write, |c| {
+            c.transaction::<_, Error, _>(async |tx| {
+                if tx.rows::<IdRow>(&clear).await?.is_empty() {
+                    return Ok(Vec::new()); // delivered already (another node's poll, or our own flush)
+                }
+                let mut woken = ingest_in(tx, &batch, now).await?.woken;
+                if let Some(p) = parent {
+                    let output = p.output.as_ref().map(to_json_text);
+                    let error = p.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default());
+                    let status = p.status.as_str();
+                    woken.extend(resolve_step(tx, &p.parent_run_id, &p.step_key, status, output, error, now).await?);
+                }
+                Ok(woken)
+            })
+            .await
+        })
+    }
+}

@@ -1,0 +1,186 @@
+//! Events resuming and cancelling runs, inside the event's intake transaction: an event that matches a waiting
+//! `wait_for_event` completes that step and makes its run due (`Resumed`); one that matches a `cancel_on` rule
+//! cancels the run. Both are guarded: a step already resolved (by its timeout, or another event) and a run already
+//! finished are left alone.
+
+use crate::store::error::Result;
+use crate::store::events::NewEvent;
+use crate::store::sql::{Param, Stmt, Tx};
+use diesel::QueryableByName;
+use diesel::sql_types::{Nullable, Text};
+use ingot_actors::expr::Expr;
+use std::collections::HashMap;
+
+#[derive(QueryableByName)]
+struct WaitRow {
+    #[diesel(sql_type = Text)]
+    run_id: String,
+    #[diesel(sql_type = Text)]
+    wait_key: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Text)]
+    event_name: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    expr: Option<String>,
+    #[diesel(sql_type = Text)]
+    trigger_event: String,
+}
+
+#[derive(QueryableByName)]
+struct FunctionRow {
+    #[diesel(sql_type = Text)]
+    function_id: String,
+}
+
+/// The event as CEL and the handler see it.
+pub fn event_view(e: &NewEvent) -> serde_json::Value {
+    serde_json::json!({
+        "id": e.external_id.clone().unwrap_or_else(|| e.id.clone()),
+        "name": e.name,
+        "data": e.data,
+        "user": e.user,
+        "ts": e.ts,
+        "v": e.v,
+    })
+}
+
+/// Resolves the waits the events match; returns the functions whose runs became due.
+pub async fn match_waits<T: Tx>(tx: &mut T, events: &[&NewEvent], now_ms: i64) -> Result<Vec<String>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
+    names.sort();
+    names.dedup();
+    let mut q = Stmt::new(
+        "SELECT run_id, wait_key, kind, event_name, expr, trigger_event FROM waits WHERE expires_at > $1 AND event_name IN (",
+    );
+    q.params.push(Param::BigInt(now_ms));
+    let marks: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            q.params.push(Param::Text(n.to_string()));
+            format!("${}", i + 2)
+        })
+        .collect();
+    q.push_sql(&format!("{}) ORDER BY created_at", marks.join(", ")));
+    let waits: Vec<WaitRow> = tx.rows(&q).await?;
+    if waits.is_empty() {
+        return Ok(Vec::new());
+    }
+    let views: Vec<(&str, serde_json::Value)> = events.iter().map(|e| (e.name.as_str(), event_view(e))).collect();
+    let mut compiled: HashMap<String, Option<Expr>> = HashMap::new();
+    let mut woken = Vec::new();
+    for w in waits {
+        let trigger: serde_json::Value = serde_json::from_str(&w.trigger_event).unwrap_or_default();
+        let expr = match &w.expr {
+            None => None,
+            Some(src) => match compiled.entry(src.clone()).or_insert_with(|| Expr::compile(src).ok()) {
+                Some(x) => Some(x.clone()),
+                // Compiled when the wait began; unreadable now means nothing can match it.
+                None => continue,
+            },
+        };
+        let found = views.iter().find(|(name, view)| {
+            *name == w.event_name
+                && view["id"] != trigger["id"]
+                && expr
+                    .as_ref()
+                    .is_none_or(|x| x.matches_with(&[("event", &trigger), ("async", view)]))
+        });
+        let Some((_, view)) = found else { continue };
+        let resumed = match w.kind.as_str() {
+            "cancel" => cancel_in(tx, &w.run_id, "a cancel_on event matched", now_ms).await?,
+            _ => resolve_wait(tx, &w.run_id, &w.wait_key, view, now_ms).await?,
+        };
+        woken.extend(resumed);
+    }
+    Ok(woken)
+}
+
+/// Completes a waiting step with `output` (a later attempt row) and resumes its run if it is waiting.
+pub async fn resolve_step<T: Tx>(
+    tx: &mut T,
+    run_id: &str,
+    step_key: &str,
+    status: &str,
+    output: Option<String>,
+    error: Option<String>,
+    now_ms: i64,
+) -> Result<Option<String>> {
+    let mut ins = Stmt::new(
+        "INSERT INTO steps (run_id, step_key, attempt, position, name, status, output, error, started_at, \
+         finished_at, retry_at, kind, wake_at) SELECT run_id, step_key, attempt + 1, position, name, $3, $4, $5, \
+         started_at, $6, NULL, kind, NULL FROM steps WHERE run_id = $1 AND step_key = $2 AND status = 'waiting' \
+         ON CONFLICT DO NOTHING RETURNING run_id",
+    );
+    ins.params = vec![
+        Param::Text(run_id.into()),
+        Param::Text(step_key.into()),
+        Param::Text(status.into()),
+        Param::NullText(output),
+        Param::NullText(error),
+        Param::BigInt(now_ms),
+    ];
+    #[derive(QueryableByName)]
+    struct RunRow {
+        #[diesel(sql_type = Text)]
+        #[allow(dead_code)]
+        run_id: String,
+    }
+    if tx.rows::<RunRow>(&ins).await?.is_empty() {
+        return Ok(None);
+    }
+    // The `Resumed` edge (waiting → queued): due now.
+    let mut up = Stmt::new(
+        "UPDATE runs SET status = 'queued', run_at = $2, updated_at = $2 WHERE id = $1 AND status = 'waiting' \
+         RETURNING function_id",
+    );
+    up.params = vec![Param::Text(run_id.into()), Param::BigInt(now_ms)];
+    Ok(tx
+        .rows::<FunctionRow>(&up)
+        .await?
+        .into_iter()
+        .next()
+        .map(|r| r.function_id))
+}
+
+async fn resolve_wait<T: Tx>(
+    tx: &mut T,
+    run_id: &str,
+    key: &str,
+    event: &serde_json::Value,
+    now_ms: i64,
+) -> Result<Option<String>> {
+    let woken = resolve_step(tx, run_id, key, "completed", Some(event.to_string()), None, now_ms).await?;
+    let mut del = Stmt::new("DELETE FROM waits WHERE run_id = $1 AND wait_key = $2");
+    del.params = vec![Param::Text(run_id.into()), Param::Text(key.into())];
+    tx.exec(&del).await?;
+    Ok(woken)
+}
+
+/// The `Cancelled` edge for a run that has not finished, whoever holds it: a running run's lease is fenced off
+/// by the status change, so its worker persists nothing more. Returns the function id if the run was cancelled.
+pub async fn cancel_in<T: Tx>(tx: &mut T, run_id: &str, why: &str, now_ms: i64) -> Result<Option<String>> {
+    let error = serde_json::json!({"name": "Cancelled", "message": why}).to_string();
+    let mut up = Stmt::new(
+        "UPDATE runs SET status = 'cancelled', error = $3, finished_at = $2, updated_at = $2, lease_owner = NULL, \
+         notify_pending = TRUE WHERE id = $1 AND status IN ('queued', 'running', 'sleeping', 'waiting') \
+         RETURNING function_id",
+    );
+    up.params = vec![Param::Text(run_id.into()), Param::BigInt(now_ms), Param::Text(error)];
+    let cancelled = tx
+        .rows::<FunctionRow>(&up)
+        .await?
+        .into_iter()
+        .next()
+        .map(|r| r.function_id);
+    if cancelled.is_some() {
+        let mut del = Stmt::new("DELETE FROM waits WHERE run_id = $1");
+        del.params = vec![Param::Text(run_id.into())];
+        tx.exec(&del).await?;
+    }
+    Ok(cancelled)
+}
