@@ -187,6 +187,15 @@ mod tests {
     }
 
     #[test]
+    fn nicknames_and_extra_spaces() {
+        assert_eq!(next("@hourly", "2026-03-01T10:00:00Z"), "2026-03-01T11:00:00+00:00");
+        assert_eq!(
+            next("TZ=Europe/Paris   0  12 * * 5", "2026-03-06T10:00:00Z"),
+            "2026-03-06T11:00:00+00:00"
+        );
+    }
+
+    #[test]
     fn impossible_date_has_no_next() {
         let s = CronSchedule::parse("0 0 30 2 *").unwrap();
         assert_eq!(s.next_after(ms("2026-01-01T00:00:00Z")), None);

@@ -67,13 +67,24 @@ pub struct ExprError {
 }
 
 /// The variables and the clock of one evaluation.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Vars<'a> {
     bindings: Vec<(&'a str, Binding<'a>)>,
     now_ms: i64,
 }
 
-#[derive(Clone, Debug)]
+/// Shows the bound names and the clock, never the payloads (events may carry personal data).
+impl std::fmt::Debug for Vars<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.bindings.iter().map(|(n, _)| *n).collect();
+        f.debug_struct("Vars")
+            .field("names", &names)
+            .field("now_ms", &self.now_ms)
+            .finish()
+    }
+}
+
+#[derive(Clone)]
 enum Binding<'a> {
     One(&'a serde_json::Value),
     Many(&'a [serde_json::Value]),

@@ -243,6 +243,10 @@ fn values_and_batches() {
     );
     assert_eq!(value("vars.data.purchaseId"), Some(json!("pur_123")));
     assert_eq!(value("events[5]"), None);
+    assert_eq!(
+        format!("{vars:?}"),
+        format!("Vars {{ names: [\"event\", \"events\", \"vars\"], now_ms: {NOW} }}")
+    );
     assert!(value("now()").is_some_and(|t| t.as_str().is_some_and(|s| s.starts_with("2026-03-01T12:00:00"))));
 }
 
