@@ -13,8 +13,8 @@
 //! - A missing field is an evaluation error in `cel` (`No such key`); errors inside `||` / `&&` are absorbed when the
 //!   other side decides, and an error at the top is "no match" for conditions and "no value" for keys. This is
 //!   deliberately conservative: `event.data.userId == async.data.userId` never matches when both are missing.
-//! - Unknown variables (anything but `event`, `async`, `events`, `vars`) are refused at compile time, as Inngest's
-//!   type-checker does; unknown functions are only found at evaluation (they never match).
+//! - Unknown variables (anything but `event`, `async`, `events`, `vars`) and unknown functions (such as
+//!   `.substring()`, which Inngest lacks too) are refused at compile time, as Inngest's type-checker does.
 
 mod functions;
 mod rewrite;
@@ -158,6 +158,27 @@ impl Expr {
                 names.join(", "),
                 VARIABLES.map(|v| format!("`{v}`")).join(", "),
                 unknown[0]
+            )));
+        }
+        // Operators (`_&&_`, `_[_]`, `!_`, `@not_strictly_false` …) are the interpreter's own: never probed. Inngest's
+        // functions are global functions only (`lowercase(s)`, not `s.lowercase()`).
+        let operator = |f: &String| !f.starts_with(|c: char| c.is_ascii_alphabetic());
+        let ours = |f: &String| functions::INNGEST_FUNCTIONS.contains(&f.as_str());
+        let env = env();
+        let undeclared: Vec<String> = (found.functions.iter())
+            .filter(|f| !operator(f) && !ours(f) && !rewrite::is_declared(&env, f, false))
+            .map(|f| format!("`{f}()`"))
+            .chain(
+                (found.methods.iter())
+                    .filter(|f| !operator(f) && !rewrite::is_declared(&env, f, true))
+                    .map(|f| format!("`.{f}()`")),
+            )
+            .collect();
+        if !undeclared.is_empty() {
+            return Err(refuse(format!(
+                "unknown function {} (Inngest's CEL has the standard library plus {})",
+                undeclared.join(", "),
+                functions::INNGEST_FUNCTIONS.map(|f| format!("`{f}`")).join(", ")
             )));
         }
         let functions = found

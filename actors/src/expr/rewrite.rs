@@ -6,8 +6,10 @@
 //! context ([`super::functions`]). `&&`, `||`, `!` and `?:` keep the crate's error-absorbing semantics (`true ||
 //! error` is `true`). The same walk collects the free variables, so that an unknown one is refused at compile time.
 
-use cel::common::ast::{EntryExpr, Expr, IdedExpr, operators};
+use cel::common::ast::{CallExpr, EntryExpr, Expr, IdedExpr, LiteralValue, operators};
+use cel::{Context, Env, ExecutionError, Value};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// The operators we take over, and the function each becomes.
 pub(super) const LOOSE_OPERATORS: [(&str, &str); 12] = [
@@ -25,10 +27,12 @@ pub(super) const LOOSE_OPERATORS: [(&str, &str); 12] = [
     (operators::IN, "@in"),
 ];
 
-/// What the walk found: global functions called (after the rewrite) and variables used but never bound.
+/// What the walk found: global functions called (after the rewrite), methods called, and variables used but never
+/// bound.
 #[derive(Default)]
 pub(super) struct Found {
     pub functions: BTreeSet<String>,
+    pub methods: BTreeSet<String>,
     pub free_variables: BTreeSet<String>,
 }
 
@@ -53,6 +57,8 @@ fn walk(expr: &mut IdedExpr, bound: &mut Vec<String>, found: &mut Found) {
                     call.func_name = (*ours).to_string();
                 }
                 found.functions.insert(call.func_name.clone());
+            } else {
+                found.methods.insert(call.func_name.clone());
             }
             if let Some(target) = call.target.as_deref_mut() {
                 walk(target, bound, found);
@@ -95,4 +101,27 @@ fn walk(expr: &mut IdedExpr, bound: &mut Vec<String>, found: &mut Found) {
         }
         Expr::Select(select) => walk(&mut select.operand, bound, found),
     }
+}
+
+/// Whether the crate (or the context it is given) declares a function or method called `name`. We call it with a
+/// `null` argument (or on a `null` target) and look at the error: an undeclared name is reported as
+/// `UndeclaredReference`, a declared one as an overload mismatch (or it simply runs).
+pub(super) fn is_declared(env: &Arc<Env>, name: &str, method: bool) -> bool {
+    let null = || IdedExpr {
+        id: 0,
+        expr: Expr::Literal(LiteralValue::Null),
+    };
+    let probe = IdedExpr {
+        id: 0,
+        expr: Expr::Call(CallExpr {
+            func_name: name.to_string(),
+            target: method.then(|| Box::new(null())),
+            args: if method { Vec::new() } else { vec![null()] },
+        }),
+    };
+    let ctx = Context::with_env(env.clone());
+    !matches!(
+        Value::resolve(&probe, &ctx),
+        Err(ExecutionError::UndeclaredReference(_))
+    )
 }

@@ -202,7 +202,6 @@ fn missing_fields_never_match_and_never_crash() {
         ("event.data.missing == 'x' && event.data.productType == 'cohort'", false),
         ("event.data.productType", false),
         ("event.data.other == async.data.other", false),
-        ("event.data.tags.substring(1) == 'b'", false),
     ] {
         assert_eq!(check(source), expected, "{source}");
     }
@@ -281,6 +280,9 @@ fn bad_expressions_are_refused_with_the_source() {
         (r#"type == "video.asset.ready""#, "unknown variable `type`"),
         ("data.userId == async.data.userId", "unknown variable `data`"),
         ("event.data.tags.exists(t, u == t)", "unknown variable `u`"),
+        ("event.data.name.substring(1) == 'b'", "unknown function `.substring()`"),
+        ("lower(event.data.name) == 'b'", "unknown function `lower()`"),
+        ("event.data.email.lowercase() == 'a'", "unknown function `.lowercase()`"),
     ] {
         let err = Expr::compile(source).unwrap_err();
         assert_eq!(err.source_text, source);
@@ -289,6 +291,15 @@ fn bad_expressions_are_refused_with_the_source() {
         assert!(text.contains(&format!("{source:?}")), "{text}");
         assert!(text.to_lowercase().contains(&says.to_lowercase()), "{source}: {text}");
     }
-    // Comprehension variables and type names are not unknown.
-    Expr::compile("event.data.tags.exists(t, t == 'b') && type(event.data.amount) == uint").unwrap();
+    // Comprehension variables, type names, standard functions and methods, and ours are known.
+    for ok in [
+        "event.data.tags.exists(t, t == 'b') && type(event.data.amount) == uint",
+        "size(event.data.tags) == 2 && event.data.tags.size() == 2 && int(event.data.price) == 9",
+        "string(event.data.amount) + '-' + event.user.email",
+        "event.data.email.startsWith('A') && event.data.email.endsWith('M') && event.data.email.contains('@')",
+        "event.data.email.matches('^A@') && duration('1h') > duration('1m') && timestamp('2026-01-01T00:00:00Z') < now()",
+        "lowercase(uppercase(event.data.email)) == json_parse('\"x\"') && date(1) < now_plus('1s') && now_minus('1s') < now()",
+    ] {
+        Expr::compile(ok).unwrap_or_else(|e| panic!("{e}"));
+    }
 }
