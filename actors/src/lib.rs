@@ -5,7 +5,8 @@
 //!
 //! ## Layout
 //! - [`function`]: a function's definition (id, triggers, retries, idempotency) and the validated [`Registry`].
-//! - [`expr`]: CEL expressions (trigger `if` conditions, idempotency keys).
+//! - [`expr`]: CEL expressions with Inngest's semantics (conditions, keys, priorities over `event` / `async` / `events`).
+//! - [`cron`]: cron schedules (`TZ=` prefix, DST-correct next fire time).
 //! - [`run`]: the run and step lifecycles as closed enums with pure transition functions ([`run::state`]),
 //!   the mapping of a finished handler to a persisted outcome ([`run::outcome`]), and the [`run::RunActor`].
 //! - [`step`]: the step tools a handler uses (`run`, `sleep`, `wait_for_event`, `invoke`, `send_event`), memoized
@@ -23,6 +24,7 @@
 //! - Every run-state write is guarded by the run's lease token (fencing), see [`store::RunStore`].
 
 pub mod backoff;
+pub mod cron;
 pub mod error;
 pub mod expr;
 pub mod function;

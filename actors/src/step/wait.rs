@@ -12,7 +12,7 @@
 
 use super::{Memo, Step, replay};
 use crate::error::{ErrorInfo, FnError, Interrupt};
-use crate::expr::Expr;
+use crate::expr::{Expr, Vars};
 use crate::function::Match;
 use crate::run::state::{RunStatus, StepEvent, StepStatus, step_transition};
 use crate::store::{OutEvent, StepAttempt, StepRecord, WaitSpec};
@@ -331,7 +331,7 @@ impl Step {
             e["id"] != trigger["id"]
                 && expr
                     .as_ref()
-                    .is_none_or(|x| x.matches_with(&[("event", trigger), ("async", e)]))
+                    .is_none_or(|x| x.matches_with(&Vars::new(now_ms()).event(trigger).async_event(e)))
         }))
     }
 }

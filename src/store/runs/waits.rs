@@ -8,7 +8,7 @@ use crate::store::events::NewEvent;
 use crate::store::sql::{Param, Stmt, Tx};
 use diesel::QueryableByName;
 use diesel::sql_types::{Nullable, Text};
-use ingot_actors::expr::Expr;
+use ingot_actors::expr::{Expr, Vars};
 use std::collections::HashMap;
 
 #[derive(QueryableByName)]
@@ -88,7 +88,7 @@ pub async fn match_waits<T: Tx>(tx: &mut T, events: &[&NewEvent], now_ms: i64) -
                 && view["id"] != trigger["id"]
                 && expr
                     .as_ref()
-                    .is_none_or(|x| x.matches_with(&[("event", &trigger), ("async", view)]))
+                    .is_none_or(|x| x.matches_with(&Vars::new(now_ms).event(&trigger).async_event(view)))
         });
         let Some((_, view)) = found else { continue };
         let resumed = match w.kind.as_str() {
