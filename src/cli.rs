@@ -86,10 +86,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 for f in registry.functions() {
                     let d = &f.def;
                     println!("{}  ({})", d.id, d.name);
-                    for Trigger::Event { event, condition } in &d.triggers {
-                        match condition {
-                            Some(c) => println!("  trigger: {event}  if {c}"),
-                            None => println!("  trigger: {event}"),
+                    for t in &d.triggers {
+                        match t {
+                            Trigger::Event {
+                                event,
+                                condition: Some(c),
+                            } => println!("  trigger: {event}  if {c}"),
+                            Trigger::Event { event, condition: None } => println!("  trigger: {event}"),
+                            Trigger::Cron { schedule } => println!("  trigger: cron {schedule}"),
                         }
                     }
                     println!("  retries: {}", d.retries);

@@ -104,6 +104,9 @@ pub enum FnError {
     /// The store could not be reached to persist progress; the run is retried.
     #[error("storage error: {0}")]
     Store(String),
+    /// The run must stop for good without running another step (`timeouts.start` / `timeouts.finish`).
+    #[error("cancelled: {0}")]
+    Cancelled(String),
 }
 
 impl From<StepError> for FnError {

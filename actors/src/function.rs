@@ -4,8 +4,10 @@
 //! CEL `if`), a retry count (default 3 after the first attempt, 0–20) and an optional CEL idempotency key (one
 //! run per key value per 24 h). [`Registry::new`] validates everything once; an invalid registry refuses start.
 
+use crate::cron::{CronError, CronSchedule};
 use crate::error::FnError;
 use crate::expr::{Expr, ExprError};
+use crate::flow::{Admission, Flow, FlowConfig, FlowError};
 use crate::run::RunCtx;
 use futures_util::future::LocalBoxFuture;
 use std::collections::{HashMap, HashSet};
@@ -22,7 +24,15 @@ pub type Handler = Arc<dyn Fn(RunCtx) -> LocalBoxFuture<'static, Result<serde_js
 
 #[derive(Debug, Clone)]
 pub enum Trigger {
-    Event { event: String, condition: Option<String> },
+    Event {
+        event: String,
+        condition: Option<String>,
+    },
+    /// A cron schedule (`TZ=Area/City` prefix allowed); each tick starts one run with the event
+    /// `inngest/scheduled.timer`, once across every daemon sharing the database.
+    Cron {
+        schedule: String,
+    },
 }
 
 impl Trigger {
@@ -38,7 +48,15 @@ impl Trigger {
             condition: Some(condition.to_string()),
         }
     }
+    pub fn cron(schedule: &str) -> Self {
+        Trigger::Cron {
+            schedule: schedule.to_string(),
+        }
+    }
 }
+
+/// The event a cron tick starts its run with.
+pub const CRON_EVENT: &str = "inngest/scheduled.timer";
 
 /// A function as the application declares it. Build with [`FunctionDef::new`] and the chained setters.
 #[derive(Clone)]
@@ -52,6 +70,8 @@ pub struct FunctionDef {
     /// Runs when a run of this function fails for good (Inngest's `onFailure`): registered as the function
     /// `<id>-failure`, triggered by `inngest/function.failed` for this function, with one retry.
     pub on_failure: Option<Handler>,
+    /// Concurrency, throttle, rate limit, debounce, cancel_on, timeouts, priority (setters in [`crate::flow`]).
+    pub flow: FlowConfig,
 }
 
 impl std::fmt::Debug for FunctionDef {
@@ -79,6 +99,7 @@ impl FunctionDef {
             idempotency: None,
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
             on_failure: None,
+            flow: FlowConfig::default(),
         }
     }
     /// See [`FunctionDef::on_failure`] (the field). The handler's `event` is the `inngest/function.failed` event:
@@ -119,6 +140,10 @@ pub enum RegistryError {
     EmptyEvent { id: String },
     #[error("function {id:?}: {source}")]
     Expr { id: String, source: ExprError },
+    #[error("function {id:?}: {source}")]
+    Flow { id: String, source: FlowError },
+    #[error("function {id:?}: {source}")]
+    Cron { id: String, source: CronError },
 }
 
 /// A validated function with its compiled expressions.
@@ -127,6 +152,8 @@ pub struct Function {
     pub def: FunctionDef,
     conditions: Vec<(String, Option<Expr>)>,
     idempotency: Option<Expr>,
+    pub flow: Flow,
+    pub crons: Vec<CronSchedule>,
 }
 
 impl Function {
@@ -144,6 +171,8 @@ pub struct Match {
     pub run_id: Option<String>,
     /// The run and step waiting for this run's result (`step.invoke`).
     pub parent: Option<(String, String)>,
+    /// The function's flow-control keys for this event.
+    pub admission: Admission,
 }
 
 /// The set of functions this daemon runs. Cheap to share (`Arc`).
@@ -185,13 +214,24 @@ impl Registry {
             let compile =
                 |src: &str| Expr::compile(src).map_err(|source| RegistryError::Expr { id: id.clone(), source });
             let mut conditions = Vec::new();
+            let mut crons = Vec::new();
             for t in &def.triggers {
-                let Trigger::Event { event, condition } = t;
-                if event.trim().is_empty() {
-                    return Err(RegistryError::EmptyEvent { id });
+                match t {
+                    Trigger::Event { event, condition } => {
+                        if event.trim().is_empty() {
+                            return Err(RegistryError::EmptyEvent { id });
+                        }
+                        conditions.push((event.clone(), condition.as_deref().map(compile).transpose()?));
+                    }
+                    Trigger::Cron { schedule } => {
+                        let cron = CronSchedule::parse(schedule)
+                            .map_err(|source| RegistryError::Cron { id: id.clone(), source })?;
+                        crons.push(cron);
+                    }
                 }
-                conditions.push((event.clone(), condition.as_deref().map(compile).transpose()?));
             }
+            let flow =
+                Flow::compile(def.flow.clone()).map_err(|source| RegistryError::Flow { id: id.clone(), source })?;
             let idempotency = def.idempotency.as_deref().map(compile).transpose()?;
             let index = reg.functions.len();
             for (event, _) in &conditions {
@@ -204,6 +244,8 @@ impl Registry {
                 def,
                 conditions,
                 idempotency,
+                flow,
+                crons,
             }));
         }
         Ok(reg)
@@ -241,6 +283,7 @@ impl Registry {
                 idempotency_key: f.idempotency.as_ref().and_then(|k| k.key(event)),
                 run_id: None,
                 parent: None,
+                admission: f.flow.admit(event, crate::time::now_ms()),
             })
             .collect()
     }
@@ -262,6 +305,7 @@ fn with_failure_handler(mut def: FunctionDef) -> Vec<FunctionDef> {
         idempotency: None,
         handler,
         on_failure: None,
+        flow: FlowConfig::default(),
     };
     vec![def, failure]
 }

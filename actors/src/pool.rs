@@ -97,6 +97,7 @@ impl Pool {
             limit,
             now_ms: now,
             stale_before_ms: self.rt.stale_before_ms(now),
+            limits: self.function.flow.limits,
         };
         let store = self.rt.store.clone();
         let asked = std::time::Instant::now();

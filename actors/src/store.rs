@@ -32,6 +32,9 @@ pub struct ClaimedRun {
     pub first_claim: bool,
     /// The run that invoked this one (`step.invoke`), which waits for its result.
     pub parent_run_id: Option<String>,
+    /// When the run was created (its event arrived) and first started: `timeouts.start` / `.finish`.
+    pub created_at_ms: i64,
+    pub started_at_ms: i64,
 }
 
 /// What a pool asks for when it claims.
@@ -43,6 +46,8 @@ pub struct ClaimRequest {
     pub now_ms: i64,
     /// Runs leased by nodes whose heartbeat is older than this are rescued.
     pub stale_before_ms: i64,
+    /// The function's concurrency, throttle and priority rules (enforced across every daemon).
+    pub limits: crate::flow::ClaimLimits,
 }
 
 /// A persisted step attempt, as loaded when a run (re)starts.
@@ -203,6 +208,15 @@ pub trait RunStore: Send + Sync + 'static {
     async fn run_outcome(&self, run_id: &str) -> Result<Option<FinishedRun>, StoreError>;
     /// Cancels a run that has not finished (any node's). Returns false if it had already finished.
     async fn cancel_run(&self, run_id: &str, now_ms: i64) -> Result<bool, StoreError>;
+    /// Fires a cron tick: claims `(function, schedule, tick)` and stores its event and run, in one transaction.
+    /// False if the tick was fired already (by another daemon).
+    async fn fire_cron(
+        &self,
+        function_id: &str,
+        schedule: &str,
+        tick_ms: i64,
+        event: &OutEvent,
+    ) -> Result<bool, StoreError>;
     /// Finished runs whose notifications are pending, oldest first.
     async fn pending_notifications(&self, limit: usize) -> Result<Vec<FinishedRun>, StoreError>;
     /// Emits a finished run's system events, resumes its parent, clears its flag — one transaction. Returns the

@@ -201,6 +201,7 @@ impl SupervisorHandle {
             polling: false,
         }
         .start();
+        crate::scheduler::Scheduler::new(rt.clone()).start();
         let dropped_wakes = Arc::new(AtomicU64::new(0));
         let (waker, dropped) = (addr.clone(), dropped_wakes.clone());
         rt.set_waker(Box::new(move |ids| {

@@ -53,7 +53,10 @@ mod tests {
     fn aliases_add_the_original_name() {
         let names: Vec<String> = event_triggers("purchase/created", None)
             .into_iter()
-            .map(|Trigger::Event { event, .. }| event)
+            .filter_map(|t| match t {
+                Trigger::Event { event, .. } => Some(event),
+                Trigger::Cron { .. } => None,
+            })
             .collect();
         assert_eq!(names, ["purchase/created", "commerce/new-purchase-created"]);
         assert_eq!(event_triggers("user/created", None).len(), 1);

@@ -64,7 +64,10 @@ pub async fn functions(state: web::Data<AppState>) -> HttpResponse {
                 .def
                 .triggers
                 .iter()
-                .map(|Trigger::Event { event, condition }| json!({"event": event, "if": condition}))
+                .map(|t| match t {
+                    Trigger::Event { event, condition } => json!({"event": event, "if": condition}),
+                    Trigger::Cron { schedule } => json!({"cron": schedule}),
+                })
                 .collect();
             json!({
                 "id": f.def.id,

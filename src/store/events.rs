@@ -9,6 +9,7 @@
 
 use super::db::Db;
 use super::error::{Error, Result};
+use super::runs::admission;
 use super::sql::{Param, Stmt, Tx};
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
@@ -51,6 +52,13 @@ struct KeyRow {
     key: String,
     #[diesel(sql_type = Text)]
     run_id: String,
+}
+
+fn run_text(p: &Param) -> Option<String> {
+    match p {
+        Param::Text(t) => Some(t.clone()),
+        _ => None,
+    }
 }
 
 /// Rows per multi-row statement: well under SQLite's 32,766 bound parameters.
@@ -186,6 +194,10 @@ pub async fn ingest_in<T: Tx>(tx: &mut T, batch: &[NewEvent], now_ms: i64) -> Re
             }
             let mut runs = Vec::new();
             let mut woken = Vec::new();
+            // Flow control: rate limits skip, debounce folds events into one pending run per key.
+            let mut debounced: HashMap<(String, String), usize> = HashMap::new();
+            let mut debounce_updates = Vec::new();
+            let mut cancel_waits = Vec::new();
             for (e, m, run_id) in &planned {
                 if let Some(key) = &m.idempotency_key {
                     let fk = (m.function_id.clone(), key.clone());
@@ -205,19 +217,63 @@ pub async fn ingest_in<T: Tx>(tx: &mut T, batch: &[NewEvent], now_ms: i64) -> Re
                         continue;
                     }
                 }
+                let a = &m.admission;
+                if let Some((key, limit, period)) = &a.rate_limit
+                    && !admission::admit_rate(tx, &m.function_id, key, *limit, *period, now_ms).await?
+                {
+                    skips.push((e.id.clone(), m.function_id.clone(), "rate_limit", None));
+                    continue;
+                }
+                // A future `ts` delays the run's start, as in Inngest.
+                let mut run_at = e.ts.max(now_ms);
+                if let Some((key, period, timeout)) = &a.debounce {
+                    let fk = (m.function_id.clone(), key.clone());
+                    if let Some(&i) = debounced.get(&fk) {
+                        // Same key earlier in this request: that planned run takes this (newer) event.
+                        let row: &mut Vec<Param> = &mut runs[i];
+                        if let Param::Text(old) = std::mem::replace(&mut row[2], Param::Text(e.id.clone())) {
+                            skips.push((old, m.function_id.clone(), "debounced", run_text(&row[0])));
+                        }
+                        row[4] = Param::BigInt(admission::debounce_at(now_ms, now_ms, *period, *timeout));
+                        continue;
+                    }
+                    if let Some((pending, old_event, created)) =
+                        admission::pending_debounce(tx, &m.function_id, key).await?
+                    {
+                        let at = admission::debounce_at(created, now_ms, *period, *timeout);
+                        skips.push((old_event, m.function_id.clone(), "debounced", Some(pending.clone())));
+                        debounce_updates.push((pending, e.id.clone(), at));
+                        continue;
+                    }
+                    run_at = admission::debounce_at(now_ms, run_at, *period, *timeout);
+                    debounced.insert(fk, runs.len());
+                }
+                for (i, (event_name, expr, lifetime)) in a.cancel_on.iter().enumerate() {
+                    cancel_waits.push(admission::CancelWait {
+                        run_id: run_id.clone(),
+                        index: i,
+                        event_name: event_name.clone(),
+                        expr: expr.clone(),
+                        trigger_event: super::runs::waits::event_view(e).to_string(),
+                        expires_at: now_ms + lifetime,
+                    });
+                }
                 woken.push(m.function_id.clone());
                 runs.push(vec![
                     Param::Text(run_id.clone()),
                     Param::Text(m.function_id.clone()),
                     Param::Text(e.id.clone()),
                     Param::Text(RunStatus::Queued.as_str().into()),
-                    // A future `ts` delays the run's start, as in Inngest.
-                    Param::BigInt(e.ts.max(now_ms)),
+                    Param::BigInt(run_at),
                     Param::NullText(m.idempotency_key.clone()),
                     Param::BigInt(now_ms),
                     Param::BigInt(now_ms),
                     Param::NullText(m.parent.as_ref().map(|p| p.0.clone())),
                     Param::NullText(m.parent.as_ref().map(|p| p.1.clone())),
+                    Param::NullText(a.concurrency_key.clone()),
+                    Param::NullText(a.throttle_key.clone()),
+                    Param::BigInt(a.priority_ms),
+                    Param::NullText(a.debounce.as_ref().map(|d| d.0.clone())),
                 ]);
             }
             let events = batch
@@ -258,7 +314,7 @@ pub async fn ingest_in<T: Tx>(tx: &mut T, batch: &[NewEvent], now_ms: i64) -> Re
                 ),
                 chunked(
                     "INSERT INTO runs (id, function_id, event_id, status, run_at, idempotency_key, created_at, updated_at, \
-                     parent_run_id, parent_step_key) VALUES ",
+                     parent_run_id, parent_step_key, concurrency_key, throttle_key, priority, debounce_key) VALUES ",
                     runs,
                     "",
                 ),
@@ -271,6 +327,11 @@ pub async fn ingest_in<T: Tx>(tx: &mut T, batch: &[NewEvent], now_ms: i64) -> Re
             for s in inserts.iter().flatten() {
                 tx.exec(s).await?;
             }
+            // After the events exist (the runs' foreign keys point at them).
+            for (run, event, at) in debounce_updates {
+                admission::debounce_run(tx, &run, &event, at, now_ms).await?;
+            }
+            admission::insert_cancel_waits(tx, cancel_waits, now_ms).await?;
             let fresh: Vec<&NewEvent> = batch.iter().filter(|e| !duplicate(e)).collect();
             woken.extend(super::runs::waits::match_waits(tx, &fresh, now_ms).await?);
             woken.sort();

@@ -53,6 +53,16 @@ diesel::table! {
         concurrency_key -> Nullable<Text>,
         throttle_key -> Nullable<Text>,
         priority -> BigInt,
+        debounce_key -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    rate_limits (function_id, key) {
+        function_id -> Text,
+        key -> Text,
+        window_start -> BigInt,
+        count -> Integer,
     }
 }
 
@@ -210,6 +220,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     steps,
     waits,
     cron_ticks,
+    rate_limits,
     idempotency_keys,
     run_skips,
     users,

@@ -7,6 +7,7 @@ mod support;
 mod config;
 mod crash;
 mod engine;
+mod flow;
 mod intake;
 mod lifecycle;
 mod read_api;

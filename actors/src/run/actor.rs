@@ -81,7 +81,17 @@ async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun)
     } else {
         rt.store.load_steps(&lease.run_id).await
     };
+    let timeouts = &function.flow.config.timeouts;
+    let deadline_ms = timeouts.finish.map(|f| claimed.started_at_ms + f.as_millis() as i64);
+    let late_start = claimed.first_claim
+        && timeouts
+            .start
+            .is_some_and(|s| began_ms - claimed.created_at_ms > s.as_millis() as i64);
     let result = match records {
+        _ if late_start => Err(FnError::Cancelled("the run did not start within timeouts.start".into())),
+        _ if deadline_ms.is_some_and(|d| began_ms >= d) => Err(FnError::Cancelled(
+            "the run did not finish within timeouts.finish".into(),
+        )),
         Err(e) => Err(FnError::Store(e.to_string())),
         Ok(records) => {
             let step = Step::new(
@@ -91,7 +101,8 @@ async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun)
                 claimed.event.clone(),
                 def.retries,
                 records,
-            );
+            )
+            .with_deadline(deadline_ms);
             let ctx = RunCtx {
                 run_id: lease.run_id.clone(),
                 function_id: def.id.clone(),
@@ -119,13 +130,19 @@ async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun)
         now_ms(),
         notify,
     );
-    let Decision::Persist(change) = decision else {
+    let Decision::Persist(mut change) = decision else {
         tracing::info!("lease lost: another worker owns this run now");
         return RunDone {
             run_id: lease.run_id,
             resume_at_ms: None,
         };
     };
+    // A suspended run is woken by its finish deadline at the latest (then it is cancelled).
+    if let (Some(d), Some(at)) = (deadline_ms, change.run_at_ms)
+        && change.to.is_suspended()
+    {
+        change.run_at_ms = Some(at.min(d));
+    }
     // Persist, retrying while the database is unavailable; a lost lease means someone else took over.
     let mut delay = Duration::from_millis(200);
     loop {

@@ -80,6 +80,13 @@ pub fn decide(
             )
         }
         Err(FnError::Store(message)) => fail(ErrorInfo::new("StorageError", message)),
+        Err(FnError::Cancelled(message)) => change(
+            RunEvent::Cancelled,
+            None,
+            Some(ErrorInfo::new("Cancelled", message)),
+            None,
+            attempt,
+        ),
     }
 }
 

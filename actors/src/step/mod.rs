@@ -58,6 +58,8 @@ struct Inner {
     seen: RefCell<HashMap<String, u32>>,
     calls: Cell<u32>,
     state_bytes: Cell<usize>,
+    /// `timeouts.finish`: no step starts after this (ms since epoch).
+    deadline_ms: Cell<Option<i64>>,
 }
 
 /// Step tools of one run. Cheap to clone; lives on the run actor's thread.
@@ -108,12 +110,23 @@ impl Step {
                 seen: RefCell::new(HashMap::new()),
                 calls: Cell::new(0),
                 state_bytes: Cell::new(state_bytes),
+                deadline_ms: Cell::new(None),
             }),
         }
     }
 
+    pub(crate) fn with_deadline(self, deadline_ms: Option<i64>) -> Step {
+        self.inner.deadline_ms.set(deadline_ms);
+        self
+    }
+
     /// The next step's key and position; refuses a step past the run's step limit.
     fn next_key(&self, name: &str) -> Result<(String, u32), FnError> {
+        if self.inner.deadline_ms.get().is_some_and(|d| now_ms() >= d) {
+            return Err(FnError::Cancelled(format!(
+                "the run did not finish within timeouts.finish (before step {name:?})"
+            )));
+        }
         let position = self.inner.calls.get();
         if position >= MAX_STEPS {
             return Err(FnError::NonRetriable(format!(

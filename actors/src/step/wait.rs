@@ -212,11 +212,11 @@ impl Step {
             Some(Memo::Errored { .. }) => return Err(changed(&key, "invoke")),
             None => {}
         }
-        if self.inner.rt.registry.get(function_id).is_none() {
+        let Some(target) = self.inner.rt.registry.get(function_id).cloned() else {
             return Err(FnError::NonRetriable(format!(
                 "step {key:?}: cannot invoke {function_id:?}: no such function"
             )));
-        }
+        };
         let run_id = &self.inner.lease.run_id;
         let child_run_id =
             uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("{run_id}/{key}").as_bytes()).to_string();
@@ -229,6 +229,8 @@ impl Step {
             "correlation_id": format!("{run_id}.{key}"),
             "expire": at,
         });
+        let view = json!({"id": format!("invoke:{child_run_id}"), "name": "inngest/function.invoked", "data": data, "user": {}, "ts": now, "v": null});
+        let admission = target.flow.admit(&view, now);
         let child = OutEvent {
             id: uuid::Uuid::now_v7().to_string(),
             external_id: Some(format!("invoke:{child_run_id}")),
@@ -241,6 +243,7 @@ impl Step {
                 idempotency_key: None,
                 run_id: Some(child_run_id.clone()),
                 parent: Some((run_id.clone(), key.clone())),
+                admission,
             }],
         };
         let mut attempt = self.attempt(&key, name, position, "invoke", now);

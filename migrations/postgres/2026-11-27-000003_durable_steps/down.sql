@@ -1,4 +1,8 @@
 DROP TABLE cron_ticks;
+DROP TABLE rate_limits;
+DROP INDEX runs_throttle_started;
+DROP INDEX runs_one_pending_debounce;
+ALTER TABLE runs DROP COLUMN debounce_key;
 DROP TABLE waits;
 DELETE FROM run_skips WHERE reason NOT IN ('duplicate_event_id', 'idempotency_key');
 ALTER TABLE run_skips DROP CONSTRAINT run_skips_reason_check;

@@ -13,6 +13,11 @@ ALTER TABLE runs ADD COLUMN concurrency_key TEXT;
 ALTER TABLE runs ADD COLUMN throttle_key TEXT;
 -- Priority in milliseconds: claimed as if it had been queued this much earlier.
 ALTER TABLE runs ADD COLUMN priority BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN debounce_key TEXT;
+-- One pending (not yet started) debounced run per function and key.
+CREATE UNIQUE INDEX runs_one_pending_debounce ON runs (function_id, debounce_key)
+    WHERE status = 'queued' AND started_at IS NULL AND debounce_key IS NOT NULL;
+CREATE INDEX runs_throttle_started ON runs (function_id, started_at) WHERE throttle_key IS NOT NULL;
 CREATE INDEX runs_notify_pending ON runs (finished_at) WHERE notify_pending;
 CREATE INDEX runs_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
 
@@ -41,6 +46,15 @@ CREATE TABLE waits (
     PRIMARY KEY (run_id, wait_key)
 );
 CREATE INDEX waits_event_name ON waits (event_name, expires_at);
+
+-- Rate-limit windows: a window starts at the first event and counts the runs it admitted.
+CREATE TABLE rate_limits (
+    function_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    window_start BIGINT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (function_id, key)
+);
 
 -- One row per cron tick that fired: the unique key makes a tick fire once across daemons.
 CREATE TABLE cron_ticks (

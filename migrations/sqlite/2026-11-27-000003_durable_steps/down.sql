@@ -2,6 +2,9 @@
 PRAGMA foreign_keys = OFF;
 BEGIN;
 DROP TABLE cron_ticks;
+DROP TABLE rate_limits;
+DROP INDEX runs_throttle_started;
+DROP INDEX runs_one_pending_debounce;
 DROP TABLE waits;
 DELETE FROM run_skips WHERE reason NOT IN ('duplicate_event_id', 'idempotency_key');
 DELETE FROM steps WHERE status = 'waiting';
@@ -9,6 +12,7 @@ UPDATE runs SET status = 'queued' WHERE status IN ('sleeping', 'waiting');
 UPDATE runs SET status = 'failed' WHERE status = 'cancelled';
 DROP INDEX runs_parent;
 DROP INDEX runs_notify_pending;
+ALTER TABLE runs DROP COLUMN debounce_key;
 ALTER TABLE runs DROP COLUMN priority;
 ALTER TABLE runs DROP COLUMN throttle_key;
 ALTER TABLE runs DROP COLUMN concurrency_key;

@@ -25,7 +25,8 @@ CREATE TABLE runs_new (
     notify_pending BOOLEAN NOT NULL DEFAULT FALSE,
     concurrency_key TEXT,
     throttle_key TEXT,
-    priority BIGINT NOT NULL DEFAULT 0
+    priority BIGINT NOT NULL DEFAULT 0,
+    debounce_key TEXT
 );
 INSERT INTO runs_new (id, function_id, event_id, status, attempt, run_at, lease_owner, lease_token, idempotency_key,
                       output, error, created_at, started_at, finished_at, updated_at)
@@ -40,6 +41,9 @@ CREATE INDEX runs_lease_owner ON runs (lease_owner) WHERE status = 'running';
 CREATE INDEX runs_created_at ON runs (created_at);
 CREATE INDEX runs_notify_pending ON runs (finished_at) WHERE notify_pending;
 CREATE INDEX runs_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
+CREATE UNIQUE INDEX runs_one_pending_debounce ON runs (function_id, debounce_key)
+    WHERE status = 'queued' AND started_at IS NULL AND debounce_key IS NOT NULL;
+CREATE INDEX runs_throttle_started ON runs (function_id, started_at) WHERE throttle_key IS NOT NULL;
 
 CREATE TABLE steps_new (
     run_id TEXT NOT NULL REFERENCES runs (id),
@@ -89,6 +93,14 @@ CREATE TABLE waits (
     PRIMARY KEY (run_id, wait_key)
 );
 CREATE INDEX waits_event_name ON waits (event_name, expires_at);
+
+CREATE TABLE rate_limits (
+    function_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    window_start BIGINT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (function_id, key)
+);
 
 CREATE TABLE cron_ticks (
     function_id TEXT NOT NULL,

@@ -3,15 +3,18 @@
 //! another node can never overwrite the newer attempt. Step attempts and run transitions are group-committed by
 //! [`writer`]; claims, heartbeats and releases are written here directly.
 
+pub mod admission;
+pub mod claim;
 pub mod suspend;
 pub mod waits;
 pub mod writer;
 
-use super::db::{Backend, Db};
+use super::db::Db;
 use super::error::{Error, Result};
 use super::schema::{events, nodes, runs, steps};
 use super::{from_json_text, sql_for, to_json_text};
 use async_trait::async_trait;
+use claim::{due_queued, due_rescue};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
@@ -21,7 +24,6 @@ use ingot_actors::store::{
     ClaimRequest, ClaimedRun, FinishedRun, Lease, OutEvent, ParentResolution, RunChange, RunStore, StepAttempt,
     StepRecord, StepWrite, StoreError, WaitSpec,
 };
-use std::collections::HashMap;
 use writer::{Write, Writer};
 
 /// [`RunStore`] over a [`Db`]. Step attempts and run transitions go through the group-commit [`Writer`].
@@ -42,70 +44,9 @@ impl DbRunStore {
 }
 
 #[derive(QueryableByName)]
-struct ClaimedRow {
-    #[diesel(sql_type = Text)]
-    id: String,
-    #[diesel(sql_type = Text)]
-    event_id: String,
-    #[diesel(sql_type = BigInt)]
-    lease_token: i64,
-    #[diesel(sql_type = diesel::sql_types::Integer)]
-    attempt: i32,
-    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
-    parent_run_id: Option<String>,
-}
-
-#[derive(QueryableByName)]
 struct FunctionIdRow {
     #[diesel(sql_type = Text)]
     function_id: String,
-}
-
-/// Queued runs whose `run_at` has come (`$now` is a placeholder number). Written so the
-/// `(function_id, status, run_at)` and `(status, run_at)` indexes serve it: completed runs are never scanned.
-fn due_queued(now: u8) -> String {
-    format!("status IN ('queued', 'sleeping', 'waiting') AND run_at <= ${now}")
-}
-
-/// Running runs whose node's last heartbeat is older than `$stale`: their owner is presumed dead.
-fn due_rescue(stale: u8) -> String {
-    format!(
-        "status = 'running' AND NOT EXISTS \
-         (SELECT 1 FROM nodes WHERE nodes.id = runs.lease_owner AND nodes.heartbeat_at >= ${stale})"
-    )
-}
-
-fn claim_sql(backend: Backend) -> String {
-    // Implements the `Claimed` (queued → running) and `Rescued` (running → running, new token) edges of
-    // `ingot_actors::run::state::transition`; the outer WHERE re-checks the guard on each row it changes.
-    let set = "SET status = 'running', lease_owner = $1, lease_token = lease_token + 1, \
-               started_at = COALESCE(started_at, $2), updated_at = $2";
-    let (queued, rescue) = (due_queued(2), due_rescue(4));
-    let returning = "RETURNING runs.id, runs.event_id, runs.lease_token, runs.attempt, runs.parent_run_id";
-    match backend {
-        // MATERIALIZED CTEs pick the rows exactly once: a `WHERE id IN (subquery ... SKIP LOCKED)` may be
-        // re-evaluated by the planner and claim more rows than the LIMIT. SKIP LOCKED lets several daemons claim
-        // at the same time without waiting on each other. (FOR UPDATE cannot follow a UNION, hence two CTEs.)
-        Backend::Postgres => format!(
-            "WITH q AS MATERIALIZED (SELECT id, run_at FROM runs WHERE function_id = $3 AND {queued} \
-               ORDER BY run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED), \
-             r AS MATERIALIZED (SELECT id, run_at FROM runs WHERE function_id = $3 AND {rescue} \
-               LIMIT $5 FOR UPDATE SKIP LOCKED), \
-             picked AS (SELECT id FROM (SELECT * FROM q UNION ALL SELECT * FROM r) AS due \
-               ORDER BY run_at, id LIMIT $5) \
-             UPDATE runs {set} FROM picked WHERE runs.id = picked.id AND (({queued}) OR ({rescue})) {returning}"
-        ),
-        // SQLite has one writer: the subquery and the update see the same snapshot.
-        Backend::Sqlite => sql_for(
-            backend,
-            &format!(
-                "UPDATE runs {set} WHERE id IN (SELECT id FROM (\
-                   SELECT id, run_at FROM runs WHERE function_id = $3 AND {queued} \
-                   UNION ALL SELECT id, run_at FROM runs WHERE function_id = $3 AND {rescue}) \
-                 ORDER BY run_at, id LIMIT $5) {returning}"
-            ),
-        ),
-    }
 }
 
 /// An event row as the handler needs it: id, external id, name, data, user, ts, v.
@@ -171,55 +112,6 @@ fn step_record(row: StepTuple) -> Result<StepRecord> {
 }
 
 impl DbRunStore {
-    async fn claim_inner(&self, req: ClaimRequest) -> Result<Vec<ClaimedRun>> {
-        let sql = claim_sql(self.db.backend());
-        let rows: Vec<ClaimedRow> = crate::with_conn!(&self.db, write, |c| {
-            diesel::sql_query(sql.as_str())
-                .bind::<Text, _>(&req.node_id)
-                .bind::<BigInt, _>(req.now_ms)
-                .bind::<Text, _>(&req.function_id)
-                .bind::<BigInt, _>(req.stale_before_ms)
-                .bind::<BigInt, _>(req.limit as i64)
-                .load(c)
-                .await?
-        });
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
-        let loaded: Vec<EventTuple> = crate::with_conn!(&self.db, read, |c| {
-            events::table
-                .filter(events::id.eq_any(&ids))
-                .select(EVENT_COLUMNS)
-                .load(c)
-                .await?
-        });
-        let mut by_id = HashMap::new();
-        for row in &loaded {
-            by_id.insert(row.0.clone(), event_json(row)?);
-        }
-        rows.into_iter()
-            .map(|r| {
-                let event = by_id
-                    .get(&r.event_id)
-                    .cloned()
-                    .ok_or_else(|| Error::Data(format!("run {} has no event", r.id)))?;
-                Ok(ClaimedRun {
-                    lease: Lease {
-                        run_id: r.id,
-                        token: r.lease_token,
-                    },
-                    function_id: req.function_id.clone(),
-                    event,
-                    attempt: r.attempt as u32,
-                    // Tokens start at 0 and every claim adds one: 1 is the first claim.
-                    first_claim: r.lease_token == 1,
-                    parent_run_id: r.parent_run_id,
-                })
-            })
-            .collect()
-    }
-
     async fn load_steps_inner(&self, run_id: &str) -> Result<Vec<StepRecord>> {
         let rows: Vec<StepTuple> = crate::with_conn!(&self.db, read, |c| {
             steps::table
@@ -442,6 +334,16 @@ impl RunStore for DbRunStore {
 
     async fn cancel_run(&self, run_id: &str, now_ms: i64) -> Result<bool, StoreError> {
         Ok(self.cancel_run_inner(run_id, now_ms).await?)
+    }
+
+    async fn fire_cron(
+        &self,
+        function_id: &str,
+        schedule: &str,
+        tick_ms: i64,
+        event: &OutEvent,
+    ) -> Result<bool, StoreError> {
+        Ok(self.fire_cron_inner(function_id, schedule, tick_ms, event).await?)
     }
 
     async fn pending_notifications(&self, limit: usize) -> Result<Vec<FinishedRun>, StoreError> {

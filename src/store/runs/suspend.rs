@@ -234,3 +234,36 @@ impl DbRunStore {
         })
     }
 }
+
+impl DbRunStore {
+    pub(super) async fn fire_cron_inner(
+        &self,
+        function_id: &str,
+        schedule: &str,
+        tick: i64,
+        ev: &OutEvent,
+    ) -> Result<bool> {
+        let mut claim = Stmt::new(
+            "INSERT INTO cron_ticks (function_id, schedule, tick_at, event_id) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING RETURNING function_id AS id",
+        );
+        claim.params = vec![
+            Param::Text(function_id.into()),
+            Param::Text(schedule.into()),
+            Param::BigInt(tick),
+            Param::Text(ev.id.clone()),
+        ];
+        let batch = [NewEvent::from(ev)];
+        let now = ingot_actors::time::now_ms();
+        crate::with_conn!(&self.db, write, |c| {
+            c.transaction::<_, Error, _>(async |tx| {
+                if tx.rows::<IdRow>(&claim).await?.is_empty() {
+                    return Ok(false);
+                }
+                ingest_in(tx, &batch, now).await?;
+                Ok(true)
+            })
+            .await
+        })
+    }
+}

@@ -1,0 +1,101 @@
+//! Cron triggers: the scheduler actor keeps a timer for each function's next cron tick. At the tick it asks the
+//! store to fire it — one transaction that claims the tick in `cron_ticks` (a unique key, so with several daemons
+//! on one database exactly one fires it) and stores the `inngest/scheduled.timer` event with the function's run.
+//! Ticks that passed while no daemon was running are not caught up (as in Inngest).
+
+use crate::function::{CRON_EVENT, Function, Match};
+use crate::runtime::Runtime;
+use crate::store::OutEvent;
+use crate::time::now_ms;
+use actix::prelude::*;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Scheduler {
+    rt: Arc<Runtime>,
+}
+
+impl Scheduler {
+    pub fn new(rt: Arc<Runtime>) -> Self {
+        Scheduler { rt }
+    }
+
+    fn arm(&self, ctx: &mut Context<Self>, function: Arc<Function>, index: usize, after_ms: i64) {
+        let Some(next) = function.crons[index].next_after(after_ms) else {
+            return; // a schedule that never fires again
+        };
+        let delay = Duration::from_millis((next - now_ms()).max(0) as u64);
+        ctx.run_later(delay, move |act, ctx| {
+            if act.rt.is_shutting_down() {
+                return;
+            }
+            let rt = act.rt.clone();
+            let f = function.clone();
+            ctx.spawn(
+                async move { fire(&rt, &f, index, next).await }
+                    .into_actor(act)
+                    .map(move |_, act, ctx| act.arm(ctx, function, index, next)),
+            );
+        });
+    }
+}
+
+impl Actor for Scheduler {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(16);
+        let now = now_ms();
+        let functions: Vec<Arc<Function>> = self.rt.registry.functions().cloned().collect();
+        for f in functions {
+            for i in 0..f.crons.len() {
+                self.arm(ctx, f.clone(), i, now);
+            }
+        }
+    }
+}
+
+/// Fires one tick (at most once across daemons); retries a few times if the database is briefly unavailable.
+async fn fire(rt: &Runtime, function: &Function, index: usize, tick_ms: i64) {
+    let schedule = function.crons[index].source().to_string();
+    let id = format!("cron:{}:{schedule}:{tick_ms}", function.id());
+    let data = json!({ "cron": schedule });
+    let view = json!({"id": id, "name": CRON_EVENT, "data": data, "user": {}, "ts": tick_ms, "v": null});
+    let event = OutEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        external_id: Some(id),
+        name: CRON_EVENT.into(),
+        data,
+        user: json!({}),
+        ts: tick_ms,
+        matches: vec![Match {
+            function_id: function.id().to_string(),
+            idempotency_key: None,
+            run_id: None,
+            parent: None,
+            admission: function.flow.admit(&view, tick_ms),
+        }],
+    };
+    for attempt in 0..5u32 {
+        match rt.store.fire_cron(function.id(), &schedule, tick_ms, &event).await {
+            Ok(true) => {
+                tracing::info!(function_id = function.id(), schedule, "cron tick fired");
+                rt.wake(vec![function.id().to_string()]);
+                return;
+            }
+            Ok(false) => {
+                tracing::debug!(
+                    function_id = function.id(),
+                    schedule,
+                    "cron tick fired by another daemon"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(function_id = function.id(), error = %e, attempt, "could not fire a cron tick");
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            }
+        }
+    }
+}

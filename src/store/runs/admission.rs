@@ -1,0 +1,141 @@
+//! Intake-side flow control, inside the intake transaction: rate limits (skip the event), debounce (one pending
+//! run per key that takes the newest event) and `cancel_on` listeners for the runs created. The claim-side limits
+//! (concurrency, throttle, priority) are in [`super::claim`].
+
+use crate::store::db::Backend;
+use crate::store::error::Result;
+use crate::store::sql::{Param, Stmt, Tx};
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Integer, Text};
+
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = Integer)]
+    count: i32,
+}
+
+/// Counts this event in its key's window (which starts at the first event); false when over the limit.
+pub async fn admit_rate<T: Tx>(
+    tx: &mut T,
+    function_id: &str,
+    key: &str,
+    limit: u32,
+    period_ms: i64,
+    now: i64,
+) -> Result<bool> {
+    let mut s = Stmt::new(
+        "INSERT INTO rate_limits (function_id, key, window_start, count) VALUES ($1, $2, $3, 1) \
+         ON CONFLICT (function_id, key) DO UPDATE SET \
+         window_start = CASE WHEN rate_limits.window_start + $4 <= $3 THEN $3 ELSE rate_limits.window_start END, \
+         count = CASE WHEN rate_limits.window_start + $4 <= $3 THEN 1 ELSE rate_limits.count + 1 END \
+         RETURNING count",
+    );
+    s.params = vec![
+        Param::Text(function_id.into()),
+        Param::Text(key.into()),
+        Param::BigInt(now),
+        Param::BigInt(period_ms),
+    ];
+    let rows: Vec<CountRow> = tx.rows(&s).await?;
+    Ok(rows.first().is_some_and(|r| r.count as i64 <= limit as i64))
+}
+
+/// The pending (not started) debounced run of a function and key: (run id, its event id, created at).
+pub async fn pending_debounce<T: Tx>(
+    tx: &mut T,
+    function_id: &str,
+    key: &str,
+) -> Result<Option<(String, String, i64)>> {
+    #[derive(QueryableByName)]
+    struct Pending {
+        #[diesel(sql_type = Text)]
+        id: String,
+        #[diesel(sql_type = Text)]
+        event_id: String,
+        #[diesel(sql_type = BigInt)]
+        created_at: i64,
+    }
+    let lock = if tx.backend() == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let mut s = Stmt::new(format!(
+        "SELECT id, event_id, created_at FROM runs WHERE function_id = $1 AND debounce_key = $2 \
+         AND status = 'queued' AND started_at IS NULL{lock}"
+    ));
+    s.params = vec![Param::Text(function_id.into()), Param::Text(key.into())];
+    Ok(tx
+        .rows::<Pending>(&s)
+        .await?
+        .into_iter()
+        .next()
+        .map(|p| (p.id, p.event_id, p.created_at)))
+}
+
+/// Gives a pending debounced run a newer event and pushes its start back (guarded: still pending).
+pub async fn debounce_run<T: Tx>(tx: &mut T, run_id: &str, event_id: &str, run_at: i64, now: i64) -> Result<()> {
+    let mut s = Stmt::new(
+        "UPDATE runs SET event_id = $2, run_at = $3, updated_at = $4 WHERE id = $1 AND status = 'queued' \
+         AND started_at IS NULL",
+    );
+    s.params = vec![
+        Param::Text(run_id.into()),
+        Param::Text(event_id.into()),
+        Param::BigInt(run_at),
+        Param::BigInt(now),
+    ];
+    tx.exec(&s).await?;
+    Ok(())
+}
+
+/// When a debounced run starts: `period` after the latest event, but no later than `timeout` after the first.
+pub fn debounce_at(created_at: i64, now: i64, period_ms: i64, timeout_ms: Option<i64>) -> i64 {
+    let at = now + period_ms;
+    timeout_ms.map_or(at, |t| at.min(created_at + t))
+}
+
+/// A `cancel_on` listener for a new run.
+pub struct CancelWait {
+    pub run_id: String,
+    pub index: usize,
+    pub event_name: String,
+    pub expr: Option<String>,
+    pub trigger_event: String,
+    pub expires_at: i64,
+}
+
+pub async fn insert_cancel_waits<T: Tx>(tx: &mut T, waits: Vec<CancelWait>, now: i64) -> Result<()> {
+    if waits.is_empty() {
+        return Ok(());
+    }
+    let mut s = Stmt::new(
+        "INSERT INTO waits (run_id, wait_key, kind, event_name, expr, trigger_event, expires_at, created_at) VALUES ",
+    );
+    s.push_values(waits.into_iter().map(|w| {
+        vec![
+            Param::Text(w.run_id),
+            Param::Text(format!("cancel:{}", w.index)),
+            Param::Text("cancel".into()),
+            Param::Text(w.event_name),
+            Param::NullText(w.expr),
+            Param::Text(w.trigger_event),
+            Param::BigInt(w.expires_at),
+            Param::BigInt(now),
+        ]
+    }));
+    tx.exec(&s).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debounce_is_pushed_back_but_capped_by_the_timeout() {
+        assert_eq!(debounce_at(0, 100, 50, None), 150);
+        assert_eq!(debounce_at(0, 100, 50, Some(120)), 120);
+        assert_eq!(debounce_at(0, 100, 50, Some(1000)), 150);
+    }
+}

@@ -1,0 +1,333 @@
+//! Claiming due runs: the `Claimed` (queued/sleeping/waiting → running) and `Rescued` (running → running, new
+//! token) edges. A function without flow limits claims with one statement; one with concurrency, throttle or
+//! priority rules picks its runs inside a transaction that first counts what is running (and what started within
+//! the throttle period) — on PostgreSQL under a per-function advisory lock, so several daemons take turns.
+
+use super::{DbRunStore, EVENT_COLUMNS, EventTuple, event_json};
+use crate::store::db::Backend;
+use crate::store::error::{Error, Result};
+use crate::store::schema::events;
+use crate::store::sql::{Param, Stmt, Tx};
+use crate::store::sql_for;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use ingot_actors::flow::ClaimLimits;
+use ingot_actors::store::{ClaimRequest, ClaimedRun, Lease};
+use std::collections::HashMap;
+
+#[derive(QueryableByName)]
+struct ClaimedRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    event_id: String,
+    #[diesel(sql_type = BigInt)]
+    lease_token: i64,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    attempt: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    parent_run_id: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    created_at: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    started_at: Option<i64>,
+}
+
+/// Queued runs whose `run_at` has come (`$now` is a placeholder number). Written so the
+/// `(function_id, status, run_at)` and `(status, run_at)` indexes serve it: completed runs are never scanned.
+pub(super) fn due_queued(now: u8) -> String {
+    format!("status IN ('queued', 'sleeping', 'waiting') AND run_at <= ${now}")
+}
+
+/// Running runs whose node's last heartbeat is older than `$stale`: their owner is presumed dead.
+pub(super) fn due_rescue(stale: u8) -> String {
+    format!(
+        "status = 'running' AND NOT EXISTS \
+         (SELECT 1 FROM nodes WHERE nodes.id = runs.lease_owner AND nodes.heartbeat_at >= ${stale})"
+    )
+}
+
+const RETURNING: &str = "RETURNING runs.id, runs.event_id, runs.lease_token, runs.attempt, runs.parent_run_id, \
+                         runs.created_at, runs.started_at";
+const SET: &str = "SET status = 'running', lease_owner = $1, lease_token = lease_token + 1, \
+                   started_at = COALESCE(started_at, $2), updated_at = $2";
+
+fn claim_sql(backend: Backend) -> String {
+    // Implements the `Claimed` (queued → running) and `Rescued` (running → running, new token) edges of
+    // `ingot_actors::run::state::transition`; the outer WHERE re-checks the guard on each row it changes.
+    let set = SET;
+    let (queued, rescue) = (due_queued(2), due_rescue(4));
+    let returning = RETURNING;
+    match backend {
+        // MATERIALIZED CTEs pick the rows exactly once: a `WHERE id IN (subquery ... SKIP LOCKED)` may be
+        // re-evaluated by the planner and claim more rows than the LIMIT. SKIP LOCKED lets several daemons claim
+        // at the same time without waiting on each other. (FOR UPDATE cannot follow a UNION, hence two CTEs.)
+        Backend::Postgres => format!(
+            "WITH q AS MATERIALIZED (SELECT id, run_at FROM runs WHERE function_id = $3 AND {queued} \
+               ORDER BY run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED), \
+             r AS MATERIALIZED (SELECT id, run_at FROM runs WHERE function_id = $3 AND {rescue} \
+               LIMIT $5 FOR UPDATE SKIP LOCKED), \
+             picked AS (SELECT id FROM (SELECT * FROM q UNION ALL SELECT * FROM r) AS due \
+               ORDER BY run_at, id LIMIT $5) \
+             UPDATE runs {set} FROM picked WHERE runs.id = picked.id AND (({queued}) OR ({rescue})) {returning}"
+        ),
+        // SQLite has one writer: the subquery and the update see the same snapshot.
+        Backend::Sqlite => sql_for(
+            backend,
+            &format!(
+                "UPDATE runs {set} WHERE id IN (SELECT id FROM (\
+                   SELECT id, run_at FROM runs WHERE function_id = $3 AND {queued} \
+                   UNION ALL SELECT id, run_at FROM runs WHERE function_id = $3 AND {rescue}) \
+                 ORDER BY run_at, id LIMIT $5) {returning}"
+            ),
+        ),
+    }
+}
+
+impl DbRunStore {
+    pub(super) async fn claim_inner(&self, req: ClaimRequest) -> Result<Vec<ClaimedRun>> {
+        let rows: Vec<ClaimedRow> = if req.limits.any() || req.limits.by_priority {
+            self.claim_limited(&req).await?
+        } else {
+            self.claim_plain(&req).await?
+        };
+        self.claimed_runs(&req, rows).await
+    }
+
+    async fn claim_plain(&self, req: &ClaimRequest) -> Result<Vec<ClaimedRow>> {
+        let sql = claim_sql(self.db.backend());
+        Ok(crate::with_conn!(&self.db, write, |c| {
+            diesel::sql_query(sql.as_str())
+                .bind::<Text, _>(&req.node_id)
+                .bind::<BigInt, _>(req.now_ms)
+                .bind::<Text, _>(&req.function_id)
+                .bind::<BigInt, _>(req.stale_before_ms)
+                .bind::<BigInt, _>(req.limit as i64)
+                .load(c)
+                .await?
+        }))
+    }
+
+    async fn claimed_runs(&self, req: &ClaimRequest, rows: Vec<ClaimedRow>) -> Result<Vec<ClaimedRun>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
+        let loaded: Vec<EventTuple> = crate::with_conn!(&self.db, read, |c| {
+            events::table
+                .filter(events::id.eq_any(&ids))
+                .select(EVENT_COLUMNS)
+                .load(c)
+                .await?
+        });
+        let mut by_id = HashMap::new();
+        for row in &loaded {
+            by_id.insert(row.0.clone(), event_json(row)?);
+        }
+        rows.into_iter()
+            .map(|r| {
+                let event = by_id
+                    .get(&r.event_id)
+                    .cloned()
+                    .ok_or_else(|| Error::Data(format!("run {} has no event", r.id)))?;
+                Ok(ClaimedRun {
+                    lease: Lease {
+                        run_id: r.id,
+                        token: r.lease_token,
+                    },
+                    function_id: req.function_id.clone(),
+                    event,
+                    attempt: r.attempt as u32,
+                    // Tokens start at 0 and every claim adds one: 1 is the first claim.
+                    first_claim: r.lease_token == 1,
+                    parent_run_id: r.parent_run_id,
+                    created_at_ms: r.created_at,
+                    started_at_ms: r.started_at.unwrap_or(req.now_ms),
+                })
+            })
+            .collect()
+    }
+}
+
+/// A due run a limited function might claim.
+#[derive(QueryableByName, Debug, Clone)]
+pub(crate) struct Candidate {
+    #[diesel(sql_type = Text)]
+    id: String,
+    /// Concurrency key ("" for none).
+    #[diesel(sql_type = Text)]
+    ck: String,
+    /// Throttle key ("" for none).
+    #[diesel(sql_type = Text)]
+    tk: String,
+    /// Never started: a throttle counts it as a start.
+    #[diesel(sql_type = Bool)]
+    fresh: bool,
+    /// A running run of a dead node: already counted as running.
+    #[diesel(sql_type = Bool)]
+    rescue: bool,
+}
+
+#[derive(QueryableByName)]
+struct KeyCount {
+    #[diesel(sql_type = Text)]
+    k: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Candidates of a limited claim examined at most (in claim order).
+const CANDIDATES: i64 = 1000;
+
+/// The candidates to claim, in order, within the limits: `running` counts executing runs per concurrency key,
+/// `started` counts starts within the throttle period per throttle key.
+pub(crate) fn pick(
+    limits: &ClaimLimits,
+    want: usize,
+    mut running: HashMap<String, i64>,
+    mut started: HashMap<String, i64>,
+    candidates: &[Candidate],
+) -> Vec<String> {
+    let mut total: i64 = running.values().sum();
+    let mut out = Vec::new();
+    for c in candidates {
+        if out.len() >= want {
+            break;
+        }
+        if c.rescue {
+            out.push(c.id.clone());
+            continue;
+        }
+        if limits.concurrency.is_some_and(|l| total >= l as i64) {
+            break;
+        }
+        let in_key = running.get(&c.ck).copied().unwrap_or(0);
+        if limits.key_concurrency.is_some_and(|l| in_key >= l as i64) {
+            continue;
+        }
+        let starts = started.get(&c.tk).copied().unwrap_or(0);
+        if c.fresh && limits.throttle.is_some_and(|(l, _)| starts >= l as i64) {
+            continue;
+        }
+        out.push(c.id.clone());
+        total += 1;
+        *running.entry(c.ck.clone()).or_default() += 1;
+        if c.fresh {
+            *started.entry(c.tk.clone()).or_default() += 1;
+        }
+    }
+    out
+}
+
+impl DbRunStore {
+    async fn claim_limited(&self, req: &ClaimRequest) -> Result<Vec<ClaimedRow>> {
+        let limits = req.limits;
+        let f = Param::Text(req.function_id.clone());
+        let mut lock = Stmt::new("SELECT pg_advisory_xact_lock(hashtext($1))");
+        lock.params = vec![f.clone()];
+        let mut running = Stmt::new(
+            "SELECT COALESCE(concurrency_key, '') AS k, COUNT(*) AS n FROM runs WHERE function_id = $1 \
+             AND status = 'running' GROUP BY COALESCE(concurrency_key, '')",
+        );
+        running.params = vec![f.clone()];
+        let period = limits.throttle.map(|t| t.1).unwrap_or(0);
+        let mut started = Stmt::new(
+            "SELECT COALESCE(throttle_key, '') AS k, COUNT(*) AS n FROM runs WHERE function_id = $1 \
+             AND throttle_key IS NOT NULL AND started_at > $2 GROUP BY COALESCE(throttle_key, '')",
+        );
+        started.params = vec![f.clone(), Param::BigInt(req.now_ms - period)];
+        let mut cands = Stmt::new(format!(
+            "SELECT id, COALESCE(concurrency_key, '') AS ck, COALESCE(throttle_key, '') AS tk, \
+             started_at IS NULL AS fresh, status = 'running' AS rescue FROM runs \
+             WHERE function_id = $1 AND (({}) OR ({})) ORDER BY run_at - priority, id LIMIT {CANDIDATES}",
+            due_queued(2),
+            due_rescue(3)
+        ));
+        cands.params = vec![f.clone(), Param::BigInt(req.now_ms), Param::BigInt(req.stale_before_ms)];
+        crate::with_conn!(&self.db, write, |c| {
+            c.transaction::<_, Error, _>(async |tx| {
+                if tx.backend() == Backend::Postgres {
+                    // Serializes limited claims of this function across daemons until the commit.
+                    #[derive(QueryableByName)]
+                    struct Locked {}
+                    tx.rows::<Locked>(&lock).await?;
+                }
+                let counts = |rows: Vec<KeyCount>| rows.into_iter().map(|r| (r.k, r.n)).collect::<HashMap<_, _>>();
+                let running = counts(tx.rows(&running).await?);
+                let started = if limits.throttle.is_some() {
+                    counts(tx.rows(&started).await?)
+                } else {
+                    HashMap::new()
+                };
+                let candidates: Vec<Candidate> = tx.rows(&cands).await?;
+                let ids = pick(&limits, req.limit, running, started, &candidates);
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 5)).collect();
+                let mut up = Stmt::new(format!(
+                    "UPDATE runs {SET} WHERE function_id = $3 AND id IN ({}) AND (({}) OR ({})) {RETURNING}",
+                    marks.join(", "),
+                    due_queued(2),
+                    due_rescue(4)
+                ));
+                up.params = vec![
+                    Param::Text(req.node_id.clone()),
+                    Param::BigInt(req.now_ms),
+                    f.clone(),
+                    Param::BigInt(req.stale_before_ms),
+                ];
+                up.params.extend(ids.into_iter().map(Param::Text));
+                tx.rows::<ClaimedRow>(&up).await
+            })
+            .await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(id: &str, ck: &str, tk: &str, fresh: bool) -> Candidate {
+        Candidate {
+            id: id.into(),
+            ck: ck.into(),
+            tk: tk.into(),
+            fresh,
+            rescue: false,
+        }
+    }
+
+    #[test]
+    fn pick_respects_function_key_and_throttle_limits() {
+        let cands = [
+            cand("a", "u1", "", true),
+            cand("b", "u1", "", true),
+            cand("c", "u2", "", true),
+        ];
+        let per_key = ClaimLimits {
+            key_concurrency: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(pick(&per_key, 10, HashMap::new(), HashMap::new(), &cands), ["a", "c"]);
+        let busy = HashMap::from([("u1".to_string(), 1)]);
+        assert_eq!(pick(&per_key, 10, busy, HashMap::new(), &cands), ["c"]);
+        let total = ClaimLimits {
+            concurrency: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(pick(&total, 10, HashMap::new(), HashMap::new(), &cands), ["a", "b"]);
+        let throttle = ClaimLimits {
+            throttle: Some((2, 1000)),
+            ..Default::default()
+        };
+        let started = HashMap::from([(String::new(), 1)]);
+        assert_eq!(pick(&throttle, 10, HashMap::new(), started, &cands), ["a"]);
+        // A resumed run (already started) is not a new start.
+        let resumed = [cand("r", "", "", false), cand("n", "", "", true)];
+        let started = HashMap::from([(String::new(), 2)]);
+        assert_eq!(pick(&throttle, 10, HashMap::new(), started, &resumed), ["r"]);
+    }
+}
