@@ -82,7 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             actix_rt::System::new().block_on(async {
                 // Pools connect lazily: listing functions opens no connection.
                 let db = Db::open(&config.database_url, &config.pool)?;
-                let registry = Registry::new(functions::all(&Deps { db, config }))?;
+                let registry = Registry::new(functions::all(&Deps::new(db, config)))?;
                 for f in registry.functions() {
                     let d = &f.def;
                     println!("{}  ({})", d.id, d.name);

@@ -111,6 +111,9 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -139,6 +142,8 @@ pub struct Config {
     pub http_workers: usize,
     pub engine_threads: usize,
     pub site_title: String,
+    /// External services (src/integrations/config.rs).
+    pub integrations: crate::integrations::config::IntegrationsConfig,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -165,6 +170,7 @@ impl Config {
                 values.insert(key.to_string(), v);
             }
         }
+        values.extend(crate::integrations::config::from_env());
         Config::from_values(&values)
     }
 
@@ -259,6 +265,7 @@ impl Config {
             http_workers: number("http_workers", 1, 256)?,
             engine_threads: number("engine_threads", 0, 256)?,
             site_title: get("site_title").2,
+            integrations: crate::integrations::config::IntegrationsConfig::from_values(values)?,
         })
     }
 
@@ -284,7 +291,7 @@ fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
         .map_err(|e: toml::de::Error| file_err(e.message().to_string()))?;
     let mut out = BTreeMap::new();
     for (key, value) in table {
-        if !SETTINGS.iter().any(|s| s.0 == key) {
+        if !SETTINGS.iter().any(|s| s.0 == key) && !crate::integrations::config::is_key(&key) {
             return Err(file_err(format!("unknown setting {key:?}")));
         }
         let v = match value {

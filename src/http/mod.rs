@@ -26,6 +26,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub supervisor: SupervisorHandle,
     pub started: Instant,
+    /// External services: figures for `/health`.
+    pub integrations: crate::integrations::Integrations,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
