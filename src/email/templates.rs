@@ -53,6 +53,18 @@ templates! {
     Broadcast => "broadcast",
 }
 
+/// Variables templates may leave out (they render as empty); any other missing variable is an error naming it.
+const OPTIONAL: &[&str] = &[
+    "site_title",
+    "unsubscribe_url",
+    "user_first_name",
+    "quantity",
+    "day_one_unlock_date",
+    "workshop_description",
+    "body",
+    "subject",
+];
+
 fn parser() -> &'static Parser {
     static P: OnceLock<Parser> = OnceLock::new();
     P.get_or_init(|| liquid::ParserBuilder::with_stdlib().build().expect("liquid parser"))
@@ -61,7 +73,16 @@ fn parser() -> &'static Parser {
 impl Template {
     /// Renders the three parts with `vars` (a JSON object). A template error names the template and the part.
     pub fn render(self, vars: &Value) -> Result<Rendered, String> {
-        let globals = liquid::model::to_object(vars)
+        let mut merged = serde_json::Map::new();
+        for k in OPTIONAL {
+            merged.insert(k.to_string(), Value::Null);
+        }
+        match vars {
+            Value::Object(m) => merged.extend(m.clone()),
+            Value::Null => {}
+            _ => return Err(format!("email {}: the variables are not an object", self.name())),
+        }
+        let globals = liquid::model::to_object(&Value::Object(merged))
             .map_err(|e| format!("email {}: the variables are not an object: {e}", self.name()))?;
         let [subject, html, text] = self.sources();
         let part = |src: &str, part: &str| -> Result<String, String> {
@@ -112,5 +133,9 @@ mod tests {
             .render(&json!({"subject": "s", "body": "<script>"}))
             .unwrap();
         assert!(b.html.contains("&lt;script&gt;") && b.text.contains("<script>"));
+        let err = Template::WelcomeCohortIndividual
+            .render(&json!({"url": "u"}))
+            .unwrap_err();
+        assert!(err.contains("cohort_title"), "{err}");
     }
 }
