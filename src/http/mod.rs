@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod intake;
+pub mod webhooks;
 
 use crate::config::Config;
 use crate::store::Db;
@@ -38,7 +39,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/runs", web::get().to(api::list_runs))
         .route("/api/v1/runs/{id}", web::get().to(api::get_run))
         .route("/api/v1/functions", web::get().to(api::functions))
-        .route("/api/v1/drain", web::get().to(api::drain));
+        .route("/api/v1/drain", web::get().to(api::drain))
+        .configure(webhooks::routes);
 }
 
 /// Serves the API on a listener the daemon bound first (so a taken port fails start-up before anything else

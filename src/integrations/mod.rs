@@ -168,6 +168,9 @@ pub fn log_configured(cfg: &IntegrationsConfig, integrations: &Integrations) {
     if let Some(url) = &cfg.smtp_url {
         tracing::info!(smtp = %crate::email::describe(url), "email through SMTP");
     }
+    if cfg.mux_webhook_secret.is_none() {
+        tracing::info!("MUX_WEBHOOK_SECRET is unset: /webhooks/mux accepts unsigned requests");
+    }
     if cfg.dry_run {
         tracing::warn!("INGOT_DRY_RUN=1: outbound requests are recorded in outbound_requests, not sent");
     }
