@@ -6,8 +6,11 @@ mod support;
 
 mod config;
 mod crash;
+mod email;
 mod engine;
 mod intake;
+mod integrations;
 mod read_api;
 mod schema;
 mod user_created;
+mod webhooks;

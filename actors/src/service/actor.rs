@@ -60,7 +60,9 @@ pub struct ServiceStats {
     pub last_error_at_ms: Option<i64>,
 }
 
-type Job = Box<dyn FnOnce(Option<ServiceError>) -> BoxFuture<'static, Result<(), ServiceError>> + Send>;
+/// A call: given `Some(error)` it only answers the caller with it (refused before calling); given `None` it runs,
+/// counts the outcome, then answers.
+type Job = Box<dyn FnOnce(Option<ServiceError>) -> BoxFuture<'static, ()> + Send>;
 
 struct Envelope {
     route: Option<String>,
@@ -81,7 +83,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn record(&self, route: Option<&str>, started: Instant, result: &Result<(), ServiceError>) {
+    fn record(&self, route: Option<&str>, started: Instant, result: Result<(), &ServiceError>) {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let service = self.opts.name.as_str();
@@ -145,22 +147,24 @@ impl Service {
     {
         let (reply, answer) = oneshot::channel();
         let timeout = self.shared.opts.timeout;
-        let service = self.shared.opts.name.clone();
+        let shared = self.shared.clone();
+        let route_name = route.map(str::to_string);
         let job: Job = Box::new(move |refused| {
             Box::pin(async move {
-                let result = match refused {
-                    Some(e) => Err(e),
-                    None => match tokio::time::timeout(timeout, call()).await {
-                        Ok(r) => r,
-                        Err(_) => Err(ServiceError::Timeout {
-                            service,
-                            after: timeout,
-                        }),
-                    },
+                if let Some(e) = refused {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+                let started = Instant::now();
+                let result = match tokio::time::timeout(timeout, call()).await {
+                    Ok(r) => r,
+                    Err(_) => Err(ServiceError::Timeout {
+                        service: shared.opts.name.clone(),
+                        after: timeout,
+                    }),
                 };
-                let summary = result.as_ref().map(|_| ()).map_err(Clone::clone);
+                shared.record(route_name.as_deref(), started, result.as_ref().map(|_| ()));
                 let _ = reply.send(result);
-                summary
             })
         });
         let envelope = Envelope {
@@ -231,7 +235,7 @@ async fn run(mut rx: mpsc::Receiver<Envelope>, shared: Arc<Shared>) {
                 message: format!("bucket {} exhausted", route.as_deref().unwrap_or("(global)")),
                 retry_after: wait,
             };
-            let _ = job(Some(refused)).await;
+            job(Some(refused)).await;
             continue;
         }
         shared.limits.service_token().await;
@@ -244,9 +248,7 @@ async fn run(mut rx: mpsc::Receiver<Envelope>, shared: Arc<Shared>) {
             if let Some(r) = &route {
                 shared.limits.route_token(r).await;
             }
-            let started = Instant::now();
-            let result = job(None).await;
-            shared.record(route.as_deref(), started, &result);
+            job(None).await;
             shared.in_flight.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
