@@ -104,6 +104,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             for (key, env, default, meaning) in SETTINGS {
                 println!("{env:<30} {key:<24} default {default:?}\n    {meaning}");
             }
+            for (env, default, meaning) in crate::integrations::config::SETTINGS {
+                let key = env.to_ascii_lowercase();
+                println!("{env:<30} {key:<24} default {default:?}\n    {meaning}");
+            }
             Ok(())
         }
         Command::Send {

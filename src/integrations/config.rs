@@ -7,7 +7,6 @@
 //! bad URL, an unparsable service-account key) stops the daemon naming the variable.
 
 use crate::config::{ConfigError, Secret};
-use base64::Engine;
 use ingot_actors::service::RateSpec;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -318,7 +317,9 @@ impl IntegrationsConfig {
         }
         let google_account = r
             .get("GOOG_CREDENTIALS_JSON")
-            .map(|v| parse_service_account(&v).map_err(|m| r.invalid("GOOG_CREDENTIALS_JSON", m)))
+            .map(|v| {
+                super::google_calendar::parse_service_account(&v).map_err(|m| r.invalid("GOOG_CREDENTIALS_JSON", m))
+            })
             .transpose()?;
         let smtp_url = match (r.secret("SMTP_URL"), r.secret("RESEND_API_KEY")) {
             (Some(url), _) => Some(url),
@@ -386,32 +387,4 @@ impl IntegrationsConfig {
             ocr_webhook_secret: r.secret("OCR_WEBHOOK_SECRET"),
         })
     }
-}
-
-/// `GOOG_CREDENTIALS_JSON`: the JSON itself or base64 of it, with `client_email` and an RSA `private_key`.
-pub fn parse_service_account(v: &str) -> Result<ServiceAccount, String> {
-    let text = if v.trim_start().starts_with('{') {
-        v.to_string()
-    } else {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(v.trim())
-            .map_err(|_| "neither JSON nor base64 of JSON".to_string())?;
-        String::from_utf8(bytes).map_err(|_| "base64 of something that is not text".to_string())?
-    };
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|_| "not valid JSON".to_string())?;
-    let field = |name: &str| {
-        json.get(name)
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .ok_or_else(|| format!("the service account has no {name}"))
-    };
-    let client_email = field("client_email")?;
-    let private_key = field("private_key")?;
-    jsonwebtoken::EncodingKey::from_rsa_pem(private_key.as_bytes())
-        .map_err(|_| "private_key is not an RSA key in PEM".to_string())?;
-    Ok(ServiceAccount {
-        client_email,
-        private_key: Secret::new(private_key),
-    })
 }

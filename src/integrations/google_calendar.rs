@@ -8,6 +8,8 @@
 use super::config::{IntegrationsConfig, ServiceAccount};
 use super::http::{HttpService, Request, Val};
 use super::require;
+use crate::config::Secret;
+use base64::Engine;
 use ingot_actors::service::ServiceError;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -193,6 +195,34 @@ impl GoogleCalendar {
             .collect();
         self.patch_event(event_id, json!({ "attendees": attendees })).await
     }
+}
+
+/// `GOOG_CREDENTIALS_JSON`: the JSON itself or base64 of it, with `client_email` and an RSA `private_key`.
+pub fn parse_service_account(v: &str) -> Result<ServiceAccount, String> {
+    let text = if v.trim_start().starts_with('{') {
+        v.to_string()
+    } else {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(v.trim())
+            .map_err(|_| "neither JSON nor base64 of JSON".to_string())?;
+        String::from_utf8(bytes).map_err(|_| "base64 of something that is not text".to_string())?
+    };
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|_| "not valid JSON".to_string())?;
+    let field = |name: &str| {
+        json.get(name)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| format!("the service account has no {name}"))
+    };
+    let client_email = field("client_email")?;
+    let private_key = field("private_key")?;
+    jsonwebtoken::EncodingKey::from_rsa_pem(private_key.as_bytes())
+        .map_err(|_| "private_key is not an RSA key in PEM".to_string())?;
+    Ok(ServiceAccount {
+        client_email,
+        private_key: Secret::new(private_key),
+    })
 }
 
 fn not_found_is_none<T>(r: Result<T, ServiceError>) -> Result<Option<T>, ServiceError> {

@@ -9,6 +9,7 @@
 //! Every method returns `Result<_, ServiceError>`; `?` inside a step converts it into a `StepError` that is
 //! retryable (with the service's `Retry-After`) or fatal (4xx, not configured).
 
+pub mod classify;
 pub mod config;
 pub mod convertkit;
 pub mod deepgram;
