@@ -18,6 +18,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::time::{Duration, SystemTime};
 
+/// What a dry run answers: typed results that keep unknown fields (`rest`) show `"dryRun": true` in the step's
+/// output; the others are empty.
+pub const DRY_RUN_BODY: &[u8] = br#"{"dryRun": true}"#;
 /// JSON keys whose values are redacted in dry-run records.
 const SECRET_KEYS: &[&str] = &[
     "api_secret",
@@ -186,7 +189,7 @@ impl HttpService {
             .await
     }
 
-    /// Sends the request and decodes a JSON answer; a dry run decodes `{}`.
+    /// Sends the request and decodes a JSON answer; a dry run decodes [`DRY_RUN_BODY`].
     pub async fn json<T: DeserializeOwned>(&self, req: Request) -> Result<T, ServiceError> {
         let answer = self.send(req).await?;
         self.decode(&answer.body)
@@ -332,7 +335,7 @@ impl HttpService {
         tracing::info!(service = self.name(), method = %req.method, "dry run: request recorded, not sent");
         Ok(Answer {
             status: 200,
-            body: bytes::Bytes::from_static(b"{}"),
+            body: bytes::Bytes::from_static(DRY_RUN_BODY),
             dry_run: true,
         })
     }

@@ -24,6 +24,8 @@ async fn records_instead_of_sending_impl(b: Backend) {
     i.discord.add_role("u1", "r1").await.unwrap();
     let refund = i.stripe.refund_charge("ch_1", "k1").await.unwrap();
     assert_eq!(refund.id, "", "an empty success");
+    let charge = i.stripe.charge("ch_1").await.unwrap();
+    assert_eq!(charge.rest["dryRun"], true, "a step's output shows the dry run");
     assert_eq!(i.convertkit.find_subscriber("a@example.com").await.unwrap(), None);
     let sent = i
         .email
@@ -36,7 +38,7 @@ async fn records_instead_of_sending_impl(b: Backend) {
         .await
         .unwrap();
     assert!(sent.dry_run);
-    assert_eq!(db.count("SELECT COUNT(*) AS n FROM outbound_requests", &[]).await, 4);
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM outbound_requests", &[]).await, 5);
     let q = db.sql("SELECT COUNT(*) AS n FROM outbound_requests WHERE service = $1 AND method = $2 AND url = $3");
     assert_eq!(
         db.count(
