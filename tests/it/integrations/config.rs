@@ -65,3 +65,36 @@ fn resend_is_the_fallback_relay_and_defaults_point_at_the_real_apis() {
     assert_eq!(d.stripe.base_url, "https://api.stripe.com");
     assert!(!d.dry_run && d.discord_bot_token.is_none());
 }
+
+mod serve {
+    use crate::both;
+    use crate::support::process::{Daemon, base_env, run_to_end};
+    use crate::support::{Backend, TestDb};
+
+    both!(lists_configured_services_and_refuses_bad_values, serve_impl);
+    async fn serve_impl(b: Backend) {
+        let db = TestDb::new(b).await;
+        let mut env = base_env(&db.url);
+        env.push(("DISCORD_API_BASE_URL".into(), "not a url".into()));
+        let (status, _, stderr) = run_to_end(&["serve"], &env);
+        assert!(!status.success());
+        assert!(stderr.contains("DISCORD_API_BASE_URL"), "{stderr}");
+        let mut env = base_env(&db.url);
+        for (k, v) in [
+            ("DISCORD_BOT_TOKEN", "TOKEN_NOT_IN_LOGS"),
+            ("DISCORD_GUILD_ID", "1"),
+            ("STRIPE_SECRET_KEY", "sk_NOT_IN_LOGS"),
+        ] {
+            env.push((k.into(), v.into()));
+        }
+        let d = Daemon::start(&env);
+        d.api.get_ok("/health").await;
+        let logs = d.logs.lock().unwrap().join("\n");
+        let line = logs
+            .lines()
+            .find(|l| l.contains("external services"))
+            .unwrap_or_else(|| panic!("{logs}"));
+        assert!(line.contains(r#"configured=["discord", "stripe"]"#), "{line}");
+        assert!(!logs.contains("NOT_IN_LOGS"), "{logs}");
+    }
+}
