@@ -137,7 +137,8 @@ impl Service {
     }
 
     /// Runs `call` through the actor: paced by the limits, bounded by the timeout. Fails at once with
-    /// [`ServiceError::Busy`] when the mailbox is full. `route` names the rate-limit bucket (e.g.
+    /// [`ServiceError::Busy`] when the mailbox is full, and with [`ServiceError::RateLimited`] (retry after the
+    /// estimated wait) when the calls queued ahead would take longer than the timeout to go out at the rate. `route` names the rate-limit bucket (e.g.
     /// `PATCH guilds/{id}/members`), if the service has per-route buckets.
     pub async fn call<T, F, Fut>(&self, route: Option<&str>, call: F) -> Result<T, ServiceError>
     where
@@ -167,6 +168,18 @@ impl Service {
                 let _ = reply.send(result);
             })
         });
+        // Calls queued ahead will take at least this long to go out: beyond the call timeout, the caller is better
+        // off snoozing in the database than waiting here.
+        let queued = self.queued();
+        let wait = self.shared.limits.period * u32::try_from(queued).unwrap_or(u32::MAX);
+        if queued > 0 && wait > self.shared.opts.timeout {
+            self.shared.held_back.fetch_add(1, Ordering::Relaxed);
+            return Err(ServiceError::RateLimited {
+                service: self.shared.opts.name.clone(),
+                message: format!("{queued} calls queued ahead"),
+                retry_after: wait,
+            });
+        }
         let envelope = Envelope {
             route: route.map(str::to_string),
             job,
@@ -339,5 +352,39 @@ mod tests {
         assert!(e.is_rate_limited() && e.retry_after().unwrap() > Duration::from_secs(29));
         assert_eq!(s.call(Some("other"), || async { Ok(1) }).await, Ok(1));
         assert_eq!(s.stats().held_back, 1);
+    }
+
+    #[tokio::test]
+    async fn a_queue_longer_than_the_timeout_snoozes_the_caller() {
+        let s = Service::start(
+            ServiceOptions {
+                rate: RateSpec::per_second(1),
+                mailbox: 8,
+                timeout: Duration::from_millis(200),
+                ..ServiceOptions::new("slow")
+            },
+            true,
+        );
+        // The first call takes the only token; the second waits in the actor for the next one (1 s).
+        assert_eq!(s.call(None, || async { Ok(1) }).await, Ok(1));
+        let s2 = s.clone();
+        let waiting = tokio::spawn(async move { s2.call(None, || async { Ok(2) }).await });
+        while s.stats().queued > 0 || s.stats().calls < 1 {
+            tokio::task::yield_now().await;
+        }
+        tokio::task::yield_now().await;
+        // Queued behind it: accepted while nothing is queued, then the estimate (1 call × 1 s) exceeds 200 ms.
+        let s3 = s.clone();
+        let _queued = tokio::spawn(async move { s3.call(None, || async { Ok(3) }).await });
+        while s.stats().queued == 0 {
+            tokio::task::yield_now().await;
+        }
+        let e = s.call(None, || async { Ok(4) }).await.unwrap_err();
+        assert!(
+            e.is_rate_limited() && e.retry_after() == Some(Duration::from_secs(1)),
+            "{e:?}"
+        );
+        assert_eq!(s.stats().held_back, 1);
+        assert_eq!(waiting.await.unwrap(), Ok(2));
     }
 }

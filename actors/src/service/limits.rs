@@ -66,6 +66,8 @@ impl std::fmt::Display for RateSpec {
 
 /// The limits of one service.
 pub(crate) struct Limits {
+    /// Time between two calls at the service's rate.
+    pub(crate) period: Duration,
     service: DefaultDirectRateLimiter,
     per_route: Option<DefaultKeyedRateLimiter<String>>,
     blocked: Mutex<Blocked>,
@@ -80,6 +82,7 @@ struct Blocked {
 impl Limits {
     pub(crate) fn new(service: RateSpec, per_route: Option<RateSpec>) -> Limits {
         Limits {
+            period: service.per / service.count,
             service: RateLimiter::direct(service.quota()),
             per_route: per_route.map(|r| RateLimiter::keyed(r.quota())),
             blocked: Mutex::new(Blocked::default()),

@@ -35,14 +35,14 @@ pub fn settings(pairs: &[(&str, &str)]) -> IntegrationsConfig {
 
 /// A service actor and HTTP layer pointed at the fake, fast and short-timed for tests.
 pub fn http(name: &str, base: &str) -> HttpService {
-    http_with(name, base, RateSpec::per_second(1000))
+    http_with(name, base, RateSpec::per_second(1000), TIMEOUT)
 }
 
-pub fn http_with(name: &str, base: &str, rate: RateSpec) -> HttpService {
+pub fn http_with(name: &str, base: &str, rate: RateSpec, timeout: Duration) -> HttpService {
     let service = Service::start(
         ServiceOptions {
             rate,
-            timeout: TIMEOUT,
+            timeout,
             mailbox: 256,
             concurrency: 16,
             ..ServiceOptions::new(name)

@@ -26,10 +26,14 @@ async fn a_burst_of_100_calls_is_paced_to_the_configured_rate() {
         .respond_with(log.clone())
         .mount(&s)
         .await;
-    // 200 calls/s with a burst of 10: the first 10 go at once, then one every 5 ms.
+    // 200 calls/s with a burst of 10: the first 10 go at once, then one every 5 ms. The timeout (5 s) is well above
+    // the queue's wait (450 ms), so no call is told to snooze.
     let rate = RateSpec::parse("200/s:10").unwrap();
     let cfg = settings(&[("SLACK_WEBHOOK_URL", "http://unused.invalid/hook")]);
-    let slack = Slack::new(http_with("slack", &format!("{}/hook", s.uri()), rate), &cfg);
+    let slack = Slack::new(
+        http_with("slack", &format!("{}/hook", s.uri()), rate, Duration::from_secs(5)),
+        &cfg,
+    );
     let calls: Vec<_> = (0..100)
         .map(|i| {
             let slack = slack.clone();
