@@ -308,6 +308,9 @@ async fn unconfigured_impl(b: Backend) {
     .await;
     assert_eq!(status, 503, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("STRIPE_WEBHOOK_SECRET"));
+    // A body over the 3 MiB event cap is refused before anything else.
+    let huge = format!("{{\"x\": \"{}\"}}", "a".repeat(4 << 20));
+    assert_eq!(post(&d, "/webhooks/ocr", &[], &huge).await.0, 413);
     assert_eq!(events(&db).await, 0);
     d.stop().await;
 }
