@@ -82,7 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             actix_rt::System::new().block_on(async {
                 // Pools connect lazily: listing functions opens no connection.
                 let db = Db::open(&config.database_url, &config.pool)?;
-                let registry = Registry::new(functions::all(&Deps { db, config }))?;
+                let registry = Registry::new(functions::all(&Deps::new(db, config)))?;
                 for f in registry.functions() {
                     let d = &f.def;
                     println!("{}  ({})", d.id, d.name);
@@ -106,6 +106,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Config => {
             for (key, env, default, meaning) in SETTINGS {
+                println!("{env:<30} {key:<24} default {default:?}\n    {meaning}");
+            }
+            for (env, default, meaning) in crate::integrations::config::SETTINGS {
+                let key = env.to_ascii_lowercase();
                 println!("{env:<30} {key:<24} default {default:?}\n    {meaning}");
             }
             Ok(())

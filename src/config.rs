@@ -117,6 +117,9 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -146,6 +149,8 @@ pub struct Config {
     pub engine_threads: usize,
     pub wait_lookback: Duration,
     pub site_title: String,
+    /// External services (src/integrations/config.rs).
+    pub integrations: crate::integrations::config::IntegrationsConfig,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -172,6 +177,7 @@ impl Config {
                 values.insert(key.to_string(), v);
             }
         }
+        values.extend(crate::integrations::config::from_env());
         Config::from_values(&values)
     }
 
@@ -267,6 +273,7 @@ impl Config {
             engine_threads: number("engine_threads", 0, 256)?,
             wait_lookback: duration("wait_lookback", ms(0), secs(3600))?,
             site_title: get("site_title").2,
+            integrations: crate::integrations::config::IntegrationsConfig::from_values(values)?,
         })
     }
 
@@ -292,7 +299,7 @@ fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
         .map_err(|e: toml::de::Error| file_err(e.message().to_string()))?;
     let mut out = BTreeMap::new();
     for (key, value) in table {
-        if !SETTINGS.iter().any(|s| s.0 == key) {
+        if !SETTINGS.iter().any(|s| s.0 == key) && !crate::integrations::config::is_key(&key) {
             return Err(file_err(format!("unknown setting {key:?}")));
         }
         let v = match value {

@@ -50,10 +50,8 @@ pub async fn run(
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");
     }
-    let deps = Deps {
-        db: db.clone(),
-        config: config.clone(),
-    };
+    let deps = Deps::new(db.clone(), config.clone());
+    crate::integrations::log_configured(&config.integrations, &deps.integrations);
     let mut defs = functions::all(&deps);
     defs.extend(extra);
     let registry = Arc::new(Registry::new(defs).context("function registry")?);
@@ -71,6 +69,7 @@ pub async fn run(
         registry,
         supervisor: supervisor.clone(),
         started,
+        integrations: deps.integrations.clone(),
     };
     let server = http::serve(state, listener).with_context(|| format!("cannot serve on {addr}"))?;
     tracing::info!(%addr, "listening on http://{addr}");

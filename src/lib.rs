@@ -6,7 +6,8 @@
 //! - [`store`]: SQLite / PostgreSQL through Diesel — schema, migrations, the run store, intake, reads.
 //! - [`platform`]: the course platform's data (users, roles, communication preferences).
 //! - [`functions`]: the platform's workflows, registered with the runtime.
-//! - [`http`]: the actix-web API — event intake, health, read API.
+//! - [`http`]: the actix-web API — event intake, health, read API, provider webhooks.
+//! - [`integrations`], [`email`]: clients of external services, each a rate-limited service actor.
 //! - [`config`], [`daemon`], [`cli`], [`systemd`]: configuration, the `ingot serve` daemon, the command line.
 //! - [`bench`]: the throughput and latency benchmark (`ingot bench`).
 
@@ -14,8 +15,10 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod email;
 pub mod functions;
 pub mod http;
+pub mod integrations;
 pub mod platform;
 pub mod store;
 pub mod systemd;

@@ -17,6 +17,7 @@
 //! - [`supervisor`]: owns the pools, routes wake-ups to them, polls for due work, heartbeats the node lease.
 //! - [`error`]: step and function errors with an explicit retryable / fatal classification.
 //! - [`backoff`]: Inngest's retry schedule.
+//! - [`service`]: shared, rate-limited service actors with bounded mailboxes for external APIs.
 //!
 //! ## Invariants
 //! - Work waits in the database, never in a mailbox: a wake-up message only says "look at the store".
@@ -34,6 +35,7 @@ pub mod pool;
 pub mod run;
 pub mod runtime;
 pub mod scheduler;
+pub mod service;
 pub mod step;
 pub mod store;
 pub mod supervisor;

@@ -6,6 +6,7 @@
 pub mod user_created;
 
 use crate::config::Config;
+use crate::integrations::Integrations;
 use crate::store::Db;
 use ingot_actors::{FunctionDef, Trigger};
 use std::sync::Arc;
@@ -15,6 +16,20 @@ use std::sync::Arc;
 pub struct Deps {
     pub db: Db,
     pub config: Arc<Config>,
+    /// External services (Discord, Stripe, email, ...), each a rate-limited service actor.
+    pub integrations: Integrations,
+}
+
+impl Deps {
+    /// Starts the service actors on the current runtime.
+    pub fn new(db: Db, config: Arc<Config>) -> Deps {
+        let integrations = Integrations::start(&config.integrations, &db);
+        Deps {
+            db,
+            config,
+            integrations,
+        }
+    }
 }
 
 /// Canonical event name → the original platform's name for it.

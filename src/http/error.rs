@@ -12,6 +12,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("Event key not found")]
     Unauthorized,
+    /// A webhook whose credentials are missing or wrong (401).
+    #[error("{0}")]
+    NotAuthenticated(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -45,7 +48,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::NotAuthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

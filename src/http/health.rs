@@ -42,6 +42,7 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             "dropped_wakes": state.supervisor.dropped_wakes(),
         },
         "functions": functions,
+        "services": state.integrations.stats(),
     })))
 }
 

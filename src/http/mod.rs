@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod intake;
+pub mod webhooks;
 
 use crate::config::Config;
 use crate::store::Db;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub supervisor: SupervisorHandle,
     pub started: Instant,
+    /// External services: figures for `/health`.
+    pub integrations: crate::integrations::Integrations,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -37,7 +40,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/runs/{id}", web::get().to(api::get_run))
         .route("/api/v1/runs/{id}/cancel", web::post().to(api::cancel_run))
         .route("/api/v1/functions", web::get().to(api::functions))
-        .route("/api/v1/drain", web::get().to(api::drain));
+        .route("/api/v1/drain", web::get().to(api::drain))
+        .configure(webhooks::routes);
 }
 
 /// Serves the API on a listener the daemon bound first (so a taken port fails start-up before anything else

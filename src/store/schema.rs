@@ -230,3 +230,16 @@ diesel::allow_tables_to_appear_in_same_query!(
     communication_preference_types,
     communication_preferences,
 );
+
+diesel::table! {
+    /// Requests recorded instead of sent in dry-run mode (src/integrations/http.rs).
+    outbound_requests (id) {
+        id -> Text,
+        service -> Text,
+        method -> Text,
+        url -> Text,
+        headers -> Text,
+        body -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}

@@ -6,11 +6,14 @@ mod support;
 
 mod config;
 mod crash;
+mod email;
 mod engine;
 mod flow;
 mod intake;
+mod integrations;
 mod lifecycle;
 mod read_api;
 mod schema;
 mod steps;
 mod user_created;
+mod webhooks;

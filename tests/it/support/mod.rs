@@ -3,6 +3,7 @@
 pub mod db;
 pub mod inproc;
 pub mod process;
+pub mod smtp_sink;
 
 pub use db::{Backend, TestDb};
 

@@ -1,0 +1,141 @@
+//! The email templates: Liquid files in `templates/email/` (`<name>.subject.liquid`, `.html.liquid`,
+//! `.txt.liquid`), compiled into the binary. Variables come from the workflow as a JSON object; `site_title` and
+//! `unsubscribe_url` are used by every footer. HTML output escapes nothing by itself: templates use `| escape`
+//! where user text lands in HTML.
+
+use liquid::Parser;
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::OnceLock;
+
+/// One rendered email: subject, HTML part, plain-text part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rendered {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+macro_rules! templates {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// Every email the workflows send.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Template { $($variant),* }
+
+        impl Template {
+            pub const ALL: &'static [Template] = &[$(Template::$variant),*];
+            pub fn name(self) -> &'static str {
+                match self { $(Template::$variant => $name),* }
+            }
+            fn sources(self) -> [&'static str; 3] {
+                match self {
+                    $(Template::$variant => [
+                        include_str!(concat!("../../templates/email/", $name, ".subject.liquid")),
+                        include_str!(concat!("../../templates/email/", $name, ".html.liquid")),
+                        include_str!(concat!("../../templates/email/", $name, ".txt.liquid")),
+                    ]),*
+                }
+            }
+        }
+    };
+}
+
+templates! {
+    Basic => "basic",
+    WelcomeCohortIndividual => "welcome_cohort_individual",
+    WelcomeCohortTeamPurchaser => "welcome_cohort_team_purchaser",
+    WelcomeCohortTeamRedeemer => "welcome_cohort_team_redeemer",
+    WelcomeWorkshopIndividual => "welcome_workshop_individual",
+    WelcomeWorkshopTeamPurchaser => "welcome_workshop_team_purchaser",
+    WelcomeWorkshopTeamRedeemer => "welcome_workshop_team_redeemer",
+    LiveEventWelcome => "live_event_welcome",
+    WorkshopAccess => "workshop_access",
+    Broadcast => "broadcast",
+}
+
+/// Variables templates may leave out (they render as empty); any other missing variable is an error naming it.
+const OPTIONAL: &[&str] = &[
+    "site_title",
+    "unsubscribe_url",
+    "user_first_name",
+    "quantity",
+    "day_one_unlock_date",
+    "workshop_description",
+    "body",
+    "subject",
+];
+
+fn parser() -> &'static Parser {
+    static P: OnceLock<Parser> = OnceLock::new();
+    P.get_or_init(|| liquid::ParserBuilder::with_stdlib().build().expect("liquid parser"))
+}
+
+impl Template {
+    /// Renders the three parts with `vars` (a JSON object). A template error names the template and the part.
+    pub fn render(self, vars: &Value) -> Result<Rendered, String> {
+        let mut merged = serde_json::Map::new();
+        for k in OPTIONAL {
+            merged.insert(k.to_string(), Value::Null);
+        }
+        match vars {
+            Value::Object(m) => merged.extend(m.clone()),
+            Value::Null => {}
+            _ => return Err(format!("email {}: the variables are not an object", self.name())),
+        }
+        let globals = liquid::model::to_object(&Value::Object(merged))
+            .map_err(|e| format!("email {}: the variables are not an object: {e}", self.name()))?;
+        let [subject, html, text] = self.sources();
+        let part = |src: &str, part: &str| -> Result<String, String> {
+            parser()
+                .parse(src)
+                .and_then(|t| t.render(&globals))
+                .map_err(|e| format!("email {} ({part}): {e}", self.name()))
+        };
+        Ok(Rendered {
+            subject: part(subject, "subject")?.trim().to_string(),
+            html: part(html, "html")?,
+            text: part(text, "text")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_template_renders() {
+        let vars = json!({
+            "site_title": "AI Hero", "user_first_name": "Ada", "cohort_title": "Cohort 1", "workshop_title": "Evals",
+            "quantity": 3, "url": "https://x/c", "invite_url": "https://x/i", "product_name": "Live", "start_date": "May 1st",
+            "start_time": "9:00 AM", "end_time": "10:00 AM", "support_email": "s@x", "subject": "News", "body": "<b>Hello</b>",
+            "unsubscribe_url": "https://x/u",
+        });
+        for t in Template::ALL {
+            let r = t.render(&vars).unwrap();
+            assert!(
+                !r.subject.is_empty() && r.html.contains("Ada") && r.text.contains("Ada"),
+                "{t:?}: {r:?}"
+            );
+            assert!(r.text.contains("Unsubscribe: https://x/u"), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn individual_welcome_states_one_seat_and_escapes() {
+        let r = Template::WelcomeCohortIndividual
+            .render(&json!({"cohort_title": "C", "url": "u", "site_title": "S"}))
+            .unwrap();
+        assert_eq!(r.subject, "Welcome to C!");
+        assert!(r.text.contains("for 1 seat") && r.text.contains("Hi there,"));
+        let b = Template::Basic
+            .render(&json!({"subject": "s", "body": "<script>"}))
+            .unwrap();
+        assert!(b.html.contains("&lt;script&gt;") && b.text.contains("<script>"));
+        let err = Template::WelcomeCohortIndividual
+            .render(&json!({"url": "u"}))
+            .unwrap_err();
+        assert!(err.contains("cohort_title"), "{err}");
+    }
+}

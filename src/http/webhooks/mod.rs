@@ -1,0 +1,207 @@
+//! Webhooks in: each provider's request is authenticated as that provider does it, mapped to our events, and
+//! stored through the same intake transaction as `POST /e/{key}` ([`crate::store::events::ingest`]). The answer is
+//! 2xx only once the events are durably stored; an unauthenticated or malformed request stores nothing.
+//!
+//! Provider retries never start a second run: every event carries a dedupe `id` — the provider's event id where it
+//! has one (`stripe:evt_…`), else a hash of the body.
+
+pub mod deepgram;
+pub mod mux;
+pub mod ocr;
+pub mod postmark;
+pub mod stripe;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::store::events::{NewEvent, ingest};
+use actix_web::{HttpResponse, web};
+use hmac::{KeyInit, Mac};
+use ingot_actors::time::now_ms;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// Largest webhook body accepted (the event cap).
+pub const MAX_BODY: usize = crate::http::intake::MAX_EVENT_BYTES;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let limit = || web::PayloadConfig::new(MAX_BODY);
+    cfg.service(
+        web::resource("/webhooks/stripe")
+            .app_data(limit())
+            .route(web::post().to(stripe::receive)),
+    )
+    .service(
+        web::resource("/webhooks/postmark")
+            .app_data(limit())
+            .route(web::post().to(postmark::receive)),
+    )
+    .service(
+        web::resource("/webhooks/mux")
+            .app_data(limit())
+            .route(web::post().to(mux::receive)),
+    )
+    .service(
+        web::resource("/webhooks/deepgram")
+            .app_data(limit())
+            .route(web::post().to(deepgram::receive)),
+    )
+    .service(
+        web::resource("/webhooks/ocr")
+            .app_data(limit())
+            .route(web::post().to(ocr::receive)),
+    );
+}
+
+/// One event a webhook produces: name, data, and the dedupe id.
+pub struct Incoming {
+    pub name: String,
+    pub data: Value,
+    pub id: String,
+}
+
+/// Stores the events (and the runs they start) in one transaction, wakes the pools, answers 200 with our ids.
+pub async fn store(state: &AppState, provider: &str, incoming: Vec<Incoming>) -> Result<HttpResponse, ApiError> {
+    let now = now_ms();
+    let batch: Vec<NewEvent> = incoming
+        .into_iter()
+        .map(|i| {
+            let id = uuid::Uuid::now_v7().to_string();
+            let event = json!({"id": i.id, "name": i.name, "data": i.data, "user": {}, "ts": now, "v": null});
+            let matches = state.registry.matching(&i.name, &event);
+            NewEvent {
+                id,
+                external_id: Some(i.id),
+                name: i.name,
+                data: i.data,
+                user: json!({}),
+                ts: now,
+                v: None,
+                matches,
+            }
+        })
+        .collect();
+    let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
+    if !batch.is_empty() {
+        let ingested = ingest(&state.db, &batch, now).await?;
+        tracing::info!(
+            provider,
+            events = ids.len(),
+            runs = ingested.runs_created,
+            "webhook stored"
+        );
+        state.supervisor.wake(ingested.woken);
+    }
+    Ok(HttpResponse::Ok().json(json!({"ids": ids, "status": 200})))
+}
+
+/// `<provider>:<sha256 of the body>`: the dedupe id of providers that send no event id.
+pub fn body_id(provider: &str, body: &[u8]) -> String {
+    format!("{provider}:{}", hex::encode(Sha256::digest(body)))
+}
+
+pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))
+}
+
+/// Constant-time string equality.
+pub fn same(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// Why a signature header was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("missing or malformed signature header")]
+    Malformed,
+    #[error("timestamp outside the tolerance")]
+    Stale,
+    #[error("no signature matches")]
+    Mismatch,
+}
+
+/// Verifies a `t=<unix secs>,v1=<hex>[,v1=<hex>…]` header (Stripe's and Mux's scheme): HMAC-SHA256 of
+/// `"<t>.<raw body>"` under any of `secrets` (rotation) must equal any `v1`, and `t` must be within `tolerance_s`
+/// of `now_s`.
+pub fn verify_signature(
+    header: &str,
+    body: &[u8],
+    secrets: &[&str],
+    now_s: i64,
+    tolerance_s: i64,
+) -> Result<(), SignatureError> {
+    let mut t = None;
+    let mut v1 = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) => t = v.parse::<i64>().ok(),
+            Some(("v1", v)) => v1.extend(hex::decode(v).ok()),
+            _ => {}
+        }
+    }
+    let t = t.ok_or(SignatureError::Malformed)?;
+    if v1.is_empty() {
+        return Err(SignatureError::Malformed);
+    }
+    if (now_s - t).abs() > tolerance_s {
+        return Err(SignatureError::Stale);
+    }
+    for secret in secrets {
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+        mac.update(t.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        let expected = mac.finalize().into_bytes();
+        if v1.iter().any(|sig| {
+            use subtle::ConstantTimeEq;
+            sig.len() == expected.len() && bool::from(sig.as_slice().ct_eq(expected.as_slice()))
+        }) {
+            return Ok(());
+        }
+    }
+    Err(SignatureError::Mismatch)
+}
+
+/// Signs like Stripe does (tests and `ingot` tooling use it to produce valid headers).
+pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures() {
+        let body = br#"{"id":"evt_1"}"#;
+        let h = sign("whsec_a", 1000, body);
+        assert_eq!(verify_signature(&h, body, &["whsec_a"], 1000, 300), Ok(()));
+        // Rotation: the old and the new secret are both accepted; several v1 entries are allowed.
+        let both = format!("{h},v1={}", sign("whsec_b", 1000, body).split("v1=").nth(1).unwrap());
+        assert_eq!(verify_signature(&both, body, &["whsec_b"], 1000, 300), Ok(()));
+        assert_eq!(verify_signature(&h, body, &["whsec_new", "whsec_a"], 1000, 300), Ok(()));
+        assert_eq!(
+            verify_signature(&h, b"{}", &["whsec_a"], 1000, 300),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_signature(&h, body, &["whsec_x"], 1000, 300),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_signature(&h, body, &["whsec_a"], 1301, 300),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify_signature("v1=00", body, &["whsec_a"], 1000, 300),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify_signature("t=1000", body, &["whsec_a"], 1000, 300),
+            Err(SignatureError::Malformed)
+        );
+    }
+}

@@ -1,0 +1,47 @@
+//! `POST /webhooks/postmark`: Postmark's delivery, bounce, spam-complaint, open, click and subscription-change
+//! webhooks. Authenticated by `POSTMARK_WEBHOOK_SECRET`, sent either in the `course-builder` header (the platform's
+//! set-up) or as the basic-auth password (Postmark's own option). Becomes `postmark/webhook` `{event: RecordType,
+//! data: <body>}`; the dedupe id is a hash of the body, so Postmark's retries are not processed twice.
+
+use super::{Incoming, body_id, parse_json, same, store};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use serde_json::json;
+
+pub async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let Some(secret) = &state.config.integrations.postmark_webhook_secret else {
+        return Err(ApiError::Unavailable(
+            "Postmark webhooks are not configured: set POSTMARK_WEBHOOK_SECRET".into(),
+        ));
+    };
+    let header = |n: &str| req.headers().get(n).and_then(|h| h.to_str().ok());
+    let by_header = header("course-builder").is_some_and(|v| same(v, secret.expose()));
+    let by_basic = header("authorization")
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|pair| pair.split_once(':').map(|(_, p)| p.to_string()))
+        .is_some_and(|p| same(&p, secret.expose()));
+    if !(by_header || by_basic) {
+        return Err(ApiError::NotAuthenticated(
+            "missing or wrong Postmark webhook secret".into(),
+        ));
+    }
+    let data = parse_json(&body)?;
+    let record_type = data["RecordType"]
+        .as_str()
+        .ok_or_else(|| ApiError::BadRequest("a Postmark webhook has a RecordType".into()))?
+        .to_string();
+    store(
+        &state,
+        "postmark",
+        vec![Incoming {
+            name: "postmark/webhook".into(),
+            data: json!({"event": record_type, "data": data}),
+            id: body_id("postmark", &body),
+        }],
+    )
+    .await
+}
