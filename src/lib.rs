@@ -17,5 +17,6 @@ pub mod daemon;
 pub mod functions;
 pub mod http;
 pub mod platform;
+pub mod seed;
 pub mod store;
 pub mod systemd;

@@ -1,7 +1,8 @@
 //! Communication channels, preference types and users' preferences.
 
+use super::Result;
+use crate::store::Db;
 use crate::store::schema::{communication_channels, communication_preference_types, communication_preferences};
-use crate::store::{Db, Result};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
@@ -93,6 +94,6 @@ pub async fn ensure_active_preference(
     });
     let pref = get_preference(db, user_id, type_id, channel_id)
         .await?
-        .ok_or_else(|| crate::store::Error::Data("preference vanished after insert".into()))?;
+        .ok_or_else(|| super::Error::not_found("preference", user_id))?;
     Ok((pref, inserted == 1))
 }
