@@ -4,16 +4,14 @@
 //! Metadata is JSON (`contentIds`, `discordRoleId`, `eligibilityProductId`, ...); queries on it narrow with SQL
 //! and compare in Rust, so both backends answer the same.
 
-use super::content::{ContentResource, ResourceTree};
-use super::{Error, JsonText, Result, json_str, now};
-use crate::platform::commerce::product_types::ProductType;
+use super::{Error, JsonText, Result, now};
 use crate::store::Db;
 use crate::store::schema::{entitlement_types, entitlements as e};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The entitlement type name of special credits.
 pub const APPLY_SPECIAL_CREDIT: &str = "apply_special_credit";
@@ -279,176 +277,7 @@ pub async fn create_entitlement(db: &Db, new: &NewEntitlement) -> Result<(Entitl
     Ok((stored, n == 1))
 }
 
-/// Creates `new` unless the user already has a live entitlement of its type for which `same` holds; in one
-/// write transaction (the check and the insert cannot interleave with another writer on SQLite). Returns the
-/// live entitlement (found or created) and whether it was created.
-pub async fn ensure_live_entitlement(
-    db: &Db,
-    new: &NewEntitlement,
-    same: impl Fn(&Entitlement) -> bool + Send + Sync,
-) -> Result<(Entitlement, bool)> {
-    let mut out = ensure_many(db, &new.user_id, &new.entitlement_type_id, vec![(new.clone(), &same)]).await?;
-    Ok(out.remove(0))
-}
-
-type Same<'a> = &'a (dyn Fn(&Entitlement) -> bool + Send + Sync);
-
-/// For each (new, same): the user's live entitlement of the type for which `same` holds, else `new` inserted.
-async fn ensure_many(
-    db: &Db,
-    user_id: &str,
-    type_id: &str,
-    wanted: Vec<(NewEntitlement, Same<'_>)>,
-) -> Result<Vec<(Entitlement, bool)>> {
-    let t = now();
-    let (user_id, type_id) = (user_id.to_string(), type_id.to_string());
-    let wanted = &wanted;
-    let inserted: Vec<(Entitlement, bool)> = crate::with_conn!(db, write, |c| {
-        c.transaction::<_, Error, _>(async |tx| {
-            let existing: Vec<Entitlement> = e::table
-                .filter(e::user_id.eq(&user_id))
-                .filter(e::entitlement_type_id.eq(&type_id))
-                .filter(e::deleted_at.is_null())
-                .select(COLUMNS)
-                .order((e::created_at, e::id))
-                .load(tx)
-                .await?;
-            let mut live: Vec<Entitlement> = existing.into_iter().filter(|x| x.is_live(t)).collect();
-            let mut out = Vec::new();
-            for (new, same) in wanted {
-                if let Some(found) = live.iter().find(|x| same(x)) {
-                    out.push((found.clone(), false));
-                    continue;
-                }
-                let row = NewRow::from_new(new, t);
-                diesel::insert_into(e::table).values(&row).execute(tx).await?;
-                let created: Entitlement = e::table.filter(e::id.eq(&new.id)).select(COLUMNS).first(tx).await?;
-                live.push(created.clone());
-                out.push((created, true));
-            }
-            Ok(out)
-        })
-        .await?
-    });
-    Ok(inserted)
-}
-
-/// The resources a purchase of this type gives access to: for a cohort, every content descendant (its
-/// workshops and, recursively, their sections and lessons); for a self-paced product, the workshop itself and
-/// its content descendants. Media and email attachments are not granted.
-pub fn resources_to_grant(product_type: ProductType, tree: &ResourceTree) -> Vec<&ContentResource> {
-    let mut out = Vec::new();
-    if product_type == ProductType::SelfPaced {
-        out.push(&tree.resource);
-    }
-    out.extend(
-        tree.descendants()
-            .into_iter()
-            .filter(|r| !NOT_CONTENT.contains(&r.kind.as_str())),
-    );
-    out
-}
-
-/// Gives `grant.user_id` a content-access entitlement (`metadata.contentIds = [resourceId]`, source the
-/// purchase) for every resource [`resources_to_grant`] lists, skipping each resource the user already has a live
-/// entitlement of that type for (whatever its source). Running it twice creates nothing the second time and
-/// reports the same entitlements with `created: false`.
-pub async fn create_resource_entitlements(
-    db: &Db,
-    product_type: ProductType,
-    tree: &ResourceTree,
-    grant: &Grant,
-) -> Result<Vec<GrantedEntitlement>> {
-    let resources = resources_to_grant(product_type, tree);
-    let matchers: Vec<Box<dyn Fn(&Entitlement) -> bool + Send + Sync>> = resources
-        .iter()
-        .map(|r| {
-            let id = r.id.clone();
-            Box::new(move |x: &Entitlement| x.content_ids().contains(&id.as_str())) as Box<_>
-        })
-        .collect();
-    let wanted = resources
-        .iter()
-        .zip(&matchers)
-        .map(|(r, m)| {
-            let new = NewEntitlement {
-                id: format!("{}-{}", r.id, uuid::Uuid::now_v7()),
-                entitlement_type_id: grant.content_access_type_id.clone(),
-                user_id: grant.user_id.clone(),
-                organization_id: grant.organization_id.clone(),
-                organization_membership_id: grant.organization_membership_id.clone(),
-                source_type: SourceType::Purchase,
-                source_id: grant.purchase_id.clone(),
-                metadata: json!({"contentIds": [r.id]}),
-                expires_at: None,
-            };
-            (new, &**m as Same<'_>)
-        })
-        .collect();
-    let done = ensure_many(db, &grant.user_id, &grant.content_access_type_id, wanted).await?;
-    Ok(resources
-        .iter()
-        .zip(done)
-        .map(|(r, (ent, created))| GrantedEntitlement {
-            entitlement_id: ent.id,
-            resource_id: r.id.clone(),
-            resource_type: r.kind.clone(),
-            resource_title: r.title().map(str::to_string),
-            created,
-        })
-        .collect())
-}
-
-/// Gives the user a Discord-role entitlement (`metadata.discordRoleId`) from a purchase, unless they have a live
-/// one of this type for the same role.
-pub async fn ensure_discord_role_entitlement(
-    db: &Db,
-    grant: &Grant,
-    discord_type_id: &str,
-    resource_id: &str,
-    discord_role_id: &str,
-) -> Result<(Entitlement, bool)> {
-    let new = NewEntitlement {
-        id: format!("{resource_id}-discord-{}", uuid::Uuid::now_v7()),
-        entitlement_type_id: discord_type_id.into(),
-        user_id: grant.user_id.clone(),
-        organization_id: grant.organization_id.clone(),
-        organization_membership_id: grant.organization_membership_id.clone(),
-        source_type: SourceType::Purchase,
-        source_id: grant.purchase_id.clone(),
-        metadata: json!({"discordRoleId": discord_role_id}),
-        expires_at: None,
-    };
-    ensure_live_entitlement(db, &new, |x| {
-        json_str(&x.metadata, "discordRoleId") == Some(discord_role_id)
-    })
-    .await
-}
-
-/// Gives the user a special credit from a coupon (`apply_special_credit`, source the coupon,
-/// `metadata.eligibilityProductId`), unless they have a live one from that coupon.
-pub async fn ensure_credit_entitlement(
-    db: &Db,
-    user_id: &str,
-    organization_id: Option<&str>,
-    organization_membership_id: Option<&str>,
-    coupon_id: &str,
-    eligibility_product_id: &str,
-) -> Result<(Entitlement, bool)> {
-    let ty = require_entitlement_type(db, APPLY_SPECIAL_CREDIT).await?;
-    let new = NewEntitlement {
-        id: format!("{coupon_id}-{}", uuid::Uuid::now_v7()),
-        entitlement_type_id: ty.id,
-        user_id: user_id.into(),
-        organization_id: organization_id.map(str::to_string),
-        organization_membership_id: organization_membership_id.map(str::to_string),
-        source_type: SourceType::Coupon,
-        source_id: coupon_id.into(),
-        metadata: json!({"eligibilityProductId": eligibility_product_id}),
-        expires_at: None,
-    };
-    ensure_live_entitlement(db, &new, |x| x.source_type == "COUPON" && x.source_id == coupon_id).await
-}
-
+mod grant;
 mod revoke;
+pub use grant::*;
 pub use revoke::*;
