@@ -197,13 +197,13 @@ pub async fn get_workshop(db: &Db, id_or_slug: &str) -> Result<Option<ResourceTr
     tree_of_type(db, id_or_slug, "workshop").await
 }
 
-/// The ids of the live products a resource is sold through, by position.
+/// The ids of the live products a resource is sold through, by position (then the oldest link first).
 pub async fn product_ids_for_resource(db: &Db, resource_id: &str) -> Result<Vec<String>> {
     Ok(crate::with_conn!(db, read, |c| {
         crp::table
             .filter(crp::resource_id.eq(resource_id))
             .filter(crp::deleted_at.is_null())
-            .order((crp::position, crp::product_id))
+            .order((crp::position, crp::created_at, crp::product_id))
             .select(crp::product_id)
             .load(c)
             .await?

@@ -8,6 +8,7 @@ mod config;
 mod crash;
 mod engine;
 mod intake;
+mod platform;
 mod read_api;
 mod schema;
 mod user_created;

@@ -92,7 +92,8 @@ pub struct ResourceContext {
     pub resource_id: String,
     pub resource_type: String,
     pub product_type: ProductType,
-    /// The product the resource itself is sold through (its first linked product), if any.
+    /// The product the resource itself is sold through (its first linked product other than the one bought, else
+    /// the one bought), if any.
     pub product_for_resource: Option<Product>,
     /// For a cohort: `fields.startsAt` of its first child (position 0), as stored (ISO 8601); `None` = TBD.
     /// Formatting it for people (the original's `MMMM do, yyyy` in America/Los_Angeles) is the email's job.
@@ -100,8 +101,9 @@ pub struct ResourceContext {
 }
 
 /// The contexts of a product's resources: each resource's product type is the type of the product it is itself
-/// sold through (its first linked product; `purchased_type` when that is the purchased product), else the type
-/// its resource type maps to; resources of unmappable types are skipped.
+/// sold through (its first linked product other than the one bought — so a workshop inside a cohort bundle is
+/// `self-paced`), else `purchased_type` if only the bought product sells it, else the type its resource type maps
+/// to. Only cohorts and workshops give contexts; other resources (events, ...) are skipped.
 ///
 /// Unlike the original (reference §9.6), the resource's own product and the cohort's day-one date are really
 /// loaded, so they are not always null / TBD.
@@ -113,9 +115,14 @@ pub async fn gather_resource_contexts(
     let mut out = Vec::new();
     for pr in &product.resources {
         let resource = &pr.resource;
-        let own_product = match content::product_ids_for_resource(db, &resource.id).await?.first() {
-            Some(id) if *id == product.product.id => Some(product.product.clone()),
+        if ProductType::for_resource_type(&resource.kind).is_none() {
+            continue; // only cohorts and workshops are content a purchase grants
+        }
+        // The product the resource is sold through on its own (not the one bought), else the one bought.
+        let linked = content::product_ids_for_resource(db, &resource.id).await?;
+        let own_product = match linked.iter().find(|id| **id != product.product.id) {
             Some(id) => get_product_row(db, id).await?,
+            None if linked.contains(&product.product.id) => Some(product.product.clone()),
             None => None,
         };
         let product_type = match &own_product {
