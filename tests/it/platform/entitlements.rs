@@ -95,9 +95,14 @@ async fn recursive_impl(b: Backend) {
     );
     assert!(first.iter().all(|g| g.created));
     assert_eq!(first[0].resource_title.as_deref(), Some("Foundations"));
-    let live = ent::entitlements_of_user(db, "u_buyer", &[grant.content_access_type_id.clone()], false)
-        .await
-        .unwrap();
+    let live = ent::entitlements_of_user(
+        db,
+        "u_buyer",
+        std::slice::from_ref(&grant.content_access_type_id),
+        false,
+    )
+    .await
+    .unwrap();
     assert_eq!(live.len(), 9);
     for e in &live {
         assert_eq!(
@@ -303,7 +308,7 @@ async fn soft_delete_impl(b: Backend) {
         .unwrap();
     assert!(other_purchase.is_empty(), "only the given purchase's entitlements");
     assert_eq!(
-        ent::entitlements_of_user(db, ids::ALICE, &[ty.id.clone()], false)
+        ent::entitlements_of_user(db, ids::ALICE, std::slice::from_ref(&ty.id), false)
             .await
             .unwrap()
             .len(),
@@ -311,9 +316,10 @@ async fn soft_delete_impl(b: Backend) {
     );
 
     // By organization and type.
-    let n = ent::soft_delete_user_entitlements_in_organization(db, ids::DAVE, ids::TEAM_ORG, &[ty.id.clone()])
-        .await
-        .unwrap();
+    let n =
+        ent::soft_delete_user_entitlements_in_organization(db, ids::DAVE, ids::TEAM_ORG, std::slice::from_ref(&ty.id))
+            .await
+            .unwrap();
     assert_eq!(n, 9);
     assert_eq!(rows(&t, "entitlements").await, total, "soft deletes keep every row");
 }
