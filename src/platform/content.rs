@@ -339,3 +339,44 @@ pub async fn merge_resource_fields(db: &Db, id: &str, patch: &Map<String, Value>
         .await?
         .ok_or_else(|| Error::not_found("content resource", id))
 }
+
+/// An email scheduled relative to an event (`content_resource_resources.metadata.type == "event-reminder"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReminderLink {
+    pub event: ContentResource,
+    pub email: ContentResource,
+    /// `metadata.hoursInAdvance`, if it is a number.
+    pub hours_in_advance: Option<f64>,
+}
+
+/// Every live event-reminder link (parent = event, child = email), by event then position.
+pub async fn event_reminder_links(db: &Db) -> Result<Vec<ReminderLink>> {
+    let rows: Vec<(String, String, JsonText)> = crate::with_conn!(db, read, |c| {
+        crr::table
+            .filter(crr::deleted_at.is_null())
+            .filter(crr::metadata.like("%event-reminder%"))
+            .order((crr::resource_of_id, crr::position, crr::resource_id))
+            .select((crr::resource_of_id, crr::resource_id, crr::metadata))
+            .load(c)
+            .await?
+    });
+    let mut out = Vec::new();
+    for (event_id, email_id, JsonText(meta)) in rows {
+        if json_str(&meta, "type") != Some("event-reminder") {
+            continue;
+        }
+        let (Some(event), Some(email)) = (
+            get_content_resource(db, &event_id).await?,
+            get_content_resource(db, &email_id).await?,
+        ) else {
+            continue;
+        };
+        out.push(ReminderLink {
+            event,
+            email,
+            hours_in_advance: meta.get("hoursInAdvance").and_then(Value::as_f64),
+        });
+    }
+    Ok(out)
+}

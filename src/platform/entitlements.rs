@@ -277,7 +277,9 @@ pub async fn create_entitlement(db: &Db, new: &NewEntitlement) -> Result<(Entitl
     Ok((stored, n == 1))
 }
 
+mod cohort;
 mod grant;
 mod revoke;
+pub use cohort::*;
 pub use grant::*;
 pub use revoke::*;

@@ -255,3 +255,41 @@ pub async fn role_names(db: &Db, user_id: &str) -> Result<Vec<String>> {
             .await?
     }))
 }
+
+/// Stores a magic-link verification token (Auth.js `verification_tokens`: the identifier is the email, the token
+/// its hash). Storing the same pair again changes nothing.
+pub async fn create_verification_token(
+    db: &Db,
+    identifier: &str,
+    token_hash: &str,
+    expires: chrono::NaiveDateTime,
+) -> Result<bool> {
+    use crate::store::schema::verification_tokens as vt;
+    Ok(crate::with_conn!(db, write, |c| {
+        diesel::insert_into(vt::table)
+            .values((
+                vt::identifier.eq(identifier),
+                vt::token.eq(token_hash),
+                vt::expires.eq(expires),
+                vt::created_at.eq(now()),
+            ))
+            .on_conflict_do_nothing()
+            .execute(c)
+            .await?
+    }) == 1)
+}
+
+/// Whether a verification token exists and has not expired.
+pub async fn verification_token_is_valid(db: &Db, identifier: &str, token_hash: &str) -> Result<bool> {
+    use crate::store::schema::verification_tokens as vt;
+    let n: i64 = crate::with_conn!(db, read, |c| {
+        vt::table
+            .filter(vt::identifier.eq(identifier))
+            .filter(vt::token.eq(token_hash))
+            .filter(vt::expires.gt(now()))
+            .count()
+            .get_result(c)
+            .await?
+    });
+    Ok(n > 0)
+}

@@ -6,7 +6,7 @@ use super::products::{Product, get_product_row};
 use crate::platform::users::{User, get_user};
 use crate::platform::{Error, JsonText, Result, now};
 use crate::store::Db;
-use crate::store::schema::{merchant_charges, purchases as p};
+use crate::store::schema::{content_resource_products as crp, merchant_charges, purchases as p, users};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -304,4 +304,26 @@ pub async fn ensure_purchase(db: &Db, n: &NewPurchase) -> Result<Purchase> {
             .await?
     });
     require_purchase(db, &n.id).await
+}
+
+/// Buyers (sorted by email) with a `Valid` purchase of any live product that sells a resource (e.g. an event's
+/// attendees for a reminder).
+pub async fn valid_purchasers_of_resource(db: &Db, resource_id: &str) -> Result<Vec<User>> {
+    Ok(crate::with_conn!(db, read, |c| {
+        users::table
+            .filter(
+                users::id.nullable().eq_any(
+                    p::table
+                        .inner_join(crp::table.on(crp::product_id.eq(p::product_id)))
+                        .filter(crp::resource_id.eq(resource_id))
+                        .filter(crp::deleted_at.is_null())
+                        .filter(p::status.eq(PurchaseStatus::Valid.as_str()))
+                        .select(p::user_id),
+                ),
+            )
+            .order(users::email)
+            .select((users::id, users::name, users::email))
+            .load(c)
+            .await?
+    }))
 }

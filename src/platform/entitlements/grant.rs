@@ -185,3 +185,67 @@ pub async fn ensure_credit_entitlement(
     };
     ensure_live_entitlement(db, &new, |x| x.source_type == "COUPON" && x.source_id == coupon_id).await
 }
+
+/// Moves the source user's live special credits for a product to the target user (a purchase transfer): in one
+/// transaction each is soft-deleted and a copy (same coupon source and metadata) is created for the target in
+/// their organization. Returns (old id, new id) pairs; a second call finds nothing live to move.
+pub async fn transfer_credit_entitlements(
+    db: &Db,
+    source_user_id: &str,
+    target_user_id: &str,
+    product_id: &str,
+    target_organization_id: Option<&str>,
+    target_membership_id: Option<&str>,
+) -> Result<Vec<(String, String)>> {
+    let ty = require_entitlement_type(db, APPLY_SPECIAL_CREDIT).await?;
+    let t = now();
+    let (source, target, product) = (
+        source_user_id.to_string(),
+        target_user_id.to_string(),
+        product_id.to_string(),
+    );
+    let (org, membership) = (
+        target_organization_id.map(str::to_string),
+        target_membership_id.map(str::to_string),
+    );
+    Ok(crate::with_conn!(db, write, |c| {
+        c.transaction::<_, Error, _>(async |tx| {
+            let credits: Vec<Entitlement> = e::table
+                .filter(e::user_id.eq(&source))
+                .filter(e::entitlement_type_id.eq(&ty.id))
+                .filter(e::source_type.eq(SourceType::Coupon.as_str()))
+                .filter(e::deleted_at.is_null())
+                .select(COLUMNS)
+                .load(tx)
+                .await?;
+            let mut moved = Vec::new();
+            for old in credits
+                .into_iter()
+                .filter(|x| x.is_live(t) && json_str(&x.metadata, "eligibilityProductId") == Some(product.as_str()))
+            {
+                diesel::update(e::table.filter(e::id.eq(&old.id)))
+                    .set((e::deleted_at.eq(t), e::updated_at.eq(t)))
+                    .execute(tx)
+                    .await?;
+                let new = NewEntitlement {
+                    id: format!("{}-{}", old.source_id, uuid::Uuid::now_v7()),
+                    entitlement_type_id: ty.id.clone(),
+                    user_id: target.clone(),
+                    organization_id: org.clone(),
+                    organization_membership_id: membership.clone(),
+                    source_type: SourceType::Coupon,
+                    source_id: old.source_id.clone(),
+                    metadata: old.metadata.clone(),
+                    expires_at: old.expires_at,
+                };
+                diesel::insert_into(e::table)
+                    .values(&NewRow::from_new(&new, t))
+                    .execute(tx)
+                    .await?;
+                moved.push((old.id, new.id));
+            }
+            Ok(moved)
+        })
+        .await?
+    }))
+}

@@ -571,3 +571,95 @@ async fn shortlinks_impl(b: Backend) {
     assert!(missing.unwrap_err().is_not_found());
     assert_eq!(shortlinks::get_shortlink_by_slug(db, "nope").await.unwrap(), None);
 }
+
+both!(records_subscriptions_once, subscriptions_impl);
+async fn subscriptions_impl(b: Backend) {
+    use ingot::platform::commerce::subscriptions::{self, NewSubscription};
+    let t = TestDb::new(b).await;
+    let db = &t.db;
+    demo::load(db).await.unwrap();
+    builders::product(db, "prod_member", "membership", "Membership", 2_000, json!({}), &[])
+        .await
+        .unwrap();
+    let mp = merchants::ensure_merchant_product(db, "mp_member", ids::MERCHANT_ACCOUNT, "prod_member", "stripe_member")
+        .await
+        .unwrap();
+    let (cus, _) = merchants::find_or_create_merchant_customer(db, ids::MERCHANT_ACCOUNT, ids::BOB, "cus_bob")
+        .await
+        .unwrap();
+    let bob_org = organizations::memberships_of_user(db, ids::BOB)
+        .await
+        .unwrap()
+        .remove(0)
+        .organization
+        .id;
+    assert!(!subscriptions::has_active_subscription(db, ids::BOB).await.unwrap());
+
+    let s1 = subscriptions::store_merchant_session(db, ids::MERCHANT_ACCOUNT, "cs_sub", Some(&bob_org))
+        .await
+        .unwrap();
+    let s2 = subscriptions::store_merchant_session(db, ids::MERCHANT_ACCOUNT, "cs_sub", None)
+        .await
+        .unwrap();
+    assert_eq!(s1, s2);
+    let new = NewSubscription {
+        merchant_account_id: ids::MERCHANT_ACCOUNT.into(),
+        merchant_customer_id: cus.id,
+        merchant_product_id: mp.id,
+        product_id: "prod_member".into(),
+        organization_id: Some(bob_org),
+        stripe_subscription_id: "sub_1".into(),
+    };
+    let (a, created) = subscriptions::create_subscription(db, &new).await.unwrap();
+    let (b2, again) = subscriptions::create_subscription(db, &new).await.unwrap();
+    assert!(created && !again);
+    assert_eq!(a, b2);
+    assert_eq!(a.status, "active");
+    assert_eq!(
+        (
+            rows(&t, "subscriptions").await,
+            rows(&t, "merchant_subscriptions").await
+        ),
+        (1, 1)
+    );
+    assert!(subscriptions::has_active_subscription(db, ids::BOB).await.unwrap());
+    assert!(!subscriptions::has_active_subscription(db, ids::ALICE).await.unwrap());
+    let bad = NewSubscription {
+        stripe_subscription_id: String::new(),
+        ..new
+    };
+    assert!(matches!(
+        subscriptions::create_subscription(db, &bad).await,
+        Err(Error::Invalid(_))
+    ));
+}
+
+both!(lists_valid_purchasers_of_a_resource, purchasers_impl);
+async fn purchasers_impl(b: Backend) {
+    let t = TestDb::new(b).await;
+    let db = &t.db;
+    demo::load(db).await.unwrap();
+    let emails: Vec<String> = purchases::valid_purchasers_of_resource(db, ids::EVENT)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.email)
+        .collect();
+    assert_eq!(
+        emails,
+        ["alice@example.com"],
+        "Frank's disputed purchase does not count"
+    );
+    assert!(
+        purchases::valid_purchasers_of_resource(db, ids::EVENT_SERIES)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        purchases::valid_purchasers_of_resource(db, "nope")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

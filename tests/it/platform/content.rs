@@ -142,3 +142,35 @@ async fn merges_impl(b: Backend) {
     let err = content::merge_resource_fields(db, "nope", &patch).await.unwrap_err();
     assert!(err.is_not_found(), "{err}");
 }
+
+both!(lists_event_reminders, reminders_impl);
+async fn reminders_impl(b: Backend) {
+    let t = TestDb::new(b).await;
+    let db = &t.db;
+    demo::load(db).await.unwrap();
+    assert!(content::event_reminder_links(db).await.unwrap().is_empty());
+    builders::resource(db, "email_reminder", "email", "See you tomorrow", json!({"body": "Hi"}))
+        .await
+        .unwrap();
+    let meta = json!({"type": "event-reminder", "hoursInAdvance": 24});
+    content::link_resources(db, ids::EVENT, "email_reminder", 0.0, &meta)
+        .await
+        .unwrap();
+    // Not a reminder: another link whose metadata merely mentions the word.
+    content::link_resources(
+        db,
+        ids::EVENT_SERIES,
+        "email_reminder",
+        0.0,
+        &json!({"note": "event-reminder"}),
+    )
+    .await
+    .unwrap();
+    let links = content::event_reminder_links(db).await.unwrap();
+    assert_eq!(links.len(), 1);
+    assert_eq!(
+        (links[0].event.id.as_str(), links[0].email.id.as_str()),
+        (ids::EVENT, "email_reminder")
+    );
+    assert_eq!(links[0].hours_in_advance, Some(24.0));
+}

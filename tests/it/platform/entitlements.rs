@@ -356,3 +356,77 @@ async fn credits_impl(b: Backend) {
         .unwrap();
     assert!(none.revoked_ids.is_empty() && none.used_ids.is_empty());
 }
+
+both!(finds_cohort_access_holders, cohort_holders_impl);
+async fn cohort_holders_impl(b: Backend) {
+    let t = TestDb::new(b).await;
+    let db = &t.db;
+    demo::load(db).await.unwrap();
+    let holders = ent::cohort_access_holders(db, ids::COHORT).await.unwrap();
+    assert_eq!(holders, [ids::ALICE, ids::DAVE]);
+    assert_eq!(
+        ent::cohort_entitlements_of_user(db, ids::COHORT, ids::ALICE)
+            .await
+            .unwrap()
+            .len(),
+        9
+    );
+    let alice_purchases = ent::cohort_purchases(db, ids::COHORT, Some(ids::ALICE)).await.unwrap();
+    assert_eq!(alice_purchases.len(), 1);
+    ingot::platform::commerce::purchases::set_purchase_status(
+        db,
+        ids::PURCHASE_ALICE_COHORT,
+        ingot::platform::commerce::PurchaseStatus::Refunded,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ent::cohort_access_holders(db, ids::COHORT).await.unwrap(), [ids::DAVE]);
+    assert!(
+        ent::cohort_entitlements_of_user(db, ids::COHORT, ids::ALICE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(ent::cohort_access_holders(db, "nope").await.unwrap().is_empty());
+}
+
+both!(transfers_credits_once, transfer_credits_impl);
+async fn transfer_credits_impl(b: Backend) {
+    let t = TestDb::new(b).await;
+    let db = &t.db;
+    demo::load(db).await.unwrap();
+    let (_, org) = builders::user(db, "u_target", "target@example.com", "Target")
+        .await
+        .unwrap();
+    let moved = ent::transfer_credit_entitlements(
+        db,
+        ids::BOB,
+        "u_target",
+        ids::PRODUCT_WORKSHOP,
+        Some(&org.organization.id),
+        Some(&org.membership.id),
+    )
+    .await
+    .unwrap();
+    assert_eq!(moved.len(), 1);
+    let again = ent::transfer_credit_entitlements(db, ids::BOB, "u_target", ids::PRODUCT_WORKSHOP, None, None)
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "nothing live left to move");
+    assert!(
+        ent::credit_entitlements_for_product(db, ids::BOB, ids::PRODUCT_WORKSHOP, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let target = ent::credit_entitlements_for_product(db, "u_target", ids::PRODUCT_WORKSHOP, false)
+        .await
+        .unwrap();
+    assert_eq!(target.len(), 1);
+    assert_eq!(target[0].id, moved[0].1);
+    assert_eq!(target[0].source_id, ids::CREDIT_COUPON_PPP);
+    assert_eq!(
+        target[0].organization_membership_id.as_deref(),
+        Some(org.membership.id.as_str())
+    );
+}

@@ -160,3 +160,40 @@ async fn seeds_global_roles_impl(b: Backend) {
     }
     assert_eq!(users::get_global_role(&t.db, "wizard").await.unwrap(), None);
 }
+
+both!(stores_verification_tokens_once, tokens_impl);
+async fn tokens_impl(b: Backend) {
+    let t = TestDb::new(b).await;
+    let db = &t.db;
+    let later = ingot::platform::now() + chrono::TimeDelta::hours(24);
+    let earlier = ingot::platform::now() - chrono::TimeDelta::hours(1);
+    assert!(
+        users::create_verification_token(db, "a@example.com", "hash1", later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !users::create_verification_token(db, "a@example.com", "hash1", later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        users::verification_token_is_valid(db, "a@example.com", "hash1")
+            .await
+            .unwrap()
+    );
+    users::create_verification_token(db, "a@example.com", "old", earlier)
+        .await
+        .unwrap();
+    assert!(
+        !users::verification_token_is_valid(db, "a@example.com", "old")
+            .await
+            .unwrap(),
+        "expired"
+    );
+    assert!(
+        !users::verification_token_is_valid(db, "a@example.com", "nope")
+            .await
+            .unwrap()
+    );
+}
