@@ -2,9 +2,11 @@
 //! idempotency of the writers (run twice, same result) and the recursive entitlement creation. Fixtures come
 //! from `ingot::seed` (the demo catalogue and its builders).
 
+mod checkout;
 mod commerce;
 mod communication;
 mod content;
+mod credits;
 mod entitlements;
 mod organizations;
 mod seed;
