@@ -58,8 +58,8 @@ impl std::fmt::Debug for AccessToken {
     }
 }
 
-/// A new OAuth account (the builders and the account-linking flow write these).
-#[derive(Debug, Clone, Default)]
+/// A new OAuth account (the builders and the account-linking flow write these). `Debug` hides the tokens.
+#[derive(Clone, Default)]
 pub struct NewAccount {
     pub provider: String,
     pub provider_account_id: String,
@@ -68,6 +68,21 @@ pub struct NewAccount {
     pub refresh_token: Option<String>,
     pub scope: Option<String>,
     pub expires_at: Option<i64>,
+}
+
+impl std::fmt::Debug for NewAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |t: &Option<String>| t.as_ref().map(|_| "***");
+        f.debug_struct("NewAccount")
+            .field("provider", &self.provider)
+            .field("provider_account_id", &self.provider_account_id)
+            .field("user_id", &self.user_id)
+            .field("access_token", &hidden(&self.access_token))
+            .field("refresh_token", &hidden(&self.refresh_token))
+            .field("scope", &self.scope)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 const USER_COLUMNS: (users::id, users::name, users::email) = (users::id, users::name, users::email);

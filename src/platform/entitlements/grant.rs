@@ -136,7 +136,8 @@ pub async fn create_resource_entitlements(
 }
 
 /// Gives the user a Discord-role entitlement (`metadata.discordRoleId`) from a purchase, unless they have a live
-/// one of this type for the same role.
+/// one of this type for the same role. Of `grant`, the user, purchase and organization are used (its
+/// content-access type is not: the type is `discord_type_id`).
 pub async fn ensure_discord_role_entitlement(
     db: &Db,
     grant: &Grant,

@@ -197,3 +197,16 @@ async fn tokens_impl(b: Backend) {
             .unwrap()
     );
 }
+
+#[test]
+fn new_accounts_hide_their_tokens_from_debug() {
+    let a = NewAccount {
+        provider: "discord".into(),
+        access_token: Some("s3cret-access".into()),
+        refresh_token: Some("s3cret-refresh".into()),
+        ..NewAccount::default()
+    };
+    let shown = format!("{a:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("discord"));
+}
