@@ -55,6 +55,16 @@ pub enum Command {
     },
     /// Measure throughput and latency through HTTP on SQLite and PostgreSQL; prints figures.
     Bench(crate::bench::BenchArgs),
+    /// Load data into the configured database (applies pending migrations first).
+    #[command(subcommand)]
+    Seed(SeedCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SeedCommand {
+    /// The demo catalogue: products, content, users, purchases in every status, coupons, entitlements.
+    /// Idempotent: loading it again changes nothing.
+    Demo,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -155,5 +165,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Bench(args) => crate::bench::run(args),
+        Command::Seed(SeedCommand::Demo) => {
+            let config = load()?;
+            actix_rt::System::new().block_on(async {
+                let db = Db::connect(&config.database_url, &config.pool)
+                    .await
+                    .context("database")?;
+                migrate::run(&db).await.context("migrations")?;
+                let summary = crate::seed::demo::load(&db).await.context("demo data")?;
+                println!(
+                    "{}: demo loaded ({} users, {} products, {} purchases, {} content entitlements)",
+                    config.database_url.redacted(),
+                    summary.users,
+                    summary.products,
+                    summary.purchases,
+                    summary.entitlements_granted
+                );
+                Ok(())
+            })
+        }
     }
 }

@@ -20,5 +20,6 @@ pub mod functions;
 pub mod http;
 pub mod integrations;
 pub mod platform;
+pub mod seed;
 pub mod store;
 pub mod systemd;

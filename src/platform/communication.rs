@@ -1,7 +1,8 @@
 //! Communication channels, preference types and users' preferences.
 
+use super::Result;
+use crate::store::Db;
 use crate::store::schema::{communication_channels, communication_preference_types, communication_preferences};
-use crate::store::{Db, Result};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
@@ -93,6 +94,39 @@ pub async fn ensure_active_preference(
     });
     let pref = get_preference(db, user_id, type_id, channel_id)
         .await?
-        .ok_or_else(|| crate::store::Error::Data("preference vanished after insert".into()))?;
+        .ok_or_else(|| super::Error::not_found("preference", user_id))?;
     Ok((pref, inserted == 1))
+}
+
+/// Turns a user's preference on (opted in now) or off (opted out now), e.g. from an unsubscribe link or an email
+/// provider's bounce. Setting the state it is already in keeps its timestamps. `None` if the user has no such
+/// preference.
+pub async fn set_preference_active(
+    db: &Db,
+    user_id: &str,
+    type_id: &str,
+    channel_id: &str,
+    active: bool,
+) -> Result<Option<Preference>> {
+    use communication_preferences as p;
+    let now = super::now();
+    crate::with_conn!(db, write, |c| {
+        let target = p::table
+            .filter(p::user_id.eq(user_id))
+            .filter(p::preference_type_id.eq(type_id))
+            .filter(p::channel_id.eq(channel_id))
+            .filter(p::active.ne(active));
+        if active {
+            diesel::update(target)
+                .set((p::active.eq(true), p::opt_in_at.eq(now), p::updated_at.eq(now)))
+                .execute(c)
+                .await?
+        } else {
+            diesel::update(target)
+                .set((p::active.eq(false), p::opt_out_at.eq(now), p::updated_at.eq(now)))
+                .execute(c)
+                .await?
+        }
+    });
+    get_preference(db, user_id, type_id, channel_id).await
 }

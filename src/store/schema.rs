@@ -206,11 +206,413 @@ diesel::table! {
     }
 }
 
+// The platform data model (migration 000004).
+
+diesel::table! {
+    accounts (provider, provider_account_id) {
+        provider -> Text,
+        provider_account_id -> Text,
+        user_id -> Text,
+        #[sql_name = "type"]
+        kind -> Text,
+        refresh_token -> Nullable<Text>,
+        access_token -> Nullable<Text>,
+        expires_at -> Nullable<BigInt>,
+        token_type -> Nullable<Text>,
+        scope -> Nullable<Text>,
+        id_token -> Nullable<Text>,
+        session_state -> Nullable<Text>,
+        oauth_token -> Nullable<Text>,
+        oauth_token_secret -> Nullable<Text>,
+        refresh_token_expires_in -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    verification_tokens (identifier, token) {
+        identifier -> Text,
+        token -> Text,
+        expires -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    organizations (id) {
+        id -> Text,
+        name -> Nullable<Text>,
+        fields -> Text,
+        image -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    organization_memberships (id) {
+        id -> Text,
+        organization_id -> Text,
+        role -> Text,
+        invited_by_id -> Text,
+        user_id -> Text,
+        fields -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    organization_membership_roles (organization_membership_id, role_id) {
+        organization_membership_id -> Text,
+        role_id -> Text,
+        active -> Bool,
+        organization_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    products (id) {
+        id -> Text,
+        organization_id -> Nullable<Text>,
+        name -> Text,
+        key -> Nullable<Text>,
+        #[sql_name = "type"]
+        kind -> Text,
+        fields -> Text,
+        status -> Integer,
+        quantity_available -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    prices (id) {
+        id -> Text,
+        product_id -> Text,
+        organization_id -> Nullable<Text>,
+        nickname -> Nullable<Text>,
+        status -> Integer,
+        unit_amount_cents -> BigInt,
+        fields -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    merchant_accounts (id) {
+        id -> Text,
+        organization_id -> Nullable<Text>,
+        status -> Integer,
+        label -> Text,
+        identifier -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    merchant_customers (id) {
+        id -> Text,
+        organization_id -> Nullable<Text>,
+        user_id -> Text,
+        merchant_account_id -> Text,
+        identifier -> Text,
+        status -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    merchant_products (id) {
+        id -> Text,
+        organization_id -> Nullable<Text>,
+        merchant_account_id -> Text,
+        product_id -> Text,
+        status -> Integer,
+        identifier -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    merchant_prices (id) {
+        id -> Text,
+        organization_id -> Nullable<Text>,
+        merchant_account_id -> Text,
+        merchant_product_id -> Text,
+        price_id -> Nullable<Text>,
+        status -> Integer,
+        identifier -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    merchant_coupons (id) {
+        id -> Text,
+        organization_id -> Nullable<Text>,
+        merchant_account_id -> Text,
+        identifier -> Text,
+        status -> Integer,
+        percentage_discount -> Nullable<Double>,
+        amount_discount_cents -> Nullable<BigInt>,
+        #[sql_name = "type"]
+        kind -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    merchant_subscriptions (id) {
+        id -> Text,
+        organization_id -> Nullable<Text>,
+        merchant_account_id -> Text,
+        merchant_customer_id -> Text,
+        merchant_product_id -> Text,
+        status -> Integer,
+        label -> Nullable<Text>,
+        identifier -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    merchant_charges (id) {
+        id -> Text,
+        organization_id -> Nullable<Text>,
+        status -> Integer,
+        identifier -> Text,
+        user_id -> Text,
+        merchant_account_id -> Text,
+        merchant_product_id -> Text,
+        merchant_customer_id -> Text,
+        merchant_subscription_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    merchant_sessions (id) {
+        id -> Text,
+        organization_id -> Nullable<Text>,
+        merchant_account_id -> Text,
+        identifier -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    merchant_events (id) {
+        id -> Text,
+        merchant_account_id -> Text,
+        identifier -> Text,
+        payload -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    subscriptions (id) {
+        id -> Text,
+        organization_id -> Nullable<Text>,
+        product_id -> Text,
+        merchant_subscription_id -> Text,
+        status -> Text,
+        fields -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    coupons (id) {
+        id -> Text,
+        organization_id -> Nullable<Text>,
+        code -> Nullable<Text>,
+        expires -> Nullable<Timestamp>,
+        fields -> Text,
+        max_uses -> Integer,
+        is_default -> Bool,
+        merchant_coupon_id -> Nullable<Text>,
+        status -> Integer,
+        used_count -> Integer,
+        percentage_discount -> Nullable<Double>,
+        amount_discount_cents -> Nullable<BigInt>,
+        restricted_to_product_id -> Nullable<Text>,
+        eligibility_condition_type -> Nullable<Text>,
+        eligibility_product_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    purchases (id) {
+        id -> Text,
+        user_id -> Nullable<Text>,
+        organization_membership_id -> Nullable<Text>,
+        organization_id -> Nullable<Text>,
+        product_id -> Text,
+        total_amount_cents -> BigInt,
+        ip_address -> Nullable<Text>,
+        city -> Nullable<Text>,
+        state -> Nullable<Text>,
+        country -> Nullable<Text>,
+        coupon_id -> Nullable<Text>,
+        merchant_charge_id -> Nullable<Text>,
+        merchant_session_id -> Nullable<Text>,
+        upgraded_from_id -> Nullable<Text>,
+        status -> Text,
+        bulk_coupon_id -> Nullable<Text>,
+        redeemed_bulk_coupon_id -> Nullable<Text>,
+        fields -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    purchase_user_transfers (id) {
+        id -> Text,
+        transfer_state -> Text,
+        purchase_id -> Text,
+        organization_id -> Nullable<Text>,
+        source_user_id -> Text,
+        target_user_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        canceled_at -> Nullable<Timestamp>,
+        confirmed_at -> Nullable<Timestamp>,
+        completed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    entitlement_types (id) {
+        id -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    entitlements (id) {
+        id -> Text,
+        entitlement_type_id -> Text,
+        user_id -> Nullable<Text>,
+        organization_id -> Nullable<Text>,
+        organization_membership_id -> Nullable<Text>,
+        source_type -> Text,
+        source_id -> Text,
+        metadata -> Text,
+        expires_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    content_resources (id) {
+        id -> Text,
+        organization_id -> Nullable<Text>,
+        created_by_organization_membership_id -> Nullable<Text>,
+        #[sql_name = "type"]
+        kind -> Text,
+        created_by_id -> Nullable<Text>,
+        fields -> Text,
+        slug -> Nullable<Text>,
+        current_version_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    content_resource_resources (resource_of_id, resource_id) {
+        resource_of_id -> Text,
+        resource_id -> Text,
+        position -> Double,
+        metadata -> Text,
+        organization_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    content_resource_products (product_id, resource_id) {
+        product_id -> Text,
+        resource_id -> Text,
+        organization_id -> Nullable<Text>,
+        position -> Double,
+        metadata -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    shortlinks (id) {
+        id -> Text,
+        slug -> Text,
+        url -> Text,
+        description -> Nullable<Text>,
+        clicks -> Integer,
+        created_by_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    shortlink_clicks (id) {
+        id -> Text,
+        shortlink_id -> Text,
+        clicked_at -> Timestamp,
+        referrer -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        country -> Nullable<Text>,
+        device -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    shortlink_attributions (id) {
+        id -> Text,
+        shortlink_id -> Text,
+        user_id -> Nullable<Text>,
+        email -> Nullable<Text>,
+        #[sql_name = "type"]
+        kind -> Text,
+        purchase_id -> Nullable<Text>,
+        metadata -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(runs -> events (event_id));
 diesel::joinable!(steps -> runs (run_id));
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_id));
 diesel::joinable!(communication_preferences -> users (user_id));
+
+diesel::joinable!(accounts -> users (user_id));
+diesel::joinable!(organization_memberships -> organizations (organization_id));
+diesel::joinable!(organization_memberships -> users (user_id));
+diesel::joinable!(organization_membership_roles -> organization_memberships (organization_membership_id));
+diesel::joinable!(organization_membership_roles -> roles (role_id));
+diesel::joinable!(prices -> products (product_id));
+diesel::joinable!(merchant_products -> products (product_id));
+diesel::joinable!(merchant_charges -> merchant_products (merchant_product_id));
+diesel::joinable!(purchases -> products (product_id));
+diesel::joinable!(purchases -> merchant_charges (merchant_charge_id));
+diesel::joinable!(entitlements -> entitlement_types (entitlement_type_id));
+diesel::joinable!(entitlements -> organization_memberships (organization_membership_id));
+diesel::joinable!(content_resource_products -> products (product_id));
+diesel::joinable!(content_resource_products -> content_resources (resource_id));
+diesel::joinable!(shortlink_attributions -> shortlinks (shortlink_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     nodes,
@@ -229,6 +631,34 @@ diesel::allow_tables_to_appear_in_same_query!(
     communication_channels,
     communication_preference_types,
     communication_preferences,
+    accounts,
+    verification_tokens,
+    organizations,
+    organization_memberships,
+    organization_membership_roles,
+    products,
+    prices,
+    merchant_accounts,
+    merchant_customers,
+    merchant_products,
+    merchant_prices,
+    merchant_coupons,
+    merchant_subscriptions,
+    merchant_charges,
+    merchant_sessions,
+    merchant_events,
+    subscriptions,
+    coupons,
+    purchases,
+    purchase_user_transfers,
+    entitlement_types,
+    entitlements,
+    content_resources,
+    content_resource_resources,
+    content_resource_products,
+    shortlinks,
+    shortlink_clicks,
+    shortlink_attributions,
 );
 
 diesel::table! {

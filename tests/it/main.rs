@@ -12,6 +12,7 @@ mod flow;
 mod intake;
 mod integrations;
 mod lifecycle;
+mod platform;
 mod read_api;
 mod schema;
 mod steps;

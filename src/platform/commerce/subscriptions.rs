@@ -1,0 +1,156 @@
+//! Subscriptions: the Stripe subscription mirrored as a merchant subscription plus our subscription of an
+//! organization to a product (reference §3.4).
+
+use crate::platform::{Error, Result, new_id, now};
+use crate::store::Db;
+use crate::store::schema::{
+    merchant_sessions as ms, merchant_subscriptions as msub, organization_memberships as om, subscriptions as sub,
+};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Queryable)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscription {
+    pub id: String,
+    pub organization_id: Option<String>,
+    pub product_id: String,
+    pub merchant_subscription_id: String,
+    /// `active`, `canceled`, ...
+    pub status: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// A Stripe subscription to record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewSubscription {
+    pub merchant_account_id: String,
+    pub merchant_customer_id: String,
+    pub merchant_product_id: String,
+    pub product_id: String,
+    pub organization_id: Option<String>,
+    /// The Stripe subscription id (`sub_...`).
+    pub stripe_subscription_id: String,
+}
+
+const COLUMNS: (
+    sub::id,
+    sub::organization_id,
+    sub::product_id,
+    sub::merchant_subscription_id,
+    sub::status,
+    sub::created_at,
+) = (
+    sub::id,
+    sub::organization_id,
+    sub::product_id,
+    sub::merchant_subscription_id,
+    sub::status,
+    sub::created_at,
+);
+
+/// Stores a checkout session once by its Stripe id; returns our id for it.
+pub async fn store_merchant_session(
+    db: &Db,
+    merchant_account_id: &str,
+    checkout_session_id: &str,
+    organization_id: Option<&str>,
+) -> Result<String> {
+    Ok(crate::with_conn!(db, write, |c| {
+        diesel::insert_into(ms::table)
+            .values((
+                ms::id.eq(new_id("ms")),
+                ms::identifier.eq(checkout_session_id),
+                ms::merchant_account_id.eq(merchant_account_id),
+                ms::organization_id.eq(organization_id),
+                ms::created_at.eq(now()),
+            ))
+            .on_conflict_do_nothing()
+            .execute(c)
+            .await?;
+        ms::table
+            .filter(ms::identifier.eq(checkout_session_id))
+            .select(ms::id)
+            .first::<String>(c)
+            .await?
+    }))
+}
+
+/// Records a Stripe subscription (merchant subscription + subscription, status `active`) in one transaction, once
+/// per Stripe subscription id. Returns the subscription and whether it was created now.
+pub async fn create_subscription(db: &Db, n: &NewSubscription) -> Result<(Subscription, bool)> {
+    if n.stripe_subscription_id.is_empty() {
+        return Err(Error::Invalid("a subscription needs its Stripe id".into()));
+    }
+    let t = now();
+    let (id, created): (String, bool) = crate::with_conn!(db, write, |c| {
+        c.transaction::<_, Error, _>(async |tx| {
+            let inserted = diesel::insert_into(msub::table)
+                .values((
+                    msub::id.eq(new_id("msub")),
+                    msub::merchant_account_id.eq(&n.merchant_account_id),
+                    msub::merchant_customer_id.eq(&n.merchant_customer_id),
+                    msub::merchant_product_id.eq(&n.merchant_product_id),
+                    msub::identifier.eq(&n.stripe_subscription_id),
+                    msub::organization_id.eq(&n.organization_id),
+                    msub::created_at.eq(t),
+                ))
+                .on_conflict_do_nothing()
+                .execute(tx)
+                .await?;
+            let msub_id: String = msub::table
+                .filter(msub::identifier.eq(&n.stripe_subscription_id))
+                .select(msub::id)
+                .first(tx)
+                .await?;
+            diesel::insert_into(sub::table)
+                .values((
+                    sub::id.eq(new_id("sub")),
+                    sub::merchant_subscription_id.eq(&msub_id),
+                    sub::organization_id.eq(&n.organization_id),
+                    sub::product_id.eq(&n.product_id),
+                    sub::created_at.eq(t),
+                ))
+                .on_conflict_do_nothing()
+                .execute(tx)
+                .await?;
+            let id: String = sub::table
+                .filter(sub::merchant_subscription_id.eq(&msub_id))
+                .select(sub::id)
+                .first(tx)
+                .await?;
+            Ok((id, inserted == 1))
+        })
+        .await?
+    });
+    let s = crate::with_conn!(db, read, |c| {
+        sub::table
+            .filter(sub::id.eq(&id))
+            .select(COLUMNS)
+            .first::<Subscription>(c)
+            .await?
+    });
+    Ok((s, created))
+}
+
+/// Whether any organization the user belongs to has an `active` subscription.
+pub async fn has_active_subscription(db: &Db, user_id: &str) -> Result<bool> {
+    let n: i64 = crate::with_conn!(db, read, |c| {
+        sub::table
+            .filter(sub::status.eq("active"))
+            .filter(
+                sub::organization_id.eq_any(
+                    om::table
+                        .filter(om::user_id.eq(user_id))
+                        .select(om::organization_id.nullable()),
+                ),
+            )
+            .count()
+            .get_result(c)
+            .await?
+    });
+    Ok(n > 0)
+}
