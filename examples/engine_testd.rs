@@ -5,15 +5,17 @@
 //! The process gets killed, so every side effect lands in the database: each marked step inserts a row
 //! `(run_id, step)` into `crash_effects`, a table the test creates. A *gate* step also prints
 //! `engine_testd: entered <function>/<step> <run_id>` on stderr once its row is committed (the test's signal to
-//! kill), then waits until the file named by `ENGINE_TESTD_GATE` exists (no variable: it does not wait).
+//! kill), then waits until the file `<step>` exists in the directory `ENGINE_TESTD_GATES` (unset: no waiting).
 //!
 //! Functions (id ← trigger event, data):
 //! - `crash-sleeper` ← `crash/sleep` `{ms}` or `{until_ms}`: step `before`, `sleep`/`sleep_until` `nap`, step `after`.
 //! - `crash-waiter` ← `crash/order` `{orderId, timeout_ms}`: `before`, `wait_for_event` `approval` for
-//!   `crash/approved` with `async.data.orderId == event.data.orderId`, `after`; output `{approved: data.by | null}`.
+//!   `crash/approved` with `async.data.orderId == event.data.orderId`, gate `after`; output
+//!   `{approved: data.by | null}`.
 //! - `crash-sender` ← `crash/fan` `{n}`: `before`, `send_event` `emit` (n × `crash/child {i}`), gate `hold`, `after`.
 //! - `crash-child` ← `crash/child`: returns `{i}` (no side effect: its count is its runs).
-//! - `crash-invoker` ← `crash/call` `{a, b}`: `before`, `invoke` `call` of `crash-adder`, `after`; output `{got}`.
+//! - `crash-invoker` ← `crash/call` `{a, b}`: `before`, `invoke` `call` of `crash-adder`, gate `after`; output
+//!   `{got}`.
 //! - `crash-adder` ← `crash/add` `{a, b}`: gate `add`, returns `{sum}`.
 //! - `crash-slowpoke` ← `crash/slow`: `before`, gate `slow` (returns 42), `after`; output `{slow}`.
 
@@ -28,10 +30,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
-/// What the test functions share: where side effects go and the gate file.
+/// What the test functions share: where side effects go and the directory of gate files.
 struct Testd {
     db: Db,
-    gate: Option<PathBuf>,
+    gates: Option<PathBuf>,
 }
 
 impl Testd {
@@ -56,11 +58,12 @@ impl Testd {
             .map_err(|e| StepError::retryable(format!("side effect {step}: {e}")))
     }
 
-    /// A step body that records itself, tells the test it is in flight, and waits for the gate file.
+    /// A step body that records itself, tells the test it is in flight, and waits for its gate file.
     async fn gate(&self, ctx: &RunCtx, step: &str) -> Result<(), StepError> {
         self.effect(&ctx.run_id, step).await?;
         eprintln!("engine_testd: entered {}/{step} {}", ctx.function_id, ctx.run_id);
-        if let Some(gate) = &self.gate {
+        if let Some(gates) = &self.gates {
+            let gate = gates.join(step);
             while !gate.exists() {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -107,7 +110,7 @@ fn waiter(t: Arc<Testd>) -> FunctionDef {
                 timeout,
             };
             let got = ctx.step.wait_for_event("approval", wait).await?;
-            t.marked(&ctx, "after").await?;
+            ctx.step.run("after", || t.gate(&ctx, "after")).await?;
             Ok(json!({ "approved": got.map(|e| e["data"]["by"].clone()) }))
         }
     })
@@ -149,7 +152,7 @@ fn invoker(t: Arc<Testd>) -> FunctionDef {
                 .step
                 .invoke("call", "crash-adder", data, Duration::from_secs(3600))
                 .await?;
-            t.marked(&ctx, "after").await?;
+            ctx.step.run("after", || t.gate(&ctx, "after")).await?;
             Ok(json!({ "got": got }))
         }
     })
@@ -197,10 +200,10 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let config = ingot::config::Config::load(None).context("configuration")?;
-    let gate = std::env::var_os("ENGINE_TESTD_GATE").map(PathBuf::from);
+    let gates = std::env::var_os("ENGINE_TESTD_GATES").map(PathBuf::from);
     actix_rt::System::new().block_on(async move {
         let db = Db::open(&config.database_url, &config.pool).context("database")?;
-        let t = Arc::new(Testd { db, gate });
+        let t = Arc::new(Testd { db, gates });
         let functions = vec![
             sleeper(t.clone()),
             waiter(t.clone()),

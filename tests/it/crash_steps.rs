@@ -5,7 +5,7 @@
 //! completed before the kill never runs again; a step that was in flight (never completed) runs again.
 //!
 //! The kill is deterministic: after `drain` (the run is suspended in the database) or when the daemon logs that
-//! a gate step is in flight (the step then waits for a gate file the test creates before the restart).
+//! a gate step is in flight (the step then waits for its gate file, which the test creates before the restart).
 
 use crate::both;
 use crate::support::process::{Daemon, base_env, example_path};
@@ -16,11 +16,11 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// A fresh database with the side-effect table, and the gate file's place.
+/// A fresh database with the side-effect table, and the directory of gate files.
 struct Bed {
     db: TestDb,
     env: Vec<(String, String)>,
-    gate: PathBuf,
+    gates: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -33,13 +33,13 @@ impl Bed {
         )
         .await;
         let dir = tempfile::tempdir().expect("temp dir");
-        let gate = dir.path().join("gate");
+        let gates = dir.path().to_path_buf();
         let mut env = base_env(&db.url);
-        env.push(("ENGINE_TESTD_GATE".into(), gate.display().to_string()));
+        env.push(("ENGINE_TESTD_GATES".into(), gates.display().to_string()));
         Bed {
             db,
             env,
-            gate,
+            gates,
             _dir: dir,
         }
     }
@@ -49,8 +49,9 @@ impl Bed {
         Daemon::start_bin(&example_path("engine_testd"), &[], &self.env)
     }
 
-    fn open_gate(&self) {
-        std::fs::write(&self.gate, b"open").expect("gate file");
+    /// Lets gate steps named `step` through, now and in later processes.
+    fn open_gate(&self, step: &str) {
+        std::fs::write(self.gates.join(step), b"open").expect("gate file");
     }
 
     /// How many times step `step` of `run_id` executed (its side-effect rows).
@@ -119,7 +120,7 @@ async fn run(api: &Api, run_id: &str) -> Value {
 /// Waits until the daemon logs that `function/step` is in flight; returns that run's id.
 fn in_flight(d: &Daemon, function_step: &str) -> String {
     let needle = format!("engine_testd: entered {function_step} ");
-    let line = d.wait_for_log(&needle, Duration::from_secs(60));
+    let line = d.wait_for_log(&[&needle], Duration::from_secs(60));
     let (_, run_id) = line.split_once(&needle).expect("the needle is in the line");
     run_id.trim().to_string()
 }
@@ -201,12 +202,26 @@ async fn wait_event_impl(backend: Backend) {
     d.api
         .send(json!({"name": "crash/approved", "data": {"orderId": 7, "by": "alice"}}))
         .await;
+    // Killed again in the step after the resolved wait: the wait must not wait again nor take a later event.
+    assert_eq!(in_flight(&d, "crash-waiter/after"), r);
+    d.kill9();
+    assert_eq!(bed.step_rows(&r, "approval", "completed").await, 1);
+
+    bed.open_gate("after");
+    let d = bed.start();
+    d.api
+        .send(json!({"name": "crash/approved", "data": {"orderId": 7, "by": "bob"}}))
+        .await;
     d.api.drain_all().await;
     let got = run(&d.api, &r).await;
     assert_eq!(got["status"], "completed", "{got}");
     assert_eq!(got["output"], json!({"approved": "alice"}));
     assert_eq!(bed.effects(&r, "before").await, 1, "a completed step never runs again");
-    assert_eq!(bed.effects(&r, "after").await, 1);
+    assert_eq!(
+        bed.effects(&r, "after").await,
+        2,
+        "the step in flight at the second kill ran again"
+    );
     assert_eq!(bed.step_rows(&r, "approval", "completed").await, 1);
 }
 
@@ -227,6 +242,7 @@ async fn wait_timeout_impl(backend: Backend) {
     bed.assert_status(&r, "waiting").await;
     until_past(bed.wake_at(&r, "approval").await).await;
 
+    bed.open_gate("after");
     let d = bed.start();
     d.api.drain_all().await;
     let got = run(&d.api, &r).await;
@@ -252,7 +268,7 @@ async fn send_impl(backend: Backend) {
     let children_sent = "SELECT COUNT(*) AS n FROM events WHERE name = 'crash/child'";
     assert_eq!(bed.db.count(children_sent, &[]).await, N as i64);
 
-    bed.open_gate();
+    bed.open_gate("hold");
     let d = bed.start();
     d.api.drain().await;
     assert_resumed_own_runs(&d);
@@ -294,20 +310,29 @@ async fn invoke_impl(backend: Backend) {
         .await;
     let parent = run_of(&d.api, &ids[0]).await;
     let child = in_flight(&d, "crash-adder/add");
+    // The child can start before the parent's suspension is persisted: kill once the engine logged it.
+    d.wait_for_log(&[&parent, "run suspended", "waiting"], Duration::from_secs(60));
     d.kill9();
     bed.assert_status(&parent, "waiting").await;
     bed.assert_status(&child, "running").await;
     assert_eq!(bed.step_rows(&parent, "call", "waiting").await, 1);
     assert_eq!(bed.effects(&parent, "before").await, 1);
 
-    bed.open_gate();
+    bed.open_gate("add");
+    let d = bed.start();
+    assert_resumed_own_runs(&d);
+    // Killed again in the parent's step after the invoke resolved: the invoke must not start another child.
+    assert_eq!(in_flight(&d, "crash-invoker/after"), parent);
+    d.kill9();
+    assert_eq!(bed.step_rows(&parent, "call", "completed").await, 1);
+    assert_eq!(bed.count_runs("crash-adder", "completed").await, 1);
+
+    bed.open_gate("after");
     let d = bed.start();
     d.api.drain_all().await;
-    assert_resumed_own_runs(&d);
     let got = run(&d.api, &parent).await;
     assert_eq!(got["status"], "completed", "{got}");
     assert_eq!(got["output"], json!({"got": {"sum": 5}}));
-    assert_eq!(bed.count_runs("crash-adder", "completed").await, 1);
     assert_eq!(
         d.api.runs_of_function("crash-adder").await.len(),
         1,
@@ -319,7 +344,11 @@ async fn invoke_impl(backend: Backend) {
         1,
         "a completed step never runs again"
     );
-    assert_eq!(bed.effects(&parent, "after").await, 1);
+    assert_eq!(
+        bed.effects(&parent, "after").await,
+        2,
+        "the step in flight at the second kill ran again"
+    );
     assert_eq!(
         bed.effects(&child, "add").await,
         2,
@@ -348,7 +377,7 @@ async fn in_flight_impl(backend: Backend) {
         "an attempt cut off by the kill persisted nothing"
     );
 
-    bed.open_gate();
+    bed.open_gate("slow");
     let d = bed.start();
     d.api.drain().await;
     assert_resumed_own_runs(&d);

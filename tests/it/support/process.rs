@@ -115,19 +115,19 @@ impl Daemon {
         }
     }
 
-    /// Blocks until a log line contains `needle` (woken by each new line), at most `timeout`; panics with the
-    /// logs if none does. Call it from `spawn_blocking` or accept blocking one test worker.
-    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+    /// Blocks until a log line contains all `needles` (woken by each new line), at most `timeout`; returns it, or
+    /// panics with the logs. It blocks one test worker thread while it waits.
+    pub fn wait_for_log(&self, needles: &[&str], timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         let mut logs = self.logs.lock().unwrap();
         loop {
-            if let Some(line) = logs.iter().find(|l| l.contains(needle)) {
+            if let Some(line) = logs.iter().find(|l| needles.iter().all(|n| l.contains(n))) {
                 return line.clone();
             }
             let now = Instant::now();
             if now >= deadline {
                 panic!(
-                    "no log line contains {needle:?} within {timeout:?}:\n{}",
+                    "no log line contains {needles:?} within {timeout:?}:\n{}",
                     logs.join("\n")
                 );
             }
