@@ -18,6 +18,8 @@
 //!   `{got}`.
 //! - `crash-adder` ← `crash/add` `{a, b}`: gate `add`, returns `{sum}`.
 //! - `crash-slowpoke` ← `crash/slow`: `before`, gate `slow` (returns 42), `after`; output `{slow}`.
+//! - `crash-racer` ← `crash/race` `{orderId}`: `wait_for_event` `approval` (as the waiter's) in parallel with gate
+//!   `hold`, so the event can resolve the wait while the run is still running; output `{approved}`.
 
 use anyhow::Context;
 use diesel::sql_types::Text;
@@ -193,6 +195,26 @@ fn slowpoke(t: Arc<Testd>) -> FunctionDef {
     .trigger(Trigger::event("crash/slow"))
 }
 
+fn racer(t: Arc<Testd>) -> FunctionDef {
+    FunctionDef::new("crash-racer", "Crash: wait racing a step", move |ctx| {
+        let t = t.clone();
+        async move {
+            let wait = WaitFor {
+                event: "crash/approved",
+                if_expr: Some("async.data.orderId == event.data.orderId"),
+                timeout: Duration::from_secs(3600),
+            };
+            let (got, held) = futures_util::join!(
+                ctx.step.wait_for_event("approval", wait),
+                ctx.step.run("hold", || t.gate(&ctx, "hold"))
+            );
+            held?;
+            Ok(json!({ "approved": got?.map(|e| e["data"]["by"].clone()) }))
+        }
+    })
+    .trigger(Trigger::event("crash/race"))
+}
+
 fn main() -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_env("INGOT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -211,7 +233,8 @@ fn main() -> anyhow::Result<()> {
             child(),
             invoker(t.clone()),
             adder(t.clone()),
-            slowpoke(t),
+            slowpoke(t.clone()),
+            racer(t),
         ];
         ingot::daemon::run(config, functions, |_| {}, ingot::daemon::shutdown_signal()).await
     })
