@@ -149,8 +149,8 @@ async fn sleep_impl(backend: Backend) {
     let bed = Bed::new(backend).await;
     let d = bed.start();
     // `early` (step.sleep) ends while the daemon is down; `late` (step.sleep_until) ends after the restart.
-    let early = d.api.send(json!({"name": "crash/sleep", "data": {"ms": 1000}})).await;
-    let until = now_ms() + 4000;
+    let early = d.api.send(json!({"name": "crash/sleep", "data": {"ms": 2000}})).await;
+    let until = now_ms() + 5000;
     let late = d
         .api
         .send(json!({"name": "crash/sleep", "data": {"until_ms": until}}))
@@ -236,7 +236,7 @@ async fn wait_timeout_impl(backend: Backend) {
     let d = bed.start();
     let ids = d
         .api
-        .send(json!({"name": "crash/order", "data": {"orderId": 9, "timeout_ms": 1500}}))
+        .send(json!({"name": "crash/order", "data": {"orderId": 9, "timeout_ms": 3000}}))
         .await;
     d.api.drain().await;
     let r = run_of(&d.api, &ids[0]).await;
