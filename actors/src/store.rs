@@ -107,6 +107,9 @@ pub struct RunChange {
     pub at_ms: i64,
     /// For a final change: the run's system events (`inngest/function.*`) must be emitted, or a parent resumed.
     pub notify: bool,
+    /// For a `waiting` change: a wait or invoke of this run resolved since this time makes it due at once
+    /// (`WaitStarted` and `Resumed` in one write), so a result that raced the suspension is never stranded.
+    pub resolved_since_ms: Option<i64>,
 }
 
 /// An event a run emits (`send_event`, `invoke`, system events) with the functions it starts.

@@ -6,6 +6,7 @@ mod support;
 
 mod config;
 mod crash;
+mod crash_steps;
 mod email;
 mod engine;
 mod flow;

@@ -137,6 +137,9 @@ async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun)
             resume_at_ms: None,
         };
     };
+    if change.to == RunStatus::Waiting {
+        change.resolved_since_ms = Some(began_ms);
+    }
     // A suspended run is woken by its finish deadline at the latest (then it is cancelled).
     if let (Some(d), Some(at)) = (deadline_ms, change.run_at_ms)
         && change.to.is_suspended()

@@ -36,6 +36,7 @@ pub fn decide(
             attempt,
             at_ms: now_ms,
             notify: notify && to.is_final(),
+            resolved_since_ms: None,
         })
     };
     let fail = |error: ErrorInfo| change(RunEvent::FailedForGood, None, Some(error), None, attempt);

@@ -213,6 +213,7 @@ impl DbRunStore {
                 run_at,
                 error,
                 at: ch.at_ms,
+                resolved_since: ch.resolved_since_ms,
             }
         };
         self.writer.write(write).await

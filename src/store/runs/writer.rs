@@ -65,6 +65,10 @@ pub enum Write {
         run_at: i64,
         error: Option<String>,
         at: i64,
+        /// For a run going `waiting`: if one of its waits was resolved since this time (an event or a child's
+        /// result raced the suspension), the run goes straight back to `queued`, due now — in the same statement,
+        /// so no crash can leave it waiting for a result it already has.
+        resolved_since: Option<i64>,
     },
 }
 
@@ -83,6 +87,11 @@ struct RunKey {
     #[diesel(sql_type = Text)]
     id: String,
 }
+
+/// A `waiting` transition whose wait was already resolved (`WaitStarted` then `Resumed`, in one statement).
+const RESOLVED: &str = "v.column2 = 'waiting' AND EXISTS (SELECT 1 FROM steps s WHERE s.run_id = runs.id \
+     AND s.status IN ('completed', 'failed') AND s.attempt > 0 AND s.kind IN ('wait_for_event', 'invoke') \
+     AND s.finished_at >= v.column9)";
 
 /// The batch as at most three statements.
 struct Plan {
@@ -158,6 +167,7 @@ fn plan(writes: &[Write]) -> Plan {
                 run_at,
                 error,
                 at,
+                resolved_since,
             } => requeue.push(vec![
                 Param::Text(run_id),
                 Param::Text(to),
@@ -167,6 +177,7 @@ fn plan(writes: &[Write]) -> Plan {
                 Param::BigInt(at),
                 Param::Text(from),
                 Param::BigInt(token),
+                Param::NullBigInt(resolved_since),
             ]),
         }
     }
@@ -196,8 +207,11 @@ fn plan(writes: &[Write]) -> Plan {
              RETURNING runs.id AS id",
         ),
         requeue: build(
-            "UPDATE runs SET status = v.column2, attempt = v.column3, run_at = v.column4, error = v.column5, \
-             lease_owner = NULL, updated_at = v.column6 FROM (VALUES ",
+            &format!(
+                "UPDATE runs SET status = CASE WHEN {RESOLVED} THEN 'queued' ELSE v.column2 END, \
+                 attempt = v.column3, run_at = CASE WHEN {RESOLVED} THEN v.column6 ELSE v.column4 END, \
+                 error = v.column5, lease_owner = NULL, updated_at = v.column6 FROM (VALUES "
+            ),
             requeue,
             ") AS v WHERE runs.id = v.column1 AND runs.status = v.column7 AND runs.lease_token = v.column8 \
              RETURNING runs.id AS id",
