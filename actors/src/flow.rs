@@ -60,6 +60,16 @@ pub struct CancelOn {
     pub timeout: Option<Duration>,
 }
 
+#[derive(Debug, Clone)]
+pub struct BatchEvents {
+    /// A batch's run starts when it holds this many events (1–100)...
+    pub max_size: u32,
+    /// ...or this long after its first event (1 s–60 s).
+    pub timeout: Duration,
+    /// CEL: one batch per key value.
+    pub key: Option<String>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Timeouts {
     /// Longest wait in the queue before the first step starts.
@@ -79,6 +89,7 @@ pub struct FlowConfig {
     pub timeouts: Timeouts,
     /// CEL yielding an integer number of seconds.
     pub priority: Option<String>,
+    pub batch: Option<BatchEvents>,
 }
 
 /// The keys and limits evaluated for one event at intake.
@@ -93,6 +104,8 @@ pub struct Admission {
     pub debounce: Option<(String, i64, Option<i64>)>,
     /// (event name, `if`, listener lifetime ms)
     pub cancel_on: Vec<(String, Option<String>, i64)>,
+    /// (key, max size, timeout ms)
+    pub batch: Option<(String, u32, i64)>,
 }
 
 /// What the claim must respect (per function, across every daemon).
@@ -123,6 +136,7 @@ pub struct Flow {
     rate_key: Option<Expr>,
     debounce_key: Option<Expr>,
     priority: Option<Expr>,
+    batch_key: Option<Expr>,
     pub limits: ClaimLimits,
 }
 
@@ -220,8 +234,29 @@ impl Flow {
                 within(&format!("timeouts.{what}"), t, SECOND, 366 * DAY)?;
             }
         }
+        if let Some(b) = &c.batch {
+            if !(1..=100).contains(&b.max_size) {
+                return Err(FlowError::Invalid(format!(
+                    "batch_events: max_size must be between 1 and 100, got {}",
+                    b.max_size
+                )));
+            }
+            within("batch_events timeout", b.timeout, SECOND, Duration::from_secs(60))?;
+            let clash = [
+                ("rate_limit", c.rate_limit.is_some()),
+                ("debounce", c.debounce.is_some()),
+                ("cancel_on", !c.cancel_on.is_empty()),
+                ("priority", c.priority.is_some()),
+            ];
+            if let Some((what, _)) = clash.iter().find(|(_, on)| *on) {
+                return Err(FlowError::Invalid(format!(
+                    "batch_events cannot be combined with {what} (as in Inngest)"
+                )));
+            }
+        }
         limits.by_priority = c.priority.is_some();
         Ok(Flow {
+            batch_key: compile(&c.batch.as_ref().and_then(|b| b.key.clone()))?,
             key_concurrency: compile(&keyed.first().and_then(|x| x.key.clone()))?,
             throttle_key: compile(&c.throttle.as_ref().and_then(|t| t.key.clone()))?,
             rate_key: compile(&c.rate_limit.as_ref().and_then(|t| t.key.clone()))?,
@@ -259,6 +294,10 @@ impl Flow {
                     d.timeout.map(ms),
                 )
             }),
+            batch: c
+                .batch
+                .as_ref()
+                .map(|b| (key(&self.batch_key).unwrap_or_default(), b.max_size, ms(b.timeout))),
             cancel_on: c
                 .cancel_on
                 .iter()
@@ -325,6 +364,16 @@ impl crate::function::FunctionDef {
         self.flow.timeouts = Timeouts { start, finish };
         self
     }
+    /// Collects events into one run (`ctx.events`): it starts at `max_size` events or `timeout` after the first,
+    /// one batch per `key`. Not combinable with idempotency, rate_limit, debounce, cancel_on or priority.
+    pub fn batch_events(mut self, max_size: u32, timeout: Duration, key: Option<&str>) -> Self {
+        self.flow.batch = Some(BatchEvents {
+            max_size,
+            timeout,
+            key: key.map(str::to_string),
+        });
+        self
+    }
     /// A CEL integer (seconds): the run is claimed as if it had been queued this much earlier.
     pub fn priority(mut self, expr: &str) -> Self {
         self.flow.priority = Some(expr.to_string());
@@ -369,6 +418,19 @@ mod tests {
             ..Default::default()
         };
         assert!(bad(debounce).contains("timeout"));
+        let batch = |b: BatchEvents| FlowConfig {
+            batch: Some(b),
+            priority: Some("1".into()),
+            ..Default::default()
+        };
+        let ok = BatchEvents {
+            max_size: 10,
+            timeout: Duration::from_secs(5),
+            key: None,
+        };
+        assert!(bad(batch(ok.clone())).contains("cannot be combined with priority"));
+        let big = BatchEvents { max_size: 500, ..ok };
+        assert!(bad(batch(big)).contains("max_size"));
     }
 
     #[test]

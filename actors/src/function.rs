@@ -230,6 +230,14 @@ impl Registry {
                     }
                 }
             }
+            if def.flow.batch.is_some() && def.idempotency.is_some() {
+                return Err(RegistryError::Flow {
+                    id,
+                    source: FlowError::Invalid(
+                        "batch_events cannot be combined with idempotency (as in Inngest)".into(),
+                    ),
+                });
+            }
             let flow =
                 Flow::compile(def.flow.clone()).map_err(|source| RegistryError::Flow { id: id.clone(), source })?;
             let idempotency = def.idempotency.as_deref().map(compile).transpose()?;
@@ -355,6 +363,15 @@ mod tests {
             Registry::new(vec![noop("a")]),
             Err(RegistryError::Triggers { .. })
         ));
+        let batch_and_key = Registry::new(vec![
+            noop("a")
+                .trigger(Trigger::event("e"))
+                .idempotency("event.data.id")
+                .batch_events(10, std::time::Duration::from_secs(5), None),
+        ]);
+        assert!(matches!(batch_and_key, Err(RegistryError::Flow { .. })));
+        let cron = Registry::new(vec![noop("a").trigger(Trigger::cron("61 * * * *"))]);
+        assert!(matches!(cron, Err(RegistryError::Cron { .. })));
         let bad_id = Registry::new(vec![noop("A b").trigger(Trigger::event("e"))]);
         assert!(matches!(bad_id, Err(RegistryError::InvalidId(_))));
     }

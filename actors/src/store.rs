@@ -32,6 +32,8 @@ pub struct ClaimedRun {
     pub first_claim: bool,
     /// The run that invoked this one (`step.invoke`), which waits for its result.
     pub parent_run_id: Option<String>,
+    /// A batched run's events in arrival order (empty for a run of one event).
+    pub batch: Vec<serde_json::Value>,
     /// When the run was created (its event arrived) and first started: `timeouts.start` / `.finish`.
     pub created_at_ms: i64,
     pub started_at_ms: i64,

@@ -198,6 +198,10 @@ pub async fn ingest_in<T: Tx>(tx: &mut T, batch: &[NewEvent], now_ms: i64) -> Re
             let mut debounced: HashMap<(String, String), usize> = HashMap::new();
             let mut debounce_updates = Vec::new();
             let mut cancel_waits = Vec::new();
+            // batch_events: (function, key) → (run id, events held, index of the planned run if new here).
+            let mut batches: HashMap<(String, String), (String, u32, Option<usize>)> = HashMap::new();
+            let mut batch_appends = Vec::new();
+            let mut stored_batches: HashMap<String, (u32, bool)> = HashMap::new();
             for (e, m, run_id) in &planned {
                 if let Some(key) = &m.idempotency_key {
                     let fk = (m.function_id.clone(), key.clone());
@@ -248,6 +252,40 @@ pub async fn ingest_in<T: Tx>(tx: &mut T, batch: &[NewEvent], now_ms: i64) -> Re
                     run_at = admission::debounce_at(now_ms, run_at, *period, *timeout);
                     debounced.insert(fk, runs.len());
                 }
+                let mut batch = None;
+                if let Some((key, max, timeout)) = &a.batch {
+                    let fk = (m.function_id.clone(), key.clone());
+                    if !batches.contains_key(&fk)
+                        && let Some((run, size)) = admission::open_batch(tx, &m.function_id, key, *max).await?
+                    {
+                        batches.insert(fk.clone(), (run, size, None));
+                    }
+                    if let Some((run, size, planned)) = batches.get_mut(&fk).filter(|b| b.1 < *max) {
+                        batch_appends.push((run.clone(), *size, e.id.clone()));
+                        *size += 1;
+                        let full = *size >= *max;
+                        match planned {
+                            Some(i) => {
+                                runs[*i][15] = Param::Int(*size as i32);
+                                if full {
+                                    runs[*i][4] = Param::BigInt(now_ms);
+                                }
+                            }
+                            None => {
+                                stored_batches.insert(run.clone(), (*size, full));
+                            }
+                        }
+                        skips.push((e.id.clone(), m.function_id.clone(), "batched", Some(run.clone())));
+                        continue;
+                    }
+                    // A new batch, due at `timeout` (or now, for batches of one).
+                    if *max > 1 {
+                        run_at = run_at.max(now_ms + timeout);
+                    }
+                    batches.insert(fk, (run_id.clone(), 1, Some(runs.len())));
+                    batch_appends.push((run_id.clone(), 0, e.id.clone()));
+                    batch = Some(key.clone());
+                }
                 for (i, (event_name, expr, lifetime)) in a.cancel_on.iter().enumerate() {
                     cancel_waits.push(admission::CancelWait {
                         run_id: run_id.clone(),
@@ -274,6 +312,8 @@ pub async fn ingest_in<T: Tx>(tx: &mut T, batch: &[NewEvent], now_ms: i64) -> Re
                     Param::NullText(a.throttle_key.clone()),
                     Param::BigInt(a.priority_ms),
                     Param::NullText(a.debounce.as_ref().map(|d| d.0.clone())),
+                    Param::NullText(batch.clone()),
+                    Param::Int(i32::from(batch.is_some())),
                 ]);
             }
             let events = batch
@@ -314,7 +354,8 @@ pub async fn ingest_in<T: Tx>(tx: &mut T, batch: &[NewEvent], now_ms: i64) -> Re
                 ),
                 chunked(
                     "INSERT INTO runs (id, function_id, event_id, status, run_at, idempotency_key, created_at, updated_at, \
-                     parent_run_id, parent_step_key, concurrency_key, throttle_key, priority, debounce_key) VALUES ",
+                     parent_run_id, parent_step_key, concurrency_key, throttle_key, priority, debounce_key, batch_key, \
+                     batch_size) VALUES ",
                     runs,
                     "",
                 ),
@@ -332,6 +373,9 @@ pub async fn ingest_in<T: Tx>(tx: &mut T, batch: &[NewEvent], now_ms: i64) -> Re
                 admission::debounce_run(tx, &run, &event, at, now_ms).await?;
             }
             admission::insert_cancel_waits(tx, cancel_waits, now_ms).await?;
+            let stored: Vec<(String, u32, bool)> =
+                stored_batches.into_iter().map(|(r, (n, full))| (r, n, full)).collect();
+            admission::grow_batches(tx, batch_appends, stored, now_ms).await?;
             let fresh: Vec<&NewEvent> = batch.iter().filter(|e| !duplicate(e)).collect();
             woken.extend(super::runs::waits::match_waits(tx, &fresh, now_ms).await?);
             woken.sort();

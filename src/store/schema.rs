@@ -54,6 +54,16 @@ diesel::table! {
         throttle_key -> Nullable<Text>,
         priority -> BigInt,
         debounce_key -> Nullable<Text>,
+        batch_key -> Nullable<Text>,
+        batch_size -> Integer,
+    }
+}
+
+diesel::table! {
+    run_events (run_id, position) {
+        run_id -> Text,
+        position -> Integer,
+        event_id -> Text,
     }
 }
 
@@ -623,6 +633,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     waits,
     cron_ticks,
     rate_limits,
+    run_events,
     idempotency_keys,
     run_skips,
     users,

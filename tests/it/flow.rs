@@ -280,3 +280,38 @@ async fn cron_impl(backend: Backend) {
     assert_eq!(runs, ticks, "one run per tick, although two daemons run the schedule");
     assert!(fired.load(Ordering::SeqCst) as i64 <= ticks);
 }
+
+both!(batch_events_collect_events_into_one_run, batch_impl);
+async fn batch_impl(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let f = FunctionDef::new("batched", "Batched", |ctx| async move {
+        let n: Vec<Value> = ctx.events.iter().map(|e| e["data"]["n"].clone()).collect();
+        Ok(json!({ "user": ctx.event["data"]["user"], "n": n }))
+    })
+    .trigger(Trigger::event("test/item"))
+    .batch_events(3, Duration::from_secs(1), Some("event.data.user"));
+    let d = InProc::start(&db.url, vec![f], &[]).await;
+    let item = |user: &str, n: u32| json!({"name": "test/item", "data": {"user": user, "n": n}});
+    let first = d.api.send(json!([item("u1", 1), item("u1", 2)])).await;
+    d.api.send(json!([item("u2", 9), item("u1", 3), item("u1", 4)])).await;
+    d.api.drain().await;
+    let mut outputs: Vec<Value> = d
+        .api
+        .runs_of_function("batched")
+        .await
+        .iter()
+        .map(|r| r["output"].clone())
+        .collect();
+    outputs.sort_by_key(|o| o.to_string());
+    assert_eq!(
+        outputs,
+        [
+            json!({"user": "u1", "n": [1, 2, 3]}),
+            json!({"user": "u1", "n": [4]}),
+            json!({"user": "u2", "n": [9]}),
+        ]
+    );
+    let second = d.api.get_ok(&format!("/api/v1/events/{}", first[1])).await;
+    assert_eq!(skips(&second), ["batched"], "{second}");
+    d.stop().await;
+}

@@ -103,9 +103,15 @@ async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun)
                 records,
             )
             .with_deadline(deadline_ms);
+            let events = if claimed.batch.is_empty() {
+                vec![claimed.event.clone()]
+            } else {
+                claimed.batch
+            };
             let ctx = RunCtx {
                 run_id: lease.run_id.clone(),
                 function_id: def.id.clone(),
+                events,
                 event: claimed.event,
                 attempt: claimed.attempt,
                 step,

@@ -1,5 +1,9 @@
 DROP TABLE cron_ticks;
 DROP TABLE rate_limits;
+DROP TABLE run_events;
+DROP INDEX runs_open_batch;
+ALTER TABLE runs DROP COLUMN batch_size;
+ALTER TABLE runs DROP COLUMN batch_key;
 DROP INDEX runs_throttle_started;
 DROP INDEX runs_one_pending_debounce;
 ALTER TABLE runs DROP COLUMN debounce_key;

@@ -14,6 +14,11 @@ ALTER TABLE runs ADD COLUMN throttle_key TEXT;
 -- Priority in milliseconds: claimed as if it had been queued this much earlier.
 ALTER TABLE runs ADD COLUMN priority BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN debounce_key TEXT;
+-- batch_events: the batch key of a run collecting events, and how many it holds (0: not a batch).
+ALTER TABLE runs ADD COLUMN batch_key TEXT;
+ALTER TABLE runs ADD COLUMN batch_size INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX runs_open_batch ON runs (function_id, batch_key)
+    WHERE status = 'queued' AND started_at IS NULL AND batch_key IS NOT NULL;
 -- One pending (not yet started) debounced run per function and key.
 CREATE UNIQUE INDEX runs_one_pending_debounce ON runs (function_id, debounce_key)
     WHERE status = 'queued' AND started_at IS NULL AND debounce_key IS NOT NULL;
@@ -30,7 +35,7 @@ ALTER TABLE steps ADD COLUMN wake_at BIGINT;
 
 ALTER TABLE run_skips DROP CONSTRAINT run_skips_reason_check;
 ALTER TABLE run_skips ADD CONSTRAINT run_skips_reason_check
-    CHECK (reason IN ('duplicate_event_id', 'idempotency_key', 'rate_limit', 'debounced', 'cancelled'));
+    CHECK (reason IN ('duplicate_event_id', 'idempotency_key', 'rate_limit', 'debounced', 'batched', 'cancelled'));
 
 -- Runs waiting for an event: a wait_for_event step (`step_key`) or a cancel_on rule (`cancel:<n>`).
 CREATE TABLE waits (
@@ -46,6 +51,14 @@ CREATE TABLE waits (
     PRIMARY KEY (run_id, wait_key)
 );
 CREATE INDEX waits_event_name ON waits (event_name, expires_at);
+
+-- The events of a batched run, in arrival order (the run's own event_id is the first).
+CREATE TABLE run_events (
+    run_id TEXT NOT NULL REFERENCES runs (id),
+    position INTEGER NOT NULL,
+    event_id TEXT NOT NULL REFERENCES events (id),
+    PRIMARY KEY (run_id, position)
+);
 
 -- Rate-limit windows: a window starts at the first event and counts the runs it admitted.
 CREATE TABLE rate_limits (

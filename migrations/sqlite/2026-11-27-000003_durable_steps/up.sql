@@ -26,7 +26,9 @@ CREATE TABLE runs_new (
     concurrency_key TEXT,
     throttle_key TEXT,
     priority BIGINT NOT NULL DEFAULT 0,
-    debounce_key TEXT
+    debounce_key TEXT,
+    batch_key TEXT,
+    batch_size INTEGER NOT NULL DEFAULT 0
 );
 INSERT INTO runs_new (id, function_id, event_id, status, attempt, run_at, lease_owner, lease_token, idempotency_key,
                       output, error, created_at, started_at, finished_at, updated_at)
@@ -44,6 +46,8 @@ CREATE INDEX runs_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL
 CREATE UNIQUE INDEX runs_one_pending_debounce ON runs (function_id, debounce_key)
     WHERE status = 'queued' AND started_at IS NULL AND debounce_key IS NOT NULL;
 CREATE INDEX runs_throttle_started ON runs (function_id, started_at) WHERE throttle_key IS NOT NULL;
+CREATE INDEX runs_open_batch ON runs (function_id, batch_key)
+    WHERE status = 'queued' AND started_at IS NULL AND batch_key IS NOT NULL;
 
 CREATE TABLE steps_new (
     run_id TEXT NOT NULL REFERENCES runs (id),
@@ -73,7 +77,7 @@ CREATE TABLE run_skips_new (
     event_id TEXT NOT NULL REFERENCES events (id),
     function_id TEXT NOT NULL,
     reason TEXT NOT NULL
-        CHECK (reason IN ('duplicate_event_id', 'idempotency_key', 'rate_limit', 'debounced', 'cancelled')),
+        CHECK (reason IN ('duplicate_event_id', 'idempotency_key', 'rate_limit', 'debounced', 'batched', 'cancelled')),
     existing_run_id TEXT,
     PRIMARY KEY (event_id, function_id)
 );
@@ -93,6 +97,13 @@ CREATE TABLE waits (
     PRIMARY KEY (run_id, wait_key)
 );
 CREATE INDEX waits_event_name ON waits (event_name, expires_at);
+
+CREATE TABLE run_events (
+    run_id TEXT NOT NULL REFERENCES runs (id),
+    position INTEGER NOT NULL,
+    event_id TEXT NOT NULL REFERENCES events (id),
+    PRIMARY KEY (run_id, position)
+);
 
 CREATE TABLE rate_limits (
     function_id TEXT NOT NULL,

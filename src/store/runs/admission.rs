@@ -95,6 +95,70 @@ pub fn debounce_at(created_at: i64, now: i64, period_ms: i64, timeout_ms: Option
     timeout_ms.map_or(at, |t| at.min(created_at + t))
 }
 
+/// The open (not started, not full) batch of a function and key: (run id, events it holds).
+pub async fn open_batch<T: Tx>(tx: &mut T, function_id: &str, key: &str, max: u32) -> Result<Option<(String, u32)>> {
+    #[derive(QueryableByName)]
+    struct Open {
+        #[diesel(sql_type = Text)]
+        id: String,
+        #[diesel(sql_type = Integer)]
+        batch_size: i32,
+    }
+    let lock = if tx.backend() == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let mut s = Stmt::new(format!(
+        "SELECT id, batch_size FROM runs WHERE function_id = $1 AND batch_key = $2 AND status = 'queued' \
+         AND started_at IS NULL AND batch_size < $3 ORDER BY created_at LIMIT 1{lock}"
+    ));
+    s.params = vec![
+        Param::Text(function_id.into()),
+        Param::Text(key.into()),
+        Param::Int(max as i32),
+    ];
+    Ok(tx
+        .rows::<Open>(&s)
+        .await?
+        .into_iter()
+        .next()
+        .map(|o| (o.id, o.batch_size as u32)))
+}
+
+/// Adds events to batches: `run_events` rows, and for batches already stored, their new size (and, when full,
+/// `run_at = now`). Guarded: only a batch not yet started grows.
+pub async fn grow_batches<T: Tx>(
+    tx: &mut T,
+    appends: Vec<(String, u32, String)>,
+    stored: Vec<(String, u32, bool)>,
+    now: i64,
+) -> Result<()> {
+    if !appends.is_empty() {
+        let mut s = Stmt::new("INSERT INTO run_events (run_id, position, event_id) VALUES ");
+        s.push_values(
+            appends
+                .into_iter()
+                .map(|(run, pos, ev)| vec![Param::Text(run), Param::Int(pos as i32), Param::Text(ev)]),
+        );
+        tx.exec(&s).await?;
+    }
+    for (run, size, full) in stored {
+        let mut s = Stmt::new(
+            "UPDATE runs SET batch_size = $2, run_at = CASE WHEN $3 THEN $4 ELSE run_at END, updated_at = $4 \
+             WHERE id = $1 AND status = 'queued' AND started_at IS NULL",
+        );
+        s.params = vec![
+            Param::Text(run),
+            Param::Int(size as i32),
+            Param::Bool(full),
+            Param::BigInt(now),
+        ];
+        tx.exec(&s).await?;
+    }
+    Ok(())
+}
+
 /// A `cancel_on` listener for a new run.
 pub struct CancelWait {
     pub run_id: String,

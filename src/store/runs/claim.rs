@@ -32,6 +32,8 @@ struct ClaimedRow {
     created_at: i64,
     #[diesel(sql_type = Nullable<BigInt>)]
     started_at: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    batch_size: i32,
 }
 
 /// Queued runs whose `run_at` has come (`$now` is a placeholder number). Written so the
@@ -49,7 +51,7 @@ pub(super) fn due_rescue(stale: u8) -> String {
 }
 
 const RETURNING: &str = "RETURNING runs.id, runs.event_id, runs.lease_token, runs.attempt, runs.parent_run_id, \
-                         runs.created_at, runs.started_at";
+                         runs.created_at, runs.started_at, runs.batch_size";
 const SET: &str = "SET status = 'running', lease_owner = $1, lease_token = lease_token + 1, \
                    started_at = COALESCE(started_at, $2), updated_at = $2";
 
@@ -125,12 +127,14 @@ impl DbRunStore {
         for row in &loaded {
             by_id.insert(row.0.clone(), event_json(row)?);
         }
+        let mut batches = self.batch_events(&rows).await?;
         rows.into_iter()
             .map(|r| {
                 let event = by_id
                     .get(&r.event_id)
                     .cloned()
                     .ok_or_else(|| Error::Data(format!("run {} has no event", r.id)))?;
+                let batch = batches.remove(&r.id).unwrap_or_default();
                 Ok(ClaimedRun {
                     lease: Lease {
                         run_id: r.id,
@@ -141,12 +145,42 @@ impl DbRunStore {
                     attempt: r.attempt as u32,
                     // Tokens start at 0 and every claim adds one: 1 is the first claim.
                     first_claim: r.lease_token == 1,
+                    batch,
                     parent_run_id: r.parent_run_id,
                     created_at_ms: r.created_at,
                     started_at_ms: r.started_at.unwrap_or(req.now_ms),
                 })
             })
             .collect()
+    }
+}
+
+impl DbRunStore {
+    /// The events of the batched runs among `rows`, in arrival order.
+    async fn batch_events(&self, rows: &[ClaimedRow]) -> Result<HashMap<String, Vec<serde_json::Value>>> {
+        use crate::store::schema::run_events;
+        let ids: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.batch_size > 0)
+            .map(|r| r.id.as_str())
+            .collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let loaded: Vec<(String, EventTuple)> = crate::with_conn!(&self.db, read, |c| {
+            run_events::table
+                .inner_join(events::table.on(events::id.eq(run_events::event_id)))
+                .filter(run_events::run_id.eq_any(&ids))
+                .order((run_events::run_id, run_events::position))
+                .select((run_events::run_id, EVENT_COLUMNS))
+                .load(c)
+                .await?
+        });
+        let mut out: HashMap<String, Vec<serde_json::Value>> = HashMap::new();
+        for (run, ev) in &loaded {
+            out.entry(run.clone()).or_default().push(event_json(ev)?);
+        }
+        Ok(out)
     }
 }
 
