@@ -85,7 +85,7 @@ pub struct BenchArgs {
     pub sleep: Duration,
     /// sleepers: the long sleep of the idle phase; must leave a few seconds between the last run falling asleep
     /// and the first waking.
-    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub idle_sleep: Duration,
 }
 
@@ -156,6 +156,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         sleepers::print(&args, &out.rows);
         failed.extend(report_failures("sleepers", out.failures));
     }
+    println!();
+    println!("{}", machine());
     if failed.is_empty() {
         Ok(())
     } else {
@@ -165,6 +167,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 fn print_header() {
     println!();
+    println!("{}", machine());
     if let Ok(c) = Config::from_values(&BTreeMap::new()) {
         println!(
             "ingot bench — daemon in-process with default settings (http_workers={}, max_runs_per_function={}, \
@@ -176,6 +179,14 @@ fn print_header() {
             humantime::format_duration(c.poll_interval)
         );
     }
+}
+
+/// Cores and load average: the bench shares the machine with whatever else runs on it.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    format!("machine: {cores} cores, load average (1/5/15 min) {}", load.join(" "))
 }
 
 /// Runs `measure` on a fresh database of each backend, removing the database whatever happened.
