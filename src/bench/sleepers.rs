@@ -59,8 +59,10 @@ struct Idle {
 pub fn measure(rt: &Runtime, fresh: &FreshDb, args: &BenchArgs) -> anyhow::Result<Row> {
     let n = args.sleepers;
     let functions = vec![functions::sleep(), functions::sleep_long()];
+    // Opened before the daemon: a new SQLite connection sets `journal_mode` before its `busy_timeout`, so opening
+    // one while the daemon's writer commits can fail at once with "database is locked".
+    let db = rt.block_on(super::open(fresh))?;
     let idle = super::with_daemon(rt, fresh, functions, async |base: &str| {
-        let db = super::open(fresh).await?;
         let idle = idle_phase(base, &db, args).await.context("idle phase")?;
         client::drain(base, true)
             .await
@@ -81,7 +83,6 @@ pub fn measure(rt: &Runtime, fresh: &FreshDb, args: &BenchArgs) -> anyhow::Resul
         anyhow::Ok(idle)
     })?;
     rt.block_on(async {
-        let db = super::open(fresh).await?;
         let long_lateness = lateness(&db, functions::SLEEP_LONG, n).await?;
         let woke_first = long_lateness.first_wake_ms;
         anyhow::ensure!(
