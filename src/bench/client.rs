@@ -1,14 +1,28 @@
 //! The producer side: events POSTed to `/e/{key}` in batches with a bounded number of requests in flight, then
 //! `drain` until no run is queued or running.
 
-use super::inproc::{EVENT, EVENT_KEY};
+use super::inproc::EVENT_KEY;
 use anyhow::Context;
 use futures_util::StreamExt;
 use std::time::{Duration, Instant};
 
-/// Sends `n` events in batches of `batch`, `concurrency` requests at a time. Returns the wall-clock time from the
-/// first request to the last answer (bodies are serialized beforehand).
-pub async fn send_events(base: &str, n: usize, batch: usize, concurrency: usize) -> anyhow::Result<Duration> {
+/// How to send: events per request and requests in flight.
+#[derive(Debug, Clone, Copy)]
+pub struct Sending {
+    pub batch: usize,
+    pub concurrency: usize,
+}
+
+/// Sends `n` events named `name` with `data(i)`, in batches, several requests at a time. Returns the wall-clock
+/// time from the first request to the last answer (bodies are serialized beforehand).
+pub async fn send_events(
+    base: &str,
+    name: &str,
+    data: impl Fn(usize) -> serde_json::Value,
+    n: usize,
+    how: Sending,
+) -> anyhow::Result<Duration> {
+    let Sending { batch, concurrency } = how;
     let client = reqwest::Client::new();
     let url = format!("{base}/e/{EVENT_KEY}");
     let indexes: Vec<usize> = (0..n).collect();
@@ -17,7 +31,7 @@ pub async fn send_events(base: &str, n: usize, batch: usize, concurrency: usize)
         .map(|chunk| {
             let events: Vec<serde_json::Value> = chunk
                 .iter()
-                .map(|i| serde_json::json!({"name": EVENT, "data": {"i": i}}))
+                .map(|&i| serde_json::json!({"name": name, "data": data(i)}))
                 .collect();
             (chunk.len(), serde_json::Value::Array(events).to_string())
         })
@@ -68,11 +82,12 @@ async fn post(client: &reqwest::Client, url: &str, body: String) -> anyhow::Resu
         .with_context(|| format!("the answer has no ids: {text}"))
 }
 
-/// Waits (up to 10 minutes) until every run is final. Returns how long it took.
-pub async fn drain(base: &str) -> anyhow::Result<Duration> {
+/// Waits (up to 10 minutes) until no run is queued or running — with `suspended`, until every run is final.
+/// Returns how long it took.
+pub async fn drain(base: &str, suspended: bool) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let resp = reqwest::Client::new()
-        .get(format!("{base}/api/v1/drain?timeout_ms=600000"))
+        .get(format!("{base}/api/v1/drain?timeout_ms=600000&all={suspended}"))
         .send()
         .await
         .context("cannot reach the daemon")?;

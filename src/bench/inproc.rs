@@ -1,29 +1,15 @@
-//! The real daemon, in-process on its own thread and actix `System`, with the bench's function registered.
+//! The real daemon, in-process on its own thread and actix `System`, with the scenario's bench functions
+//! ([`super::functions`]) registered next to the compiled-in workflows.
 
 use crate::config::Config;
 use anyhow::Context;
-use ingot_actors::{FunctionDef, RunCtx, Trigger};
+use ingot_actors::FunctionDef;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
-pub const FUNCTION_ID: &str = "bench-one-step";
-pub const EVENT: &str = "bench/one-step";
 pub const EVENT_KEY: &str = "benchkey";
-
-/// `bench-one-step`: one memoized step, no retries.
-pub fn function() -> FunctionDef {
-    FunctionDef::new(FUNCTION_ID, "Bench: one step", |ctx: RunCtx| async move {
-        let out: serde_json::Value = ctx
-            .step
-            .run("work", || async { Ok(serde_json::json!({"ok": true})) })
-            .await?;
-        Ok(out)
-    })
-    .trigger(Trigger::event(EVENT))
-    .retries(0)
-}
 
 /// The daemon's settings: defaults, except where it stores, listens (any free port) and who it is.
 fn config(database_url: &str) -> anyhow::Result<Config> {
@@ -48,7 +34,7 @@ pub struct Daemon {
 
 impl Daemon {
     /// Starts the daemon and waits until it serves. Call outside any async runtime (it blocks).
-    pub fn start(database_url: String) -> anyhow::Result<Daemon> {
+    pub fn start(database_url: String, functions: Vec<FunctionDef>) -> anyhow::Result<Daemon> {
         let config = config(&database_url)?;
         let (ready_tx, ready_rx) = oneshot::channel::<SocketAddr>();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -57,7 +43,7 @@ impl Daemon {
             .spawn(move || {
                 actix_rt::System::new().block_on(crate::daemon::run(
                     config,
-                    vec![function()],
+                    functions,
                     move |started: crate::daemon::Started| {
                         let _ = ready_tx.send(started.addr);
                     },

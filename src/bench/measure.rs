@@ -1,6 +1,5 @@
 //! Figures read back from the database, and the baseline of plain commits on the same database.
 
-use super::inproc::FUNCTION_ID;
 use crate::store::schema::{events, runs};
 use crate::store::{Backend, Db, PoolOptions};
 use anyhow::Context;
@@ -20,7 +19,7 @@ pub struct Percentiles {
 
 impl Percentiles {
     /// Nearest-rank percentiles.
-    fn of(mut values: Vec<i64>) -> Percentiles {
+    pub fn of(mut values: Vec<i64>) -> Percentiles {
         values.sort_unstable();
         let rank = |p: f64| {
             let n = values.len();
@@ -39,6 +38,9 @@ impl Percentiles {
 
 #[derive(Debug)]
 pub struct RunFigures {
+    /// The first event's received_at and the last run's finished_at (ms since the epoch).
+    pub first_received: i64,
+    pub last_finished: i64,
     /// N / (last run's finished_at − first event's received_at).
     pub runs_per_s: f64,
     /// finished_at − the event's received_at.
@@ -49,13 +51,13 @@ pub struct RunFigures {
     pub executing: Percentiles,
 }
 
-/// Reads every `bench-one-step` run with its event; all `expected` must be completed.
-pub async fn runs(db: &Db, expected: usize) -> anyhow::Result<RunFigures> {
+/// Reads every run of `function_id` with its event; all `expected` must be completed.
+pub async fn runs(db: &Db, function_id: &str, expected: usize) -> anyhow::Result<RunFigures> {
     type Row = (i64, Option<i64>, Option<i64>, String);
     let rows: Vec<Row> = crate::with_conn!(db, read, |c| {
         runs::table
             .inner_join(events::table)
-            .filter(runs::function_id.eq(FUNCTION_ID))
+            .filter(runs::function_id.eq(function_id))
             .select((events::received_at, runs::started_at, runs::finished_at, runs::status))
             .load(c)
             .await?
@@ -86,11 +88,26 @@ pub async fn runs(db: &Db, expected: usize) -> anyhow::Result<RunFigures> {
     // Millisecond timestamps: a span under 1 ms counts as 1 ms.
     let span_s = (last_finished - first_received).max(1) as f64 / 1000.0;
     Ok(RunFigures {
+        first_received,
+        last_finished,
         runs_per_s: expected as f64 / span_s,
         latency: Percentiles::of(latency),
         queued: Percentiles::of(queued),
         executing: Percentiles::of(executing),
     })
+}
+
+/// This process's resident memory (VmRSS) and its peak so far (VmHWM), in KiB, from `/proc/self/status`.
+pub fn memory_kib() -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .with_context(|| format!("/proc/self/status has no {name}"))
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 diesel::table! {

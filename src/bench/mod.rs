@@ -1,33 +1,39 @@
-//! `ingot bench`: throughput and latency through the real HTTP API and engine, per backend, next to a baseline of
-//! plain single-row commits on the same database. It prints figures; it is not a pass/fail test.
+//! `ingot bench`: throughput and latency through the real HTTP API and engine, per backend. It prints figures
+//! next to their targets; it is a measurement, not a pass/fail test.
 //!
-//! For each backend:
+//! Each scenario, on each backend, gets:
 //! 1. a fresh database ([`fresh`]): an SQLite file in a new temp dir, or a new PostgreSQL database on the server
 //!    named by `--pg-url`; removed afterwards;
-//! 2. the real daemon in-process ([`inproc`]) with one extra function, `bench-one-step` (one step, no retries);
-//! 3. N events POSTed in batches of B, C requests in flight, then `GET /api/v1/drain` ([`client`]);
-//! 4. figures read back from the database ([`measure`]): runs/s = N / (last run finished − first event received);
-//!    latency of a run = its `finished_at` − its event's `received_at`;
-//! 5. the baseline: N single-row autocommit INSERTs through as many connections as the daemon writes with
-//!    (SQLite: its one writer; PostgreSQL: the default pool size).
+//! 2. the real daemon in-process ([`inproc`]) with the scenario's functions from [`functions`] registered;
+//! 3. events POSTed in batches over HTTP, then `GET /api/v1/drain` ([`client`]);
+//! 4. figures read back from the database (`runs`, `steps`, `events` timestamps; [`measure`]).
+//!
+//! The scenarios (`--scenario`, default all):
+//! - [`one_step`]: N one-step runs; runs/s and latency next to a baseline of plain single-row commits;
+//! - [`ten_steps`]: 1,000 runs of ten trivial steps; steps/s and the gap between consecutive steps of a run;
+//! - [`fan_out`]: one run whose `send_event` step starts 1,000 child runs; time to the last child finished;
+//! - [`sleepers`]: 10,000 runs sleeping 1 s (wake-up lateness), and 10,000 long sleepers (memory and database
+//!   queries per second while they all sleep, counted by [`crate::store::db::queries_total`]).
 
 mod client;
+mod fan_out;
 mod fresh;
+mod functions;
 mod inproc;
 mod measure;
+mod one_step;
+mod sleepers;
+mod ten_steps;
 
 use crate::config::Config;
 use anyhow::Context;
 use fresh::{FreshDb, Kind};
-use measure::{Baseline, RunFigures};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use tokio::runtime::Runtime;
 
 /// The administration URL used when neither `--pg-url` nor `INGOT_TEST_DATABASE_URL` is set.
 pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-/// The targets the figures are compared with.
-const TARGET_RUNS_PER_S: f64 = 1000.0;
-const TARGET_RATIO: f64 = 0.5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendChoice {
@@ -36,58 +42,88 @@ pub enum BackendChoice {
     Both,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScenarioChoice {
+    OneStep,
+    TenSteps,
+    FanOut,
+    Sleepers,
+    All,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Events to send per backend; each starts one run of `bench-one-step`.
-    #[arg(long, default_value_t = 5000)]
-    pub events: usize,
+    /// Scenarios to run, comma-separated: one-step, ten-steps, fan-out, sleepers, all.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
+    pub scenario: Vec<ScenarioChoice>,
     /// Which backend(s) to measure.
     #[arg(long, value_enum, default_value_t = BackendChoice::Both)]
     pub backend: BackendChoice,
     /// A PostgreSQL URL with the right to create databases; the bench creates and drops its own database there.
     #[arg(long, env = "INGOT_TEST_DATABASE_URL", hide_env_values = true, default_value = DEFAULT_PG_URL)]
     pub pg_url: String,
+    /// one-step: events to send per backend; each starts one run of `bench-one-step`.
+    #[arg(long, default_value_t = 5000)]
+    pub events: usize,
     /// Events per HTTP request (1–5000).
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
     /// HTTP requests in flight at a time.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// ten-steps: runs of `bench-ten-steps`.
+    #[arg(long, default_value_t = 1000)]
+    pub ten_step_runs: usize,
+    /// fan-out: events the parent's `send_event` step emits (1–5000), each starting a `bench-child` run.
+    #[arg(long, default_value_t = 1000)]
+    pub children: usize,
+    /// sleepers: runs that sleep (in each of the two phases).
+    #[arg(long, default_value_t = 10_000)]
+    pub sleepers: usize,
+    /// sleepers: the short sleep whose wake-up lateness is measured.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub sleep: Duration,
+    /// sleepers: the long sleep of the idle phase; must leave a few seconds between the last run falling asleep
+    /// and the first waking.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub idle_sleep: Duration,
 }
 
-/// One backend's figures.
-struct Row {
-    kind: Kind,
-    events: usize,
-    send: Duration,
-    total: Duration,
-    runs: RunFigures,
-    baseline: Baseline,
-}
-
-impl Row {
-    fn ratio(&self) -> f64 {
-        self.runs.runs_per_s / self.baseline.commits_per_s
+impl BenchArgs {
+    fn wants(&self, s: ScenarioChoice) -> bool {
+        self.scenario.iter().any(|c| *c == s || *c == ScenarioChoice::All)
     }
 
-    fn verdict(&self) -> &'static str {
-        match (self.runs.runs_per_s >= TARGET_RUNS_PER_S, self.ratio() >= TARGET_RATIO) {
-            (true, true) => "met",
-            (false, true) => "missed: runs/s",
-            (true, false) => "missed: ratio",
-            (false, false) => "missed: both",
+    pub(crate) fn sending(&self) -> client::Sending {
+        client::Sending {
+            batch: self.batch,
+            concurrency: self.concurrency,
         }
     }
 }
 
+/// One scenario's result per backend, and the backends where it failed.
+pub(crate) struct Outcome<T> {
+    pub rows: Vec<(Kind, T)>,
+    pub failures: Vec<(Kind, anyhow::Error)>,
+}
+
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let max = crate::http::intake::MAX_EVENTS;
     anyhow::ensure!(args.events >= 1, "--events must be at least 1");
-    anyhow::ensure!(
-        (1..=crate::http::intake::MAX_EVENTS).contains(&args.batch),
-        "--batch must be between 1 and {}",
-        crate::http::intake::MAX_EVENTS
-    );
+    anyhow::ensure!((1..=max).contains(&args.batch), "--batch must be between 1 and {max}");
     anyhow::ensure!(args.concurrency >= 1, "--concurrency must be at least 1");
+    anyhow::ensure!(args.ten_step_runs >= 1, "--ten-step-runs must be at least 1");
+    anyhow::ensure!(
+        (1..=fan_out::MAX_CHILDREN).contains(&args.children),
+        "--children must be between 1 and {}",
+        fan_out::MAX_CHILDREN
+    );
+    anyhow::ensure!(args.sleepers >= 1, "--sleepers must be at least 1");
+    anyhow::ensure!(
+        args.sleep >= Duration::from_millis(1) && args.idle_sleep >= Duration::from_secs(5),
+        "--sleep must be at least 1ms and --idle-sleep at least 5s"
+    );
     let kinds = match args.backend {
         BackendChoice::Sqlite => vec![Kind::Sqlite],
         BackendChoice::Postgres => vec![Kind::Postgres],
@@ -98,81 +134,44 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the client runtime")?;
 
-    let mut rows = Vec::new();
-    let mut failures = Vec::new();
-    for kind in kinds {
-        match bench_backend(&rt, kind, &args) {
-            Ok(row) => rows.push(row),
-            Err(e) => failures.push((kind, e)),
-        }
+    print_header();
+    let mut failed = Vec::new();
+    if args.wants(ScenarioChoice::OneStep) {
+        let out = each_backend(&rt, &kinds, &args, one_step::measure);
+        one_step::print(&args, &out.rows);
+        failed.extend(report_failures("one-step", out.failures));
     }
-    print_report(&args, &rows, &failures);
-    if failures.is_empty() {
+    if args.wants(ScenarioChoice::TenSteps) {
+        let out = each_backend(&rt, &kinds, &args, ten_steps::measure);
+        ten_steps::print(&args, &out.rows);
+        failed.extend(report_failures("ten-steps", out.failures));
+    }
+    if args.wants(ScenarioChoice::FanOut) {
+        let out = each_backend(&rt, &kinds, &args, fan_out::measure);
+        fan_out::print(&args, &out.rows);
+        failed.extend(report_failures("fan-out", out.failures));
+    }
+    if args.wants(ScenarioChoice::Sleepers) {
+        let out = each_backend(&rt, &kinds, &args, sleepers::measure);
+        sleepers::print(&args, &out.rows);
+        failed.extend(report_failures("sleepers", out.failures));
+    }
+    println!();
+    println!("{}", machine());
+    if failed.is_empty() {
         Ok(())
     } else {
-        let names: Vec<String> = failures.iter().map(|(k, _)| k.to_string()).collect();
-        anyhow::bail!("the bench failed on {}", names.join(", "))
+        anyhow::bail!("the bench failed: {}", failed.join(", "))
     }
 }
 
-/// Creates the fresh database, measures, and removes the database whatever happened.
-fn bench_backend(rt: &tokio::runtime::Runtime, kind: Kind, args: &BenchArgs) -> anyhow::Result<Row> {
-    let fresh = rt
-        .block_on(FreshDb::create(kind, &args.pg_url))
-        .with_context(|| format!("{kind}: cannot create a fresh database"))?;
-    let row = measure_on(rt, kind, &fresh, args).with_context(|| format!("{kind} ({})", fresh.url.redacted()));
-    let place = fresh.describe();
-    if let Err(e) = rt.block_on(fresh.remove()) {
-        eprintln!("ingot bench: warning: could not remove {place}: {e:#}");
-    }
-    row
-}
-
-fn measure_on(rt: &tokio::runtime::Runtime, kind: Kind, fresh: &FreshDb, args: &BenchArgs) -> anyhow::Result<Row> {
-    let daemon = inproc::Daemon::start(fresh.config_url()).context("the daemon did not start")?;
-    let base = format!("http://{}", daemon.addr);
-    let phases = rt.block_on(async {
-        let send = client::send_events(&base, args.events, args.batch, args.concurrency)
-            .await
-            .context("sending events")?;
-        let drain = client::drain(&base).await.context("waiting for the runs")?;
-        anyhow::Ok((send, send + drain))
-    });
-    let stopped = daemon.stop();
-    let (send, total) = phases?;
-    stopped.context("the daemon did not stop cleanly")?;
-
-    rt.block_on(async {
-        let db = crate::store::Db::connect(&fresh.url, &crate::store::PoolOptions::default())
-            .await
-            .context("cannot open the database to measure")?;
-        let runs = measure::runs(&db, args.events).await.context("reading the runs")?;
-        let baseline = measure::baseline(&db, args.events).await.context("baseline")?;
-        Ok(Row {
-            kind,
-            events: args.events,
-            send,
-            total,
-            runs,
-            baseline,
-        })
-    })
-}
-
-fn print_report(args: &BenchArgs, rows: &[Row], failures: &[(Kind, anyhow::Error)]) {
-    let defaults = Config::from_values(&BTreeMap::new()).ok();
+fn print_header() {
     println!();
-    println!(
-        "ingot bench: {} events per backend, {} per request, {} requests in flight; one run of `{}` (1 step) each",
-        args.events,
-        args.batch,
-        args.concurrency,
-        inproc::FUNCTION_ID
-    );
-    if let Some(c) = defaults {
+    println!("{}", machine());
+    if let Ok(c) = Config::from_values(&BTreeMap::new()) {
         println!(
-            "daemon: default settings (http_workers={}, max_runs_per_function={}, database_pool_size={}, \
-             sqlite_synchronous={}, poll_interval={})",
+            "ingot bench — daemon in-process with default settings (http_workers={}, max_runs_per_function={}, \
+             database_pool_size={}, sqlite_synchronous={}, poll_interval={})",
             c.http_workers,
             c.max_runs_per_function,
             c.pool.size,
@@ -180,63 +179,81 @@ fn print_report(args: &BenchArgs, rows: &[Row], failures: &[(Kind, anyhow::Error
             humantime::format_duration(c.poll_interval)
         );
     }
-    println!();
-    println!(
-        "{:<9} {:>7} {:>7} {:>10} {:>8} {:>9} {:>7} {:>7} {:>7} {:>19} {:>14}  targets",
-        "backend",
-        "events",
-        "send_s",
-        "accepted/s",
-        "total_s",
-        "runs/s",
-        "p50_ms",
-        "p99_ms",
-        "max_ms",
-        "baseline_commits/s",
-        "runs/baseline"
-    );
-    for r in rows {
-        println!(
-            "{:<9} {:>7} {:>7.2} {:>10.0} {:>8.2} {:>9.0} {:>7} {:>7} {:>7} {:>19.0} {:>14.2}  {}",
-            r.kind.to_string(),
-            r.events,
-            r.send.as_secs_f64(),
-            r.events as f64 / r.send.as_secs_f64(),
-            r.total.as_secs_f64(),
-            r.runs.runs_per_s,
-            r.runs.latency.p50,
-            r.runs.latency.p99,
-            r.runs.latency.max,
-            r.baseline.commits_per_s,
-            r.ratio(),
-            r.verdict()
-        );
-    }
-    for (kind, _) in failures {
-        println!("{:<9} FAILED (see below)", kind.to_string());
-    }
-    println!(
-        "targets: runs/s >= {TARGET_RUNS_PER_S:.0} per backend; runs/s >= {TARGET_RATIO} x baseline commits/s \
-         (runs/baseline >= {TARGET_RATIO:.2})"
-    );
-    if !rows.is_empty() {
-        println!();
-        println!("where the time goes (ms, p50 / p99): event received -> run started -> run finished");
-        for r in rows {
-            println!(
-                "{:<9} received->started {:>5} / {:<5}  started->finished {:>5} / {:<5}  baseline: {} writer(s), {:.2} s",
-                r.kind.to_string(),
-                r.runs.queued.p50,
-                r.runs.queued.p99,
-                r.runs.executing.p50,
-                r.runs.executing.p99,
-                r.baseline.writers,
-                r.baseline.elapsed.as_secs_f64()
-            );
+}
+
+/// Cores and load average: the bench shares the machine with whatever else runs on it.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    format!("machine: {cores} cores, load average (1/5/15 min) {}", load.join(" "))
+}
+
+/// Runs `measure` on a fresh database of each backend, removing the database whatever happened.
+fn each_backend<T>(
+    rt: &Runtime,
+    kinds: &[Kind],
+    args: &BenchArgs,
+    measure: impl Fn(&Runtime, &FreshDb, &BenchArgs) -> anyhow::Result<T>,
+) -> Outcome<T> {
+    let mut out = Outcome {
+        rows: Vec::new(),
+        failures: Vec::new(),
+    };
+    for &kind in kinds {
+        let result = rt
+            .block_on(FreshDb::create(kind, &args.pg_url))
+            .with_context(|| format!("{kind}: cannot create a fresh database"))
+            .and_then(|fresh| {
+                let row = measure(rt, &fresh, args).with_context(|| format!("{kind} ({})", fresh.url.redacted()));
+                let place = fresh.describe();
+                if let Err(e) = rt.block_on(fresh.remove()) {
+                    eprintln!("ingot bench: warning: could not remove {place}: {e:#}");
+                }
+                row
+            });
+        match result {
+            Ok(row) => out.rows.push((kind, row)),
+            Err(e) => out.failures.push((kind, e)),
         }
     }
-    for (kind, e) in failures {
-        println!();
-        println!("{kind}: FAILED: {e:#}");
-    }
+    out
+}
+
+fn report_failures(scenario: &str, failures: Vec<(Kind, anyhow::Error)>) -> Vec<String> {
+    failures
+        .into_iter()
+        .map(|(kind, e)| {
+            println!("{kind:<9} {scenario}: FAILED: {e:#}");
+            format!("{scenario} on {kind}")
+        })
+        .collect()
+}
+
+/// Starts the daemon with `functions` on `fresh`, runs `work` against its base URL, and stops the daemon.
+pub(crate) fn with_daemon<T>(
+    rt: &Runtime,
+    fresh: &FreshDb,
+    functions: Vec<ingot_actors::FunctionDef>,
+    work: impl AsyncFnOnce(&str) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let daemon = inproc::Daemon::start(fresh.config_url(), functions).context("the daemon did not start")?;
+    let base = format!("http://{}", daemon.addr);
+    let result = rt.block_on(work(&base));
+    let stopped = daemon.stop();
+    let value = result?;
+    stopped.context("the daemon did not stop cleanly")?;
+    Ok(value)
+}
+
+/// A handle on the fresh database, for reading figures back.
+pub(crate) async fn open(fresh: &FreshDb) -> anyhow::Result<crate::store::Db> {
+    crate::store::Db::connect(&fresh.url, &crate::store::PoolOptions::default())
+        .await
+        .context("cannot open the database to measure")
+}
+
+/// `met` or `MISSED` for a figure against its target.
+pub(crate) fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
 }

@@ -5,6 +5,12 @@
 //!   `synchronous` from configuration. Writes go through a pool of **one** connection (SQLite has one writer;
 //!   queueing in the pool beats lock retries), reads through a separate pool.
 //! - PostgreSQL: a pool of `AsyncPgConnection`s (pure Rust, no libpq).
+//!
+//! Every connection both pools open counts the statements it sends in one process-wide counter,
+//! [`queries_total`] (Diesel's instrumentation hook: one relaxed atomic add per statement, `BEGIN`/`COMMIT` and the
+//! pools' `SELECT 1` health checks included). It is the one place that sees every statement — the group-commit
+//! writer and the migrations take connections from the pools directly, not through [`with_conn!`](crate::with_conn).
+//! `ingot bench` reads it to report database queries per second.
 
 use super::error::{Error, Result};
 use diesel::SqliteConnection;
@@ -14,6 +20,26 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Statements sent by every pooled connection of this process, since it started.
+static QUERIES: AtomicU64 = AtomicU64::new(0);
+
+/// How many statements this process's pooled connections have sent (both backends, all pools).
+pub fn queries_total() -> u64 {
+    QUERIES.load(Ordering::Relaxed)
+}
+
+/// Counts each statement a connection starts into [`QUERIES`].
+struct CountQueries;
+
+impl diesel::connection::Instrumentation for CountQueries {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        if matches!(event, diesel::connection::InstrumentationEvent::StartQuery { .. }) {
+            QUERIES.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
 
 pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 pub type SqlitePool = Pool<SqliteConn>;
@@ -199,6 +225,7 @@ fn sqlite_pool(path: &str, size: usize, synchronous: &str) -> Result<SqlitePool>
             conn.batch_execute(&pragmas)
                 .await
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            conn.set_instrumentation(CountQueries);
             Ok(conn)
         }
         .boxed()
@@ -208,7 +235,17 @@ fn sqlite_pool(path: &str, size: usize, synchronous: &str) -> Result<SqlitePool>
 }
 
 fn pg_pool(url: &str, size: usize) -> Result<PgPool> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    let mut config = ManagerConfig::default();
+    config.custom_setup = Box::new(|url| {
+        let url = url.to_string();
+        async move {
+            let mut conn = AsyncPgConnection::establish(&url).await?;
+            conn.set_instrumentation(CountQueries);
+            Ok(conn)
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     Pool::builder(manager)
         .max_size(size.max(1))
         .build()
