@@ -214,8 +214,12 @@ impl Db {
 
 fn sqlite_pool(path: &str, size: usize, synchronous: &str) -> Result<SqlitePool> {
     let mut config = ManagerConfig::default();
+    // An in-process database: nothing to verify on checkout.
+    config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
     let pragmas = format!(
-        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous};"
+        // busy_timeout first: switching to WAL needs a lock, and without the timeout a connection opened while the
+        // writer commits would fail at once with "database is locked".
+        "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous};"
     );
     config.custom_setup = Box::new(move |url| {
         let pragmas = pragmas.clone();
@@ -236,6 +240,9 @@ fn sqlite_pool(path: &str, size: usize, synchronous: &str) -> Result<SqlitePool>
 
 fn pg_pool(url: &str, size: usize) -> Result<PgPool> {
     let mut config = ManagerConfig::default();
+    // No `SELECT 1` round trip on every checkout: a broken connection is detected by diesel-async itself and
+    // discarded, and a query on a connection that died meanwhile fails as a retryable database error.
+    config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
     config.custom_setup = Box::new(|url| {
         let url = url.to_string();
         async move {
