@@ -27,6 +27,7 @@
 pub mod backoff;
 pub mod cron;
 pub mod error;
+pub mod event;
 pub mod expr;
 pub mod flow;
 pub mod function;

@@ -46,7 +46,7 @@ pub fn system_events(registry: &Registry, run: &FinishedRun, now: i64) -> Vec<Ou
         .filter(|n| registry.listens_to(n))
         .map(|name| {
             let external_id = format!("{name}:{}", run.run_id);
-            let as_seen = json!({"id": external_id, "name": name, "data": data, "user": {}, "ts": now, "v": null});
+            let as_seen = crate::event::view(&external_id, name, &data, &json!({}), now, None);
             OutEvent {
                 id: uuid::Uuid::now_v7().to_string(),
                 external_id: Some(external_id),

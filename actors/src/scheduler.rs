@@ -61,7 +61,7 @@ async fn fire(rt: &Runtime, function: &Function, index: usize, tick_ms: i64) {
     let schedule = function.crons[index].source().to_string();
     let id = format!("cron:{}:{schedule}:{tick_ms}", function.id());
     let data = json!({ "cron": schedule });
-    let view = json!({"id": id, "name": CRON_EVENT, "data": data, "user": {}, "ts": tick_ms, "v": null});
+    let view = crate::event::view(&id, CRON_EVENT, &data, &json!({}), tick_ms, None);
     let event = OutEvent {
         id: uuid::Uuid::now_v7().to_string(),
         external_id: Some(id),

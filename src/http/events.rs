@@ -35,10 +35,8 @@ pub async fn ingest(
         .map(|p| {
             let id = uuid::Uuid::now_v7().to_string();
             let ts = p.ts.unwrap_or(now);
-            let event = json!({
-                "id": p.external_id.clone().unwrap_or_else(|| id.clone()),
-                "name": p.name, "data": p.data, "user": p.user, "ts": ts, "v": p.v,
-            });
+            let shown_id = p.external_id.as_deref().unwrap_or(&id);
+            let event = ingot_actors::event::view(shown_id, &p.name, &p.data, &p.user, ts, p.v.as_deref());
             let matches = state.registry.matching(&p.name, &event);
             NewEvent {
                 id,

@@ -84,7 +84,7 @@ impl Step {
                     };
                     let user = if e.user.is_object() { e.user } else { json!({}) };
                     let ts = e.ts.unwrap_or(now);
-                    let as_seen = json!({"id": id, "name": e.name, "data": data, "user": user, "ts": ts, "v": null});
+                    let as_seen = crate::event::view(id, &e.name, &data, &user, ts, None);
                     let matches = rt.registry.matching(&e.name, &as_seen);
                     out.push(OutEvent {
                         id: uuid::Uuid::now_v7().to_string(),

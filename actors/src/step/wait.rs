@@ -229,11 +229,12 @@ impl Step {
             "correlation_id": format!("{run_id}.{key}"),
             "expire": at,
         });
-        let view = json!({"id": format!("invoke:{child_run_id}"), "name": "inngest/function.invoked", "data": data, "user": {}, "ts": now, "v": null});
+        let dedupe_id = format!("invoke:{child_run_id}");
+        let view = crate::event::view(&dedupe_id, "inngest/function.invoked", &data, &json!({}), now, None);
         let admission = target.flow.admit(&view, now);
         let child = OutEvent {
             id: uuid::Uuid::now_v7().to_string(),
-            external_id: Some(format!("invoke:{child_run_id}")),
+            external_id: Some(dedupe_id),
             name: "inngest/function.invoked".into(),
             data,
             user: json!({}),

@@ -66,7 +66,7 @@ pub async fn store(state: &AppState, provider: &str, incoming: Vec<Incoming>) ->
         .into_iter()
         .map(|i| {
             let id = uuid::Uuid::now_v7().to_string();
-            let event = json!({"id": i.id, "name": i.name, "data": i.data, "user": {}, "ts": now, "v": null});
+            let event = ingot_actors::event::view(&i.id, &i.name, &i.data, &json!({}), now, None);
             let matches = state.registry.matching(&i.name, &event);
             NewEvent {
                 id,

@@ -83,14 +83,36 @@ type StepTuple = (
 
 pub(crate) fn event_json(row: &EventTuple) -> Result<serde_json::Value> {
     let (id, external_id, name, data, user, ts, v) = row;
-    Ok(serde_json::json!({
-        "id": external_id.clone().unwrap_or_else(|| id.clone()),
-        "name": name,
-        "data": from_json_text(data)?,
-        "user": from_json_text(user)?,
-        "ts": ts,
-        "v": v,
-    }))
+    let shown_id = external_id.as_deref().unwrap_or(id);
+    let (data, user) = (from_json_text(data)?, from_json_text(user)?);
+    Ok(ingot_actors::event::view(
+        shown_id,
+        name,
+        &data,
+        &user,
+        *ts,
+        v.as_deref(),
+    ))
+}
+
+/// A finished (or waiting) step attempt as the writer's guarded insert: only while the run is ours.
+pub(super) fn step_write(lease: &Lease, a: &StepAttempt) -> Write {
+    Write::Step {
+        run_id: lease.run_id.clone(),
+        token: lease.token,
+        key: a.key.clone(),
+        attempt: a.attempt as i32,
+        position: a.position as i32,
+        name: a.name.clone(),
+        status: a.status.as_str().to_string(),
+        output: a.output.as_ref().map(to_json_text),
+        error: a.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default()),
+        started_at: a.started_at_ms,
+        finished_at: a.finished_at_ms,
+        retry_at: a.retry_at_ms,
+        kind: a.kind.to_string(),
+        wake_at: a.wake_at_ms,
+    }
 }
 
 pub(crate) fn parse_error(text: Option<String>) -> Option<ErrorInfo> {
@@ -134,23 +156,7 @@ impl DbRunStore {
     }
 
     async fn record_step_inner(&self, lease: &Lease, a: &StepAttempt) -> Result<Result<StepWrite, StoreError>> {
-        let write = Write::Step {
-            run_id: lease.run_id.clone(),
-            token: lease.token,
-            key: a.key.clone(),
-            attempt: a.attempt as i32,
-            position: a.position as i32,
-            name: a.name.clone(),
-            status: a.status.as_str().to_string(),
-            output: a.output.as_ref().map(to_json_text),
-            error: a.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default()),
-            started_at: a.started_at_ms,
-            finished_at: a.finished_at_ms,
-            retry_at: a.retry_at_ms,
-            kind: a.kind.to_string(),
-            wake_at: a.wake_at_ms,
-        };
-        if self.writer.write(write).await? == 1 {
+        if self.writer.write(step_write(lease, a)).await? == 1 {
             return Ok(Ok(StepWrite::Written));
         }
         self.settle_missed(lease, &a.key).await

@@ -24,33 +24,6 @@ struct IdRow {
     id: String,
 }
 
-/// The guarded single-row insert of a step attempt (the writer's statement, for one row inside a transaction).
-fn insert_step(lease: &Lease, a: &StepAttempt) -> Stmt {
-    let mut s = Stmt::new(
-        "INSERT INTO steps (run_id, step_key, attempt, position, name, status, output, error, started_at, \
-         finished_at, retry_at, kind, wake_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
-         WHERE EXISTS (SELECT 1 FROM runs WHERE id = $1 AND status = 'running' AND lease_token = $14) \
-         ON CONFLICT DO NOTHING RETURNING run_id AS id",
-    );
-    s.params = vec![
-        Param::Text(lease.run_id.clone()),
-        Param::Text(a.key.clone()),
-        Param::Int(a.attempt as i32),
-        Param::Int(a.position as i32),
-        Param::Text(a.name.clone()),
-        Param::Text(a.status.as_str().into()),
-        Param::NullText(a.output.as_ref().map(to_json_text)),
-        Param::NullText(a.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default())),
-        Param::BigInt(a.started_at_ms),
-        Param::BigInt(a.finished_at_ms),
-        Param::NullBigInt(a.retry_at_ms),
-        Param::Text(a.kind.into()),
-        Param::NullBigInt(a.wake_at_ms),
-        Param::BigInt(lease.token),
-    ];
-    s
-}
-
 /// Cancels a run that has not finished (the API's cancel). False if it is unknown or already finished.
 pub async fn cancel_run(db: &crate::store::Db, run_id: &str, now: i64) -> Result<bool> {
     let cancelled = crate::with_conn!(db, write, |c| {
@@ -68,11 +41,11 @@ impl DbRunStore {
         wait: Option<&WaitSpec>,
         child: Option<&OutEvent>,
     ) -> Result<Result<StepWrite, StoreError>> {
-        let insert = insert_step(lease, step);
+        let insert = super::writer::step_insert(super::step_write(lease, step));
         let now = step.started_at_ms;
         let (inserted, _woken) = crate::with_conn!(&self.db, write, |c| {
             c.transaction::<_, Error, _>(async |tx| {
-                if tx.rows::<IdRow>(&insert).await?.is_empty() {
+                if tx.rows::<super::writer::StepKey>(&insert).await?.is_empty() {
                     return Ok((false, Vec::new()));
                 }
                 if let Some(w) = wait {

@@ -35,14 +35,8 @@ struct FunctionRow {
 
 /// The event as CEL and the handler see it.
 pub fn event_view(e: &NewEvent) -> serde_json::Value {
-    serde_json::json!({
-        "id": e.external_id.clone().unwrap_or_else(|| e.id.clone()),
-        "name": e.name,
-        "data": e.data,
-        "user": e.user,
-        "ts": e.ts,
-        "v": e.v,
-    })
+    let shown_id = e.external_id.as_deref().unwrap_or(&e.id);
+    ingot_actors::event::view(shown_id, &e.name, &e.data, &e.user, e.ts, e.v.as_deref())
 }
 
 /// Resolves the waits the events match; returns the functions whose runs became due.

@@ -73,7 +73,7 @@ pub enum Write {
 }
 
 #[derive(QueryableByName)]
-struct StepKey {
+pub(super) struct StepKey {
     #[diesel(sql_type = Text)]
     run_id: String,
     #[diesel(sql_type = Text)]
@@ -92,6 +92,13 @@ struct RunKey {
 const RESOLVED: &str = "v.column2 = 'waiting' AND EXISTS (SELECT 1 FROM steps s WHERE s.run_id = runs.id \
      AND s.status IN ('completed', 'failed') AND s.attempt > 0 AND s.kind IN ('wait_for_event', 'invoke') \
      AND s.finished_at >= v.column9)";
+
+/// The guarded insert of one step attempt, for a caller that writes it inside its own transaction.
+pub(super) fn step_insert(write: Write) -> Stmt {
+    plan(std::slice::from_ref(&write))
+        .steps
+        .expect("a step write plans a step insert")
+}
 
 /// The batch as at most three statements.
 struct Plan {
