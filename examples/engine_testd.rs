@@ -26,7 +26,7 @@ use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
 use ingot::store::{Backend, Db};
 use ingot_actors::{FnError, FunctionDef, RunCtx, SendEvent, StepError, Trigger, WaitFor};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -215,6 +215,32 @@ fn racer(t: Arc<Testd>) -> FunctionDef {
     .trigger(Trigger::event("crash/race"))
 }
 
+/// Throttled to one start per 3 s: a second run waits in the queue.
+fn throttled(t: Arc<Testd>) -> FunctionDef {
+    FunctionDef::new("crash-throttled", "Crash: throttled", move |ctx| {
+        let t = t.clone();
+        async move {
+            t.marked(&ctx, "work").await?;
+            Ok(Value::Null)
+        }
+    })
+    .trigger(Trigger::event("crash/throttle"))
+    .throttle(1, Duration::from_secs(3), 0, None)
+}
+
+/// Debounced for 2 s per document: the run gets the last event.
+fn debounced(t: Arc<Testd>) -> FunctionDef {
+    FunctionDef::new("crash-debounced", "Crash: debounced", move |ctx| {
+        let t = t.clone();
+        async move {
+            t.marked(&ctx, "work").await?;
+            Ok(ctx.event["data"].clone())
+        }
+    })
+    .trigger(Trigger::event("crash/edit"))
+    .debounce(Duration::from_secs(2), Some("event.data.doc"), None)
+}
+
 fn main() -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_env("INGOT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -234,7 +260,9 @@ fn main() -> anyhow::Result<()> {
             invoker(t.clone()),
             adder(t.clone()),
             slowpoke(t.clone()),
-            racer(t),
+            racer(t.clone()),
+            throttled(t.clone()),
+            debounced(t),
         ];
         ingot::daemon::run(config, functions, |_| {}, ingot::daemon::shutdown_signal()).await
     })

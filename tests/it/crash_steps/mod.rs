@@ -7,6 +7,7 @@
 //! The kill is deterministic: after `drain` (the run is suspended in the database) or when the daemon logs that
 //! a gate step is in flight (the step then waits for its gate file, which the test creates before the restart).
 
+mod flow;
 mod window;
 
 use crate::both;
