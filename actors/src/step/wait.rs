@@ -64,9 +64,7 @@ impl Step {
                 if now < at {
                     return Err(suspend(RunStatus::Sleeping, at));
                 }
-                let rec = self
-                    .resolve(name, position, &rec, StepEvent::Resolved, Value::Null)
-                    .await?;
+                let rec = self.resolve(name, position, &rec, Ok(Value::Null)).await?;
                 return replay(name, &rec);
             }
             Some(Memo::Errored { .. }) => return Err(changed(&key, "sleep")),
@@ -109,7 +107,7 @@ impl Step {
                 // Timed out — unless an event was stored while the wait was being indexed (a last look).
                 let found = self.find(wait.event, &expr, rec.started_at_ms - lookback, at).await?;
                 let rec = self
-                    .resolve(name, position, &rec, StepEvent::Resolved, found.unwrap_or(Value::Null))
+                    .resolve(name, position, &rec, Ok(found.unwrap_or(Value::Null)))
                     .await?;
                 return replay(name, &rec);
             }
@@ -147,7 +145,7 @@ impl Step {
         }
         // An event stored between the first look and the wait being indexed.
         if let Some(event) = self.find(wait.event, &expr, now - lookback, now_ms()).await? {
-            let rec = self.resolve(name, position, &rec, StepEvent::Resolved, event).await?;
+            let rec = self.resolve(name, position, &rec, Ok(event)).await?;
             return replay(name, &rec);
         }
         Err(suspend(RunStatus::Waiting, at))
@@ -191,17 +189,17 @@ impl Step {
                 let rec = match outcome {
                     Some(run) if run.status == RunStatus::Completed => {
                         let out = run.output.unwrap_or(Value::Null);
-                        self.resolve(name, position, &rec, StepEvent::Resolved, out).await?
+                        self.resolve(name, position, &rec, Ok(out)).await?
                     }
                     Some(run) if run.status.is_final() => {
                         let error = run
                             .error
                             .unwrap_or_else(|| ErrorInfo::new("Error", run.status.as_str()));
-                        self.resolve_failed(name, position, &rec, error).await?
+                        self.resolve(name, position, &rec, Err(error)).await?
                     }
                     _ => {
                         let error = ErrorInfo::new("InvokeTimeout", format!("no result within {:?}", rec.wake_at_ms));
-                        self.resolve_failed(name, position, &rec, error).await?
+                        self.resolve(name, position, &rec, Err(error)).await?
                     }
                 };
                 if rec.status == StepStatus::Failed {
@@ -287,36 +285,29 @@ impl Step {
         }
     }
 
-    /// Completes a waiting step with `value` (a later attempt row). If the intake resolved it first, that wins.
+    /// Resolves a waiting step with a later attempt row: completed with a value, or failed (an invoked child that
+    /// failed or timed out). If the intake resolved it first, that wins.
     async fn resolve(
         &self,
         name: &str,
         position: u32,
         waiting: &StepRecord,
-        event: StepEvent,
-        value: Value,
+        outcome: Result<Value, ErrorInfo>,
     ) -> Result<StepRecord, FnError> {
-        let now = now_ms();
         let mut attempt = self.attempt(&waiting.key, name, position, kind_of(waiting), waiting.started_at_ms);
         attempt.attempt = waiting.attempt + 1;
+        let event = match outcome {
+            Ok(value) => {
+                attempt.output = Some(value);
+                StepEvent::Resolved
+            }
+            Err(error) => {
+                attempt.error = Some(error);
+                StepEvent::FatalError
+            }
+        };
         attempt.status =
             step_transition(StepStatus::Waiting, event).map_err(|e| FnError::NonRetriable(e.to_string()))?;
-        attempt.output = Some(value);
-        attempt.finished_at_ms = now;
-        self.persist(attempt).await
-    }
-
-    async fn resolve_failed(
-        &self,
-        name: &str,
-        position: u32,
-        waiting: &StepRecord,
-        error: ErrorInfo,
-    ) -> Result<StepRecord, FnError> {
-        let mut attempt = self.attempt(&waiting.key, name, position, kind_of(waiting), waiting.started_at_ms);
-        attempt.attempt = waiting.attempt + 1;
-        attempt.status = step_transition(StepStatus::Waiting, StepEvent::FatalError).expect("waiting can fail");
-        attempt.error = Some(error);
         attempt.finished_at_ms = now_ms();
         self.persist(attempt).await
     }
