@@ -4,6 +4,7 @@
 
 mod support;
 
+mod claim_order;
 mod config;
 mod crash;
 mod crash_steps;
