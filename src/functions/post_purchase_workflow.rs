@@ -204,18 +204,19 @@ async fn run(deps: Deps, ctx: ingot_actors::RunCtx) -> Result<Value, FnError> {
         .await?;
 
     let bulk_coupon_data: Option<BulkCouponData> = match &purchase.redeemed_bulk_coupon_id {
-        Some(coupon_id) => ctx
-            .step
-            .run("get bulk coupon data", || async {
-                Ok(coupons::get_coupon_with_bulk_purchases(db, coupon_id)
-                    .await
-                    .map_err(db_err)?
-                    .map(|c| BulkCouponData {
-                        original_bulk_purchase: c.original_bulk_purchase().cloned(),
-                        coupon: c.coupon,
-                    }))
-            })
-            .await?,
+        Some(coupon_id) => {
+            ctx.step
+                .run("get bulk coupon data", || async {
+                    Ok(coupons::get_coupon_with_bulk_purchases(db, coupon_id)
+                        .await
+                        .map_err(db_err)?
+                        .map(|c| BulkCouponData {
+                            original_bulk_purchase: c.original_bulk_purchase().cloned(),
+                            coupon: c.coupon,
+                        }))
+                })
+                .await?
+        }
         None => None,
     };
 
@@ -328,14 +329,22 @@ async fn run(deps: Deps, ctx: ingot_actors::RunCtx) -> Result<Value, FnError> {
                 .step
                 .run(
                     &format!("get {prefix} content access entitlement type for {rid}"),
-                    || async { entitlements::get_entitlement_type(db, cfg.content_access).await.map_err(db_err) },
+                    || async {
+                        entitlements::get_entitlement_type(db, cfg.content_access)
+                            .await
+                            .map_err(db_err)
+                    },
                 )
                 .await?;
             let discord_type: Option<entitlements::EntitlementType> = ctx
                 .step
                 .run(
                     &format!("get {prefix} discord role entitlement type for {rid}"),
-                    || async { entitlements::get_entitlement_type(db, cfg.discord_role).await.map_err(db_err) },
+                    || async {
+                        entitlements::get_entitlement_type(db, cfg.discord_role)
+                            .await
+                            .map_err(db_err)
+                    },
                 )
                 .await?;
             let Some(content_type) = content_type else {
@@ -521,7 +530,10 @@ pub fn content_url(site: &str, tree: &ResourceTree, day_one: Option<DateTime<Utc
         return own;
     }
     match tree.children.first() {
-        Some(first) => format!("{site}{}", resource_path(&first.resource.kind, &slug_of(&first.resource))),
+        Some(first) => format!(
+            "{site}{}",
+            resource_path(&first.resource.kind, &slug_of(&first.resource))
+        ),
         None => own,
     }
 }
@@ -535,8 +547,14 @@ mod tests {
     fn formats_the_day_one_date_in_los_angeles() {
         let t = Utc.with_ymd_and_hms(2027, 3, 4, 6, 0, 0).unwrap(); // March 3rd, 22:00 in LA
         assert_eq!(format_day(t), "March 3rd, 2027");
-        assert_eq!(format_day(Utc.with_ymd_and_hms(2027, 1, 11, 20, 0, 0).unwrap()), "January 11th, 2027");
-        assert_eq!(format_day(Utc.with_ymd_and_hms(2027, 1, 22, 20, 0, 0).unwrap()), "January 22nd, 2027");
+        assert_eq!(
+            format_day(Utc.with_ymd_and_hms(2027, 1, 11, 20, 0, 0).unwrap()),
+            "January 11th, 2027"
+        );
+        assert_eq!(
+            format_day(Utc.with_ymd_and_hms(2027, 1, 22, 20, 0, 0).unwrap()),
+            "January 22nd, 2027"
+        );
     }
 
     #[test]

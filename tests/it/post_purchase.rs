@@ -24,19 +24,37 @@ const COHORT_ROLE: &str = "900000000000000111";
 /// lesson) sold without one; buyer Ada (u1) and team buyer Carol (u_carol), each with a personal organization.
 async fn catalogue(t: &TestDb) {
     let db = &t.db;
-    builders::user(db, "u1", "ada@example.com", "Ada Lovelace").await.unwrap();
-    builders::user(db, "u_carol", "carol@example.com", "Carol Team").await.unwrap();
+    builders::user(db, "u1", "ada@example.com", "Ada Lovelace")
+        .await
+        .unwrap();
+    builders::user(db, "u_carol", "carol@example.com", "Carol Team")
+        .await
+        .unwrap();
     let starts = json!({"startsAt": "2020-01-06T17:00:00Z"});
-    builders::resource(db, "cohort_1", "cohort", "Cohort One", json!({})).await.unwrap();
-    builders::resource(db, "ws_a", "workshop", "Workshop A", starts).await.unwrap();
-    builders::resource(db, "ws_b", "workshop", "Workshop B", json!({})).await.unwrap();
-    builders::resource(db, "lesson_a1", "lesson", "Lesson A1", json!({})).await.unwrap();
-    builders::resource(db, "lesson_b1", "lesson", "Lesson B1", json!({})).await.unwrap();
+    builders::resource(db, "cohort_1", "cohort", "Cohort One", json!({}))
+        .await
+        .unwrap();
+    builders::resource(db, "ws_a", "workshop", "Workshop A", starts)
+        .await
+        .unwrap();
+    builders::resource(db, "ws_b", "workshop", "Workshop B", json!({}))
+        .await
+        .unwrap();
+    builders::resource(db, "lesson_a1", "lesson", "Lesson A1", json!({}))
+        .await
+        .unwrap();
+    builders::resource(db, "lesson_b1", "lesson", "Lesson B1", json!({}))
+        .await
+        .unwrap();
     builders::children(db, "cohort_1", &["ws_a", "ws_b"]).await.unwrap();
     builders::children(db, "ws_a", &["lesson_a1"]).await.unwrap();
     builders::children(db, "ws_b", &["lesson_b1"]).await.unwrap();
-    builders::resource(db, "ws_solo", "workshop", "Solo Workshop", json!({})).await.unwrap();
-    builders::resource(db, "lesson_s1", "lesson", "Lesson S1", json!({})).await.unwrap();
+    builders::resource(db, "ws_solo", "workshop", "Solo Workshop", json!({}))
+        .await
+        .unwrap();
+    builders::resource(db, "lesson_s1", "lesson", "Lesson S1", json!({}))
+        .await
+        .unwrap();
     builders::children(db, "ws_solo", &["lesson_s1"]).await.unwrap();
     builders::product(
         db,
@@ -49,10 +67,20 @@ async fn catalogue(t: &TestDb) {
     )
     .await
     .unwrap();
-    builders::product(db, "prod_ws", "self-paced", "Solo Workshop", 9900, json!({}), &["ws_solo"])
+    builders::product(
+        db,
+        "prod_ws",
+        "self-paced",
+        "Solo Workshop",
+        9900,
+        json!({}),
+        &["ws_solo"],
+    )
+    .await
+    .unwrap();
+    organizations::ensure_organization(db, "org_team", "Team Org")
         .await
         .unwrap();
-    organizations::ensure_organization(db, "org_team", "Team Org").await.unwrap();
 }
 
 async fn purchase(t: &TestDb, n: NewPurchase) {
@@ -153,8 +181,15 @@ async fn events_named(t: &TestDb, name: &str, data_like: &str) -> i64 {
 }
 
 async fn has_role(t: &TestDb, org: &str, user: &str, role: &str) -> bool {
-    let m = organizations::get_membership(&t.db, org, user).await.unwrap().expect("membership");
-    organizations::member_role_names(&t.db, &m.id).await.unwrap().iter().any(|r| r == role)
+    let m = organizations::get_membership(&t.db, org, user)
+        .await
+        .unwrap()
+        .expect("membership");
+    organizations::member_role_names(&t.db, &m.id)
+        .await
+        .unwrap()
+        .iter()
+        .any(|r| r == role)
 }
 
 /// Unfolds quoted-printable soft breaks so the test can search the message text.
@@ -208,9 +243,17 @@ async fn individual_cohort_impl(b: Backend) {
     let marked = &step(&run, "mark entitlement coupons as used")["output"];
     assert_eq!(marked["marked"], 1, "{marked}");
     assert_eq!(marked["couponIds"], json!(["coupon_credit", "coupon_gone"]));
-    assert_eq!(live_entitlements(t, "u1", "apply_special_credit").await, 0, "the used credit is soft-deleted");
     assert_eq!(
-        t.count("SELECT COUNT(*) AS n FROM entitlements WHERE source_id = 'coupon_credit'", &[]).await,
+        live_entitlements(t, "u1", "apply_special_credit").await,
+        0,
+        "the used credit is soft-deleted"
+    );
+    assert_eq!(
+        t.count(
+            "SELECT COUNT(*) AS n FROM entitlements WHERE source_id = 'coupon_credit'",
+            &[]
+        )
+        .await,
         1,
         "never hard-deleted"
     );
@@ -229,16 +272,29 @@ async fn individual_cohort_impl(b: Backend) {
     assert!(has_role(t, &personal, "u1", "learner").await);
     assert_eq!(live_entitlements(t, "u1", "cohort_discord_role").await, 1);
     assert_eq!(
-        t.count("SELECT COUNT(*) AS n FROM entitlements WHERE metadata LIKE $1", &[&format!("%{COHORT_ROLE}%")])
-            .await,
+        t.count(
+            "SELECT COUNT(*) AS n FROM entitlements WHERE metadata LIKE $1",
+            &[&format!("%{COHORT_ROLE}%")]
+        )
+        .await,
         1
     );
     assert_eq!(
-        events_named(t, "coupon/grant-entitlements-for-purchase", "%\"purchaseId\":\"purch_1\"%").await,
+        events_named(
+            t,
+            "coupon/grant-entitlements-for-purchase",
+            "%\"purchaseId\":\"purch_1\"%"
+        )
+        .await,
         1
     );
     assert_eq!(
-        events_named(t, "discord/user-added-to-cohort", &format!("%\"discordRoleId\":\"{COHORT_ROLE}\"%")).await,
+        events_named(
+            t,
+            "discord/user-added-to-cohort",
+            &format!("%\"discordRoleId\":\"{COHORT_ROLE}\"%")
+        )
+        .await,
         1
     );
     let mails = w.sink.received();
@@ -253,7 +309,13 @@ async fn individual_cohort_impl(b: Backend) {
     assert!(m.contains("Day one unlocks on January 6th, 2020."), "{m}");
     assert!(m.contains("Start here: https://aihero.dev/workshops/workshop-a"), "{m}");
     let out = &run["output"];
-    assert_eq!((out["isTeamPurchase"].clone(), out["isFullPriceCouponRedemption"].clone()), (json!(false), json!(false)));
+    assert_eq!(
+        (
+            out["isTeamPurchase"].clone(),
+            out["isFullPriceCouponRedemption"].clone()
+        ),
+        (json!(false), json!(false))
+    );
     assert_eq!(out["resourceContexts"][0]["resourceId"], "cohort_1");
 
     // A replay (same purchase, a new event) starts nothing and changes nothing.
@@ -264,10 +326,20 @@ async fn individual_cohort_impl(b: Backend) {
     assert_eq!(skipped["skipped"][0]["reason"], "idempotency_key");
     assert_eq!(live_entitlements(t, "u1", "cohort_content_access").await, 4);
     assert_eq!(w.sink.received().len(), 1);
-    assert_eq!(t.count("SELECT COUNT(*) AS n FROM events WHERE name = 'discord/user-added-to-cohort'", &[]).await, 1);
+    assert_eq!(
+        t.count(
+            "SELECT COUNT(*) AS n FROM events WHERE name = 'discord/user-added-to-cohort'",
+            &[]
+        )
+        .await,
+        1
+    );
 }
 
-both!(workshop_purchase_in_an_organization_by_the_original_event_name, workshop_org_impl);
+both!(
+    workshop_purchase_in_an_organization_by_the_original_event_name,
+    workshop_org_impl
+);
 async fn workshop_org_impl(b: Backend) {
     // No Stripe configured; a Restricted (PPP) purchase made for the team organization; no Discord role.
     let w = world(b, false, None).await;
@@ -287,8 +359,15 @@ async fn workshop_org_impl(b: Backend) {
         step(&run, "mark entitlement coupons as used")["output"]["reason"],
         "No payment provider"
     );
-    assert!(!step_names(&run).iter().any(|n| n.contains("discord entitlement")), "{run}");
-    assert_eq!(live_entitlements(t, "u1", "workshop_content_access").await, 2, "the workshop and its lesson");
+    assert!(
+        !step_names(&run).iter().any(|n| n.contains("discord entitlement")),
+        "{run}"
+    );
+    assert_eq!(
+        live_entitlements(t, "u1", "workshop_content_access").await,
+        2,
+        "the workshop and its lesson"
+    );
     assert_eq!(
         t.count(
             "SELECT COUNT(*) AS n FROM entitlements WHERE user_id = 'u1' AND organization_id = 'org_team'",
@@ -308,7 +387,10 @@ async fn workshop_org_impl(b: Backend) {
     assert_eq!(mails.len(), 1);
     let m = text(&mails[0].data);
     assert!(m.contains("Subject: Welcome to Solo Workshop!"), "{m}");
-    assert!(m.contains("Start here: https://aihero.dev/workshops/solo-workshop"), "{m}");
+    assert!(
+        m.contains("Start here: https://aihero.dev/workshops/solo-workshop"),
+        "{m}"
+    );
 }
 
 // Carol buys 5 seats (a bulk coupon); Ada redeems one with the full-price coupon, into the team organization.
@@ -348,11 +430,16 @@ async fn team_impl(b: Backend) {
         "No checkout session id"
     );
     assert_eq!(
-        t.count("SELECT COUNT(*) AS n FROM entitlements WHERE user_id = 'u_carol'", &[]).await,
+        t.count("SELECT COUNT(*) AS n FROM entitlements WHERE user_id = 'u_carol'", &[])
+            .await,
         0,
         "no access for the team buyer"
     );
-    assert_eq!(t.count("SELECT COUNT(*) AS n FROM events WHERE name LIKE 'discord/%'", &[]).await, 0);
+    assert_eq!(
+        t.count("SELECT COUNT(*) AS n FROM events WHERE name LIKE 'discord/%'", &[])
+            .await,
+        0
+    );
     let mails = w.sink.received();
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0].to, ["carol@example.com"]);
@@ -376,13 +463,19 @@ async fn team_impl(b: Backend) {
     assert_eq!(run["status"], "completed", "{run}");
     assert_eq!(run["output"]["isFullPriceCouponRedemption"], true);
     assert_eq!(run["output"]["bulkCouponData"]["coupon"]["id"], "coupon_team");
-    assert_eq!(run["output"]["bulkCouponData"]["originalBulkPurchase"]["id"], "purch_team");
+    assert_eq!(
+        run["output"]["bulkCouponData"]["originalBulkPurchase"]["id"],
+        "purch_team"
+    );
     assert_eq!(
         step(&run, "mark entitlement coupons as used")["output"]["reason"],
         "Full-price coupon redemption"
     );
     assert_eq!(live_entitlements(t, "u1", "cohort_content_access").await, 4);
-    let m = organizations::get_membership(&t.db, "org_team", "u1").await.unwrap().unwrap();
+    let m = organizations::get_membership(&t.db, "org_team", "u1")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(m.invited_by_id, "u_carol", "invited by the team buyer");
     assert!(has_role(t, "org_team", "u1", "learner").await);
     let mails = w.sink.received();
@@ -390,7 +483,10 @@ async fn team_impl(b: Backend) {
     let m = text(&mails[1].data);
     assert_eq!(mails[1].to, ["ada@example.com"]);
     assert!(m.contains("Your team gave you a seat in Cohort One."), "{m}");
-    assert!(w._stripe.received_requests().await.unwrap().is_empty(), "Stripe is not asked");
+    assert!(
+        w._stripe.received_requests().await.unwrap().is_empty(),
+        "Stripe is not asked"
+    );
 }
 
 both!(missing_rows_and_inactive_purchases, missing_impl);
@@ -400,12 +496,18 @@ async fn missing_impl(b: Backend) {
     let mut no_user = new_purchase("purch_nouser", "u1", "prod_ws", PurchaseStatus::Valid);
     no_user.user_id = None;
     purchase(t, no_user).await;
-    purchase(t, new_purchase("purch_refunded", "u1", "prod_ws", PurchaseStatus::Refunded)).await;
+    purchase(
+        t,
+        new_purchase("purch_refunded", "u1", "prod_ws", PurchaseStatus::Refunded),
+    )
+    .await;
     let send = |id: &str| json!({"name": "purchase/created", "data": {"purchaseId": id, "productType": "self-paced"}});
     let ids = d
         .api
-        .send(json!([send("purch_ghost"), send("purch_nouser"), send("purch_refunded"),
-            {"name": "purchase/created", "data": {"purchaseId": "purch_live", "productType": "live"}}]))
+        .send(
+            json!([send("purch_ghost"), send("purch_nouser"), send("purch_refunded"),
+            {"name": "purchase/created", "data": {"purchaseId": "purch_live", "productType": "live"}}]),
+        )
         .await;
     d.api.drain().await;
     for (i, (failed_step, message)) in [
@@ -455,7 +557,11 @@ async fn kill_impl(b: Backend) {
         .expect("the email reached the SMTP server");
     d.kill9();
     assert!(sink.received().is_empty());
-    assert_eq!(live_entitlements(&t, "u1", "cohort_content_access").await, 4, "granted before the kill");
+    assert_eq!(
+        live_entitlements(&t, "u1", "cohort_content_access").await,
+        4,
+        "granted before the kill"
+    );
 
     let d = Daemon::start(&env(&t, &sink, Some(&_stripe)));
     d.api.drain().await;
@@ -467,9 +573,20 @@ async fn kill_impl(b: Backend) {
     assert_eq!(sink.received().len(), 1, "one email");
     assert_eq!(live_entitlements(&t, "u1", "cohort_content_access").await, 4);
     assert_eq!(live_entitlements(&t, "u1", "cohort_discord_role").await, 1);
-    assert_eq!(t.count("SELECT COUNT(*) AS n FROM events WHERE name = 'discord/user-added-to-cohort'", &[]).await, 1);
     assert_eq!(
-        t.count("SELECT COUNT(*) AS n FROM events WHERE name = 'coupon/grant-entitlements-for-purchase'", &[]).await,
+        t.count(
+            "SELECT COUNT(*) AS n FROM events WHERE name = 'discord/user-added-to-cohort'",
+            &[]
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        t.count(
+            "SELECT COUNT(*) AS n FROM events WHERE name = 'coupon/grant-entitlements-for-purchase'",
+            &[]
+        )
+        .await,
         1
     );
 }
