@@ -280,11 +280,10 @@ async fn run(deps: Deps, ctx: ingot_actors::RunCtx) -> Result<Value, FnError> {
             let key = format!("{}/{}", name, c.resource_id);
             let mut vars = email.vars(c, &tree, seats);
             vars["invite_url"] = json!(format!("{}/?code={}", email.site_url(), bulk_coupon_id));
-            let sent: Value = ctx
+            let _: Value = ctx
                 .step
                 .run(&name, || async { email.send(&key, template, &vars).await })
                 .await?;
-            let _ = sent;
         }
     } else if purchase.status.grants_access() {
         let membership: Membership = ctx
