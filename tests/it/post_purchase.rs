@@ -590,3 +590,60 @@ async fn kill_impl(b: Backend) {
         1
     );
 }
+
+// Stripe failing for a moment retries the step; a session Stripe does not know is skipped.
+both!(stripe_outage_retries_and_unknown_session_skips, stripe_impl);
+async fn stripe_impl(b: Backend) {
+    let w = world(b, true, None).await;
+    let (t, d) = (&w.t, &w.d);
+    ent::ensure_credit_entitlement(&t.db, "u1", None, None, "coupon_credit", "prod_other")
+        .await
+        .unwrap();
+    Mock::given(method("GET"))
+        .and(path("/v1/checkout/sessions/cs_flaky"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error": {"message": "down"}})))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&w._stripe)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/checkout/sessions/cs_flaky"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "cs_flaky", "metadata": {"usedEntitlementCouponIds": "coupon_credit"},
+        })))
+        .mount(&w._stripe)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/checkout/sessions/cs_unknown"))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(json!({"error": {"message": "No such checkout.session"}})),
+        )
+        .mount(&w._stripe)
+        .await;
+    purchase(t, new_purchase("purch_a", "u1", "prod_ws", PurchaseStatus::Valid)).await;
+    purchase(t, new_purchase("purch_b", "u_carol", "prod_ws", PurchaseStatus::Valid)).await;
+    let ids = d
+        .api
+        .send(json!([
+            {"name": "purchase/created", "data": {"purchaseId": "purch_a", "productType": "self-paced", "checkoutSessionId": "cs_flaky"}},
+            {"name": "purchase/created", "data": {"purchaseId": "purch_b", "productType": "self-paced", "checkoutSessionId": "cs_unknown"}},
+        ]))
+        .await;
+    d.api.drain().await;
+    let run = only_run(d, &ids[0]).await;
+    assert_eq!(run["status"], "completed", "{run}");
+    let s = step(&run, "mark entitlement coupons as used");
+    assert_eq!(
+        (s["attempts"].as_i64(), s["output"]["marked"].as_i64()),
+        (Some(2), Some(1)),
+        "{s}"
+    );
+    assert_eq!(live_entitlements(t, "u1", "apply_special_credit").await, 0);
+    let run = only_run(d, &ids[1]).await;
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(
+        step(&run, "mark entitlement coupons as used")["output"]["reason"],
+        "Checkout session not found"
+    );
+    assert_eq!(live_entitlements(t, "u_carol", "workshop_content_access").await, 2);
+}
