@@ -3,6 +3,7 @@
 //! Event names: the design document's names are canonical; [`EVENT_ALIASES`] lists the original platform's names
 //! for the same events, which every function also listens to, so the existing web app works unchanged.
 
+pub mod post_purchase_workflow;
 pub mod user_created;
 
 use crate::config::Config;
@@ -37,6 +38,8 @@ pub const EVENT_ALIASES: &[(&str, &str)] = &[
     ("purchase/created", "commerce/new-purchase-created"),
     ("coupon/full-price-redeemed", "commerce/full-price-coupon-redeemed"),
     ("stripe/refund-processed", "commerce/refund-processed"),
+    ("discord/user-added-to-cohort", "cohort/user-added"),
+    ("discord/user-added-to-workshop", "workshop/user-added"),
 ];
 
 /// Triggers for a canonical event name: the name itself, plus its original-platform alias if it has one.
@@ -57,7 +60,10 @@ pub fn event_triggers(name: &str, condition: Option<&str>) -> Vec<Trigger> {
 
 /// Every function this daemon runs.
 pub fn all(deps: &Deps) -> Vec<FunctionDef> {
-    vec![user_created::definition(deps.clone())]
+    vec![
+        user_created::definition(deps.clone()),
+        post_purchase_workflow::definition(deps.clone()),
+    ]
 }
 
 #[cfg(test)]

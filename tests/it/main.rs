@@ -15,6 +15,7 @@ mod intake;
 mod integrations;
 mod lifecycle;
 mod platform;
+mod post_purchase;
 mod read_api;
 mod schema;
 mod steps;
