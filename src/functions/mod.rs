@@ -3,6 +3,9 @@
 //! Event names: the design document's names are canonical; [`EVENT_ALIASES`] lists the original platform's names
 //! for the same events, which every function also listens to, so the existing web app works unchanged.
 
+pub mod calendar_sync;
+pub mod discord_account_linked;
+pub mod handle_refund_remove_calendar;
 pub mod user_created;
 
 use crate::config::Config;
@@ -37,6 +40,7 @@ pub const EVENT_ALIASES: &[(&str, &str)] = &[
     ("purchase/created", "commerce/new-purchase-created"),
     ("coupon/full-price-redeemed", "commerce/full-price-coupon-redeemed"),
     ("stripe/refund-processed", "commerce/refund-processed"),
+    ("oauth/provider-account-linked", "user/oauth-provider-account-linked"),
 ];
 
 /// Triggers for a canonical event name: the name itself, plus its original-platform alias if it has one.
@@ -57,7 +61,12 @@ pub fn event_triggers(name: &str, condition: Option<&str>) -> Vec<Trigger> {
 
 /// Every function this daemon runs.
 pub fn all(deps: &Deps) -> Vec<FunctionDef> {
-    vec![user_created::definition(deps.clone())]
+    vec![
+        user_created::definition(deps.clone()),
+        discord_account_linked::definition(deps.clone()),
+        calendar_sync::definition(deps.clone()),
+        handle_refund_remove_calendar::definition(deps.clone()),
+    ]
 }
 
 #[cfg(test)]
