@@ -4,9 +4,11 @@
 
 mod support;
 
+mod calendar_sync;
 mod config;
 mod crash;
 mod crash_steps;
+mod discord_account_linked;
 mod email;
 mod engine;
 mod flow;
@@ -15,6 +17,7 @@ mod integrations;
 mod lifecycle;
 mod platform;
 mod read_api;
+mod refund_remove_calendar;
 mod schema;
 mod steps;
 mod user_created;
