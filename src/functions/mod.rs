@@ -3,6 +3,9 @@
 //! Event names: the design document's names are canonical; [`EVENT_ALIASES`] lists the original platform's names
 //! for the same events, which every function also listens to, so the existing web app works unchanged.
 
+pub mod calendar_sync;
+pub mod discord_account_linked;
+pub mod handle_refund_remove_calendar;
 pub mod post_purchase_workflow;
 pub mod user_created;
 
@@ -40,6 +43,7 @@ pub const EVENT_ALIASES: &[(&str, &str)] = &[
     ("stripe/refund-processed", "commerce/refund-processed"),
     ("discord/user-added-to-cohort", "cohort/user-added"),
     ("discord/user-added-to-workshop", "workshop/user-added"),
+    ("oauth/provider-account-linked", "user/oauth-provider-account-linked"),
 ];
 
 /// Triggers for a canonical event name: the name itself, plus its original-platform alias if it has one.
@@ -63,6 +67,9 @@ pub fn all(deps: &Deps) -> Vec<FunctionDef> {
     vec![
         user_created::definition(deps.clone()),
         post_purchase_workflow::definition(deps.clone()),
+        discord_account_linked::definition(deps.clone()),
+        calendar_sync::definition(deps.clone()),
+        handle_refund_remove_calendar::definition(deps.clone()),
     ]
 }
 

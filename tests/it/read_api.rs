@@ -51,7 +51,8 @@ async fn read_api_impl(b: Backend) {
         .unwrap()
         .iter()
         .find(|f| f["id"] == "user-created")
-        .expect("user-created");
+        .expect("user-created is registered");
+    assert_eq!(uc["id"], "user-created");
     assert_eq!(uc["triggers"], json!([{"event": "user/created", "if": null}]));
     assert_eq!(
         (uc["retries"].as_i64(), uc["idempotency"].as_str()),
@@ -70,7 +71,8 @@ async fn read_api_impl(b: Backend) {
         .unwrap()
         .iter()
         .find(|f| f["id"] == "user-created")
-        .expect("user-created pool");
+        .expect("a pool for user-created");
+    assert_eq!(pool["id"], "user-created");
     assert_eq!((pool["queued"].as_i64(), pool["running"].as_i64()), (Some(0), Some(0)));
     assert_eq!(pool["slots"], 64);
     assert_eq!(pool["mailbox_capacity"], 1024);
