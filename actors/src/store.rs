@@ -30,6 +30,8 @@ pub struct ClaimedRun {
     pub attempt: u32,
     /// This is the run's first claim ever: it cannot have persisted steps, so loading them is skipped.
     pub first_claim: bool,
+    /// The run's persisted step attempts when the claim loaded them (a run claimed before); `None`: load them.
+    pub steps: Option<Vec<StepRecord>>,
     /// The run that invoked this one (`step.invoke`), which waits for its result.
     pub parent_run_id: Option<String>,
     /// A batched run's events in arrival order (empty for a run of one event).
@@ -70,7 +72,7 @@ pub struct StepRecord {
 }
 
 /// A finished attempt of a step, to persist.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StepAttempt {
     pub key: String,
     pub name: String,
@@ -114,6 +116,9 @@ pub struct RunChange {
     /// For a `waiting` change: a wait or invoke of this run resolved since this time makes it due at once
     /// (`WaitStarted` and `Resumed` in one write), so a result that raced the suspension is never stranded.
     pub resolved_since_ms: Option<i64>,
+    /// Step attempts written in the same transaction, before the transition: ends of sleeps that the step tools
+    /// deferred (a sleep's end has no side effect, so it need not cost a write of its own).
+    pub steps: Vec<StepAttempt>,
 }
 
 /// An event a run emits (`send_event`, `invoke`, system events) with the functions it starts.

@@ -76,10 +76,10 @@ async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun)
     let began_ms = now_ms();
     let lease = claimed.lease.clone();
     let def = &function.def;
-    let records = if claimed.first_claim {
-        Ok(Vec::new())
-    } else {
-        rt.store.load_steps(&lease.run_id).await
+    let records = match claimed.steps {
+        _ if claimed.first_claim => Ok(Vec::new()),
+        Some(steps) => Ok(steps),
+        None => rt.store.load_steps(&lease.run_id).await,
     };
     let timeouts = &function.flow.config.timeouts;
     let deadline_ms = timeouts.finish.map(|f| claimed.started_at_ms + f.as_millis() as i64);
@@ -87,6 +87,7 @@ async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun)
         && timeouts
             .start
             .is_some_and(|s| began_ms - claimed.created_at_ms > s.as_millis() as i64);
+    let mut deferred_from: Option<Step> = None;
     let result = match records {
         _ if late_start => Err(FnError::Cancelled("the run did not start within timeouts.start".into())),
         _ if deadline_ms.is_some_and(|d| began_ms >= d) => Err(FnError::Cancelled(
@@ -103,6 +104,7 @@ async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun)
                 records,
             )
             .with_deadline(deadline_ms);
+            deferred_from = Some(step.clone());
             let events = if claimed.batch.is_empty() {
                 vec![claimed.event.clone()]
             } else {
@@ -146,6 +148,7 @@ async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun)
     if change.to == RunStatus::Waiting {
         change.resolved_since_ms = Some(began_ms);
     }
+    change.steps = deferred_from.map(|s| s.take_deferred()).unwrap_or_default();
     // A suspended run is woken by its finish deadline at the latest (then it is cancelled).
     if let (Some(d), Some(at)) = (deadline_ms, change.run_at_ms)
         && change.to.is_suspended()

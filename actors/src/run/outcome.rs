@@ -37,6 +37,7 @@ pub fn decide(
             at_ms: now_ms,
             notify: notify && to.is_final(),
             resolved_since_ms: None,
+            steps: Vec::new(),
         })
     };
     let fail = |error: ErrorInfo| change(RunEvent::FailedForGood, None, Some(error), None, attempt);

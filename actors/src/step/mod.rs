@@ -60,6 +60,9 @@ struct Inner {
     state_bytes: Cell<usize>,
     /// `timeouts.finish`: no step starts after this (ms since epoch).
     deadline_ms: Cell<Option<i64>>,
+    /// Attempts without side effects (a sleep's end) not yet written: they go with the next step's write or with
+    /// the run's transition. A crash before that loses nothing — the replayed sleep is over and ends again.
+    deferred: RefCell<Vec<StepAttempt>>,
 }
 
 /// Step tools of one run. Cheap to clone; lives on the run actor's thread.
@@ -111,8 +114,20 @@ impl Step {
                 calls: Cell::new(0),
                 state_bytes: Cell::new(state_bytes),
                 deadline_ms: Cell::new(None),
+                deferred: RefCell::new(Vec::new()),
             }),
         }
+    }
+
+    /// The deferred attempts, for the run's transition to write (see `Inner::deferred`).
+    pub(crate) fn take_deferred(&self) -> Vec<StepAttempt> {
+        self.inner.deferred.take()
+    }
+
+    /// Records an attempt that has no side effect (a sleep's end) without a write of its own.
+    fn defer(&self, attempt: StepAttempt) -> StepRecord {
+        self.inner.deferred.borrow_mut().push(attempt.clone());
+        self.remember(StepWrite::Written, attempt)
     }
 
     pub(crate) fn with_deadline(self, deadline_ms: Option<i64>) -> Step {
@@ -158,6 +173,14 @@ impl Step {
 
     /// Persists an attempt and remembers what the store kept (ours, or a final attempt recorded first).
     async fn persist(&self, record: StepAttempt) -> Result<StepRecord, FnError> {
+        for earlier in self.take_deferred() {
+            self.inner
+                .rt
+                .store
+                .record_step(&self.inner.lease, &earlier)
+                .await
+                .map_err(Self::store_err)?;
+        }
         if let Some(out) = &record.output {
             let total = self.inner.state_bytes.get() + json_len(out);
             if total > MAX_STATE_BYTES {

@@ -315,6 +315,9 @@ impl Step {
         attempt.status =
             step_transition(StepStatus::Waiting, event).map_err(|e| FnError::NonRetriable(e.to_string()))?;
         attempt.finished_at_ms = now_ms();
+        if attempt.kind == "sleep" {
+            return Ok(self.defer(attempt));
+        }
         self.persist(attempt).await
     }
 

@@ -3,37 +3,36 @@
 //! priority rules picks its runs inside a transaction that first counts what is running (and what started within
 //! the throttle period) — on PostgreSQL under a per-function advisory lock, so several daemons take turns.
 
-use super::{DbRunStore, EVENT_COLUMNS, EventTuple, event_json};
+use super::DbRunStore;
 use crate::store::db::Backend;
 use crate::store::error::{Error, Result};
-use crate::store::schema::events;
 use crate::store::sql::{Param, Stmt, Tx};
 use crate::store::sql_for;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use ingot_actors::flow::ClaimLimits;
-use ingot_actors::store::{ClaimRequest, ClaimedRun, Lease};
+use ingot_actors::store::{ClaimRequest, ClaimedRun};
 use std::collections::HashMap;
 
 #[derive(QueryableByName)]
-struct ClaimedRow {
+pub(super) struct ClaimedRow {
     #[diesel(sql_type = Text)]
-    id: String,
+    pub(super) id: String,
     #[diesel(sql_type = Text)]
-    event_id: String,
+    pub(super) event_id: String,
     #[diesel(sql_type = BigInt)]
-    lease_token: i64,
+    pub(super) lease_token: i64,
     #[diesel(sql_type = diesel::sql_types::Integer)]
-    attempt: i32,
+    pub(super) attempt: i32,
     #[diesel(sql_type = Nullable<Text>)]
-    parent_run_id: Option<String>,
+    pub(super) parent_run_id: Option<String>,
     #[diesel(sql_type = BigInt)]
-    created_at: i64,
+    pub(super) created_at: i64,
     #[diesel(sql_type = Nullable<BigInt>)]
-    started_at: Option<i64>,
+    pub(super) started_at: Option<i64>,
     #[diesel(sql_type = diesel::sql_types::Integer)]
-    batch_size: i32,
+    pub(super) batch_size: i32,
 }
 
 /// Queued runs whose `run_at` has come (`$now` is a placeholder number). Written so the
@@ -140,78 +139,6 @@ impl DbRunStore {
                 .load(c)
                 .await?
         }))
-    }
-
-    async fn claimed_runs(&self, req: &ClaimRequest, rows: Vec<ClaimedRow>) -> Result<Vec<ClaimedRun>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
-        let loaded: Vec<EventTuple> = crate::with_conn!(&self.db, read, |c| {
-            events::table
-                .filter(events::id.eq_any(&ids))
-                .select(EVENT_COLUMNS)
-                .load(c)
-                .await?
-        });
-        let mut by_id = HashMap::new();
-        for row in &loaded {
-            by_id.insert(row.0.clone(), event_json(row)?);
-        }
-        let mut batches = self.batch_events(&rows).await?;
-        rows.into_iter()
-            .map(|r| {
-                let event = by_id
-                    .get(&r.event_id)
-                    .cloned()
-                    .ok_or_else(|| Error::Data(format!("run {} has no event", r.id)))?;
-                let batch = batches.remove(&r.id).unwrap_or_default();
-                Ok(ClaimedRun {
-                    lease: Lease {
-                        run_id: r.id,
-                        token: r.lease_token,
-                    },
-                    function_id: req.function_id.clone(),
-                    event,
-                    attempt: r.attempt as u32,
-                    // Tokens start at 0 and every claim adds one: 1 is the first claim.
-                    first_claim: r.lease_token == 1,
-                    batch,
-                    parent_run_id: r.parent_run_id,
-                    created_at_ms: r.created_at,
-                    started_at_ms: r.started_at.unwrap_or(req.now_ms),
-                })
-            })
-            .collect()
-    }
-}
-
-impl DbRunStore {
-    /// The events of the batched runs among `rows`, in arrival order.
-    async fn batch_events(&self, rows: &[ClaimedRow]) -> Result<HashMap<String, Vec<serde_json::Value>>> {
-        use crate::store::schema::run_events;
-        let ids: Vec<&str> = rows
-            .iter()
-            .filter(|r| r.batch_size > 0)
-            .map(|r| r.id.as_str())
-            .collect();
-        if ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let loaded: Vec<(String, EventTuple)> = crate::with_conn!(&self.db, read, |c| {
-            run_events::table
-                .inner_join(events::table.on(events::id.eq(run_events::event_id)))
-                .filter(run_events::run_id.eq_any(&ids))
-                .order((run_events::run_id, run_events::position))
-                .select((run_events::run_id, EVENT_COLUMNS))
-                .load(c)
-                .await?
-        });
-        let mut out: HashMap<String, Vec<serde_json::Value>> = HashMap::new();
-        for (run, ev) in &loaded {
-            out.entry(run.clone()).or_default().push(event_json(ev)?);
-        }
-        Ok(out)
     }
 }
 

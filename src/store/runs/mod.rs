@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod claim;
+pub mod claimed;
 pub mod suspend;
 pub mod waits;
 pub mod writer;
@@ -70,7 +71,7 @@ pub(crate) const EVENT_COLUMNS: (
     events::v,
 );
 /// A step attempt row: key, attempt, status, output, error, kind, wake_at, started_at.
-type StepTuple = (
+pub(super) type StepTuple = (
     String,
     i32,
     String,
@@ -119,7 +120,7 @@ pub(crate) fn parse_error(text: Option<String>) -> Option<ErrorInfo> {
     text.and_then(|t| serde_json::from_str(&t).ok())
 }
 
-fn step_record(row: StepTuple) -> Result<StepRecord> {
+pub(super) fn step_record(row: StepTuple) -> Result<StepRecord> {
     let (key, attempt, status, output, error, kind, wake_at_ms, started_at_ms) = row;
     Ok(StepRecord {
         key,
@@ -222,7 +223,12 @@ impl DbRunStore {
                 resolved_since: ch.resolved_since_ms,
             }
         };
-        self.writer.write(write).await
+        if ch.steps.is_empty() {
+            return self.writer.write(write).await;
+        }
+        let mut parts: Vec<Write> = ch.steps.iter().map(|a| step_write(lease, a)).collect();
+        parts.push(write);
+        self.writer.write(Write::Many(parts)).await
     }
 
     async fn due_functions_inner(&self, now_ms: i64, stale_before_ms: i64) -> Result<Vec<String>> {

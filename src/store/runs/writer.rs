@@ -70,6 +70,9 @@ pub enum Write {
         /// so no crash can leave it waiting for a result it already has.
         resolved_since: Option<i64>,
     },
+    /// Several changes of one run in one transaction — step attempts a step tool deferred (a sleep's end), then
+    /// the run's transition; step inserts are applied first. Its result is the last change's.
+    Many(Vec<Write>),
 }
 
 #[derive(QueryableByName)]
@@ -111,7 +114,11 @@ fn plan(writes: &[Write]) -> Plan {
     let mut steps = Vec::new();
     let mut finish = Vec::new();
     let mut requeue = Vec::new();
-    for w in writes.iter().cloned() {
+    let flat = writes.iter().cloned().flat_map(|w| match w {
+        Write::Many(parts) => parts,
+        one => vec![one],
+    });
+    for w in flat {
         match w {
             Write::Step {
                 run_id,
@@ -186,6 +193,7 @@ fn plan(writes: &[Write]) -> Plan {
                 Param::BigInt(token),
                 Param::NullBigInt(resolved_since),
             ]),
+            Write::Many(_) => unreachable!("nested writes are flattened above"),
         }
     }
     let build = |head: &str, rows: Vec<Vec<Param>>, tail: &str| {
@@ -240,6 +248,7 @@ impl Changed {
                 run_id, key, attempt, ..
             } => self.steps.contains(&(run_id.clone(), key.clone(), *attempt)),
             Write::Finish { run_id, .. } | Write::Requeue { run_id, .. } => self.runs.contains(run_id),
+            Write::Many(parts) => return parts.last().map_or(0, |last| self.count(last)),
         };
         usize::from(hit)
     }
@@ -359,5 +368,52 @@ async fn apply(db: &Db, plan: Plan) -> Result<Changed> {
                 })
                 .await?)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(key: &str) -> Write {
+        Write::Step {
+            run_id: "r".into(),
+            token: 2,
+            key: key.into(),
+            attempt: 1,
+            position: 0,
+            name: key.into(),
+            status: "completed".into(),
+            output: None,
+            error: None,
+            started_at: 0,
+            finished_at: 0,
+            retry_at: None,
+            kind: "sleep".into(),
+            wake_at: None,
+        }
+    }
+
+    #[test]
+    fn a_composite_write_plans_its_steps_before_the_transition_and_answers_for_the_transition() {
+        let finish = Write::Finish {
+            run_id: "r".into(),
+            token: 2,
+            from: "running".into(),
+            to: "completed".into(),
+            attempt: 0,
+            output: None,
+            error: None,
+            at: 0,
+            notify: false,
+        };
+        let many = Write::Many(vec![step("nap"), finish]);
+        let p = plan(std::slice::from_ref(&many));
+        assert!(p.steps.is_some() && p.finish.is_some() && p.requeue.is_none());
+        let mut changed = Changed::default();
+        changed.steps.insert(("r".into(), "nap".into(), 1));
+        assert_eq!(changed.count(&many), 0, "the run's transition did not apply");
+        changed.runs.insert("r".into());
+        assert_eq!(changed.count(&many), 1);
     }
 }

@@ -1,0 +1,129 @@
+//! What a claim hands to the run actors with each run, loaded for the whole batch at once: the trigger event,
+//! a batched run's events, and the persisted step attempts of a run that ran before (a sleeper waking, a retry),
+//! so a run actor starts without a query of its own.
+
+use super::claim::ClaimedRow;
+use super::{DbRunStore, EVENT_COLUMNS, EventTuple, StepTuple, event_json, step_record};
+use crate::store::error::{Error, Result};
+use crate::store::schema::{events, steps};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use ingot_actors::store::{ClaimRequest, ClaimedRun, Lease, StepRecord};
+use std::collections::HashMap;
+
+impl DbRunStore {
+    pub(super) async fn claimed_runs(&self, req: &ClaimRequest, rows: Vec<ClaimedRow>) -> Result<Vec<ClaimedRun>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
+        let loaded: Vec<EventTuple> = crate::with_conn!(&self.db, read, |c| {
+            events::table
+                .filter(events::id.eq_any(&ids))
+                .select(EVENT_COLUMNS)
+                .load(c)
+                .await?
+        });
+        let mut by_id = HashMap::new();
+        for row in &loaded {
+            by_id.insert(row.0.clone(), event_json(row)?);
+        }
+        let mut batches = self.batch_events(&rows).await?;
+        let mut steps = self.steps_of(&rows).await?;
+        rows.into_iter()
+            .map(|r| {
+                let event = by_id
+                    .get(&r.event_id)
+                    .cloned()
+                    .ok_or_else(|| Error::Data(format!("run {} has no event", r.id)))?;
+                let batch = batches.remove(&r.id).unwrap_or_default();
+                let steps = steps.remove(&r.id);
+                Ok(ClaimedRun {
+                    lease: Lease {
+                        run_id: r.id,
+                        token: r.lease_token,
+                    },
+                    function_id: req.function_id.clone(),
+                    event,
+                    attempt: r.attempt as u32,
+                    // Tokens start at 0 and every claim adds one: 1 is the first claim.
+                    first_claim: r.lease_token == 1,
+                    steps,
+                    batch,
+                    parent_run_id: r.parent_run_id,
+                    created_at_ms: r.created_at,
+                    started_at_ms: r.started_at.unwrap_or(req.now_ms),
+                })
+            })
+            .collect()
+    }
+
+    /// The persisted attempts of the runs among `rows` that were claimed before (none on a first claim).
+    async fn steps_of(&self, rows: &[ClaimedRow]) -> Result<HashMap<String, Vec<StepRecord>>> {
+        let ids: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.lease_token > 1)
+            .map(|r| r.id.as_str())
+            .collect();
+        let mut out: HashMap<String, Vec<StepRecord>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        for id in &ids {
+            out.insert(id.to_string(), Vec::new());
+        }
+        let loaded: Vec<(String, StepTuple)> = crate::with_conn!(&self.db, read, |c| {
+            steps::table
+                .filter(steps::run_id.eq_any(&ids))
+                .select((
+                    steps::run_id,
+                    (
+                        steps::step_key,
+                        steps::attempt,
+                        steps::status,
+                        steps::output,
+                        steps::error,
+                        steps::kind,
+                        steps::wake_at,
+                        steps::started_at,
+                    ),
+                ))
+                .order((steps::run_id, steps::step_key, steps::attempt))
+                .load(c)
+                .await?
+        });
+        for (run_id, row) in loaded {
+            out.entry(run_id).or_default().push(step_record(row)?);
+        }
+        Ok(out)
+    }
+}
+
+impl DbRunStore {
+    /// The events of the batched runs among `rows`, in arrival order.
+    async fn batch_events(&self, rows: &[ClaimedRow]) -> Result<HashMap<String, Vec<serde_json::Value>>> {
+        use crate::store::schema::run_events;
+        let ids: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.batch_size > 0)
+            .map(|r| r.id.as_str())
+            .collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let loaded: Vec<(String, EventTuple)> = crate::with_conn!(&self.db, read, |c| {
+            run_events::table
+                .inner_join(events::table.on(events::id.eq(run_events::event_id)))
+                .filter(run_events::run_id.eq_any(&ids))
+                .order((run_events::run_id, run_events::position))
+                .select((run_events::run_id, EVENT_COLUMNS))
+                .load(c)
+                .await?
+        });
+        let mut out: HashMap<String, Vec<serde_json::Value>> = HashMap::new();
+        for (run, ev) in &loaded {
+            out.entry(run.clone()).or_default().push(event_json(ev)?);
+        }
+        Ok(out)
+    }
+}
