@@ -3,6 +3,8 @@
 //! Event names: the design document's names are canonical; [`EVENT_ALIASES`] lists the original platform's names
 //! for the same events, which every function also listens to, so the existing web app works unchanged.
 
+pub mod email_send_broadcast;
+pub mod stripe_checkout_session_completed;
 pub mod user_created;
 
 use crate::config::Config;
@@ -57,7 +59,11 @@ pub fn event_triggers(name: &str, condition: Option<&str>) -> Vec<Trigger> {
 
 /// Every function this daemon runs.
 pub fn all(deps: &Deps) -> Vec<FunctionDef> {
-    vec![user_created::definition(deps.clone())]
+    vec![
+        user_created::definition(deps.clone()),
+        stripe_checkout_session_completed::definition(deps.clone()),
+        email_send_broadcast::definition(deps.clone()),
+    ]
 }
 
 #[cfg(test)]
