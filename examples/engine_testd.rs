@@ -20,6 +20,12 @@
 //! - `crash-slowpoke` ← `crash/slow`: `before`, gate `slow` (returns 42), `after`; output `{slow}`.
 //! - `crash-racer` ← `crash/race` `{orderId}`: `wait_for_event` `approval` (as the waiter's) in parallel with gate
 //!   `hold`, so the event can resolve the wait while the run is still running; output `{approved}`.
+//! - `crash-throttled` ← `crash/throttle`: step `work`; one start per 3 s.
+//! - `crash-debounced` ← `crash/edit` `{doc, v}`: step `work`; debounced 2 s per `doc`; output the event's data.
+//! - `crash-limited` ← `crash/limited`: gate `hold`; concurrency 1, so a second run waits in the queue.
+//! - `crash-batched` ← `crash/item` `{i}`: step `work`; batches of up to 3 events or 2 s; output `{items}`.
+//! - `crash-cancellable` ← `crash/job` `{id}`: step `before`, `sleep` `nap` of `{ms}`, step `after`; cancelled by
+//!   `crash/job-cancelled` with the same `id`.
 
 use anyhow::Context;
 use diesel::sql_types::Text;
@@ -241,6 +247,49 @@ fn debounced(t: Arc<Testd>) -> FunctionDef {
     .debounce(Duration::from_secs(2), Some("event.data.doc"), None)
 }
 
+/// At most one run executes at a time: a second run waits in the queue while the first is inside its gate.
+fn limited(t: Arc<Testd>) -> FunctionDef {
+    FunctionDef::new("crash-limited", "Crash: concurrency 1", move |ctx| {
+        let t = t.clone();
+        async move {
+            ctx.step.run("hold", || t.gate(&ctx, "hold")).await?;
+            Ok(Value::Null)
+        }
+    })
+    .trigger(Trigger::event("crash/limited"))
+    .concurrency(1, None)
+}
+
+/// Up to 3 events per run, or whatever arrived within 2 s of the first.
+fn batched(t: Arc<Testd>) -> FunctionDef {
+    FunctionDef::new("crash-batched", "Crash: batched", move |ctx| {
+        let t = t.clone();
+        async move {
+            t.marked(&ctx, "work").await?;
+            let items: Vec<Value> = ctx.events.iter().map(|e| e["data"]["i"].clone()).collect();
+            Ok(json!({ "items": items }))
+        }
+    })
+    .trigger(Trigger::event("crash/item"))
+    .batch_events(3, Duration::from_secs(2), None)
+}
+
+/// Sleeps between two steps; a `crash/job-cancelled` event for the same job cancels it.
+fn cancellable(t: Arc<Testd>) -> FunctionDef {
+    FunctionDef::new("crash-cancellable", "Crash: cancellable", move |ctx| {
+        let t = t.clone();
+        async move {
+            t.marked(&ctx, "before").await?;
+            let ms = ctx.event["data"]["ms"].as_u64().unwrap_or(3_600_000);
+            ctx.step.sleep("nap", Duration::from_millis(ms)).await?;
+            t.marked(&ctx, "after").await?;
+            Ok(Value::Null)
+        }
+    })
+    .trigger(Trigger::event("crash/job"))
+    .cancel_on("crash/job-cancelled", Some("async.data.id == event.data.id"), None)
+}
+
 fn main() -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_env("INGOT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -262,7 +311,10 @@ fn main() -> anyhow::Result<()> {
             slowpoke(t.clone()),
             racer(t.clone()),
             throttled(t.clone()),
-            debounced(t),
+            debounced(t.clone()),
+            limited(t.clone()),
+            batched(t.clone()),
+            cancellable(t),
         ];
         ingot::daemon::run(config, functions, |_| {}, ingot::daemon::shutdown_signal()).await
     })

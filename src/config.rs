@@ -105,6 +105,12 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
         "wait_for_event also matches an event received this long before the wait began (0s: Inngest's behaviour)",
     ),
     (
+        "wake_ahead",
+        "INGOT_WAKE_AHEAD",
+        "250ms",
+        "a sleeping run is claimed this long before it wakes, so it resumes on time (0s: claimed when due)",
+    ),
+    (
         "site_title",
         "NEXT_PUBLIC_SITE_TITLE",
         "Ingot",
@@ -148,6 +154,7 @@ pub struct Config {
     pub http_workers: usize,
     pub engine_threads: usize,
     pub wait_lookback: Duration,
+    pub wake_ahead: Duration,
     pub site_title: String,
     /// External services (src/integrations/config.rs).
     pub integrations: crate::integrations::config::IntegrationsConfig,
@@ -272,6 +279,7 @@ impl Config {
             http_workers: number("http_workers", 1, 256)?,
             engine_threads: number("engine_threads", 0, 256)?,
             wait_lookback: duration("wait_lookback", ms(0), secs(3600))?,
+            wake_ahead: duration("wake_ahead", ms(0), secs(5))?,
             site_title: get("site_title").2,
             integrations: crate::integrations::config::IntegrationsConfig::from_values(values)?,
         })

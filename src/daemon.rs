@@ -107,6 +107,7 @@ pub fn runtime_config(config: &Config) -> RuntimeConfig {
         backoff: config.retry_backoff,
         engine_threads: config.engine_threads,
         wait_lookback: config.wait_lookback,
+        wake_ahead: config.wake_ahead,
     }
 }
 

@@ -2,7 +2,8 @@
 //! [`RunActor`] for each. Work waits in the database, not here: a [`Wake`] only says "look again".
 //!
 //! Claims are batched: after a full batch the pool claims again as slots free up (a quarter of the slots at a
-//! time), and it wakes itself when one of its runs asked to resume at a known time.
+//! time), and it wakes itself when one of its runs asked to resume at a known time, and — after claiming
+//! everything due — when the store says the next of its sleeping, waiting or retrying runs comes due.
 
 use crate::function::Function;
 use crate::run::{RunActor, RunDone};
@@ -97,6 +98,7 @@ impl Pool {
             limit,
             now_ms: now,
             stale_before_ms: self.rt.stale_before_ms(now),
+            wake_by_ms: now + self.rt.config.wake_ahead.as_millis() as i64,
             limits: self.function.flow.limits,
         };
         let store = self.rt.store.clone();
@@ -112,6 +114,8 @@ impl Pool {
                     act.start_runs(runs, ctx);
                     if full {
                         act.maybe_more = true;
+                    } else if !act.draining {
+                        act.arm_next_wake(now, ctx);
                     }
                 }
                 Err(e) if !act.draining => {
@@ -153,6 +157,23 @@ impl Pool {
                 let _ = tx.send(());
             }
         }
+    }
+
+    /// Everything due was claimed: arm the timer for the next sleeper (or retry) of this function, so its
+    /// wake-up does not wait for the supervisor's poll. A failed look is only logged: the poll still finds it.
+    fn arm_next_wake(&mut self, after_ms: i64, ctx: &mut Context<Self>) {
+        let store = self.rt.store.clone();
+        let function_id = self.function.id().to_string();
+        let ahead_ms = self.rt.config.wake_ahead.as_millis() as i64;
+        ctx.spawn(
+            async move { store.next_wake(&function_id, after_ms, ahead_ms).await }
+                .into_actor(self)
+                .map(|res, act, ctx| match res {
+                    Ok(Some(at)) if !act.draining => act.wake_at(at, ctx),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(function_id = %act.function.id(), error = %e, "could not look up the next wake-up; the poll finds it"),
+                }),
+        );
     }
 
     fn wake_at(&mut self, at_ms: i64, ctx: &mut Context<Self>) {

@@ -25,6 +25,9 @@ pub struct RuntimeConfig {
     pub engine_threads: usize,
     /// How far back `wait_for_event` looks for an event that arrived just before the wait began.
     pub wait_lookback: Duration,
+    /// A sleeping run is claimed up to this long before it wakes, and its sleep ends in the run actor on time:
+    /// the claim and the loading of its steps are done before the wake-up rather than after it.
+    pub wake_ahead: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -38,6 +41,7 @@ impl Default for RuntimeConfig {
             backoff: Backoff::Inngest,
             engine_threads: 0,
             wait_lookback: Duration::from_secs(5),
+            wake_ahead: Duration::from_millis(250),
         }
     }
 }

@@ -48,6 +48,8 @@ pub struct ClaimRequest {
     pub now_ms: i64,
     /// Runs leased by nodes whose heartbeat is older than this are rescued.
     pub stale_before_ms: i64,
+    /// Sleeping runs that wake by this time are claimed too (`RuntimeConfig::wake_ahead`); other runs must be due.
+    pub wake_by_ms: i64,
     /// The function's concurrency, throttle and priority rules (enforced across every daemon).
     pub limits: crate::flow::ClaimLimits,
 }
@@ -186,6 +188,10 @@ pub trait RunStore: Send + Sync + 'static {
     async fn record_step(&self, lease: &Lease, attempt: &StepAttempt) -> Result<StepWrite, StoreError>;
     /// Persists a run transition (guarded by the lease and the `from` status).
     async fn change_run(&self, lease: &Lease, change: &RunChange) -> Result<(), StoreError>;
+    /// When a function's pool should claim next, after `after_ms`: the earliest `run_at` of its queued or waiting
+    /// runs, or of its sleeping runs less `ahead_ms` (they are claimed that much early), so no wake-up waits for the
+    /// supervisor's poll.
+    async fn next_wake(&self, function_id: &str, after_ms: i64, ahead_ms: i64) -> Result<Option<i64>, StoreError>;
     /// Functions that have due work now, for the supervisor's poll.
     async fn due_functions(&self, now_ms: i64, stale_before_ms: i64) -> Result<Vec<String>, StoreError>;
     /// Records that this node is alive (its leases stay valid).

@@ -30,6 +30,8 @@ pub struct Email {
     pub rendered: Rendered,
     /// Adds `List-Unsubscribe: <url>` and one-click `List-Unsubscribe-Post`.
     pub unsubscribe_url: Option<String>,
+    /// A fixed `Message-ID` (see [`message_id_for`]): the same email sent again carries the same id.
+    pub message_id: Option<String>,
 }
 
 /// What the SMTP server said.
@@ -99,6 +101,33 @@ impl Mailer {
             reply_to: None,
             rendered,
             unsubscribe_url: unsubscribe_url.map(str::to_string),
+            message_id: None,
+        })
+        .await
+    }
+
+    /// Renders a template and sends it to one recipient as the email identified by `key` (e.g. run id and step):
+    /// its `Message-ID` is derived from the key, so should a crash between the server's acceptance and the step's
+    /// recorded result make the step send again, the copy carries the same id and mail systems treat it as the
+    /// same message. A step's result is memoized, so a completed send never runs again.
+    pub async fn send_template_keyed(
+        &self,
+        key: &str,
+        to: &str,
+        template: Template,
+        vars: &Value,
+        reply_to: Option<&str>,
+    ) -> Result<Sent, ServiceError> {
+        let rendered = template.render(vars).map_err(|message| ServiceError::Invalid {
+            service: "email".into(),
+            message,
+        })?;
+        self.send(Email {
+            to: vec![to.to_string()],
+            reply_to: reply_to.map(str::to_string),
+            rendered,
+            unsubscribe_url: None,
+            message_id: Some(message_id_for(key)),
         })
         .await
     }
@@ -137,8 +166,8 @@ impl Mailer {
     }
 
     async fn record(&self, db: &Db, email: &Email) -> Result<Sent, ServiceError> {
-        let headers =
-            json!({"to": email.to, "subject": email.rendered.subject, "list-unsubscribe": email.unsubscribe_url});
+        let headers = json!({"to": email.to, "subject": email.rendered.subject, "list-unsubscribe": email.unsubscribe_url,
+            "message-id": email.message_id, "reply-to": email.reply_to});
         let row = (
             outbound_requests::id.eq(uuid::Uuid::now_v7().to_string()),
             outbound_requests::service.eq("email"),
@@ -169,6 +198,14 @@ impl Mailer {
     }
 }
 
+/// The `Message-ID` of the email identified by `key`: `<uuid-v5-of-key@ingot>`.
+pub fn message_id_for(key: &str) -> String {
+    format!(
+        "<{}@ingot>",
+        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("ingot-email/{key}").as_bytes())
+    )
+}
+
 fn invalid(message: String) -> ServiceError {
     ServiceError::Invalid {
         service: "email".into(),
@@ -185,6 +222,9 @@ fn build(from: &str, email: &Email) -> Result<Message, ServiceError> {
     }
     for to in &email.to {
         b = b.to(to.parse().map_err(|e| invalid(format!("recipient {to:?}: {e}")))?);
+    }
+    if let Some(id) = &email.message_id {
+        b = b.message_id(Some(id.clone()));
     }
     if let Some(r) = &email.reply_to {
         b = b.reply_to(r.parse().map_err(|e| invalid(format!("Reply-To {r:?}: {e}")))?);

@@ -3,7 +3,11 @@
 //! Event names: the design document's names are canonical; [`EVENT_ALIASES`] lists the original platform's names
 //! for the same events, which every function also listens to, so the existing web app works unchanged.
 
+pub mod calendar_sync;
+pub mod discord_account_linked;
 pub mod email_send_broadcast;
+pub mod handle_refund_remove_calendar;
+pub mod post_purchase_workflow;
 pub mod stripe_checkout_session_completed;
 pub mod user_created;
 
@@ -39,6 +43,9 @@ pub const EVENT_ALIASES: &[(&str, &str)] = &[
     ("purchase/created", "commerce/new-purchase-created"),
     ("coupon/full-price-redeemed", "commerce/full-price-coupon-redeemed"),
     ("stripe/refund-processed", "commerce/refund-processed"),
+    ("discord/user-added-to-cohort", "cohort/user-added"),
+    ("discord/user-added-to-workshop", "workshop/user-added"),
+    ("oauth/provider-account-linked", "user/oauth-provider-account-linked"),
 ];
 
 /// Triggers for a canonical event name: the name itself, plus its original-platform alias if it has one.
@@ -61,6 +68,10 @@ pub fn event_triggers(name: &str, condition: Option<&str>) -> Vec<Trigger> {
 pub fn all(deps: &Deps) -> Vec<FunctionDef> {
     vec![
         user_created::definition(deps.clone()),
+        post_purchase_workflow::definition(deps.clone()),
+        discord_account_linked::definition(deps.clone()),
+        calendar_sync::definition(deps.clone()),
+        handle_refund_remove_calendar::definition(deps.clone()),
         stripe_checkout_session_completed::definition(deps.clone()),
         email_send_broadcast::definition(deps.clone()),
     ]

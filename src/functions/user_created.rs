@@ -4,8 +4,11 @@
 //! Trigger `user/created`; idempotency `event.user.email` (one run per address per 24 h). Steps:
 //! 1. "load the preference type and channel" — missing: non-retriable ("Preference type or channel not found").
 //! 2. "create user role" — the user must exist in `users` (else non-retriable, naming the id); a missing `user`
-//!    role is retryable, as in the original platform (it is seeded by a migration).
-//! 3. "create the user preference" — active Newsletter via Email; an existing preference is left as it is.
+//!    role is retryable, as in the original platform (it is seeded by a migration). A soft-deleted link
+//!    (`user_roles.deleted_at`) is restored; one switched off (`active = false`) is left alone.
+//! 3. "create the user preference" — active, opted-in Newsletter via Email (level `medium`, no organization, as
+//!    in the original); an existing preference is left as it is (an unsubscribed user stays unsubscribed), a
+//!    soft-deleted one is restored.
 //! 4. "parse email body" / "parse email subject" — Liquid, with `user` = the event's user; a template error
 //!    falls back to the raw template.
 //!

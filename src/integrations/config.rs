@@ -41,6 +41,16 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("DISCORD_BOT_TOKEN", "", "Discord bot token (secret)"),
     ("DISCORD_GUILD_ID", "", "the Discord server (guild) id"),
     (
+        "DISCORD_COHORT_001_ROLE_ID",
+        "",
+        "Discord role for cohort buyers when the product has no fields.discordRoleId",
+    ),
+    (
+        "DISCORD_PURCHASER_ROLE_ID",
+        "",
+        "Discord role for workshop (self-paced) buyers when the product has no fields.discordRoleId",
+    ),
+    (
         "DISCORD_API_BASE_URL",
         "https://discord.com/api",
         "Discord API base URL",
@@ -95,6 +105,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "the From address, e.g. \"AI Hero <team@example.com>\"",
     ),
     ("EMAIL_RATE_LIMIT", "10/s", "outgoing email rate"),
+    (
+        "NEXT_PUBLIC_SUPPORT_EMAIL",
+        "",
+        "the Reply-To of the welcome emails (support address)",
+    ),
     (
         "POSTMARK_WEBHOOK_SECRET",
         "",
@@ -188,6 +203,10 @@ pub struct IntegrationsConfig {
     pub discord_bot_token: Option<Secret>,
     pub discord_guild_id: Option<String>,
     pub discord: Endpoint,
+    /// `DISCORD_COHORT_001_ROLE_ID`: the cohort role when a product names none.
+    pub discord_cohort_role_id: Option<String>,
+    /// `DISCORD_PURCHASER_ROLE_ID`: the workshop role when a product names none.
+    pub discord_purchaser_role_id: Option<String>,
     pub google_account: Option<ServiceAccount>,
     pub google_impersonate: Option<String>,
     pub google_token_url: String,
@@ -199,6 +218,8 @@ pub struct IntegrationsConfig {
     pub smtp_url: Option<Secret>,
     pub email_from: Option<String>,
     pub email_rate: RateSpec,
+    /// `NEXT_PUBLIC_SUPPORT_EMAIL`: Reply-To of the welcome emails.
+    pub support_email: Option<String>,
     pub postmark_webhook_secret: Option<Secret>,
     pub slack_webhook_url: Option<Secret>,
     pub slack_rate: RateSpec,
@@ -336,6 +357,10 @@ impl IntegrationsConfig {
         if let Some(from) = &email_from {
             crate::email::check_address(from).map_err(|m| r.invalid("EMAIL_FROM", m))?;
         }
+        let support_email = r.get("NEXT_PUBLIC_SUPPORT_EMAIL");
+        if let Some(a) = &support_email {
+            crate::email::check_address(a).map_err(|m| r.invalid("NEXT_PUBLIC_SUPPORT_EMAIL", m))?;
+        }
         if let Some(url) = r.secret("SLACK_WEBHOOK_URL") {
             check_url(url.expose()).map_err(|m| r.invalid("SLACK_WEBHOOK_URL", m))?;
         }
@@ -357,6 +382,8 @@ impl IntegrationsConfig {
             discord_bot_token: r.secret("DISCORD_BOT_TOKEN"),
             discord_guild_id,
             discord: r.endpoint("DISCORD_API_BASE_URL", "DISCORD_RATE_LIMIT")?,
+            discord_cohort_role_id: r.get("DISCORD_COHORT_001_ROLE_ID"),
+            discord_purchaser_role_id: r.get("DISCORD_PURCHASER_ROLE_ID"),
             google_account,
             google_impersonate: r.get("GOOG_CALENDAR_IMPERSONATE_USER"),
             google_token_url: r.url("GOOGLE_OAUTH_TOKEN_URL")?,
@@ -367,6 +394,7 @@ impl IntegrationsConfig {
             smtp_url,
             email_from,
             email_rate: r.rate("EMAIL_RATE_LIMIT")?,
+            support_email,
             postmark_webhook_secret: r.secret("POSTMARK_WEBHOOK_SECRET"),
             slack_webhook_url: r.secret("SLACK_WEBHOOK_URL"),
             slack_rate: r.rate("SLACK_RATE_LIMIT")?,

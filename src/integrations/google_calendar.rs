@@ -75,6 +75,16 @@ impl GoogleCalendar {
         }
     }
 
+    /// Whether the service account and the impersonated user are set (or this is a dry run).
+    pub fn configured(&self) -> bool {
+        self.dry_run || (self.account.is_some() && self.subject.is_some())
+    }
+
+    /// The impersonated Workspace user (`GOOG_CALENDAR_IMPERSONATE_USER`): the organizer of created events.
+    pub fn impersonated_user(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+
     /// A bearer token for the impersonated user, from the cache or a fresh JWT exchange.
     async fn bearer(&self) -> Result<String, ServiceError> {
         require(

@@ -66,7 +66,9 @@ pub async fn get_preference(db: &Db, user_id: &str, type_id: &str, channel_id: &
 }
 
 /// Creates the user's active, opted-in preference for this type and channel unless one exists (in which case
-/// it is left as it is: an unsubscribed user stays unsubscribed). Returns the preference and whether it was new.
+/// it is left as it is: an unsubscribed user stays unsubscribed). A preference that was soft-deleted
+/// (`deleted_at` set) counts as absent: it is restored, active and opted in now. Returns the preference and
+/// whether it was new (or restored).
 pub async fn ensure_active_preference(
     db: &Db,
     user_id: &str,
@@ -74,7 +76,7 @@ pub async fn ensure_active_preference(
     channel_id: &str,
 ) -> Result<(Preference, bool)> {
     use communication_preferences as p;
-    let now = chrono::Utc::now().naive_utc();
+    let now = super::now();
     let id = uuid::Uuid::now_v7().to_string();
     let inserted = crate::with_conn!(db, write, |c| {
         diesel::insert_into(p::table)
@@ -92,10 +94,32 @@ pub async fn ensure_active_preference(
             .execute(c)
             .await?
     });
+    let restored = if inserted == 1 {
+        0
+    } else {
+        crate::with_conn!(db, write, |c| {
+            diesel::update(
+                p::table
+                    .filter(p::user_id.eq(user_id))
+                    .filter(p::preference_type_id.eq(type_id))
+                    .filter(p::channel_id.eq(channel_id))
+                    .filter(p::deleted_at.is_not_null()),
+            )
+            .set((
+                p::deleted_at.eq(None::<chrono::NaiveDateTime>),
+                p::active.eq(true),
+                p::opt_in_at.eq(now),
+                p::opt_out_at.eq(None::<chrono::NaiveDateTime>),
+                p::updated_at.eq(now),
+            ))
+            .execute(c)
+            .await?
+        })
+    };
     let pref = get_preference(db, user_id, type_id, channel_id)
         .await?
         .ok_or_else(|| super::Error::not_found("preference", user_id))?;
-    Ok((pref, inserted == 1))
+    Ok((pref, inserted == 1 || restored == 1))
 }
 
 /// Turns a user's preference on (opted in now) or off (opted out now), e.g. from an unsubscribe link or an email

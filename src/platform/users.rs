@@ -244,16 +244,42 @@ pub async fn get_global_role(db: &Db, name: &str) -> Result<Option<Role>> {
     }))
 }
 
-/// Gives a user a role. Returns whether it was newly given (false: the user already had it).
+/// Gives a user a role. Returns whether it was newly given (false: the user already had it). A link that was
+/// soft-deleted (`deleted_at` set) counts as absent and is restored (active again); a link that is kept but
+/// switched off (`active = false`, not deleted) is a deliberate decision and is left as it is.
 pub async fn assign_role(db: &Db, user_id: &str, role_id: &str) -> Result<bool> {
-    let n = crate::with_conn!(db, write, |c| {
+    let t = now();
+    let inserted = crate::with_conn!(db, write, |c| {
         diesel::insert_into(user_roles::table)
-            .values((user_roles::user_id.eq(user_id), user_roles::role_id.eq(role_id)))
+            .values((
+                user_roles::user_id.eq(user_id),
+                user_roles::role_id.eq(role_id),
+                user_roles::created_at.eq(t),
+                user_roles::updated_at.eq(t),
+            ))
             .on_conflict_do_nothing()
             .execute(c)
             .await?
     });
-    Ok(n == 1)
+    if inserted == 1 {
+        return Ok(true);
+    }
+    let restored = crate::with_conn!(db, write, |c| {
+        diesel::update(
+            user_roles::table
+                .filter(user_roles::user_id.eq(user_id))
+                .filter(user_roles::role_id.eq(role_id))
+                .filter(user_roles::deleted_at.is_not_null()),
+        )
+        .set((
+            user_roles::deleted_at.eq(None::<chrono::NaiveDateTime>),
+            user_roles::active.eq(true),
+            user_roles::updated_at.eq(t),
+        ))
+        .execute(c)
+        .await?
+    });
+    Ok(restored == 1)
 }
 
 /// The names of a user's active roles.

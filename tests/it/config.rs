@@ -139,3 +139,56 @@ async fn concurrent_migrations_on_postgres_take_turns() {
     );
     db.exec(&format!("DROP DATABASE {name} WITH (FORCE)"), &[]).await;
 }
+
+/// A function whose flow control is invalid refuses the daemon's start, naming the function and the rule; the
+/// daemon never serves.
+#[test]
+fn invalid_flow_configuration_refuses_to_start() {
+    use ingot_actors::{FunctionDef, Trigger};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("x.db").display());
+    let cases: Vec<(FunctionDef, &str)> = vec![
+        (
+            FunctionDef::new("batched-idem", "Batched", |_| async { Ok(serde_json::Value::Null) })
+                .trigger(Trigger::event("test/a"))
+                .idempotency("event.data.id")
+                .batch_events(10, Duration::from_secs(5), None),
+            "idempotency",
+        ),
+        (
+            FunctionDef::new("bad-priority", "Bad priority", |_| async {
+                Ok(serde_json::Value::Null)
+            })
+            .trigger(Trigger::event("test/a"))
+            .priority("event.data.x +"),
+            "invalid CEL",
+        ),
+        (
+            FunctionDef::new("short-throttle", "Short throttle", |_| async {
+                Ok(serde_json::Value::Null)
+            })
+            .trigger(Trigger::event("test/a"))
+            .throttle(1, Duration::from_millis(10), 0, None),
+            "throttle period",
+        ),
+    ];
+    for (def, expect) in cases {
+        let id = def.id.clone();
+        let values = [("database_url", url.as_str()), ("listen", "127.0.0.1:0")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let config = ingot::config::Config::from_values(&values).expect("config");
+        let mut served = false;
+        let result = actix_rt::System::new().block_on(ingot::daemon::run(
+            config,
+            vec![def],
+            |_| served = true,
+            std::future::pending(),
+        ));
+        let err = format!("{:#}", result.expect_err("the daemon must refuse to start"));
+        assert!(!served, "{id}: the daemon served before refusing");
+        assert!(err.contains(&id) && err.contains(expect), "{id}: {err}");
+    }
+}

@@ -46,7 +46,12 @@ async fn read_api_impl(b: Backend) {
     }
 
     let functions = d.api.get_ok("/api/v1/functions").await;
-    let uc = &functions["functions"][0];
+    let uc = functions["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "user-created")
+        .expect("user-created is registered");
     assert_eq!(uc["id"], "user-created");
     assert_eq!(uc["triggers"], json!([{"event": "user/created", "if": null}]));
     assert_eq!(
@@ -61,7 +66,12 @@ async fn read_api_impl(b: Backend) {
         health["backend"],
         if b == Backend::Sqlite { "sqlite" } else { "postgres" }
     );
-    let pool = &health["functions"][0];
+    let pool = health["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "user-created")
+        .expect("a pool for user-created");
     assert_eq!(pool["id"], "user-created");
     assert_eq!((pool["queued"].as_i64(), pool["running"].as_i64()), (Some(0), Some(0)));
     assert_eq!(pool["slots"], 64);

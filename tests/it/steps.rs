@@ -46,7 +46,8 @@ both!(sleep_suspends_and_wakes, sleep_suspends_and_wakes_impl);
 async fn sleep_suspends_and_wakes_impl(backend: Backend) {
     let db = TestDb::new(backend).await;
     let after = Arc::new(AtomicUsize::new(0));
-    let d = InProc::start(&db.url, vec![sleeper(after.clone())], &[]).await;
+    // Claimed when due (not `wake_ahead` early), so the run is still asleep when the test looks.
+    let d = InProc::start(&db.url, vec![sleeper(after.clone())], &[("wake_ahead", "0s")]).await;
     let ids = d.api.send(json!({"name": "test/sleep"})).await;
     d.api.drain().await;
     let run = &d.api.runs_of(&ids[0]).await[0];
@@ -64,11 +65,34 @@ async fn sleep_suspends_and_wakes_impl(backend: Backend) {
     d.stop().await;
 }
 
+both!(a_sleep_claimed_ahead_never_ends_early, sleep_ahead_impl);
+async fn sleep_ahead_impl(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let after = Arc::new(AtomicUsize::new(0));
+    // The 400 ms sleep is claimed 300 ms early; the run actor ends it on time, not at the claim.
+    let d = InProc::start(&db.url, vec![sleeper(after.clone())], &[("wake_ahead", "300ms")]).await;
+    let ids = d.api.send(json!({"name": "test/sleep"})).await;
+    d.api.drain_all().await;
+    let run = &d.api.runs_of(&ids[0]).await[0];
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(kinds(run), ["nap:sleep:completed", "after:run:completed"]);
+    let on_time = db
+        .count(
+            "SELECT COUNT(*) AS n FROM steps r JOIN steps w ON w.run_id = r.run_id AND w.step_key = r.step_key \
+             WHERE r.run_id = $1 AND w.status = 'waiting' AND r.status = 'completed' AND r.finished_at >= w.wake_at",
+            &[run["id"].as_str().unwrap()],
+        )
+        .await;
+    assert_eq!(on_time, 1, "the sleep ended before its wake_at: {run}");
+    assert_eq!(after.load(Ordering::SeqCst), 1);
+    d.stop().await;
+}
+
 both!(a_sleeping_run_wakes_after_a_restart, sleep_restart_impl);
 async fn sleep_restart_impl(backend: Backend) {
     let db = TestDb::new(backend).await;
     let after = Arc::new(AtomicUsize::new(0));
-    let d = InProc::start(&db.url, vec![sleeper(after.clone())], &[]).await;
+    let d = InProc::start(&db.url, vec![sleeper(after.clone())], &[("wake_ahead", "0s")]).await;
     let ids = d.api.send(json!({"name": "test/sleep"})).await;
     d.api.drain().await;
     d.stop().await;
@@ -306,5 +330,42 @@ async fn step_limit_impl(backend: Backend) {
         run["error"]
     );
     assert_eq!(run["steps"].as_array().unwrap().len(), 1000);
+    d.stop().await;
+}
+
+both!(a_run_past_the_state_limit_fails_clearly, state_limit_impl);
+async fn state_limit_impl(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    // Four steps of 9 MiB each: the fourth would take the run's state past 32 MiB.
+    let f = FunctionDef::new("hoarder", "Hoarder", |ctx| async move {
+        for _ in 0..4 {
+            ctx.step
+                .run("chunk", || async { Ok("x".repeat(9 * 1024 * 1024)) })
+                .await
+                .map(|_: String| ())?;
+        }
+        Ok(Value::Null)
+    })
+    .trigger(Trigger::event("test/hoard"));
+    let d = InProc::start(&db.url, vec![f], &[]).await;
+    let ids = d.api.send(json!({"name": "test/hoard"})).await;
+    d.api.drain().await;
+    let run = &d.api.runs_of(&ids[0]).await[0];
+    assert_eq!(run["status"], "failed", "{}", run["error"]);
+    let message = run["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("would exceed 32 MiB") && message.contains("chunk:3"),
+        "{message}"
+    );
+    // Not retried: the limit is final, and the three steps within it stay completed.
+    assert_eq!(run["attempt"], 0, "{}", run["attempt"]);
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) AS n FROM steps WHERE run_id = $1 AND status = 'completed'",
+            &[run["id"].as_str().unwrap()]
+        )
+        .await,
+        3
+    );
     d.stop().await;
 }

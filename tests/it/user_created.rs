@@ -155,3 +155,72 @@ async fn missing_role_impl(b: Backend) {
         "the completed first step never ran again"
     );
 }
+
+both!(restores_soft_deleted_rows_keeps_opt_outs, restores_impl);
+async fn restores_impl(b: Backend) {
+    let db = TestDb::new(b).await;
+    db.insert_users(&[
+        ("u1".into(), "a@example.com".into()),
+        ("u2".into(), "b@example.com".into()),
+    ])
+    .await;
+    // u1: a role link and a preference that were soft-deleted (gone); u2: a preference switched off (unsubscribed).
+    db.exec(
+        "INSERT INTO user_roles (user_id, role_id, active, deleted_at) VALUES ('u1', 'role_user', FALSE, CURRENT_TIMESTAMP)",
+        &[],
+    )
+    .await;
+    db.exec(
+        "INSERT INTO communication_preferences (id, user_id, channel_id, preference_type_id, active, opt_out_at, deleted_at) \
+         VALUES ('p1', 'u1', 'channel_email', 'preference_newsletter', FALSE, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        &[],
+    )
+    .await;
+    db.exec(
+        "INSERT INTO communication_preferences (id, user_id, channel_id, preference_type_id, active, opt_out_at) \
+         VALUES ('p2', 'u2', 'channel_email', 'preference_newsletter', FALSE, CURRENT_TIMESTAMP)",
+        &[],
+    )
+    .await;
+    let d = Daemon::start(&base_env(&db.url));
+    let ids = d
+        .api
+        .send(json!([
+            {"name": "user/created", "user": {"id": "u1", "email": "a@example.com"}},
+            {"name": "user/created", "user": {"id": "u2", "email": "b@example.com"}},
+        ]))
+        .await;
+    d.api.drain().await;
+    for id in &ids {
+        let run = &d.api.runs_of(id).await[0];
+        assert_eq!(run["status"], "completed", "{run}");
+    }
+    let u1 = &d.api.runs_of(&ids[0]).await[0];
+    assert_eq!(
+        u1["steps"][1]["output"]["created"], true,
+        "the soft-deleted role link is restored"
+    );
+    assert_eq!(u1["steps"][2]["output"]["created"], true);
+    assert_eq!(
+        ingot::platform::users::role_names(&db.db, "u1").await.unwrap(),
+        ["user"]
+    );
+    let live = "SELECT COUNT(*) AS n FROM communication_preferences WHERE user_id = $1 AND active = TRUE \
+                AND deleted_at IS NULL AND opt_out_at IS NULL AND opt_in_at IS NOT NULL";
+    assert_eq!(
+        db.count(live, &["u1"]).await,
+        1,
+        "the soft-deleted preference is restored, opted in"
+    );
+    assert_eq!(
+        db.count(live, &["u2"]).await,
+        0,
+        "an unsubscribed user stays unsubscribed"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) AS n FROM communication_preferences", &[])
+            .await,
+        2,
+        "no second row"
+    );
+}

@@ -189,6 +189,10 @@ async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun)
         ),
     }
     let mut resume_at_ms = if change.to.is_final() { None } else { change.run_at_ms };
+    if change.to == RunStatus::Sleeping {
+        // Claimed `wake_ahead` early; the sleep then ends in the run actor on time.
+        resume_at_ms = resume_at_ms.map(|at| at - rt.config.wake_ahead.as_millis() as i64);
+    }
     if change.to == RunStatus::Waiting {
         // An event may have resolved the wait while the run was still running: then it is due now.
         match rt.store.resume_if_resolved(&lease.run_id, began_ms, now_ms()).await {

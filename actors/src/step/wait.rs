@@ -62,7 +62,13 @@ impl Step {
             Some(Memo::Waiting(rec)) => {
                 let at = rec.wake_at_ms.unwrap_or(now);
                 if now < at {
-                    return Err(suspend(RunStatus::Sleeping, at));
+                    // Claimed early (`RuntimeConfig::wake_ahead`): end the sleep here, on time; otherwise the run
+                    // goes back to sleep (claimed early by a poll, or by an unexpected clock).
+                    let ahead = self.inner.rt.config.wake_ahead.as_millis() as i64;
+                    if at - now > ahead {
+                        return Err(suspend(RunStatus::Sleeping, at));
+                    }
+                    tokio::time::sleep(Duration::from_millis((at - now) as u64)).await;
                 }
                 let rec = self.resolve(name, position, &rec, Ok(Value::Null)).await?;
                 return replay(name, &rec);

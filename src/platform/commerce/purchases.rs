@@ -327,3 +327,15 @@ pub async fn valid_purchasers_of_resource(db: &Db, resource_id: &str) -> Result<
             .await?
     }))
 }
+
+/// All of a user's purchases, oldest first.
+pub async fn purchases_of_user(db: &Db, user_id: &str) -> Result<Vec<Purchase>> {
+    Ok(crate::with_conn!(db, read, |c| {
+        p::table
+            .filter(p::user_id.eq(user_id))
+            .order((p::created_at, p::id))
+            .select(COLUMNS)
+            .load(c)
+            .await?
+    }))
+}

@@ -55,33 +55,63 @@ const RETURNING: &str = "RETURNING runs.id, runs.event_id, runs.lease_token, run
 const SET: &str = "SET status = 'running', lease_owner = $1, lease_token = lease_token + 1, \
                    started_at = COALESCE(started_at, $2), updated_at = $2";
 
+/// Due runs of function `$3` in one status, in claim order, at most `$5`: a subquery both backends can UNION
+/// (`k` orders the groups). `by` is the placeholder of the time a run must be due by.
+fn due_group(status: &str, by: &str, k: u8, lock: &str) -> String {
+    format!(
+        "SELECT id, run_at, {k} AS k FROM (SELECT id, run_at FROM runs WHERE function_id = $3 AND status = '{status}' \
+         AND run_at <= {by} ORDER BY run_at, id LIMIT $5{lock}) AS {status}_due"
+    )
+}
+
+/// The claim's guard, re-checked on each row it changes: due (a sleeper `wake_ahead` early) or to be rescued.
+fn claimable() -> String {
+    format!(
+        "(status IN ('queued', 'waiting') AND run_at <= $2) OR (status = 'sleeping' AND run_at <= $6) OR ({})",
+        due_rescue(4)
+    )
+}
+
 fn claim_sql(backend: Backend) -> String {
-    // Implements the `Claimed` (queued → running) and `Rescued` (running → running, new token) edges of
-    // `ingot_actors::run::state::transition`; the outer WHERE re-checks the guard on each row it changes.
-    let set = SET;
-    let (queued, rescue) = (due_queued(2), due_rescue(4));
-    let returning = RETURNING;
+    // Implements the `Claimed` (queued/sleeping/waiting → running) and `Rescued` (running → running, new token)
+    // edges of `ingot_actors::run::state::transition`.
+    //
+    // Runs already under way come first: a sleeper about to wake, a resolved or timed-out wait and a rescued run go
+    // before runs that have not started, so a burst of new events does not make wake-ups late (README, Decisions).
+    // Within a group: oldest `run_at` first. Each group is an index range (`function_id, status, run_at`) cut at
+    // the limit, so a long queue is never sorted whole.
+    let rescue = due_rescue(4);
+    let groups = |lock: &str| {
+        [
+            due_group("sleeping", "$6", 0, lock),
+            due_group("waiting", "$2", 0, lock),
+            due_group("queued", "$2", 1, lock),
+        ]
+        .join(" UNION ALL ")
+    };
+    let (set, returning, guard) = (SET, RETURNING, claimable());
     match backend {
-        // MATERIALIZED CTEs pick the rows exactly once: a `WHERE id IN (subquery ... SKIP LOCKED)` may be
+        // A MATERIALIZED CTE picks the rows exactly once: a `WHERE id IN (subquery ... SKIP LOCKED)` may be
         // re-evaluated by the planner and claim more rows than the LIMIT. SKIP LOCKED lets several daemons claim
-        // at the same time without waiting on each other. (FOR UPDATE cannot follow a UNION, hence two CTEs.)
-        Backend::Postgres => format!(
-            "WITH q AS MATERIALIZED (SELECT id, run_at FROM runs WHERE function_id = $3 AND {queued} \
-               ORDER BY run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED), \
-             r AS MATERIALIZED (SELECT id, run_at FROM runs WHERE function_id = $3 AND {rescue} \
-               LIMIT $5 FOR UPDATE SKIP LOCKED), \
-             picked AS (SELECT id FROM (SELECT * FROM q UNION ALL SELECT * FROM r) AS due \
-               ORDER BY run_at, id LIMIT $5) \
-             UPDATE runs {set} FROM picked WHERE runs.id = picked.id AND (({queued}) OR ({rescue})) {returning}"
-        ),
+        // at the same time without waiting on each other.
+        Backend::Postgres => {
+            let lock = " FOR UPDATE SKIP LOCKED";
+            format!(
+                "WITH due AS MATERIALIZED ({} UNION ALL SELECT id, run_at, 0 AS k FROM (SELECT id, run_at FROM runs \
+                   WHERE function_id = $3 AND {rescue} LIMIT $5{lock}) AS rescued), \
+                 picked AS (SELECT id FROM due ORDER BY k, run_at, id LIMIT $5) \
+                 UPDATE runs {set} FROM picked WHERE runs.id = picked.id AND ({guard}) {returning}",
+                groups(lock)
+            )
+        }
         // SQLite has one writer: the subquery and the update see the same snapshot.
         Backend::Sqlite => sql_for(
             backend,
             &format!(
-                "UPDATE runs {set} WHERE id IN (SELECT id FROM (\
-                   SELECT id, run_at FROM runs WHERE function_id = $3 AND {queued} \
-                   UNION ALL SELECT id, run_at FROM runs WHERE function_id = $3 AND {rescue}) \
-                 ORDER BY run_at, id LIMIT $5) {returning}"
+                "UPDATE runs {set} WHERE id IN (SELECT id FROM ({} \
+                   UNION ALL SELECT id, run_at, 0 AS k FROM runs WHERE function_id = $3 AND {rescue}) \
+                 ORDER BY k, run_at, id LIMIT $5) {returning}",
+                groups("")
             ),
         ),
     }
@@ -106,6 +136,7 @@ impl DbRunStore {
                 .bind::<Text, _>(&req.function_id)
                 .bind::<BigInt, _>(req.stale_before_ms)
                 .bind::<BigInt, _>(req.limit as i64)
+                .bind::<BigInt, _>(req.wake_by_ms)
                 .load(c)
                 .await?
         }))
@@ -274,7 +305,8 @@ impl DbRunStore {
         let mut cands = Stmt::new(format!(
             "SELECT id, COALESCE(concurrency_key, '') AS ck, COALESCE(throttle_key, '') AS tk, \
              started_at IS NULL AS fresh, status = 'running' AS rescue FROM runs \
-             WHERE function_id = $1 AND (({}) OR ({})) ORDER BY run_at - priority, id LIMIT {CANDIDATES}",
+             WHERE function_id = $1 AND (({}) OR ({})) \
+             ORDER BY CASE WHEN status = 'queued' THEN 1 ELSE 0 END, run_at - priority, id LIMIT {CANDIDATES}",
             due_queued(2),
             due_rescue(3)
         ));

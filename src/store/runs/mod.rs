@@ -301,6 +301,10 @@ impl RunStore for DbRunStore {
         }
     }
 
+    async fn next_wake(&self, function_id: &str, after_ms: i64, ahead_ms: i64) -> Result<Option<i64>, StoreError> {
+        Ok(self.next_wake_inner(function_id, after_ms, ahead_ms).await?)
+    }
+
     async fn due_functions(&self, now_ms: i64, stale_before_ms: i64) -> Result<Vec<String>, StoreError> {
         Ok(self.due_functions_inner(now_ms, stale_before_ms).await?)
     }

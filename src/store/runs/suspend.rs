@@ -33,7 +33,47 @@ pub async fn cancel_run(db: &crate::store::Db, run_id: &str, now: i64) -> Result
     Ok(cancelled.is_some())
 }
 
+#[derive(QueryableByName)]
+struct NextWakeRow {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    at: Option<i64>,
+}
+
+/// One `MIN` per status, so each is a single probe of the `(function_id, status, run_at)` index rather than a scan
+/// of every sleeper. Sleepers count `$3` ms early: the claim takes them that much ahead of their wake-up.
+fn next_wake_sql(backend: crate::store::db::Backend) -> String {
+    let one = |status: &str, early: bool| {
+        let (minus, plus) = if early { (" - $3", " + $3") } else { ("", "") };
+        format!(
+            "SELECT MIN(run_at){minus} AS at FROM runs WHERE function_id = $1 AND status = '{status}' \
+             AND run_at > $2{plus}"
+        )
+    };
+    crate::store::sql_for(
+        backend,
+        &format!(
+            "SELECT MIN(at) AS at FROM ({} UNION ALL {} UNION ALL {}) AS next_wakes",
+            one("queued", false),
+            one("sleeping", true),
+            one("waiting", false)
+        ),
+    )
+}
+
 impl DbRunStore {
+    pub(super) async fn next_wake_inner(&self, function_id: &str, after_ms: i64, ahead_ms: i64) -> Result<Option<i64>> {
+        let sql = next_wake_sql(self.db.backend());
+        let row: NextWakeRow = crate::with_conn!(&self.db, read, |c| {
+            diesel::sql_query(sql.as_str())
+                .bind::<Text, _>(function_id)
+                .bind::<diesel::sql_types::BigInt, _>(after_ms)
+                .bind::<diesel::sql_types::BigInt, _>(ahead_ms)
+                .get_result(c)
+                .await?
+        });
+        Ok(row.at)
+    }
+
     pub(super) async fn begin_wait_inner(
         &self,
         lease: &Lease,

@@ -1,6 +1,7 @@
 //! Test support: fresh databases, the daemon as a process or in-process, HTTP helpers, and `both!`.
 
 pub mod db;
+pub mod fake_google;
 pub mod inproc;
 pub mod process;
 pub mod smtp_sink;

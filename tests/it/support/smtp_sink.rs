@@ -1,9 +1,11 @@
 //! A real SMTP server on localhost that records what it receives: enough of RFC 5321 for lettre (EHLO, MAIL, RCPT,
 //! DATA with dot-unstuffing, RSET, NOOP, QUIT). `reject_rcpt` answers 550 to one recipient, `tempfail_rcpt` 451.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 #[derive(Debug, Clone, Default)]
 pub struct Received {
@@ -19,8 +21,32 @@ pub struct SmtpSink {
     pub messages: Arc<Mutex<Vec<Received>>>,
 }
 
+/// Holds the next message: the sink reads its DATA and then neither records nor answers it (the sender waits), and
+/// says so through `held`. For killing a sender while its email is in flight.
+#[derive(Default)]
+pub struct Hold {
+    armed: AtomicBool,
+    pub held: Notify,
+}
+
+impl Hold {
+    pub fn armed() -> Arc<Hold> {
+        let h = Hold::default();
+        h.armed.store(true, Ordering::SeqCst);
+        Arc::new(h)
+    }
+}
+
 impl SmtpSink {
     pub async fn start(reject_rcpt: Option<&str>, tempfail_rcpt: Option<&str>) -> SmtpSink {
+        SmtpSink::start_with_hold(reject_rcpt, tempfail_rcpt, None).await
+    }
+
+    pub async fn start_with_hold(
+        reject_rcpt: Option<&str>,
+        tempfail_rcpt: Option<&str>,
+        hold: Option<Arc<Hold>>,
+    ) -> SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().unwrap().port();
         let messages: Arc<Mutex<Vec<Received>>> = Arc::default();
@@ -32,6 +58,7 @@ impl SmtpSink {
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let (store, reject, tempfail) = (store.clone(), reject.clone(), tempfail.clone());
+                let hold = hold.clone();
                 tokio::spawn(async move {
                     let (r, mut w) = stream.into_split();
                     let mut lines = BufReader::new(r).lines();
@@ -68,6 +95,10 @@ impl SmtpSink {
                                 }
                                 data.push_str(l.strip_prefix('.').filter(|_| l.starts_with("..")).unwrap_or(&l));
                                 data.push('\n');
+                            }
+                            if let Some(h) = hold.as_ref().filter(|h| h.armed.swap(false, Ordering::SeqCst)) {
+                                h.held.notify_one();
+                                std::future::pending::<()>().await;
                             }
                             cur.data = data;
                             store.lock().unwrap().push(std::mem::take(&mut cur));

@@ -1,0 +1,90 @@
+//! The claim's order and look-ahead, on the store itself (both backends): runs already under way (a sleeper
+//! about to wake, a due wait) go before runs that have not started; a sleeper is claimed `wake_ahead` early, a
+//! waiting run or a retry only when due; and `next_wake` tells a pool when to look again.
+
+use crate::both;
+use crate::support::{Backend, TestDb};
+use ingot::store::runs::DbRunStore;
+use ingot_actors::flow::ClaimLimits;
+use ingot_actors::store::{ClaimRequest, RunStore};
+
+const F: &str = "f";
+const NOW: i64 = 1_000_000;
+
+async fn setup(backend: Backend) -> (TestDb, DbRunStore) {
+    let db = TestDb::new(backend).await;
+    db.exec(
+        "INSERT INTO events (id, name, data, user_data, ts, received_at) VALUES ('e', 'test/e', '{}', '{}', 0, 0)",
+        &[],
+    )
+    .await;
+    // The claiming node is alive: what it claims is not rescued by its next claim.
+    db.exec(
+        "INSERT INTO nodes (id, started_at, heartbeat_at) VALUES ('n', 0, CAST($1 AS BIGINT))",
+        &[&NOW.to_string()],
+    )
+    .await;
+    let store = DbRunStore::new(db.db.clone());
+    (db, store)
+}
+
+/// A run of `F` in `status`, due at `run_at`; started once already unless it is `queued`.
+async fn run(db: &TestDb, id: &str, status: &str, run_at: i64) {
+    let token = if status == "queued" { "0" } else { "1" };
+    db.exec(
+        "INSERT INTO runs (id, function_id, event_id, status, run_at, lease_token, created_at, updated_at) \
+         VALUES ($1, 'f', 'e', $2, CAST($3 AS BIGINT), CAST($4 AS BIGINT), 0, 0)",
+        &[id, status, &run_at.to_string(), token],
+    )
+    .await;
+}
+
+async fn claim(store: &DbRunStore, limit: usize, ahead: i64) -> Vec<String> {
+    let req = ClaimRequest {
+        function_id: F.into(),
+        node_id: "n".into(),
+        limit,
+        now_ms: NOW,
+        stale_before_ms: NOW - 30_000,
+        wake_by_ms: NOW + ahead,
+        limits: ClaimLimits::default(),
+    };
+    let claimed = store.claim(req).await.expect("claim");
+    // Which runs, not in which order the database returned them.
+    let mut ids: Vec<String> = claimed.into_iter().map(|r| r.lease.run_id).collect();
+    ids.sort();
+    ids
+}
+
+both!(runs_under_way_are_claimed_before_new_ones, order_impl);
+async fn order_impl(backend: Backend) {
+    let (db, store) = setup(backend).await;
+    // New runs queued long ago, a sleeper and a timed-out wait that came due just now.
+    run(&db, "new-1", "queued", NOW - 5_000).await;
+    run(&db, "new-2", "queued", NOW - 4_000).await;
+    run(&db, "sleeper", "sleeping", NOW - 10).await;
+    run(&db, "waiter", "waiting", NOW - 20).await;
+    assert_eq!(claim(&store, 2, 0).await, ["sleeper", "waiter"]);
+    assert_eq!(claim(&store, 1, 0).await, ["new-1"]);
+    assert_eq!(claim(&store, 5, 0).await, ["new-2"]);
+    assert!(claim(&store, 5, 0).await.is_empty());
+}
+
+both!(only_sleepers_are_claimed_ahead_of_time, ahead_impl);
+async fn ahead_impl(backend: Backend) {
+    let (db, store) = setup(backend).await;
+    run(&db, "sleeper-soon", "sleeping", NOW + 200).await;
+    run(&db, "sleeper-later", "sleeping", NOW + 400).await;
+    run(&db, "waiter-soon", "waiting", NOW + 100).await;
+    run(&db, "retry-soon", "queued", NOW + 100).await;
+    assert!(claim(&store, 10, 0).await.is_empty(), "nothing is due");
+    assert_eq!(claim(&store, 10, 250).await, ["sleeper-soon"]);
+
+    // The next look: the later sleeper 250 ms early, unless a wait or retry comes due before.
+    assert_eq!(store.next_wake(F, NOW, 250).await.unwrap(), Some(NOW + 100));
+    db.exec("DELETE FROM runs WHERE id IN ('waiter-soon', 'retry-soon')", &[])
+        .await;
+    assert_eq!(store.next_wake(F, NOW, 250).await.unwrap(), Some(NOW + 150));
+    assert_eq!(store.next_wake(F, NOW + 150, 250).await.unwrap(), None);
+    assert_eq!(store.next_wake("other", NOW, 250).await.unwrap(), None);
+}

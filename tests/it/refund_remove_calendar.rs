@@ -1,0 +1,258 @@
+//! `handle-refund-remove-calendar` end to end against a fake Google Calendar: a refunded buyer leaves a single
+//! event's and every series event's attendee list (every entry of their email, case-insensitively, nothing
+//! else), events gone from Calendar and events Google refuses to change are reported per event, and the skip
+//! and non-retriable cases of the design document.
+
+use crate::both;
+use crate::calendar_sync::step_names;
+use crate::support::fake_google::{FakeGoogle, HOST};
+use crate::support::process::{Daemon, base_env};
+use crate::support::{Api, Backend, TestDb};
+use ingot::platform::commerce::checkout::{self, ChargeAndPurchase, ParsedCheckoutSession};
+use ingot::platform::commerce::merchants;
+use ingot::seed::builders;
+use ingot::seed::demo::{self, ids};
+use serde_json::{Value, json};
+
+async fn buy(db: &TestDb, user: &str, product: &str, charge: &str) {
+    let mp = match merchants::get_merchant_product(&db.db, &format!("stripe_{product}"))
+        .await
+        .unwrap()
+    {
+        Some(mp) => mp,
+        None => {
+            merchants::ensure_merchant_product(
+                &db.db,
+                &format!("mp_{product}"),
+                ids::MERCHANT_ACCOUNT,
+                product,
+                &format!("stripe_{product}"),
+            )
+            .await
+            .unwrap();
+            merchants::get_merchant_product(&db.db, &format!("stripe_{product}"))
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let (customer, _) =
+        merchants::find_or_create_merchant_customer(&db.db, ids::MERCHANT_ACCOUNT, user, &format!("cus_{user}"))
+            .await
+            .unwrap();
+    checkout::create_merchant_charge_and_purchase(
+        &db.db,
+        &ChargeAndPurchase {
+            user_id: user.into(),
+            product_id: product.into(),
+            merchant_account_id: ids::MERCHANT_ACCOUNT.into(),
+            merchant_product_id: mp.id,
+            merchant_customer_id: customer.id,
+            session: ParsedCheckoutSession {
+                checkout_session_id: format!("cs_{charge}"),
+                stripe_charge_id: charge.into(),
+                stripe_charge_amount_cents: 5_000,
+                quantity: 1,
+                ..ParsedCheckoutSession::default()
+            },
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// The demo catalogue, a buyer of each live product, and the calendar events in the fake Google.
+async fn setup(b: Backend) -> (TestDb, FakeGoogle, Daemon) {
+    let db = TestDb::new(b).await;
+    demo::load(&db.db).await.unwrap();
+    builders::user(&db.db, "u_buyer", "buyer@example.com", "Buyer")
+        .await
+        .unwrap();
+    builders::user(&db.db, "u_noemail", "gone@example.com", "Gone")
+        .await
+        .unwrap();
+    db.exec("UPDATE users SET email = '' WHERE id = 'u_noemail'", &[]).await;
+    builders::resource(&db.db, "ev_nocal", "event", "Unscheduled", json!({}))
+        .await
+        .unwrap();
+    builders::product(
+        &db.db,
+        "prod_nocal",
+        "live",
+        "Unscheduled",
+        100,
+        json!({}),
+        &["ev_nocal"],
+    )
+    .await
+    .unwrap();
+    builders::product(&db.db, "prod_empty", "live", "Nothing Yet", 100, json!({}), &[])
+        .await
+        .unwrap();
+    buy(&db, "u_buyer", ids::PRODUCT_EVENT, "ch_event").await;
+    buy(&db, "u_buyer", ids::PRODUCT_EVENT_SERIES, "ch_series").await;
+    buy(&db, "u_buyer", ids::PRODUCT_WORKSHOP, "ch_workshop").await;
+    buy(&db, "u_buyer", "prod_nocal", "ch_nocal").await;
+    buy(&db, "u_buyer", "prod_empty", "ch_empty").await;
+    buy(&db, "u_noemail", ids::PRODUCT_EVENT, "ch_noemail").await;
+
+    let google = FakeGoogle::start().await;
+    let attendee = |e: &str| json!({"email": e, "responseStatus": "accepted"});
+    google.put(json!({"id": "gcal_demo_office_hours", "summary": "Office Hours", "status": "confirmed",
+        "attendees": [attendee(HOST), attendee("Buyer@Example.com"), attendee("other@example.com"), attendee("buyer@example.com ")]}));
+    google.put(
+        json!({"id": "gcal_demo_day_1", "summary": "Day 1", "status": "confirmed",
+        "attendees": [attendee("buyer@example.com"), attendee("other@example.com")]}),
+    );
+    // gcal_demo_day_2 is not in Google (deleted there).
+    let mut env = base_env(&db.url);
+    env.extend(google.env());
+    let d = Daemon::start(&env);
+    (db, google, d)
+}
+
+async fn refund(api: &Api, data: Value) -> Value {
+    let ids = api.send(json!({"name": "stripe/refund-processed", "data": data})).await;
+    api.drain().await;
+    let runs = api.runs_of(&ids[0]).await;
+    let mine: Vec<&Value> = runs
+        .iter()
+        .filter(|r| r["function_id"] == "handle-refund-remove-calendar")
+        .collect();
+    assert_eq!(mine.len(), 1, "{runs:?}");
+    mine[0].clone()
+}
+
+both!(removes_the_buyer_from_a_single_event, single_impl);
+async fn single_impl(b: Backend) {
+    let (_db, google, d) = setup(b).await;
+    let run = refund(
+        &d.api,
+        json!({"stripeChargeId": "ch_event", "merchantChargeId": "ch_event"}),
+    )
+    .await;
+    assert_eq!(run["status"], "completed", "{run}");
+    let out = &run["output"];
+    assert_eq!(out["outcome"], "success", "{run}");
+    assert_eq!(out["calendarId"], "gcal_demo_office_hours");
+    assert_eq!(
+        (out["email"].as_str(), out["userId"].as_str()),
+        (Some("buyer@example.com"), Some("u_buyer"))
+    );
+    assert_eq!(
+        (out["productId"].as_str(), out["eventResourceId"].as_str()),
+        (Some(ids::PRODUCT_EVENT), Some(ids::EVENT))
+    );
+    assert_eq!(out["removed"], true);
+    assert_eq!(
+        step_names(&run),
+        [
+            "fetch-purchase-by-stripe-charge-id",
+            "fetch-purchased-product-details",
+            "find-event-resource-id-for-product",
+            "fetch-user-by-id",
+            "fetch-and-validate-event-resource",
+            "remove-user-from-google-event",
+        ]
+    );
+    assert_eq!(google.attendees("gcal_demo_office_hours"), [HOST, "other@example.com"]);
+    let patches = google.requests("PATCH");
+    assert_eq!(patches.len(), 1);
+    assert_eq!(
+        patches[0].1.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["attendees"],
+        "only the attendee list is patched"
+    );
+
+    // Refunded again: nothing left to remove, no PATCH.
+    let run = refund(&d.api, json!({"stripeChargeId": "ch_event"})).await;
+    assert_eq!(
+        (run["output"]["outcome"].as_str(), run["output"]["removed"].as_bool()),
+        (Some("success"), Some(false))
+    );
+    assert_eq!(google.requests("PATCH").len(), 1);
+}
+
+both!(removes_the_buyer_from_every_series_event, series_impl);
+async fn series_impl(b: Backend) {
+    let (_db, google, d) = setup(b).await;
+    // The original platform's event name, with only the merchant charge id.
+    let ids_ = d
+        .api
+        .send(json!({"name": "commerce/refund-processed", "data": {"merchantChargeId": "ch_series"}}))
+        .await;
+    d.api.drain().await;
+    let run = d
+        .api
+        .runs_of(&ids_[0])
+        .await
+        .into_iter()
+        .find(|r| r["function_id"] == "handle-refund-remove-calendar")
+        .expect("a run");
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["output"]["outcome"], "event-series-processed");
+    assert_eq!(run["output"]["eventResourceId"], ids::EVENT_SERIES);
+    assert_eq!(
+        run["output"]["childResults"],
+        json!([
+            {"eventId": ids::SERIES_EVENTS[0], "calendarId": "gcal_demo_day_1", "outcome": "success", "eventFound": true, "removed": true},
+            {"eventId": ids::SERIES_EVENTS[1], "calendarId": "gcal_demo_day_2", "outcome": "success", "eventFound": false, "removed": false},
+        ])
+    );
+    let names = step_names(&run);
+    assert_eq!(
+        &names[5..],
+        [
+            format!("remove-user-from-event-{}", ids::SERIES_EVENTS[0]),
+            format!("remove-user-from-event-{}", ids::SERIES_EVENTS[1]),
+        ]
+    );
+    assert_eq!(google.attendees("gcal_demo_day_1"), ["other@example.com"]);
+
+    // Google refuses to change day 1: that event is reported failed (non-retriable: one attempt), day 2 still
+    // processed, the run completes.
+    google.put(json!({"id": "gcal_demo_day_1", "status": "confirmed", "attendees": [{"email": "buyer@example.com"}]}));
+    google.state.lock().unwrap().forbidden.push("gcal_demo_day_1".into());
+    let run = refund(&d.api, json!({"stripeChargeId": "ch_series"})).await;
+    assert_eq!(run["status"], "completed", "{run}");
+    let children = &run["output"]["childResults"];
+    assert_eq!(children[0]["outcome"], "failed", "{run}");
+    assert!(children[0]["error"].as_str().unwrap().contains("Forbidden"), "{run}");
+    assert_eq!(children[1]["outcome"], "success");
+    assert_eq!(run["steps"][5]["attempts"], 1);
+}
+
+both!(skips_and_non_retriable_failures, skips_impl);
+async fn skips_impl(b: Backend) {
+    let (_db, google, d) = setup(b).await;
+    for (charge, outcome, reason) in [
+        ("ch_workshop", "skipped", "Not a live event"),
+        ("ch_empty", "skipped", "No event resource"),
+        ("ch_nocal", "skipped", "No calendarId"),
+    ] {
+        let run = refund(&d.api, json!({"stripeChargeId": charge})).await;
+        assert_eq!(run["status"], "completed", "{run}");
+        assert_eq!(
+            (run["output"]["outcome"].as_str(), run["output"]["reason"].as_str()),
+            (Some(outcome), Some(reason)),
+            "{run}"
+        );
+    }
+    for (data, message) in [
+        (
+            json!({"stripeChargeId": "ch_unknown"}),
+            "Purchase not found for charge ID ch_unknown",
+        ),
+        (json!({"stripeChargeId": "ch_noemail"}), "User email not found"),
+        (json!({}), "no stripeChargeId or merchantChargeId"),
+    ] {
+        let run = refund(&d.api, data).await;
+        assert_eq!(run["status"], "failed", "{run}");
+        assert_eq!(run["attempt"], 0, "non-retriable: {run}");
+        assert!(run["error"]["message"].as_str().unwrap().contains(message), "{run}");
+        for step in run["steps"].as_array().unwrap() {
+            assert_eq!(step["attempts"], 1, "{step}");
+        }
+    }
+    assert!(google.requests("PATCH").is_empty());
+}
