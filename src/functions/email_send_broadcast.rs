@@ -19,11 +19,12 @@
 //! Decisions: the sender is `EMAIL_FROM` (the original's `<SITE_TITLE> <SUPPORT_EMAIL>`), through SMTP as every
 //! email (Resend accepts SMTP). Without `NEXT_PUBLIC_URL` there is no unsubscribe link, so "send the email" fails
 //! non-retriably rather than send a broadcast nobody can leave. An SMTP 5xx is non-retriable, 4xx and connection
-//! failures retry. Delivery is at-least-once only at the SMTP boundary: a crash between the server's acceptance
-//! and the step's commit sends again; a crash anywhere else sends once.
+//! failures retry. A completed send replays from the step's memo; in the one window left (the process dies after
+//! the server accepted the message and before the step's result is stored) the copy is sent again with the same
+//! `Message-ID` (derived from the run id and the step), so mail systems treat it as the same message.
 
 use super::Deps;
-use crate::email::{Sent, Template};
+use crate::email::{Email, Sent, Template, message_id_for};
 use crate::platform::communication::{self, Named, Preference};
 use crate::platform::users::{self, User};
 use ingot_actors::{FnError, FunctionDef, ResultExt, RunCtx, StepError, Trigger};
@@ -118,6 +119,7 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
         return Ok(json!(UNSUBSCRIBED));
     }
 
+    let run_id = ctx.run_id.clone();
     let site_title = deps.config.site_title.clone();
     let subject = data["subject"]
         .as_str()
@@ -141,10 +143,17 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
                 "site_title": site_title, "subject": subject, "body": body, "preview": "hi there!",
                 "user_first_name": first_name, "unsubscribe_url": unsubscribe,
             });
+            let rendered = Template::Basic.render(&vars).map_err(StepError::fatal)?;
             let sent: Sent = deps
                 .integrations
                 .email
-                .send_template(&user.email, Template::Basic, &vars, Some(&unsubscribe))
+                .send(Email {
+                    to: vec![user.email.clone()],
+                    reply_to: None,
+                    rendered,
+                    unsubscribe_url: Some(unsubscribe),
+                    message_id: Some(message_id_for(&format!("{run_id}/send the email"))),
+                })
                 .await?;
             serde_json::to_value(sent).fatal()
         })
