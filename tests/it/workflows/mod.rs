@@ -3,3 +3,4 @@
 mod email_send_broadcast;
 mod helper_b_support;
 mod stripe_checkout_session_completed;
+mod stripe_purchase_end_to_end;
