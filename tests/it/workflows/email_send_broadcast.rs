@@ -60,6 +60,11 @@ fn assert_broadcast(received: &[Received]) {
         "{}",
         m.data
     );
+    assert!(
+        m.data.contains("Message-ID: <") && m.data.contains("@ingot>"),
+        "{}",
+        m.data
+    );
 }
 
 const LOADS: [&str; 3] = [
@@ -204,6 +209,9 @@ async fn kill9_impl(b: Backend) {
         "completed steps never ran again"
     );
     assert_broadcast(&sink.received());
+    // Any attempt of this step sends the same Message-ID, so even a resend from the SMTP window is one message.
+    let id = ingot::email::message_id_for(&format!("{}/send the email", runs[0]["id"].as_str().unwrap()));
+    assert!(sink.received()[0].data.contains(&format!("Message-ID: {id}")), "{id}");
     assert_eq!(
         db.count("SELECT COUNT(*) AS n FROM communication_preferences", &[])
             .await,
