@@ -5,8 +5,10 @@
 
 pub mod calendar_sync;
 pub mod discord_account_linked;
+pub mod email_send_broadcast;
 pub mod handle_refund_remove_calendar;
 pub mod post_purchase_workflow;
+pub mod stripe_checkout_session_completed;
 pub mod user_created;
 
 use crate::config::Config;
@@ -70,6 +72,8 @@ pub fn all(deps: &Deps) -> Vec<FunctionDef> {
         discord_account_linked::definition(deps.clone()),
         calendar_sync::definition(deps.clone()),
         handle_refund_remove_calendar::definition(deps.clone()),
+        stripe_checkout_session_completed::definition(deps.clone()),
+        email_send_broadcast::definition(deps.clone()),
     ]
 }
 

@@ -24,3 +24,4 @@ mod schema;
 mod steps;
 mod user_created;
 mod webhooks;
+mod workflows;
