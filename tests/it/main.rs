@@ -4,12 +4,10 @@
 
 mod support;
 
-mod calendar_sync;
 mod claim_order;
 mod config;
 mod crash;
 mod crash_steps;
-mod discord_account_linked;
 mod email;
 mod engine;
 mod flow;
@@ -17,11 +15,8 @@ mod intake;
 mod integrations;
 mod lifecycle;
 mod platform;
-mod post_purchase;
 mod read_api;
-mod refund_remove_calendar;
 mod schema;
 mod steps;
-mod user_created;
 mod webhooks;
 mod workflows;

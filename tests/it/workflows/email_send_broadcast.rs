@@ -2,7 +2,7 @@
 //! missing user, preference created when missing, unsubscribed, sent with List-Unsubscribe), kill -9 while the
 //! SMTP server hangs then restart (one email), and a replayed event (nothing).
 
-use super::helper_b_support::{Hang, PUBLIC_URL, env, step, step_ids};
+use super::harness::{Hang, PUBLIC_URL, env, step, step_ids};
 use crate::both;
 use crate::support::process::Daemon;
 use crate::support::smtp_sink::{Received, SmtpSink};

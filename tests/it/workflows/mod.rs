@@ -1,6 +1,11 @@
 //! The platform's workflows end to end against the real daemon, with their integrations pointed at local fakes.
 
+mod calendar_sync;
+mod discord_account_linked;
 mod email_send_broadcast;
-mod helper_b_support;
+mod harness;
+mod post_purchase;
+mod refund_remove_calendar;
 mod stripe_checkout_session_completed;
 mod stripe_purchase_end_to_end;
+mod user_created;

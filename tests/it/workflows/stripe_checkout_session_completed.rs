@@ -2,7 +2,7 @@
 //! bulk purchases; the `if` condition; Stripe failures (5xx, 429, malformed, incomplete sessions); kill -9 in the
 //! middle of the Stripe call and after the purchase committed; replays of the event and of the session.
 
-use super::helper_b_support::{Checkout, completed_event, emitted, env, post_webhook, step, step_ids, until_received};
+use super::harness::{Checkout, completed_event, emitted, env, post_webhook, step, step_ids, until_received};
 use crate::both;
 use crate::support::process::Daemon;
 use crate::support::{Backend, TestDb};

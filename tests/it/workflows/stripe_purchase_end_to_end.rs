@@ -3,7 +3,7 @@
 //! Discord role entitlement, the emitted events and the welcome email in the SMTP sink. The README's walkthrough
 //! "End to end: a Stripe purchase" is this test by hand.
 
-use super::helper_b_support::{Checkout, completed_event, emitted, env, post_webhook, step, texts};
+use super::harness::{Checkout, completed_event, emitted, env, post_webhook, step, texts};
 use crate::both;
 use crate::support::process::Daemon;
 use crate::support::smtp_sink::SmtpSink;

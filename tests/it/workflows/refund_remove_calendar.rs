@@ -3,8 +3,8 @@
 //! else), events gone from Calendar and events Google refuses to change are reported per event, and the skip
 //! and non-retriable cases of the design document.
 
+use super::calendar_sync::step_names;
 use crate::both;
-use crate::calendar_sync::step_names;
 use crate::support::fake_google::{FakeGoogle, HOST};
 use crate::support::process::{Daemon, base_env};
 use crate::support::{Api, Backend, TestDb};
