@@ -41,6 +41,14 @@ pub struct Sent {
     pub dry_run: bool,
 }
 
+/// A template rendered with `vars`; a template error is the caller's bad input, not worth retrying.
+fn render(template: Template, vars: &Value) -> Result<templates::Rendered, ServiceError> {
+    template.render(vars).map_err(|message| ServiceError::Invalid {
+        service: "email".into(),
+        message,
+    })
+}
+
 #[derive(Clone)]
 pub struct Mailer {
     pub service: Service,
@@ -92,10 +100,7 @@ impl Mailer {
         vars: &Value,
         unsubscribe_url: Option<&str>,
     ) -> Result<Sent, ServiceError> {
-        let rendered = template.render(vars).map_err(|message| ServiceError::Invalid {
-            service: "email".into(),
-            message,
-        })?;
+        let rendered = render(template, vars)?;
         self.send(Email {
             to: vec![to.to_string()],
             reply_to: None,
@@ -118,10 +123,7 @@ impl Mailer {
         vars: &Value,
         reply_to: Option<&str>,
     ) -> Result<Sent, ServiceError> {
-        let rendered = template.render(vars).map_err(|message| ServiceError::Invalid {
-            service: "email".into(),
-            message,
-        })?;
+        let rendered = render(template, vars)?;
         self.send(Email {
             to: vec![to.to_string()],
             reply_to: reply_to.map(str::to_string),

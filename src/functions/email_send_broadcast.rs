@@ -25,10 +25,9 @@
 
 use super::Deps;
 use crate::email::{Email, Sent, Template, message_id_for};
-use crate::platform::communication::{self, Named, Preference};
+use crate::platform::communication::{self, Preference};
 use crate::platform::users::{self, User};
 use ingot_actors::{FnError, FunctionDef, ResultExt, RunCtx, StepError, Trigger};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub const ID: &str = "email-send-broadcast";
@@ -37,13 +36,6 @@ pub const UNSUBSCRIBED: &str = "User has unsubscribed";
 
 pub fn definition(deps: Deps) -> FunctionDef {
     FunctionDef::new(ID, "Email Send Broadcast", move |ctx| run(deps.clone(), ctx)).trigger(Trigger::event(EVENT))
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TypeAndChannel {
-    preference_type: Named,
-    channel: Named,
 }
 
 /// `{public_url}/unsubscribed?userId=<id>`, with exactly one slash and the id URL-encoded.
@@ -63,18 +55,10 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let data = &ctx.event["data"];
     let user_id = data["toUserId"].as_str().unwrap_or_default().to_string();
 
-    let tc: TypeAndChannel = ctx
+    let tc: super::TypeAndChannel = ctx
         .step
-        .run("load the preference type and channel", || async {
-            let preference_type = communication::get_preference_type(db, "Newsletter").await.retryable()?;
-            let channel = communication::get_channel(db, "Email").await.retryable()?;
-            match (preference_type, channel) {
-                (Some(preference_type), Some(channel)) => Ok(TypeAndChannel {
-                    preference_type,
-                    channel,
-                }),
-                _ => Err(StepError::fatal("Preference type or channel not found")),
-            }
+        .run("load the preference type and channel", || {
+            super::load_type_and_channel(db)
         })
         .await?;
 

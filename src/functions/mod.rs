@@ -38,6 +38,30 @@ impl Deps {
     }
 }
 
+/// The Newsletter preference type and the Email channel: what `user-created` and `email-send-broadcast` load
+/// first. Missing reference rows are non-retriable ("Preference type or channel not found").
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypeAndChannel {
+    pub preference_type: crate::platform::communication::Named,
+    pub channel: crate::platform::communication::Named,
+}
+
+/// The body of the step "load the preference type and channel".
+pub async fn load_type_and_channel(db: &Db) -> Result<TypeAndChannel, ingot_actors::StepError> {
+    use crate::platform::communication::{get_channel, get_preference_type};
+    use ingot_actors::ResultExt;
+    let preference_type = get_preference_type(db, "Newsletter").await.retryable()?;
+    let channel = get_channel(db, "Email").await.retryable()?;
+    match (preference_type, channel) {
+        (Some(preference_type), Some(channel)) => Ok(TypeAndChannel {
+            preference_type,
+            channel,
+        }),
+        _ => Err(ingot_actors::StepError::fatal("Preference type or channel not found")),
+    }
+}
+
 /// Canonical event name → the original platform's name for it.
 pub const EVENT_ALIASES: &[(&str, &str)] = &[
     ("purchase/created", "commerce/new-purchase-created"),

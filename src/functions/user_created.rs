@@ -18,7 +18,6 @@
 use super::Deps;
 use crate::platform::{communication, users};
 use ingot_actors::{FnError, FunctionDef, ResultExt, RunCtx, StepError, Trigger};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::LazyLock;
 
@@ -30,13 +29,6 @@ pub fn definition(deps: Deps) -> FunctionDef {
     FunctionDef::new(ID, "User Created", move |ctx| run(deps.clone(), ctx))
         .trigger(Trigger::event(EVENT))
         .idempotency("event.user.email")
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TypeAndChannel {
-    preference_type: communication::Named,
-    channel: communication::Named,
 }
 
 static LIQUID: LazyLock<liquid::Parser> = LazyLock::new(|| {
@@ -59,18 +51,10 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let user_id = user.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
     let db = &deps.db;
 
-    let tc: TypeAndChannel = ctx
+    let tc: super::TypeAndChannel = ctx
         .step
-        .run("load the preference type and channel", || async {
-            let preference_type = communication::get_preference_type(db, "Newsletter").await.retryable()?;
-            let channel = communication::get_channel(db, "Email").await.retryable()?;
-            match (preference_type, channel) {
-                (Some(preference_type), Some(channel)) => Ok(TypeAndChannel {
-                    preference_type,
-                    channel,
-                }),
-                _ => Err(StepError::fatal("Preference type or channel not found")),
-            }
+        .run("load the preference type and channel", || {
+            super::load_type_and_channel(db)
         })
         .await?;
 

@@ -3,7 +3,7 @@
 //! so a run actor starts without a query of its own.
 
 use super::claim::ClaimedRow;
-use super::{DbRunStore, EVENT_COLUMNS, EventTuple, StepTuple, event_json, step_record};
+use super::{DbRunStore, EVENT_COLUMNS, EventTuple, STEP_COLUMNS, StepTuple, event_json, step_record};
 use crate::store::error::{Error, Result};
 use crate::store::schema::{events, steps};
 use diesel::prelude::*;
@@ -75,19 +75,7 @@ impl DbRunStore {
         let loaded: Vec<(String, StepTuple)> = crate::with_conn!(&self.db, read, |c| {
             steps::table
                 .filter(steps::run_id.eq_any(&ids))
-                .select((
-                    steps::run_id,
-                    (
-                        steps::step_key,
-                        steps::attempt,
-                        steps::status,
-                        steps::output,
-                        steps::error,
-                        steps::kind,
-                        steps::wake_at,
-                        steps::started_at,
-                    ),
-                ))
+                .select((steps::run_id, STEP_COLUMNS))
                 .order((steps::run_id, steps::step_key, steps::attempt))
                 .load(c)
                 .await?

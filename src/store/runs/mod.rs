@@ -53,6 +53,27 @@ struct FunctionIdRow {
 /// An event row as the handler needs it: id, external id, name, data, user, ts, v.
 pub(crate) type EventTuple = (String, Option<String>, String, String, String, i64, Option<String>);
 /// The columns of an [`EventTuple`].
+/// The columns of a step attempt as a run replays it (`StepTuple`, read by `step_record`).
+pub(super) const STEP_COLUMNS: (
+    steps::step_key,
+    steps::attempt,
+    steps::status,
+    steps::output,
+    steps::error,
+    steps::kind,
+    steps::wake_at,
+    steps::started_at,
+) = (
+    steps::step_key,
+    steps::attempt,
+    steps::status,
+    steps::output,
+    steps::error,
+    steps::kind,
+    steps::wake_at,
+    steps::started_at,
+);
+
 pub(crate) const EVENT_COLUMNS: (
     events::id,
     events::external_id,
@@ -139,16 +160,7 @@ impl DbRunStore {
         let rows: Vec<StepTuple> = crate::with_conn!(&self.db, read, |c| {
             steps::table
                 .filter(steps::run_id.eq(run_id))
-                .select((
-                    steps::step_key,
-                    steps::attempt,
-                    steps::status,
-                    steps::output,
-                    steps::error,
-                    steps::kind,
-                    steps::wake_at,
-                    steps::started_at,
-                ))
+                .select(STEP_COLUMNS)
                 .order((steps::step_key, steps::attempt))
                 .load(c)
                 .await?
