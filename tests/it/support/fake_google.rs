@@ -1,6 +1,7 @@
 //! A fake Google Calendar (wiremock) with state, answering like the Calendar API: the service-account token
 //! endpoint, and `calendars/primary/events` — insert (a client-chosen `id` that exists answers 409), get (404
-//! when unknown), patch (top-level fields replaced; 404 when unknown). Every request is recorded.
+//! when unknown), patch (top-level fields replaced; 404 when unknown). Every request is recorded. The first
+//! insert's or PATCH's answer can be held back (the change itself is applied on arrival), for kill -9 tests.
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -19,6 +20,8 @@ pub struct State {
     pub requests: Vec<(String, String, Value)>,
     /// The first successful insert answers after this delay (the event exists from the moment it arrives).
     pub first_insert_delay: Option<Duration>,
+    /// The first successful PATCH answers after this delay (the change is applied the moment it arrives).
+    pub first_patch_delay: Option<Duration>,
     /// Event ids whose PATCH answers 403.
     pub forbidden: Vec<String>,
     generated: usize,
@@ -85,7 +88,11 @@ impl Respond for Events {
                         for (k, v) in body.as_object().cloned().unwrap_or_default() {
                             ev[k] = v;
                         }
-                        ResponseTemplate::new(200).set_body_json(ev.clone())
+                        let answer = ResponseTemplate::new(200).set_body_json(ev.clone());
+                        match s.first_patch_delay.take() {
+                            Some(d) => answer.set_delay(d),
+                            None => answer,
+                        }
                     }
                     None => error(404, "Not Found"),
                 }

@@ -1,6 +1,6 @@
 //! `calendar-sync` end to end against a fake Google Calendar: create, update, re-create when the event was
 //! cancelled or deleted, the calendar id stored on the resource, the skip and failure cases, and a kill -9
-//! while Google is creating the event (no second event).
+//! while Google is creating the event (no second event), and a replayed event (nothing).
 
 use crate::both;
 use crate::support::fake_google::{FakeGoogle, HOST};
@@ -292,4 +292,57 @@ async fn kill9_impl(b: Backend) {
         "inserted again after the restart: 409, adopted"
     );
     assert_eq!(stored_calendar_id(&db, "ev_1").await.as_deref(), Some(id.as_str()));
+}
+
+both!(replayed_event_does_nothing, replay_impl);
+async fn replay_impl(b: Backend) {
+    let db = TestDb::new(b).await;
+    let google = FakeGoogle::start().await;
+    builders::resource(&db.db, "ev_1", "event", "Office Hours", times())
+        .await
+        .unwrap();
+    let d = Daemon::start(&env(&db, &google));
+    let event =
+        json!({"name": "resource/created", "id": "resource-created-ev_1", "data": {"id": "ev_1", "type": "event"}});
+    let first = d.api.send(event.clone()).await;
+    d.api.drain().await;
+    let runs = d.api.runs_of(&first[0]).await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let id = event_id_for("ev_1", "", 0);
+    assert_eq!(
+        runs[0]["output"],
+        json!({"outcome": "created", "calendarId": id}),
+        "{}",
+        runs[0]
+    );
+
+    // The resource changed since: a run would update the calendar event. The replay must start none.
+    content::merge_resource_fields(
+        &db.db,
+        "ev_1",
+        &json!({"title": "Office Hours (moved)"}).as_object().unwrap().clone(),
+    )
+    .await
+    .unwrap();
+    let again = d.api.send(event).await;
+    d.api.drain().await;
+    let ev = d.api.get_ok(&format!("/api/v1/events/{}", again[0])).await;
+    assert_eq!(
+        (ev["duplicate"].as_bool(), ev["run_ids"].clone()),
+        (Some(true), json!([])),
+        "{ev}"
+    );
+    assert_eq!(ev["skipped"][0]["reason"], "duplicate_event_id", "{ev}");
+    assert_eq!(run_count_of(&d.api).await, 1);
+    let requests: Vec<String> = google
+        .state
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .map(|r| r.0.clone())
+        .collect();
+    assert_eq!(requests, ["POST"], "one insert, nothing after the replay");
+    assert_eq!(google.events().len(), 1);
+    assert_eq!(google.event(&id).unwrap()["summary"], "Office Hours");
 }

@@ -1,6 +1,7 @@
 //! `discord-account-linked` end to end against a fake Discord: joins the guild, sleeps 10 s durably, then adds the
 //! roles of the user's live cohort Discord entitlements to the roles they have; the "no discord account" outcome;
-//! the trigger condition and the original event name; and a kill -9 while the run sleeps.
+//! the trigger condition and the original event name. A kill -9 while the run sleeps and replays are in
+//! `discord_account_linked_durability.rs`.
 //!
 //! The 10-second sleep is real: the run is stored as sleeping with `wake_at` 10 s after the step started (the
 //! tests check it). Instead of waiting out the wall clock, a test moves the stored deadline to now — the sleep's
@@ -21,15 +22,15 @@ use wiremock::matchers::path_regex;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const GUILD: &str = "42";
-const DISCORD_ID: &str = "d1";
+pub(super) const DISCORD_ID: &str = "d1";
 
 /// Discord: `users/@me` for the user's token, guild members with roles (PUT adds, GET reads, PATCH replaces).
 #[derive(Default)]
-struct State {
+pub(super) struct State {
     /// member id → roles, for members of the guild.
-    members: std::collections::BTreeMap<String, Vec<String>>,
+    pub(super) members: std::collections::BTreeMap<String, Vec<String>>,
     /// (method, path, body, authorization).
-    requests: Vec<(String, String, Value, String)>,
+    pub(super) requests: Vec<(String, String, Value, String)>,
 }
 
 #[derive(Clone)]
@@ -96,17 +97,17 @@ impl Respond for FakeDiscord {
     }
 }
 
-struct Bed {
-    db: TestDb,
+pub(super) struct Bed {
+    pub(super) db: TestDb,
     server: MockServer,
-    discord: Arc<Mutex<State>>,
+    pub(super) discord: Arc<Mutex<State>>,
 }
 
 impl Bed {
     /// A user `u1` whose Discord account is linked (unless `linked` is false), already in the guild with a
     /// manual role, holding a live cohort Discord entitlement (`role_live`), a soft-deleted one
     /// (`role_refunded`) and an expired one (`role_expired`).
-    async fn new(b: Backend, linked: bool) -> Bed {
+    pub(super) async fn new(b: Backend, linked: bool) -> Bed {
         let db = TestDb::new(b).await;
         builders::user(&db.db, "u1", "ada@example.com", "Ada").await.unwrap();
         if linked {
@@ -165,7 +166,7 @@ impl Bed {
         }
     }
 
-    fn env(&self) -> Vec<(String, String)> {
+    pub(super) fn env(&self) -> Vec<(String, String)> {
         let mut env = base_env(&self.db.url);
         env.extend([
             ("DISCORD_BOT_TOKEN".to_string(), "bot-token".to_string()),
@@ -175,7 +176,7 @@ impl Bed {
         env
     }
 
-    fn requests(&self, m: &str) -> Vec<(String, Value)> {
+    pub(super) fn requests(&self, m: &str) -> Vec<(String, Value)> {
         self.discord
             .lock()
             .unwrap()
@@ -187,7 +188,7 @@ impl Bed {
     }
 
     /// Moves the sleeping run's stored deadline to now (see the module comment).
-    async fn make_sleep_due(&self, run_id: &str) {
+    pub(super) async fn make_sleep_due(&self, run_id: &str) {
         let now = now_ms();
         let steps = self
             .db
@@ -223,7 +224,7 @@ impl Bed {
     }
 }
 
-fn linked_event(name: &str, provider: &str) -> Value {
+pub(super) fn linked_event(name: &str, provider: &str) -> Value {
     json!({
         "name": name,
         "data": {
@@ -236,7 +237,7 @@ fn linked_event(name: &str, provider: &str) -> Value {
 }
 
 /// Sends the event; returns the run id once it sleeps.
-async fn until_sleeping(api: &Api, event: Value) -> String {
+pub(super) async fn until_sleeping(api: &Api, event: Value) -> String {
     let ids = api.send(event).await;
     api.drain().await;
     let runs = api.runs_of(&ids[0]).await;
@@ -245,7 +246,7 @@ async fn until_sleeping(api: &Api, event: Value) -> String {
     runs[0]["id"].as_str().unwrap().to_string()
 }
 
-async fn run_view(api: &Api, id: &str) -> Value {
+pub(super) async fn run_view(api: &Api, id: &str) -> Value {
     api.get_ok(&format!("/api/v1/runs/{id}")).await
 }
 
@@ -334,52 +335,4 @@ async fn no_account_impl(b: Backend) {
     assert_eq!(run["output"], "no discord account found for user");
     assert_eq!(step_names(&run).last().unwrap(), "check if discord is connected");
     assert!(bed.requests("PATCH").is_empty());
-}
-
-both!(kill9_while_sleeping_patches_once, kill9_impl);
-async fn kill9_impl(b: Backend) {
-    let bed = Bed::new(b, true).await;
-    let env = bed.env();
-    let d = Daemon::start(&env);
-    let run_id = until_sleeping(&d.api, linked_event("oauth/provider-account-linked", "discord")).await;
-    d.kill9();
-    // The 10 s pass while no daemon runs.
-    bed.make_sleep_due(&run_id).await;
-    let d = Daemon::start(&env);
-    d.api.drain_all().await;
-    let run = run_view(&d.api, &run_id).await;
-    assert_eq!(run["status"], "completed", "{run}");
-    assert_eq!(bed.requests("PATCH").len(), 1, "roles patched exactly once");
-    assert_eq!(
-        bed.requests("PUT").len(),
-        1,
-        "joined the guild once: the steps before the sleep did not run again"
-    );
-    let me = bed
-        .discord
-        .lock()
-        .unwrap()
-        .requests
-        .iter()
-        .filter(|r| r.1 == "/users/@me")
-        .count();
-    assert_eq!(me, 1);
-    assert_eq!(
-        run["output"]["discordMember"]["roles"],
-        json!(["role_manual", "role_live"])
-    );
-    for step in run["steps"].as_array().unwrap() {
-        let statuses: Vec<&str> = step["history"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["status"].as_str().unwrap())
-            .collect();
-        let expected: &[&str] = if step["kind"] == "sleep" {
-            &["waiting", "completed"]
-        } else {
-            &["completed"]
-        };
-        assert_eq!(statuses, expected, "every step ran once: {step}");
-    }
 }

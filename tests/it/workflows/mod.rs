@@ -2,6 +2,7 @@
 
 mod calendar_sync;
 mod discord_account_linked;
+mod discord_account_linked_durability;
 mod email_send_broadcast;
 mod harness;
 mod post_purchase;

@@ -1,7 +1,8 @@
 //! `handle-refund-remove-calendar` end to end against a fake Google Calendar: a refunded buyer leaves a single
 //! event's and every series event's attendee list (every entry of their email, case-insensitively, nothing
 //! else), events gone from Calendar and events Google refuses to change are reported per event, and the skip
-//! and non-retriable cases of the design document.
+//! and non-retriable cases of the design document; a kill -9 while Google holds its answer to the attendee
+//! PATCH (removed once, nothing patched twice), and a replayed event (nothing).
 
 use super::calendar_sync::step_names;
 use crate::both;
@@ -13,6 +14,7 @@ use ingot::platform::commerce::merchants;
 use ingot::seed::builders;
 use ingot::seed::demo::{self, ids};
 use serde_json::{Value, json};
+use std::time::{Duration, Instant};
 
 async fn buy(db: &TestDb, user: &str, product: &str, charge: &str) {
     let mp = match merchants::get_merchant_product(&db.db, &format!("stripe_{product}"))
@@ -61,8 +63,9 @@ async fn buy(db: &TestDb, user: &str, product: &str, charge: &str) {
     .unwrap();
 }
 
-/// The demo catalogue, a buyer of each live product, and the calendar events in the fake Google.
-async fn setup(b: Backend) -> (TestDb, FakeGoogle, Daemon) {
+/// The demo catalogue, a buyer of each live product, the calendar events in the fake Google, and the daemon's
+/// settings.
+async fn bed(b: Backend) -> (TestDb, FakeGoogle, Vec<(String, String)>) {
     let db = TestDb::new(b).await;
     demo::load(&db.db).await.unwrap();
     builders::user(&db.db, "u_buyer", "buyer@example.com", "Buyer")
@@ -107,6 +110,12 @@ async fn setup(b: Backend) -> (TestDb, FakeGoogle, Daemon) {
     // gcal_demo_day_2 is not in Google (deleted there).
     let mut env = base_env(&db.url);
     env.extend(google.env());
+    (db, google, env)
+}
+
+/// [`bed`] with the daemon started.
+async fn setup(b: Backend) -> (TestDb, FakeGoogle, Daemon) {
+    let (db, google, env) = bed(b).await;
     let d = Daemon::start(&env);
     (db, google, d)
 }
@@ -255,4 +264,110 @@ async fn skips_impl(b: Backend) {
         }
     }
     assert!(google.requests("PATCH").is_empty());
+}
+
+/// The PATCH bodies' attendee emails, one list per PATCH.
+fn patched_emails(google: &FakeGoogle) -> Vec<Vec<String>> {
+    google
+        .requests("PATCH")
+        .iter()
+        .map(|(_, body)| {
+            body["attendees"]
+                .as_array()
+                .expect("attendees")
+                .iter()
+                .map(|a| a["email"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+both!(kill9_while_google_patches_removes_once, kill9_impl);
+async fn kill9_impl(b: Backend) {
+    let (db, google, env) = bed(b).await;
+    google.state.lock().unwrap().first_patch_delay = Some(Duration::from_secs(30));
+    let d = Daemon::start(&env);
+    let sent = d
+        .api
+        .send(json!({"name": "stripe/refund-processed", "data": {"stripeChargeId": "ch_event"}}))
+        .await;
+    // Google has applied the PATCH; its answer is still on the way when the daemon dies.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while google.requests("PATCH").is_empty() {
+        assert!(Instant::now() < deadline, "the PATCH never arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    d.kill9();
+    assert_eq!(google.attendees("gcal_demo_office_hours"), [HOST, "other@example.com"]);
+    let steps_done = db
+        .count(
+            "SELECT COUNT(*) AS n FROM steps WHERE step_key = 'remove-user-from-google-event' AND status = 'completed'",
+            &[],
+        )
+        .await;
+    assert_eq!(steps_done, 0, "the kill came before the step's result was stored");
+
+    let d = Daemon::start(&env);
+    d.api.drain().await;
+    let runs = d.api.runs_of(&sent[0]).await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(
+        (run["output"]["outcome"].as_str(), run["output"]["calendarId"].as_str()),
+        (Some("success"), Some("gcal_demo_office_hours")),
+        "{run}"
+    );
+    // The step ran again after the restart: one more GET found the buyer already gone, so no second PATCH (its
+    // output says so: this execution removed nothing).
+    assert_eq!(run["output"]["removed"], false, "{run}");
+    assert_eq!(
+        step_names(run),
+        [
+            "fetch-purchase-by-stripe-charge-id",
+            "fetch-purchased-product-details",
+            "find-event-resource-id-for-product",
+            "fetch-user-by-id",
+            "fetch-and-validate-event-resource",
+            "remove-user-from-google-event",
+        ]
+    );
+    assert_eq!(google.requests("GET").len(), 2, "one GET before the kill, one after");
+    let patched = patched_emails(&google);
+    assert_eq!(
+        patched,
+        [[HOST, "other@example.com"]],
+        "one PATCH, without any of the buyer's entries"
+    );
+    assert_eq!(google.attendees("gcal_demo_office_hours"), [HOST, "other@example.com"]);
+}
+
+both!(replayed_refund_does_nothing, replay_impl);
+async fn replay_impl(b: Backend) {
+    let (_db, google, d) = setup(b).await;
+    let event =
+        json!({"name": "stripe/refund-processed", "id": "evt_refund_1", "data": {"stripeChargeId": "ch_event"}});
+    let first = d.api.send(event.clone()).await;
+    d.api.drain().await;
+    let runs = d.api.runs_of(&first[0]).await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["output"]["removed"], true, "{}", runs[0]);
+    assert_eq!(google.requests("PATCH").len(), 1);
+
+    // The buyer is back on the event (added by hand): a run would take them off again. The replay must not.
+    google.put(json!({"id": "gcal_demo_office_hours", "status": "confirmed",
+        "attendees": [{"email": HOST}, {"email": "buyer@example.com"}]}));
+    let again = d.api.send(event).await;
+    d.api.drain().await;
+    let ev = d.api.get_ok(&format!("/api/v1/events/{}", again[0])).await;
+    assert_eq!(
+        (ev["duplicate"].as_bool(), ev["run_ids"].clone()),
+        (Some(true), json!([])),
+        "{ev}"
+    );
+    assert_eq!(ev["skipped"][0]["reason"], "duplicate_event_id", "{ev}");
+    assert_eq!(d.api.runs_of_function("handle-refund-remove-calendar").await.len(), 1);
+    assert_eq!(google.requests("GET").len(), 1, "nothing asked Google again");
+    assert_eq!(google.requests("PATCH").len(), 1);
+    assert_eq!(google.attendees("gcal_demo_office_hours"), [HOST, "buyer@example.com"]);
 }
