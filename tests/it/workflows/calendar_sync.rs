@@ -2,6 +2,7 @@
 //! cancelled or deleted, the calendar id stored on the resource, the skip and failure cases, and a kill -9
 //! while Google is creating the event (no second event), and a replayed event (nothing).
 
+use super::harness::step_names;
 use crate::both;
 use crate::support::fake_google::{FakeGoogle, HOST};
 use crate::support::process::{Daemon, base_env};
@@ -11,15 +12,6 @@ use ingot::platform::content;
 use ingot::seed::builders;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-pub fn step_names(run: &Value) -> Vec<String> {
-    run["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap().to_string())
-        .collect()
-}
 
 fn env(db: &TestDb, google: &FakeGoogle) -> Vec<(String, String)> {
     let mut env = base_env(&db.url);

@@ -9,7 +9,7 @@
 //! daemon's poll then finds the run due and the engine resumes it exactly as at the real deadline. Nothing in
 //! the daemon is switched or scaled for tests.
 
-use super::calendar_sync::step_names;
+use super::harness::step_names;
 use crate::both;
 use crate::support::process::{Daemon, base_env};
 use crate::support::{Api, Backend, TestDb};

@@ -232,3 +232,13 @@ impl Hang {
             .expect("nothing connected to the hanging server");
     }
 }
+
+/// The names of a run's steps, in order, as `GET /api/v1/runs/{id}` lists them.
+pub fn step_names(run: &Value) -> Vec<String> {
+    run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
+}

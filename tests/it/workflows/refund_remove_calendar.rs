@@ -4,7 +4,7 @@
 //! and non-retriable cases of the design document; a kill -9 while Google holds its answer to the attendee
 //! PATCH (removed once, nothing patched twice), and a replayed event (nothing).
 
-use super::calendar_sync::step_names;
+use super::harness::step_names;
 use crate::both;
 use crate::support::fake_google::{FakeGoogle, HOST};
 use crate::support::process::{Daemon, base_env};

@@ -1,18 +1,10 @@
 //! The `user-created` workflow end to end: steps, tables, return value, and its non-retriable failures.
 
+use super::harness::step_names;
 use crate::both;
 use crate::support::process::{Daemon, base_env};
 use crate::support::{Backend, TestDb};
-use serde_json::{Value, json};
-
-fn step_names(run: &Value) -> Vec<String> {
-    run["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap().to_string())
-        .collect()
-}
+use serde_json::json;
 
 both!(assigns_role_and_preference, assigns_role_and_preference_impl);
 async fn assigns_role_and_preference_impl(b: Backend) {

@@ -11,6 +11,7 @@ mod team;
 use crate::support::process::{Daemon, base_env};
 use crate::support::smtp_sink::{Hold, SmtpSink};
 use crate::support::{Backend, TestDb};
+pub(super) use crate::workflows::harness::step_names;
 use ingot::platform::commerce::PurchaseStatus;
 use ingot::platform::commerce::coupons::{self, NewCoupon};
 use ingot::platform::commerce::purchases::{self, NewPurchase};
@@ -147,15 +148,6 @@ pub(super) async fn only_run(d: &Daemon, event_id: &str) -> Value {
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0]["function_id"], "post-purchase-workflow");
     runs[0].clone()
-}
-
-pub(super) fn step_names(run: &Value) -> Vec<String> {
-    run["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap().to_string())
-        .collect()
 }
 
 pub(super) fn step<'a>(run: &'a Value, name: &str) -> &'a Value {
