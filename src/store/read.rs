@@ -121,6 +121,42 @@ macro_rules! run_columns {
     };
 }
 
+/// Keys whose values are credentials (OAuth tokens as Auth.js stores them, passwords, API keys), compared without
+/// case. The API shows `"[redacted]"` instead; what is stored, and what handlers receive, is unchanged.
+const CREDENTIAL_KEYS: [&str; 9] = [
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "oauth_token",
+    "oauth_token_secret",
+    "accesstoken",
+    "refreshtoken",
+    "password",
+    "client_secret",
+];
+
+/// Replaces every credential value in `v`, at any depth.
+pub fn redact(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, val) in map.iter_mut() {
+                if CREDENTIAL_KEYS.contains(&k.to_ascii_lowercase().as_str()) && !val.is_null() {
+                    *val = serde_json::Value::String("[redacted]".into());
+                } else {
+                    redact(val);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+fn redacted(mut v: serde_json::Value) -> serde_json::Value {
+    redact(&mut v);
+    v
+}
+
 pub async fn get_event(db: &Db, id: &str) -> Result<Option<EventView>> {
     let row: Option<(EventTuple, i64, bool)> = crate::with_conn!(db, read, |c| {
         events::table
@@ -133,7 +169,8 @@ pub async fn get_event(db: &Db, id: &str) -> Result<Option<EventView>> {
     let Some((event_row, received_at, duplicate)) = row else {
         return Ok(None);
     };
-    let event = event_json(&event_row)?;
+    let mut event = event_json(&event_row)?;
+    redact(&mut event);
     let id = event_row.0;
     let run_ids: Vec<String> = crate::with_conn!(db, read, |c| {
         runs::table
@@ -253,7 +290,7 @@ pub async fn get_run(db: &Db, id: &str) -> Result<Option<RunView>> {
         let (Some(first), Some(last)) = (<[_]>::first(&attempts), <[_]>::last(&attempts)) else {
             continue;
         };
-        let parse = |t: &Option<String>| t.as_deref().map(from_json_text).transpose();
+        let parse = |t: &Option<String>| t.as_deref().map(|s| from_json_text(s).map(redacted)).transpose();
         steps.push(StepView {
             id: key.clone(),
             name: last.2.clone(),
@@ -284,7 +321,7 @@ pub async fn get_run(db: &Db, id: &str) -> Result<Option<RunView>> {
     Ok(Some(RunView {
         summary: summary(run),
         idempotency_key,
-        output: output.as_deref().map(from_json_text).transpose()?,
+        output: output.as_deref().map(|s| from_json_text(s).map(redacted)).transpose()?,
         error: error.as_deref().map(from_json_text).transpose()?,
         steps,
     }))
@@ -318,4 +355,23 @@ pub async fn unfinished_runs(db: &Db, suspended: bool) -> Result<i64> {
             .first(c)
             .await?
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn credentials_are_redacted_at_any_depth() {
+        let mut v = json!({"account": {"provider": "discord", "access_token": "t1", "Refresh_Token": "t2",
+            "id_token": null}, "list": [{"password": "p"}], "accessToken": "t3", "token_type": "bearer"});
+        redact(&mut v);
+        assert_eq!(
+            v,
+            json!({"account": {"provider": "discord", "access_token": "[redacted]", "Refresh_Token": "[redacted]",
+                "id_token": null}, "list": [{"password": "[redacted]"}], "accessToken": "[redacted]",
+                "token_type": "bearer"})
+        );
+    }
 }

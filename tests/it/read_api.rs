@@ -79,3 +79,30 @@ async fn read_api_impl(b: Backend) {
     assert_eq!(pool["claimed_total"], 2);
     assert_eq!(d.api.get_ok("/health/ready").await["message"], "ready");
 }
+
+both!(credentials_never_leave_through_the_api, redaction_impl);
+async fn redaction_impl(b: Backend) {
+    let db = TestDb::new(b).await;
+    let d = Daemon::start(&base_env(&db.url));
+    let account = json!({"provider": "discord", "userId": "u1", "access_token": "tok_SECRET_1",
+        "refresh_token": "tok_SECRET_2"});
+    let ids = d
+        .api
+        .send(json!({"name": "oauth/provider-account-linked", "data": {"account": account}}))
+        .await;
+    let (status, event) = d.api.get(&format!("/api/v1/events/{}", ids[0])).await;
+    assert_eq!(status, 200);
+    let text = event.to_string();
+    assert!(!text.contains("tok_SECRET"), "{text}");
+    assert_eq!(
+        event["event"]["data"]["account"]["access_token"], "[redacted]",
+        "{event}"
+    );
+    assert_eq!(event["event"]["data"]["account"]["provider"], "discord");
+    // Stored as sent: the workflow still gets the user's token.
+    assert_eq!(
+        db.count("SELECT COUNT(*) AS n FROM events WHERE data LIKE '%tok_SECRET_1%'", &[])
+            .await,
+        1
+    );
+}
