@@ -368,6 +368,9 @@ mod tests {
         assert!(err.contains("INGOT_MAX_RUNS_PER_FUNCTION"), "{err}");
         assert!(with(&[("retry_backoff", "sometimes")]).is_err());
         assert!(with(&[("sqlite_synchronous", "off")]).is_err());
+        let err = with(&[("wake_ahead", "10s")]).unwrap_err().to_string();
+        assert!(err.contains("INGOT_WAKE_AHEAD"), "{err}");
+        assert_eq!(with(&[("wake_ahead", "0s")]).unwrap().wake_ahead, Duration::ZERO);
     }
 
     #[test]
