@@ -43,7 +43,7 @@ async fn cancel_running_impl(backend: Backend) {
     assert_eq!((status, &body["status"]), (200, &json!("cancelled")), "{body}");
     release.notify_one();
     d.api.drain().await;
-    let run = d.api.get_ok(&format!("/api/v1/runs/{run_id}")).await;
+    let run = d.api.run(&run_id).await;
     assert_eq!(run["status"], "cancelled", "{run}");
     assert_eq!(second.load(Ordering::SeqCst), 0, "no step after the cancellation");
     // Cancelling again is a conflict; an unknown run is 404.
@@ -74,7 +74,7 @@ async fn cancel_sleeping_impl(backend: Backend) {
     let run_id = d.api.runs_of(&ids[0]).await[0]["id"].as_str().unwrap().to_string();
     assert_eq!(d.api.post(&format!("/api/v1/runs/{run_id}/cancel")).await.0, 200);
     d.api.drain_all().await;
-    let run = d.api.get_ok(&format!("/api/v1/runs/{run_id}")).await;
+    let run = d.api.run(&run_id).await;
     assert_eq!(run["status"], "cancelled");
     assert_eq!(run["error"]["name"], "Cancelled");
     assert_eq!(after.load(Ordering::SeqCst), 0);

@@ -111,13 +111,11 @@ impl Bed {
 
 /// The run an event started (created in the event's intake transaction).
 async fn run_of(api: &Api, event_id: &str) -> String {
-    let runs = api.runs_of(event_id).await;
-    assert_eq!(runs.len(), 1, "one run per event: {runs:?}");
-    runs[0]["id"].as_str().unwrap().to_string()
+    api.only_run(event_id).await["id"].as_str().unwrap().to_string()
 }
 
 async fn run(api: &Api, run_id: &str) -> Value {
-    api.get_ok(&format!("/api/v1/runs/{run_id}")).await
+    api.run(run_id).await
 }
 
 /// Waits until the daemon logs that `function/step` is in flight; returns that run's id.

@@ -109,6 +109,11 @@ impl Api {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// One run, with its steps (`GET /api/v1/runs/{id}`).
+    pub async fn run(&self, run_id: &str) -> Value {
+        self.get_ok(&format!("/api/v1/runs/{run_id}")).await
+    }
+
     /// Runs of a function, newest first.
     pub async fn runs_of_function(&self, function_id: &str) -> Vec<Value> {
         let list = self
@@ -116,10 +121,7 @@ impl Api {
             .await;
         let mut out = Vec::new();
         for r in list["runs"].as_array().expect("runs") {
-            out.push(
-                self.get_ok(&format!("/api/v1/runs/{}", r["id"].as_str().unwrap()))
-                    .await,
-            );
+            out.push(self.run(r["id"].as_str().unwrap()).await);
         }
         out
     }
@@ -129,8 +131,15 @@ impl Api {
         let ev = self.get_ok(&format!("/api/v1/events/{event_id}")).await;
         let mut out = Vec::new();
         for id in ev["run_ids"].as_array().expect("run_ids") {
-            out.push(self.get_ok(&format!("/api/v1/runs/{}", id.as_str().unwrap())).await);
+            out.push(self.run(id.as_str().unwrap()).await);
         }
         out
+    }
+
+    /// The one run an event started (asserts there is exactly one).
+    pub async fn only_run(&self, event_id: &str) -> Value {
+        let mut runs = self.runs_of(event_id).await;
+        assert_eq!(runs.len(), 1, "one run per event: {runs:?}");
+        runs.remove(0)
     }
 }

@@ -26,9 +26,7 @@ async fn sync(api: &Api, name: &str, id: &str) -> Value {
         .send(json!({"name": name, "data": {"id": id, "type": "event"}}))
         .await;
     api.drain().await;
-    let runs = api.runs_of(&ids[0]).await;
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    runs[0].clone()
+    api.only_run(&ids[0]).await
 }
 
 async fn stored_calendar_id(db: &TestDb, id: &str) -> Option<String> {

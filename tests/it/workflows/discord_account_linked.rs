@@ -240,14 +240,9 @@ pub(super) fn linked_event(name: &str, provider: &str) -> Value {
 pub(super) async fn until_sleeping(api: &Api, event: Value) -> String {
     let ids = api.send(event).await;
     api.drain().await;
-    let runs = api.runs_of(&ids[0]).await;
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    assert_eq!(runs[0]["status"], "sleeping", "{}", runs[0]);
-    runs[0]["id"].as_str().unwrap().to_string()
-}
-
-pub(super) async fn run_view(api: &Api, id: &str) -> Value {
-    api.get_ok(&format!("/api/v1/runs/{id}")).await
+    let run = api.only_run(&ids[0]).await;
+    assert_eq!(run["status"], "sleeping", "{run}");
+    run["id"].as_str().unwrap().to_string()
 }
 
 both!(adds_entitled_roles_keeping_manual_ones, roles_impl);
@@ -264,7 +259,7 @@ async fn roles_impl(b: Backend) {
 
     bed.make_sleep_due(&run_id).await;
     d.api.drain_all().await;
-    let run = run_view(&d.api, &run_id).await;
+    let run = d.api.run(&run_id).await;
     assert_eq!(run["status"], "completed", "{run}");
     assert_eq!(
         step_names(&run),
@@ -330,7 +325,7 @@ async fn no_account_impl(b: Backend) {
     let run_id = until_sleeping(&d.api, linked_event("oauth/provider-account-linked", "discord")).await;
     bed.make_sleep_due(&run_id).await;
     d.api.drain_all().await;
-    let run = run_view(&d.api, &run_id).await;
+    let run = d.api.run(&run_id).await;
     assert_eq!(run["status"], "completed", "{run}");
     assert_eq!(run["output"], "no discord account found for user");
     assert_eq!(step_names(&run).last().unwrap(), "check if discord is connected");

@@ -3,7 +3,7 @@
 //! completed — starts nothing and patches nothing. The fake Discord and the test bed are in
 //! `discord_account_linked.rs`.
 
-use super::discord_account_linked::{Bed, DISCORD_ID, linked_event, run_view, until_sleeping};
+use super::discord_account_linked::{Bed, DISCORD_ID, linked_event, until_sleeping};
 use crate::both;
 use crate::support::Backend;
 use crate::support::process::Daemon;
@@ -20,7 +20,7 @@ async fn kill9_impl(b: Backend) {
     bed.make_sleep_due(&run_id).await;
     let d = Daemon::start(&env);
     d.api.drain_all().await;
-    let run = run_view(&d.api, &run_id).await;
+    let run = d.api.run(&run_id).await;
     assert_eq!(run["status"], "completed", "{run}");
     assert_eq!(bed.requests("PATCH").len(), 1, "roles patched exactly once");
     assert_eq!(
@@ -70,7 +70,7 @@ async fn replay_impl(b: Backend) {
     d.api.drain().await;
     bed.make_sleep_due(&run_id).await;
     d.api.drain_all().await;
-    assert_eq!(run_view(&d.api, &run_id).await["status"], "completed");
+    assert_eq!(d.api.run(&run_id).await["status"], "completed");
     let after = d.api.send(event).await;
     d.api.drain_all().await;
     for id in [&during[0], &after[0]] {

@@ -24,9 +24,7 @@ fn start(db: &TestDb, smtp: &str) -> Daemon {
 async fn broadcast(d: &Daemon, data: Value) -> Value {
     let ids = d.api.send(json!({"name": "email/send-broadcast", "data": data})).await;
     d.api.drain().await;
-    let runs = d.api.runs_of(&ids[0]).await;
-    assert_eq!(runs.len(), 1);
-    runs.into_iter().next().unwrap()
+    d.api.only_run(&ids[0]).await
 }
 
 async fn set_preference(db: &TestDb, active: bool) {

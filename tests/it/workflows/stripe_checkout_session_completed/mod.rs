@@ -55,9 +55,7 @@ pub(super) async fn serve(stripe: &MockServer, c: &Checkout) {
 pub(super) async fn purchase(d: &Daemon, event_id: &str, session: &str) -> Value {
     let ids = post_webhook(&d.api, &completed_event(event_id, session, "payment", "paid")).await;
     d.api.drain().await;
-    let runs = d.api.runs_of(&ids[0]).await;
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    runs.into_iter().next().unwrap()
+    d.api.only_run(&ids[0]).await
 }
 
 pub(super) async fn n(db: &TestDb, sql: &str, params: &[&str]) -> i64 {
