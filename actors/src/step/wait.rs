@@ -70,7 +70,8 @@ impl Step {
                     }
                     tokio::time::sleep(Duration::from_millis((at - now) as u64)).await;
                 }
-                let rec = self.resolve(name, position, &rec, Ok(Value::Null)).await?;
+                // A sleep's end has no side effect: it is written with the run's next write.
+                let rec = self.defer(self.resolution(name, position, &rec, Ok(Value::Null))?);
                 return replay(name, &rec);
             }
             Some(Memo::Errored { .. }) => return Err(changed(&key, "sleep")),
@@ -300,6 +301,18 @@ impl Step {
         waiting: &StepRecord,
         outcome: Result<Value, ErrorInfo>,
     ) -> Result<StepRecord, FnError> {
+        let attempt = self.resolution(name, position, waiting, outcome)?;
+        self.persist(attempt).await
+    }
+
+    /// The attempt that resolves `waiting`.
+    fn resolution(
+        &self,
+        name: &str,
+        position: u32,
+        waiting: &StepRecord,
+        outcome: Result<Value, ErrorInfo>,
+    ) -> Result<StepAttempt, FnError> {
         let mut attempt = self.attempt(&waiting.key, name, position, kind_of(waiting), waiting.started_at_ms);
         attempt.attempt = waiting.attempt + 1;
         let event = match outcome {
@@ -315,10 +328,7 @@ impl Step {
         attempt.status =
             step_transition(StepStatus::Waiting, event).map_err(|e| FnError::NonRetriable(e.to_string()))?;
         attempt.finished_at_ms = now_ms();
-        if attempt.kind == "sleep" {
-            return Ok(self.defer(attempt));
-        }
-        self.persist(attempt).await
+        Ok(attempt)
     }
 
     /// The first event named `name` received in `[from, to]` that matches `expr`, other than this run's trigger.
