@@ -40,6 +40,10 @@ async fn run(db: &TestDb, id: &str, status: &str, run_at: i64) {
 }
 
 async fn claim(store: &DbRunStore, limit: usize, ahead: i64) -> Vec<String> {
+    claim_with(store, limit, ahead, ClaimLimits::default()).await
+}
+
+async fn claim_with(store: &DbRunStore, limit: usize, ahead: i64, limits: ClaimLimits) -> Vec<String> {
     let req = ClaimRequest {
         function_id: F.into(),
         node_id: "n".into(),
@@ -47,7 +51,7 @@ async fn claim(store: &DbRunStore, limit: usize, ahead: i64) -> Vec<String> {
         now_ms: NOW,
         stale_before_ms: NOW - 30_000,
         wake_by_ms: NOW + ahead,
-        limits: ClaimLimits::default(),
+        limits,
     };
     let claimed = store.claim(req).await.expect("claim");
     // Which runs, not in which order the database returned them.
@@ -68,6 +72,21 @@ async fn order_impl(backend: Backend) {
     assert_eq!(claim(&store, 1, 0).await, ["new-1"]);
     assert_eq!(claim(&store, 5, 0).await, ["new-2"]);
     assert!(claim(&store, 5, 0).await.is_empty());
+}
+
+both!(limited_claims_also_take_runs_under_way_first, limited_order_impl);
+async fn limited_order_impl(backend: Backend) {
+    let (db, store) = setup(backend).await;
+    run(&db, "new-1", "queued", NOW - 5_000).await;
+    run(&db, "sleeper", "sleeping", NOW - 10).await;
+    run(&db, "waiter", "waiting", NOW - 20).await;
+    // A function with priority rules claims through the limited path (a transaction that picks candidates).
+    let limits = ClaimLimits {
+        by_priority: true,
+        ..ClaimLimits::default()
+    };
+    assert_eq!(claim_with(&store, 2, 0, limits).await, ["sleeper", "waiter"]);
+    assert_eq!(claim_with(&store, 2, 0, limits).await, ["new-1"]);
 }
 
 both!(only_sleepers_are_claimed_ahead_of_time, ahead_impl);
