@@ -72,6 +72,21 @@ pub struct FunctionDef {
     pub on_failure: Option<Handler>,
     /// Concurrency, throttle, rate limit, debounce, cancel_on, timeouts, priority (setters in [`crate::flow`]).
     pub flow: FlowConfig,
+    /// Catalogue entry: what the function does, the external services it calls and the events it emits
+    /// (see [`Catalogue`]). Data only: the runtime never reads it.
+    pub catalogue: Catalogue,
+}
+
+/// What a function declares about itself for the operator's function catalogue (README, `ingot functions`) and for
+/// the check that every emitted event has a consumer.
+#[derive(Clone, Debug, Default)]
+pub struct Catalogue {
+    /// One sentence: what a run does.
+    pub summary: String,
+    /// The external services it calls, by their service name (`stripe`, `discord`, `email`, ...).
+    pub services: Vec<String>,
+    /// The event names it emits through `send_event` (canonical names, not aliases).
+    pub emits: Vec<String>,
 }
 
 impl std::fmt::Debug for FunctionDef {
@@ -100,6 +115,7 @@ impl FunctionDef {
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
             on_failure: None,
             flow: FlowConfig::default(),
+            catalogue: Catalogue::default(),
         }
     }
     /// See [`FunctionDef::on_failure`] (the field). The handler's `event` is the `inngest/function.failed` event:
@@ -122,6 +138,21 @@ impl FunctionDef {
     }
     pub fn idempotency(mut self, expr: &str) -> Self {
         self.idempotency = Some(expr.to_string());
+        self
+    }
+    /// The catalogue's one-sentence summary of what a run does.
+    pub fn summary(mut self, text: &str) -> Self {
+        self.catalogue.summary = text.to_string();
+        self
+    }
+    /// The external services a run calls (`stripe`, `discord`, `google-calendar`, `email`, ...).
+    pub fn services(mut self, names: &[&str]) -> Self {
+        self.catalogue.services = names.iter().map(|s| s.to_string()).collect();
+        self
+    }
+    /// The events a run emits through `send_event` (canonical names).
+    pub fn emits(mut self, names: &[&str]) -> Self {
+        self.catalogue.emits = names.iter().map(|s| s.to_string()).collect();
         self
     }
 }
@@ -314,6 +345,10 @@ fn with_failure_handler(mut def: FunctionDef) -> Vec<FunctionDef> {
         handler,
         on_failure: None,
         flow: FlowConfig::default(),
+        catalogue: Catalogue {
+            summary: format!("Failure handler of `{}`.", def.id),
+            ..Catalogue::default()
+        },
     };
     vec![def, failure]
 }

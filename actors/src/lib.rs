@@ -43,7 +43,7 @@ pub mod supervisor;
 pub mod time;
 
 pub use error::{ErrorInfo, FnError, ResultExt, StepError};
-pub use function::{FunctionDef, Registry, RegistryError, Trigger};
+pub use function::{Catalogue, FunctionDef, Registry, RegistryError, Trigger};
 pub use run::RunCtx;
 pub use runtime::{Runtime, RuntimeConfig};
 pub use step::{SendEvent, Step, WaitFor};

@@ -48,7 +48,10 @@ pub fn definition(deps: Deps) -> FunctionDef {
     for e in EVENTS {
         def = def.trigger(Trigger::event_if(e, CONDITION));
     }
-    def
+    def.summary(
+        "Creates or updates the Google Calendar event of an event resource (single or series) and stores its id.",
+    )
+    .services(&["google-calendar"])
 }
 
 /// A platform error inside a step: database failures retry, missing rows and bad data do not.

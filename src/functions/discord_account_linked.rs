@@ -57,7 +57,10 @@ pub fn definition(deps: Deps) -> FunctionDef {
     for t in event_triggers(EVENT, Some(CONDITION)) {
         def = def.trigger(t);
     }
-    def
+    def.summary(
+        "A linked Discord account joins the guild and, after 10 s, gets the roles of the user's live entitlements.",
+    )
+    .services(&["discord"])
 }
 
 /// The current roles followed by each entitled role the member lacks (order kept, no duplicates).

@@ -35,7 +35,10 @@ pub const EVENT: &str = "email/send-broadcast";
 pub const UNSUBSCRIBED: &str = "User has unsubscribed";
 
 pub fn definition(deps: Deps) -> FunctionDef {
-    FunctionDef::new(ID, "Email Send Broadcast", move |ctx| run(deps.clone(), ctx)).trigger(Trigger::event(EVENT))
+    FunctionDef::new(ID, "Email Send Broadcast", move |ctx| run(deps.clone(), ctx))
+        .trigger(Trigger::event(EVENT))
+        .summary("Sends a broadcast email to one user unless they unsubscribed from the Newsletter/Email preference.")
+        .services(&["email"])
 }
 
 /// `{public_url}/unsubscribed?userId=<id>`, with exactly one slash and the id URL-encoded.

@@ -44,7 +44,8 @@ pub fn definition(deps: Deps) -> FunctionDef {
     for t in event_triggers(EVENT, None) {
         def = def.trigger(t);
     }
-    def
+    def.summary("On a refund of a live-event purchase, removes the buyer from the Google Calendar attendees of the event or every event of the series.")
+        .services(&["google-calendar"])
 }
 
 #[derive(Debug, Serialize, Deserialize)]

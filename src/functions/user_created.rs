@@ -29,6 +29,7 @@ pub fn definition(deps: Deps) -> FunctionDef {
     FunctionDef::new(ID, "User Created", move |ctx| run(deps.clone(), ctx))
         .trigger(Trigger::event(EVENT))
         .idempotency("event.user.email")
+        .summary("Gives a new user the `user` role and an active Newsletter/Email preference; renders the admin notification (not sent).")
 }
 
 static LIQUID: LazyLock<liquid::Parser> = LazyLock::new(|| {

@@ -68,6 +68,13 @@ pub fn definition(deps: Deps) -> FunctionDef {
         def = def.trigger(t);
     }
     def.idempotency("event.data.purchaseId")
+        .summary("After a cohort or self-paced purchase or seat redemption: organization membership, content and Discord role entitlements, welcome emails; a team purchase gets its bulk coupon.")
+        .services(&["stripe", "email"])
+        .emits(&[
+            GRANT_COUPON_ENTITLEMENTS_FOR_PURCHASE,
+            USER_ADDED_TO_COHORT,
+            USER_ADDED_TO_WORKSHOP,
+        ])
 }
 
 /// A platform error inside a step: database failures retry, anything else (missing or bad data) does not.

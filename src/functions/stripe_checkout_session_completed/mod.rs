@@ -59,6 +59,9 @@ pub fn definition(deps: Deps) -> FunctionDef {
             FunctionDef::trigger,
         )
         .idempotency("event.data.stripeEvent.data.object.id")
+        .summary("A paid Stripe checkout (mode payment) becomes a merchant customer, charge, session and purchase, then `purchase/created`.")
+        .services(&["stripe"])
+        .emits(&[PURCHASE_CREATED])
 }
 
 /// A platform error inside a step: database failures retry, missing rows and bad input do not.
