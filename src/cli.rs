@@ -30,7 +30,14 @@ pub enum Command {
     /// Apply pending database migrations and exit.
     Migrate,
     /// List the registered functions: id, triggers, conditions, retries, idempotency.
-    Functions,
+    Functions {
+        /// Print the function catalogue as a Markdown table (the README's "Function catalogue").
+        #[arg(long)]
+        markdown: bool,
+        /// Check that every event the platform emits has a consumer; exit 1 listing those that do not.
+        #[arg(long, conflicts_with = "markdown")]
+        check_consumers: bool,
+    },
     /// List every setting with its environment variable and default.
     Config,
     /// Send an event to a running daemon.
@@ -67,6 +74,29 @@ pub enum SeedCommand {
     Demo,
 }
 
+/// `ingot functions --check-consumers`: every emitted event has a consumer (or an exemption with its reason),
+/// every function has a catalogue summary, and no exemption is stale.
+fn check_consumers_of(registry: &Registry) -> anyhow::Result<()> {
+    use functions::catalogue;
+    let mut problems = Vec::new();
+    for e in catalogue::unconsumed(registry) {
+        problems.push(format!("{} (emitted by {}) starts no function", e.event, e.producer));
+    }
+    for name in catalogue::stale_exemptions(registry) {
+        problems.push(format!(
+            "{name} is exempt in NO_CONSUMER_ON_PURPOSE but has a consumer or no producer"
+        ));
+    }
+    for id in catalogue::undescribed(registry) {
+        problems.push(format!("function {id} has no catalogue summary"));
+    }
+    if problems.is_empty() {
+        println!("every emitted event has a consumer");
+        return Ok(());
+    }
+    anyhow::bail!("{}", problems.join("\n"))
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let load = || Config::load(cli.config.as_deref()).context("configuration");
     match cli.command {
@@ -87,12 +117,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        Command::Functions => {
+        Command::Functions {
+            markdown,
+            check_consumers,
+        } => {
             let config = Arc::new(load()?);
             actix_rt::System::new().block_on(async {
                 // Pools connect lazily: listing functions opens no connection.
                 let db = Db::open(&config.database_url, &config.pool)?;
                 let registry = Registry::new(functions::all(&Deps::new(db, config)))?;
+                if markdown {
+                    print!("{}", functions::catalogue::markdown(&registry));
+                    return Ok(());
+                }
+                if check_consumers {
+                    return check_consumers_of(&registry);
+                }
                 for f in registry.functions() {
                     let d = &f.def;
                     println!("{}  ({})", d.id, d.name);

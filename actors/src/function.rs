@@ -150,7 +150,8 @@ impl FunctionDef {
         self.catalogue.services = names.iter().map(|s| s.to_string()).collect();
         self
     }
-    /// The events a run emits through `send_event` (canonical names).
+    /// The events a run emits through `send_event` (canonical names). Once a function has a summary, `send_event`
+    /// refuses (fatally) any event not listed here.
     pub fn emits(mut self, names: &[&str]) -> Self {
         self.catalogue.emits = names.iter().map(|s| s.to_string()).collect();
         self
@@ -346,8 +347,8 @@ fn with_failure_handler(mut def: FunctionDef) -> Vec<FunctionDef> {
         on_failure: None,
         flow: FlowConfig::default(),
         catalogue: Catalogue {
-            summary: format!("Failure handler of `{}`.", def.id),
-            ..Catalogue::default()
+            summary: format!("Runs when a run of `{}` fails for good.", def.id),
+            ..def.catalogue.clone()
         },
     };
     vec![def, failure]

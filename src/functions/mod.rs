@@ -4,6 +4,7 @@
 //! for the same events, which every function also listens to, so the existing web app works unchanged.
 
 pub mod calendar_sync;
+pub mod catalogue;
 pub mod discord_account_linked;
 pub mod email_send_broadcast;
 pub mod handle_refund_remove_calendar;

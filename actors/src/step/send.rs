@@ -60,6 +60,7 @@ impl Step {
             })
             .collect();
         let rt = self.inner.rt.clone();
+        let declared = declared_emits(&rt, &self.inner.function_id);
         let sent: Sent = self
             .run_kind(name, "send_event", move || async move {
                 if events.is_empty() || events.len() > MAX_SEND {
@@ -74,6 +75,14 @@ impl Step {
                     if e.name.trim().is_empty() || e.name.starts_with("inngest/") {
                         return Err(StepError::fatal(format!(
                             "event name {:?} is empty or reserved (inngest/ prefix)",
+                            e.name
+                        )));
+                    }
+                    if let Some(declared) = &declared
+                        && !declared.iter().any(|d| d == &e.name)
+                    {
+                        return Err(StepError::fatal(format!(
+                            "event {:?} is not among the events this function declares (FunctionDef::emits)",
                             e.name
                         )));
                     }
@@ -115,4 +124,13 @@ impl Step {
             n => format!("{name}:{n}"),
         }
     }
+}
+
+/// The events a function may emit: its catalogue's `emits` when it has a catalogue entry (every platform function
+/// does), else any (engine test functions). An undeclared emit fails the step for good, so the catalogue and the
+/// consumer check (`every emitted event has a consumer`) cannot drift from the code.
+fn declared_emits(rt: &crate::Runtime, function_id: &str) -> Option<Vec<String>> {
+    let function = rt.registry.get(function_id)?;
+    let catalogue = &function.def.catalogue;
+    (!catalogue.summary.is_empty()).then(|| catalogue.emits.clone())
 }

@@ -52,6 +52,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// Every event a webhook may produce, by provider. [`store`] refuses anything else (500), so this table is what the
+/// function catalogue's consumer check reads and cannot drift from the mapping code.
+pub const EMITS: &[(&str, &str)] = &[
+    ("stripe", "stripe/checkout-session-completed"),
+    ("stripe", "stripe/refund-processed"),
+    ("stripe", "commerce/update-purchase-status"),
+    ("stripe", "stripe/customer-subscription-created"),
+    ("stripe", "stripe/customer-subscription-updated"),
+    ("stripe", "stripe/customer-subscription-deleted"),
+    ("stripe", "stripe/invoice-payment-succeeded"),
+    ("postmark", "postmark/webhook"),
+    ("mux", "mux/web-hook-event"),
+    ("deepgram", "deepgram/webhook"),
+    ("ocr", "ocr/webhook"),
+];
+
 /// One event a webhook produces: name, data, and the dedupe id.
 pub struct Incoming {
     pub name: String,
@@ -61,6 +77,12 @@ pub struct Incoming {
 
 /// Stores the events (and the runs they start) in one transaction, wakes the pools, answers 200 with our ids.
 pub async fn store(state: &AppState, provider: &str, incoming: Vec<Incoming>) -> Result<HttpResponse, ApiError> {
+    if let Some(undeclared) = incoming.iter().find(|i| !EMITS.contains(&(provider, i.name.as_str()))) {
+        return Err(ApiError::Internal(format!(
+            "webhook {provider} produced {:?}, which is not in webhooks::EMITS",
+            undeclared.name
+        )));
+    }
     let now = now_ms();
     let batch: Vec<NewEvent> = incoming
         .into_iter()
