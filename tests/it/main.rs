@@ -9,6 +9,7 @@ mod claim_order;
 mod config;
 mod crash;
 mod crash_steps;
+mod docs;
 mod email;
 mod engine;
 mod flow;

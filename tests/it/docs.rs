@@ -1,0 +1,113 @@
+//! ARCHITECTURE.md stays true where a claim can be checked by code: every file or folder it cites exists, and its
+//! lists of lifecycle states and events are the code's.
+
+use ingot_actors::run::state::{RunEvent, RunStatus, StepEvent, StepStatus};
+use std::path::{Path, PathBuf};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+/// Top-level folders: a cited path starting with one of these must exist as written.
+const TOP: &[&str] = &[
+    "actors/",
+    "src/",
+    "tests/",
+    "migrations/",
+    "deploy/",
+    "docs/",
+    "examples/",
+    "templates/",
+    ".ci/",
+];
+
+fn architecture() -> String {
+    std::fs::read_to_string(Path::new(ROOT).join("ARCHITECTURE.md")).unwrap()
+}
+
+/// Every path in the repository's source folders, relative to the root, folders with a trailing `/`.
+fn repo_paths() -> Vec<String> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.push(path.clone());
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for top in TOP {
+        let dir = Path::new(ROOT).join(top);
+        if dir.is_dir() {
+            out.push(dir.clone());
+            walk(&dir, &mut out);
+        }
+    }
+    out.iter()
+        .map(|p| {
+            let rel = p.strip_prefix(ROOT).unwrap().to_string_lossy().to_string();
+            if p.is_dir() { format!("{rel}/") } else { rel }
+        })
+        .collect()
+}
+
+/// The backticked spans that look like a file or folder path.
+fn cited_paths(text: &str) -> Vec<String> {
+    const EXT: &[&str] = &[".rs", ".md", ".toml", ".sql", ".sh", ".json", ".service", ".example"];
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| !s.contains(' ') && !s.contains("::") && !s.starts_with('/'))
+        .filter(|s| EXT.iter().any(|e| s.ends_with(e)) || (s.ends_with('/') && s.len() > 1))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_path_architecture_cites_exists() {
+    let paths = repo_paths();
+    let mut missing = Vec::new();
+    for cited in cited_paths(&architecture()) {
+        let found = if TOP.iter().any(|t| cited.starts_with(t)) {
+            Path::new(ROOT).join(&cited).exists()
+        } else {
+            // A name relative to the section it is in: some file or folder must end with it.
+            paths.iter().any(|p| p == &cited || p.ends_with(&format!("/{cited}")))
+        };
+        if !found {
+            missing.push(cited);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md cites paths that do not exist: {missing:?}"
+    );
+}
+
+/// The names between `{` and `}` after `` `Name` `` in ARCHITECTURE.md.
+fn listed(text: &str, name: &str) -> Vec<String> {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let start = text
+        .find(&format!("`{name}` {{"))
+        .unwrap_or_else(|| panic!("ARCHITECTURE.md lists `{name}` {{…}}"));
+    let rest = &text[start..];
+    let open = rest.find('{').unwrap() + 1;
+    let close = rest.find('}').unwrap();
+    rest[open..close]
+        .split(',')
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[test]
+fn architecture_lists_every_lifecycle_state_and_event() {
+    let text = architecture();
+    let run_statuses: Vec<String> = RunStatus::ALL.iter().map(|s| s.as_str().to_string()).collect();
+    let run_events: Vec<String> = RunEvent::ALL.iter().map(|e| format!("{e:?}")).collect();
+    let step_statuses: Vec<String> = StepStatus::ALL.iter().map(|s| s.as_str().to_string()).collect();
+    let step_events: Vec<String> = StepEvent::ALL.iter().map(|e| format!("{e:?}")).collect();
+    assert_eq!(listed(&text, "RunStatus"), run_statuses);
+    assert_eq!(listed(&text, "RunEvent"), run_events);
+    assert_eq!(listed(&text, "StepStatus"), step_statuses);
+    assert_eq!(listed(&text, "StepEvent"), step_events);
+}
