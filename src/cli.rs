@@ -40,6 +40,12 @@ pub enum Command {
     },
     /// List every setting with its environment variable and default.
     Config,
+    /// Delete what the retention policy (INGOT_RETENTION) no longer keeps, in bounded batches, and print the counts.
+    Prune {
+        /// Only count what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Send an event to a running daemon.
     Send {
         /// The event name, e.g. user/created.
@@ -150,6 +156,34 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     if let Some(k) = &d.idempotency {
                         println!("  idempotency: {k}");
                     }
+                }
+                Ok(())
+            })
+        }
+        Command::Prune { dry_run } => {
+            use crate::store::retention::{Policy, preview, prune};
+            let config = load()?;
+            actix_rt::System::new().block_on(async {
+                let db = Db::connect(&config.database_url, &config.pool)
+                    .await
+                    .context("database")?;
+                migrate::run(&db).await.context("migrations")?;
+                let now = ingot_actors::time::now_ms();
+                let mut policy = Policy::at(now, config.retention, config.prune_batch);
+                // From the command line, go on until done.
+                policy.max_batches = usize::MAX;
+                let (verb, counts) = if dry_run {
+                    ("would remove", preview(&db, now, &policy).await?)
+                } else {
+                    ("removed", prune(&db, now, &policy).await?)
+                };
+                println!(
+                    "retention {}: {verb} {} rows",
+                    humantime::format_duration(config.retention),
+                    counts.total()
+                );
+                for (table, n) in serde_json::to_value(counts)?.as_object().into_iter().flatten() {
+                    println!("  {table:<18} {n}");
                 }
                 Ok(())
             })

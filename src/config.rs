@@ -111,6 +111,24 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
         "a sleeping run is claimed this long before it wakes, so it resumes on time (0s: claimed when due)",
     ),
     (
+        "retention",
+        "INGOT_RETENTION",
+        "30d",
+        "finished runs, their steps and events, outbound requests and cron ticks older than this are pruned (1h..10y)",
+    ),
+    (
+        "prune_interval",
+        "INGOT_PRUNE_INTERVAL",
+        "1m",
+        "how often the pruner runs; each pass deletes in bounded batches",
+    ),
+    (
+        "prune_batch",
+        "INGOT_PRUNE_BATCH",
+        "500",
+        "rows per pruning transaction (each kind of row: at most 20 batches per pass)",
+    ),
+    (
         "site_title",
         "NEXT_PUBLIC_SITE_TITLE",
         "Ingot",
@@ -155,6 +173,10 @@ pub struct Config {
     pub engine_threads: usize,
     pub wait_lookback: Duration,
     pub wake_ahead: Duration,
+    /// Retention horizon and the pruner's pace (src/store/retention.rs).
+    pub retention: Duration,
+    pub prune_interval: Duration,
+    pub prune_batch: usize,
     pub site_title: String,
     /// External services (src/integrations/config.rs).
     pub integrations: crate::integrations::config::IntegrationsConfig,
@@ -280,6 +302,9 @@ impl Config {
             engine_threads: number("engine_threads", 0, 256)?,
             wait_lookback: duration("wait_lookback", ms(0), secs(3600))?,
             wake_ahead: duration("wake_ahead", ms(0), secs(5))?,
+            retention: duration("retention", secs(3600), secs(10 * 366 * 86_400))?,
+            prune_interval: duration("prune_interval", secs(1), secs(86_400))?,
+            prune_batch: number("prune_batch", 10, 100_000)?,
             site_title: get("site_title").2,
             integrations: crate::integrations::config::IntegrationsConfig::from_values(values)?,
         })
@@ -371,6 +396,12 @@ mod tests {
         let err = with(&[("wake_ahead", "10s")]).unwrap_err().to_string();
         assert!(err.contains("INGOT_WAKE_AHEAD"), "{err}");
         assert_eq!(with(&[("wake_ahead", "0s")]).unwrap().wake_ahead, Duration::ZERO);
+        let err = with(&[("retention", "5m")]).unwrap_err().to_string();
+        assert!(err.contains("INGOT_RETENTION"), "{err}");
+        assert_eq!(
+            with(&[("retention", "7d")]).unwrap().retention,
+            Duration::from_secs(7 * 86_400)
+        );
     }
 
     #[test]

@@ -63,6 +63,14 @@ pub async fn run(
     let supervisor = SupervisorHandle::start(rt.clone(), systemd::watchdog_hook())
         .await
         .context("supervisor")?;
+    let retention = Arc::new(crate::store::retention::StatsCell::default());
+    let pruner = actix_rt::spawn(crate::store::retention::run_pruner(
+        db.clone(),
+        config.retention,
+        config.prune_interval,
+        config.prune_batch,
+        retention.clone(),
+    ));
     let state = AppState {
         db: db.clone(),
         config: config.clone(),
@@ -70,6 +78,7 @@ pub async fn run(
         supervisor: supervisor.clone(),
         started,
         integrations: deps.integrations.clone(),
+        retention,
     };
     let server = http::serve(state, listener).with_context(|| format!("cannot serve on {addr}"))?;
     tracing::info!(%addr, "listening on http://{addr}");
@@ -85,6 +94,7 @@ pub async fn run(
     stop.await;
     tracing::info!("shutting down: intake stopped, letting in-flight steps finish");
     systemd::stopping();
+    pruner.abort();
     let stop_http = handle.stop(true);
     let drained = supervisor.shutdown(config.shutdown_timeout).await;
     stop_http.await;

@@ -43,6 +43,11 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         },
         "functions": functions,
         "services": state.integrations.stats(),
+        "retention": {
+            "retention_seconds": state.config.retention.as_secs(),
+            "prune_interval_seconds": state.config.prune_interval.as_secs(),
+            "pruner": state.retention.snapshot(),
+        },
     })))
 }
 

@@ -29,6 +29,8 @@ pub struct AppState {
     pub started: Instant,
     /// External services: figures for `/health`.
     pub integrations: crate::integrations::Integrations,
+    /// The pruner's figures for `/health`.
+    pub retention: Arc<crate::store::retention::StatsCell>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod migrate;
 pub mod read;
+pub mod retention;
 pub mod runs;
 pub mod schema;
 pub mod sql;

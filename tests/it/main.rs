@@ -18,6 +18,7 @@ mod integrations;
 mod lifecycle;
 mod platform;
 mod read_api;
+mod retention;
 mod schema;
 mod steps;
 mod webhooks;
