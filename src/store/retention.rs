@@ -364,8 +364,10 @@ pub async fn preview(db: &Db, now_ms: i64, policy: &Policy) -> Result<Pruned> {
     let horizon = policy.horizon_ms;
     crate::with_conn!(db, read, |c| {
         c.transaction::<_, Error, _>(async |tx| {
-            let mut p = Pruned::default();
-            p.runs = count(tx, old_runs("COUNT(*) AS n", horizon, None)).await?;
+            let mut p = Pruned {
+                runs: count(tx, old_runs("COUNT(*) AS n", horizon, None)).await?,
+                ..Pruned::default()
+            };
             let of_old_runs = |table: &str| {
                 let inner = old_runs("id", horizon, None);
                 Stmt {
