@@ -13,7 +13,8 @@ pub mod stripe;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::store::events::{NewEvent, ingest};
+use crate::store::events::{NewEvent, ingest, ingest_once};
+use crate::store::sql::Stmt;
 use actix_web::{HttpResponse, web};
 use hmac::{KeyInit, Mac};
 use ingot_actors::time::now_ms;
@@ -59,10 +60,9 @@ pub struct Incoming {
     pub id: String,
 }
 
-/// Stores the events (and the runs they start) in one transaction, wakes the pools, answers 200 with our ids.
-pub async fn store(state: &AppState, provider: &str, incoming: Vec<Incoming>) -> Result<HttpResponse, ApiError> {
-    let now = now_ms();
-    let batch: Vec<NewEvent> = incoming
+/// Our events with the functions each matches, ready for the intake.
+fn batch(state: &AppState, incoming: Vec<Incoming>, now: i64) -> Vec<NewEvent> {
+    incoming
         .into_iter()
         .map(|i| {
             let id = uuid::Uuid::now_v7().to_string();
@@ -79,7 +79,13 @@ pub async fn store(state: &AppState, provider: &str, incoming: Vec<Incoming>) ->
                 matches,
             }
         })
-        .collect();
+        .collect()
+}
+
+/// Stores the events (and the runs they start) in one transaction, wakes the pools, answers 200 with our ids.
+pub async fn store(state: &AppState, provider: &str, incoming: Vec<Incoming>) -> Result<HttpResponse, ApiError> {
+    let now = now_ms();
+    let batch = batch(state, incoming, now);
     let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
     if !batch.is_empty() {
         let ingested = ingest(&state.db, &batch, now).await?;
@@ -92,6 +98,36 @@ pub async fn store(state: &AppState, provider: &str, incoming: Vec<Incoming>) ->
         state.supervisor.wake(ingested.woken);
     }
     Ok(HttpResponse::Ok().json(json!({"ids": ids, "status": 200})))
+}
+
+/// [`store`] behind a record of the delivery in the same transaction ([`ingest_once`]): persist, then perform.
+/// A delivery recorded before stores nothing and answers 200 with no ids and `duplicate: true`.
+pub async fn store_once(
+    state: &AppState,
+    provider: &str,
+    prepare: &[Stmt],
+    record: &Stmt,
+    incoming: Vec<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    let now = now_ms();
+    let batch = batch(state, incoming, now);
+    match ingest_once(&state.db, prepare, record, &batch, now).await? {
+        None => {
+            tracing::info!(provider, "webhook delivery recorded before: nothing stored");
+            Ok(HttpResponse::Ok().json(json!({"ids": [], "status": 200, "duplicate": true})))
+        }
+        Some(ingested) => {
+            let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
+            tracing::info!(
+                provider,
+                events = ids.len(),
+                runs = ingested.runs_created,
+                "webhook recorded and stored"
+            );
+            state.supervisor.wake(ingested.woken);
+            Ok(HttpResponse::Ok().json(json!({"ids": ids, "status": 200})))
+        }
+    }
 }
 
 /// `<provider>:<sha256 of the body>`: the dedupe id of providers that send no event id.
