@@ -191,6 +191,28 @@ async fn stripe_event_mapping_impl(b: Backend) {
     }
     let (s, a) = send(json!({"id": "evt_o", "type": "payout.paid", "data": {"object": {}}})).await;
     assert_eq!((s, a["ids"].as_array().unwrap().len()), (200, 0));
+    // Every delivery is recorded, mapped or not, under the `stripe` merchant account the first one created.
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM merchant_events", &[]).await, 8);
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) AS n FROM merchant_accounts WHERE id = 'ma_stripe' AND label = 'stripe'",
+            &[]
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) AS n FROM merchant_events WHERE merchant_account_id = 'ma_stripe'",
+            &[]
+        )
+        .await,
+        8
+    );
+    // A delivery seen before: 200, nothing stored, flagged as a duplicate.
+    let (s, a) = send(json!({"id": "evt_o", "type": "payout.paid", "data": {"object": {}}})).await;
+    assert_eq!((s, a["duplicate"].as_bool()), (200, Some(true)), "{a}");
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM merchant_events", &[]).await, 8);
     d.stop().await;
 }
 
