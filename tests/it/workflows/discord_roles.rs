@@ -314,3 +314,59 @@ async fn add_branches_impl(b: Backend) {
     .await;
     assert_eq!(run["status"], "failed");
 }
+
+both!(a_refunded_team_purchase_takes_the_seats_roles, team_impl);
+async fn team_impl(b: Backend) {
+    let bed = Bed::new(b).await;
+    // Dave's seat of Carol's team purchase gave him the cohort role; he linked Discord.
+    builders::account(&bed.db.db, ids::DAVE, "discord", "dave-discord")
+        .await
+        .unwrap();
+    bed.discord.add_member("dave-discord", &[MANUAL_ROLE, ROLE]);
+    let t = entitlements::require_entitlement_type(&bed.db.db, "cohort_discord_role")
+        .await
+        .unwrap();
+    entitlements::create_entitlement(
+        &bed.db.db,
+        &NewEntitlement {
+            id: "e_dave_seat_role".into(),
+            entitlement_type_id: t.id,
+            user_id: ids::DAVE.into(),
+            organization_id: Some(ids::TEAM_ORG.into()),
+            organization_membership_id: None,
+            source_type: SourceType::Purchase,
+            source_id: ids::PURCHASE_DAVE_SEAT.into(),
+            metadata: json!({"discordRoleId": ROLE}),
+            expires_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    let d = bed.start();
+    // Disputed: only the team purchase itself (which granted no role) counts.
+    let run = run_of(&d.api, status_event("ch_carol_team", "Disputed"), REMOVE).await;
+    assert_eq!(run["output"]["reason"], "No discord role entitlements", "{run}");
+    // Refunded: a refund refunds every seat, so the seat's role goes too.
+    let run = run_of(&d.api, status_event("ch_carol_team", "Refunded"), REMOVE).await;
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["output"]["rolesRemoved"], json!([ROLE]), "{run}");
+    assert_eq!(run["output"]["removalResults"][0]["userId"], ids::DAVE);
+    assert_eq!(
+        bed.discord.with_method("DELETE"),
+        [(FakeDiscord::role_path("dave-discord", ROLE), Value::Null)]
+    );
+    assert_eq!(bed.discord.roles("dave-discord").unwrap(), [MANUAL_ROLE]);
+    assert_eq!(
+        bed.discord.roles(ids::ALICE_DISCORD_ID).unwrap(),
+        [MANUAL_ROLE, ROLE],
+        "Alice untouched"
+    );
+    assert_eq!(
+        bed.count(
+            "SELECT COUNT(*) AS n FROM entitlements WHERE id = 'e_dave_seat_role' AND deleted_at IS NULL",
+            &[]
+        )
+        .await,
+        0
+    );
+}
