@@ -243,3 +243,65 @@ async fn nothing_impl(b: Backend) {
     );
     assert!(bed.discord.requests().is_empty());
 }
+
+both!(a_bundle_moves_its_other_resources_too, bundle_impl);
+async fn bundle_impl(b: Backend) {
+    let bed = Bed::new(b).await;
+    target(&bed).await;
+    // A cohort bundle that also sells the self-paced workshop, bought by Alice (the web app already handed it over).
+    builders::product(
+        &bed.db.db,
+        "prod_bundle",
+        "cohort",
+        "Cohort Bundle",
+        60_000,
+        json!({"discordRoleId": "role_bundle"}),
+        &[ids::COHORT, ids::SELF_PACED_WORKSHOP],
+    )
+    .await
+    .unwrap();
+    builders::purchase(
+        &bed.db.db,
+        "purch_bundle",
+        TARGET,
+        "prod_bundle",
+        ingot::platform::commerce::PurchaseStatus::Valid,
+        60_000,
+    )
+    .await
+    .unwrap();
+    let d = bed.start();
+    let run = transfer(
+        &d.api,
+        "purchase/transferred",
+        json!({"purchaseId": "purch_bundle", "fromUserId": ids::ALICE, "toUserId": TARGET}),
+        "product-transfer-workflow",
+    )
+    .await;
+    assert_eq!(run["status"], "completed", "{run}");
+    let names = step_names(&run);
+    let w = ids::SELF_PACED_WORKSHOP;
+    for expected in [
+        format!("get workshop content access entitlement type for {w}"),
+        format!("remove workshop entitlements from source user for {w}"),
+    ] {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+    assert_eq!(
+        names.iter().filter(|n| *n == "add entitlements to target user").count(),
+        2,
+        "{names:?}"
+    );
+    let live = bed.live_of_purchase("purch_bundle").await;
+    let count = |t: &str| live.iter().filter(|e| e.ends_with(t)).count();
+    assert_eq!(
+        (
+            count(":cohort_content_access"),
+            count(":workshop_content_access"),
+            count(":cohort_discord_role")
+        ),
+        (9, 2, 1),
+        "{live:?}"
+    );
+    assert_eq!(bed.discord.roles(TARGET_DISCORD).unwrap(), ["role_bundle"]);
+}
