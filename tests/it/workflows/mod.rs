@@ -14,6 +14,7 @@ mod user_created;
 mod commerce_bed;
 mod commerce_durability;
 mod commerce_lifecycle;
+mod commerce_team_lifecycle;
 mod discord_roles;
 mod fake_discord;
 mod product_transfer;
