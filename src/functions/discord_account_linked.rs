@@ -1,8 +1,8 @@
 //! `discord-account-linked` — a user linked their Discord account: add them to the guild and give them the
 //! Discord roles their cohort purchases entitle them to, keeping every role they already have.
 //!
-//! Trigger `oauth/provider-account-linked` (and the original platform's `user/oauth-provider-account-linked`,
-//! see [`super::EVENT_ALIASES`]) if `event.data.account.provider == "discord"`. Reads `event.user.id` (else
+//! Trigger `oauth/provider-account-linked` (and the original platform's `user/oauth-provider-account-linked`
+//! and the design registry's `discord/account-linked`, see [`super::EVENT_ALIASES`]) if `event.data.account.provider == "discord"`. Reads `event.user.id` (else
 //! `event.data.account.userId`) and `event.data.account.access_token` (else the token stored on the user's
 //! Discord account). Steps, as the design document names them:
 //! 1. "get user" — the user with their accounts and purchases; a missing user is retried (as in the original:

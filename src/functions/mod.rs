@@ -11,6 +11,12 @@ pub mod handle_refund_remove_calendar;
 pub mod post_purchase_workflow;
 pub mod stripe_checkout_session_completed;
 pub mod user_created;
+// Issue 11, helper A: refunds and purchase status, Discord roles, transfers.
+pub mod add_discord_role_workflow;
+pub mod product_transfer_workflow;
+pub mod refund_entitlements;
+pub mod remove_purchase_role_discord;
+pub mod update_purchase_status;
 
 use crate::config::Config;
 use crate::integrations::Integrations;
@@ -71,6 +77,10 @@ pub const EVENT_ALIASES: &[(&str, &str)] = &[
     ("discord/user-added-to-cohort", "cohort/user-added"),
     ("discord/user-added-to-workshop", "workshop/user-added"),
     ("oauth/provider-account-linked", "user/oauth-provider-account-linked"),
+    // Issue 11, helper A: the design registry's name for a linked Discord account, and the transfers' originals.
+    ("oauth/provider-account-linked", "discord/account-linked"),
+    ("purchase/transferred", "commerce/purchase_transferred"),
+    ("purchase/transferred-api", "commerce/purchase_transferred_api"),
 ];
 
 /// Triggers for a canonical event name: the name itself, plus its original-platform alias if it has one.
@@ -99,6 +109,13 @@ pub fn all(deps: &Deps) -> Vec<FunctionDef> {
         handle_refund_remove_calendar::definition(deps.clone()),
         stripe_checkout_session_completed::definition(deps.clone()),
         email_send_broadcast::definition(deps.clone()),
+        // Issue 11, helper A.
+        update_purchase_status::definition(deps.clone()),
+        refund_entitlements::definition(deps.clone()),
+        remove_purchase_role_discord::definition(deps.clone()),
+        add_discord_role_workflow::definition(deps.clone()),
+        product_transfer_workflow::definition(deps.clone()),
+        product_transfer_workflow::api_definition(deps.clone()),
     ]
 }
 

@@ -91,6 +91,42 @@ pub async fn ingest(db: &Db, batch: &[NewEvent], now_ms: i64) -> Result<Ingested
     })
 }
 
+#[derive(QueryableByName)]
+struct RecordedRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// [`ingest`] behind a record of the delivery, in the same transaction: `prepare` runs first, then `record` (an
+/// `INSERT … ON CONFLICT DO NOTHING RETURNING id`). When `record` returns no row the delivery was recorded before:
+/// nothing else is stored and the answer is `None` (a provider's redelivery starts nothing, however late). A
+/// delivery that maps to no event (`batch` empty) is still recorded.
+pub async fn ingest_once(
+    db: &Db,
+    prepare: &[Stmt],
+    record: &Stmt,
+    batch: &[NewEvent],
+    now_ms: i64,
+) -> Result<Option<Ingested>> {
+    crate::with_conn!(db, write, |c| {
+        c.transaction::<_, Error, _>(async |tx| {
+            for s in prepare {
+                tx.exec(s).await?;
+            }
+            let recorded: Vec<RecordedRow> = tx.rows(record).await?;
+            if recorded.is_empty() {
+                return Ok(None);
+            }
+            debug_assert!(recorded.iter().all(|r| !r.id.is_empty()));
+            if batch.is_empty() {
+                return Ok(Some(Ingested::default()));
+            }
+            ingest_in(tx, batch, now_ms).await.map(Some)
+        })
+        .await
+    })
+}
+
 impl From<&ingot_actors::store::OutEvent> for NewEvent {
     fn from(e: &ingot_actors::store::OutEvent) -> Self {
         NewEvent {

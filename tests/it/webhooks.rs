@@ -88,7 +88,8 @@ async fn stripe_signatures_impl(b: Backend) {
     .await;
     assert_eq!(status, 200, "{answer}");
     let id = answer["ids"][0].as_str().unwrap().to_string();
-    // Stripe retries the same event (a fresh signature): acknowledged, stored as a duplicate, no second run.
+    // Stripe retries the same event (a fresh signature): acknowledged; its delivery was recorded in
+    // merchant_events, so nothing new is stored and no second run starts.
     let (status, _) = post(
         &d,
         "/webhooks/stripe",
@@ -104,9 +105,18 @@ async fn stripe_signatures_impl(b: Backend) {
     assert_eq!(runs[0]["output"], json!({"session": "cs_1"}));
     assert_eq!(db.count("SELECT COUNT(*) AS n FROM runs", &[]).await, 1);
     assert_eq!(
-        db.count("SELECT COUNT(*) AS n FROM events WHERE duplicate = TRUE", &[])
-            .await,
-        1
+        db.count("SELECT COUNT(*) AS n FROM events", &[]).await,
+        1,
+        "the redelivery stored no event"
+    );
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) AS n FROM merchant_events WHERE identifier = 'evt_1' AND payload = $1",
+            &[&body]
+        )
+        .await,
+        1,
+        "the delivery recorded once, with its payload"
     );
     let ev = d.api.get_ok(&format!("/api/v1/events/{id}")).await;
     assert_eq!(ev["event"]["name"], "stripe/checkout-session-completed");
@@ -181,6 +191,28 @@ async fn stripe_event_mapping_impl(b: Backend) {
     }
     let (s, a) = send(json!({"id": "evt_o", "type": "payout.paid", "data": {"object": {}}})).await;
     assert_eq!((s, a["ids"].as_array().unwrap().len()), (200, 0));
+    // Every delivery is recorded, mapped or not, under the `stripe` merchant account the first one created.
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM merchant_events", &[]).await, 8);
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) AS n FROM merchant_accounts WHERE id = 'ma_stripe' AND label = 'stripe'",
+            &[]
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) AS n FROM merchant_events WHERE merchant_account_id = 'ma_stripe'",
+            &[]
+        )
+        .await,
+        8
+    );
+    // A delivery seen before: 200, nothing stored, flagged as a duplicate.
+    let (s, a) = send(json!({"id": "evt_o", "type": "payout.paid", "data": {"object": {}}})).await;
+    assert_eq!((s, a["duplicate"].as_bool()), (200, Some(true)), "{a}");
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM merchant_events", &[]).await, 8);
     d.stop().await;
 }
 

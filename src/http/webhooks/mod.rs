@@ -13,7 +13,8 @@ pub mod stripe;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::store::events::{NewEvent, ingest};
+use crate::store::events::{NewEvent, ingest, ingest_once};
+use crate::store::sql::Stmt;
 use actix_web::{HttpResponse, web};
 use hmac::{KeyInit, Mac};
 use ingot_actors::time::now_ms;
@@ -75,16 +76,16 @@ pub struct Incoming {
     pub id: String,
 }
 
-/// Stores the events (and the runs they start) in one transaction, wakes the pools, answers 200 with our ids.
-pub async fn store(state: &AppState, provider: &str, incoming: Vec<Incoming>) -> Result<HttpResponse, ApiError> {
+/// Our events with the functions each matches, ready for the intake. An event missing from [`EMITS`] is refused
+/// (500): the table is what the consumer check reads.
+fn batch(state: &AppState, provider: &str, incoming: Vec<Incoming>, now: i64) -> Result<Vec<NewEvent>, ApiError> {
     if let Some(undeclared) = incoming.iter().find(|i| !EMITS.contains(&(provider, i.name.as_str()))) {
         return Err(ApiError::Internal(format!(
             "webhook {provider} produced {:?}, which is not in webhooks::EMITS",
             undeclared.name
         )));
     }
-    let now = now_ms();
-    let batch: Vec<NewEvent> = incoming
+    Ok(incoming
         .into_iter()
         .map(|i| {
             let id = uuid::Uuid::now_v7().to_string();
@@ -101,7 +102,13 @@ pub async fn store(state: &AppState, provider: &str, incoming: Vec<Incoming>) ->
                 matches,
             }
         })
-        .collect();
+        .collect())
+}
+
+/// Stores the events (and the runs they start) in one transaction, wakes the pools, answers 200 with our ids.
+pub async fn store(state: &AppState, provider: &str, incoming: Vec<Incoming>) -> Result<HttpResponse, ApiError> {
+    let now = now_ms();
+    let batch = batch(state, provider, incoming, now)?;
     let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
     if !batch.is_empty() {
         let ingested = ingest(&state.db, &batch, now).await?;
@@ -114,6 +121,36 @@ pub async fn store(state: &AppState, provider: &str, incoming: Vec<Incoming>) ->
         state.supervisor.wake(ingested.woken);
     }
     Ok(HttpResponse::Ok().json(json!({"ids": ids, "status": 200})))
+}
+
+/// [`store`] behind a record of the delivery in the same transaction ([`ingest_once`]): persist, then perform.
+/// A delivery recorded before stores nothing and answers 200 with no ids and `duplicate: true`.
+pub async fn store_once(
+    state: &AppState,
+    provider: &str,
+    prepare: &[Stmt],
+    record: &Stmt,
+    incoming: Vec<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    let now = now_ms();
+    let batch = batch(state, provider, incoming, now)?;
+    match ingest_once(&state.db, prepare, record, &batch, now).await? {
+        None => {
+            tracing::info!(provider, "webhook delivery recorded before: nothing stored");
+            Ok(HttpResponse::Ok().json(json!({"ids": [], "status": 200, "duplicate": true})))
+        }
+        Some(ingested) => {
+            let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
+            tracing::info!(
+                provider,
+                events = ids.len(),
+                runs = ingested.runs_created,
+                "webhook recorded and stored"
+            );
+            state.supervisor.wake(ingested.woken);
+            Ok(HttpResponse::Ok().json(json!({"ids": ids, "status": 200})))
+        }
+    }
 }
 
 /// `<provider>:<sha256 of the body>`: the dedupe id of providers that send no event id.

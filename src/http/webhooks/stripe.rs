@@ -10,11 +10,19 @@
 //! | `customer.subscription.created/updated/deleted` | `stripe/customer-subscription-created/updated/deleted` `{stripeEvent}` |
 //! | `invoice.payment_succeeded` | `stripe/invoice-payment-succeeded` `{stripeEvent}` |
 //!
-//! Other types (and partial refunds that leave money on the charge) are acknowledged and stored nowhere.
+//! Other types (and partial refunds that leave money on the charge) are acknowledged and start nothing.
+//!
+//! Every authenticated delivery is first recorded in `merchant_events` (Stripe's event id unique, the whole
+//! payload; reference §5), in the same transaction as the events it maps to — persist, then perform. A delivery
+//! whose Stripe id is already recorded stores nothing and starts nothing (`{"ids": [], "duplicate": true}`), even
+//! after the intake's 24 h dedupe window. The record needs a merchant account labelled `stripe`; when the data has
+//! none, one is created in that transaction (`ma_stripe`, the account the signed webhook comes from) rather than
+//! refusing Stripe's deliveries.
 
-use super::{Incoming, SignatureError, parse_json, store, verify_signature};
+use super::{Incoming, SignatureError, parse_json, store_once, verify_signature};
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::store::sql::{Param, Stmt};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
@@ -48,7 +56,31 @@ pub async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<AppSta
     })?;
     let event = parse_json(&body)?;
     let incoming = map(&event)?;
-    store(&state, "stripe", incoming).await
+    let (prepare, record) = record_delivery(&event, &String::from_utf8_lossy(&body));
+    store_once(&state, "stripe", &prepare, &record, incoming).await
+}
+
+/// The statements that record a delivery in `merchant_events` (after [`map`] accepted it, so it has an id):
+/// ensure a `stripe` merchant account, then insert the event (`payload`: the body as Stripe sent it) once by its
+/// Stripe id, `RETURNING id` only if new.
+pub fn record_delivery(event: &Value, payload: &str) -> (Vec<Stmt>, Stmt) {
+    let stripe_id = event["id"].as_str().unwrap_or_default().to_string();
+    let account = Stmt::new(
+        "INSERT INTO merchant_accounts (id, label, status) SELECT 'ma_stripe', 'stripe', 1 \
+         WHERE NOT EXISTS (SELECT 1 FROM merchant_accounts WHERE label = 'stripe') ON CONFLICT (id) DO NOTHING",
+    );
+    let mut record = Stmt::new(
+        "INSERT INTO merchant_events (id, merchant_account_id, identifier, payload) \
+         SELECT $1, ma.id, $2, $3 FROM merchant_accounts ma WHERE ma.label = 'stripe' \
+         AND ma.id = (SELECT MIN(id) FROM merchant_accounts WHERE label = 'stripe') \
+         ON CONFLICT (identifier) DO NOTHING RETURNING id",
+    );
+    record.params = vec![
+        Param::Text(crate::platform::new_id("me")),
+        Param::Text(stripe_id),
+        Param::Text(payload.to_string()),
+    ];
+    (vec![account], record)
 }
 
 /// Our events for one Stripe event.

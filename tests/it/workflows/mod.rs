@@ -10,3 +10,12 @@ mod refund_remove_calendar;
 mod stripe_checkout_session_completed;
 mod stripe_purchase_end_to_end;
 mod user_created;
+// Issue 11, helper A: refunds, Discord roles, transfers.
+mod commerce_bed;
+mod commerce_durability;
+mod commerce_lifecycle;
+mod commerce_team_lifecycle;
+mod discord_roles;
+mod fake_discord;
+mod product_transfer;
+mod refunds;
