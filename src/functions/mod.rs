@@ -10,6 +10,17 @@ pub mod handle_refund_remove_calendar;
 pub mod post_purchase_workflow;
 pub mod stripe_checkout_session_completed;
 pub mod user_created;
+// Helper B (issue 11: subscriptions, coupons and credits, cohort sync)
+pub mod add_subscription_discord_role;
+pub mod cohort_entitlement_sync_user;
+pub mod cohort_entitlement_sync_workflow;
+pub mod create_ppp_credit_coupons;
+pub mod grant_coupon_entitlements;
+pub mod grant_coupon_entitlements_for_purchase;
+pub mod stripe_customer_subscription_created;
+pub mod stripe_customer_subscription_updated;
+pub mod stripe_invoice_payment_succeeded;
+pub mod stripe_subscription_checkout;
 
 use crate::config::Config;
 use crate::integrations::Integrations;
@@ -70,6 +81,9 @@ pub const EVENT_ALIASES: &[(&str, &str)] = &[
     ("discord/user-added-to-cohort", "cohort/user-added"),
     ("discord/user-added-to-workshop", "workshop/user-added"),
     ("oauth/provider-account-linked", "user/oauth-provider-account-linked"),
+    // Helper B (issue 11)
+    ("coupon/create-ppp-credit", "coupon/create-ppp-credit-for-purchasers"),
+    ("subscription/created", "commerce/new-subscription-created"),
 ];
 
 /// Triggers for a canonical event name: the name itself, plus its original-platform alias if it has one.
@@ -98,6 +112,17 @@ pub fn all(deps: &Deps) -> Vec<FunctionDef> {
         handle_refund_remove_calendar::definition(deps.clone()),
         stripe_checkout_session_completed::definition(deps.clone()),
         email_send_broadcast::definition(deps.clone()),
+        // Helper B (issue 11: subscriptions, coupons and credits, cohort sync)
+        cohort_entitlement_sync_workflow::definition(deps.clone()),
+        cohort_entitlement_sync_user::definition(deps.clone()),
+        grant_coupon_entitlements_for_purchase::definition(deps.clone()),
+        grant_coupon_entitlements::definition(deps.clone()),
+        create_ppp_credit_coupons::definition(deps.clone()),
+        stripe_subscription_checkout::definition(deps.clone()),
+        stripe_customer_subscription_created::definition(deps.clone()),
+        stripe_customer_subscription_updated::definition(deps.clone()),
+        stripe_invoice_payment_succeeded::definition(deps.clone()),
+        add_subscription_discord_role::definition(deps.clone()),
     ]
 }
 

@@ -10,3 +10,7 @@ mod refund_remove_calendar;
 mod stripe_checkout_session_completed;
 mod stripe_purchase_end_to_end;
 mod user_created;
+// Helper B (issue 11: subscriptions, coupons and credits, cohort sync)
+mod cohort_sync;
+mod coupons;
+mod subscriptions;
