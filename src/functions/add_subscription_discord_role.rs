@@ -86,7 +86,9 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let discord_id = account.provider_account_id.clone();
     let member: Option<Member> = ctx
         .step
-        .run("get discord member", || async { Ok(discord.get_member(&discord_id).await?) })
+        .run("get discord member", || async {
+            Ok(discord.get_member(&discord_id).await?)
+        })
         .await?;
     let Some(member) = member.filter(|m| m.user.is_some()) else {
         return Ok(json!({"discordMember": null, "reason": "Not a member of the Discord server"}));
@@ -132,7 +134,9 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     };
     let reloaded: Option<Member> = ctx
         .step
-        .run("reload discord member", || async { Ok(discord.get_member(&discord_id).await?) })
+        .run("reload discord member", || async {
+            Ok(discord.get_member(&discord_id).await?)
+        })
         .await?;
     let mut out = json!({"discordMember": reloaded});
     if let (Some(o), Some(x)) = (out.as_object_mut(), outcome.as_object()) {

@@ -57,7 +57,10 @@ pub fn definition(deps: Deps) -> FunctionDef {
 
 /// The `special credit` merchant coupon of an amount: ours if recorded, else created in Stripe (idempotency key
 /// `special-credit-<cents>`, so a retry or a concurrent run reuses Stripe's answer) and recorded.
-pub(crate) async fn special_credit_merchant_coupon(deps: &Deps, amount_cents: i64) -> Result<MerchantCoupon, StepError> {
+pub(crate) async fn special_credit_merchant_coupon(
+    deps: &Deps,
+    amount_cents: i64,
+) -> Result<MerchantCoupon, StepError> {
     let db = &deps.db;
     if let Some(found) = merchants::find_merchant_coupon_by_amount(db, SPECIAL_CREDIT, amount_cents)
         .await
@@ -73,7 +76,12 @@ pub(crate) async fn special_credit_merchant_coupon(deps: &Deps, amount_cents: i6
     let stripe = deps
         .integrations
         .stripe
-        .create_coupon(&name, amount_cents, SPECIAL_CREDIT, &format!("special-credit-{amount_cents}"))
+        .create_coupon(
+            &name,
+            amount_cents,
+            SPECIAL_CREDIT,
+            &format!("special-credit-{amount_cents}"),
+        )
         .await?;
     merchants::ensure_merchant_coupon(db, &account.id, &stripe.id, SPECIAL_CREDIT, None, Some(amount_cents))
         .await
@@ -203,7 +211,9 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
         })
         .await?;
     if !has_type {
-        return Ok(with(json!({"error": "Entitlement type apply_special_credit not found"})));
+        return Ok(with(
+            json!({"error": "Entitlement type apply_special_credit not found"}),
+        ));
     }
     let user: Option<User> = ctx
         .step
@@ -217,12 +227,14 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let existing: Option<String> = ctx
         .step
         .run("check existing entitlement for product", || async {
-            Ok(entitlements::credit_entitlements_for_product(db, &user.id, &product_id, false)
-                .await
-                .map_err(platform_err)?
-                .into_iter()
-                .next()
-                .map(|e| e.id))
+            Ok(
+                entitlements::credit_entitlements_for_product(db, &user.id, &product_id, false)
+                    .await
+                    .map_err(platform_err)?
+                    .into_iter()
+                    .next()
+                    .map(|e| e.id),
+            )
         })
         .await?;
     if let Some(id) = existing {
@@ -237,7 +249,11 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
                     return Ok(c.clone());
                 }
                 let merchant = special_credit_merchant_coupon(&deps, amount).await?;
-                let condition = found[0].fields.get("eligibilityCondition").cloned().unwrap_or(Value::Null);
+                let condition = found[0]
+                    .fields
+                    .get("eligibilityCondition")
+                    .cloned()
+                    .unwrap_or(Value::Null);
                 coupons::ensure_coupon(
                     db,
                     &NewCoupon {

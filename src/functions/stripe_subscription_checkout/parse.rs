@@ -122,7 +122,11 @@ pub fn invoice_subscription(invoice: &Value) -> Option<String> {
     invoice
         .get("subscription")
         .and_then(id_of)
-        .or_else(|| invoice.pointer("/parent/subscription_details/subscription").and_then(id_of))
+        .or_else(|| {
+            invoice
+                .pointer("/parent/subscription_details/subscription")
+                .and_then(id_of)
+        })
         .map(str::to_string)
 }
 
@@ -141,12 +145,14 @@ mod tests {
 
     #[test]
     fn reads_periods_from_the_top_or_the_first_item() {
-        let top = json!({"status": "active", "current_period_start": 1_700_000_000, "current_period_end": 1_702_592_000});
+        let top =
+            json!({"status": "active", "current_period_start": 1_700_000_000, "current_period_end": 1_702_592_000});
         let s = stripe_state(&top, Some(5));
         assert_eq!(s.status, "active");
         assert_eq!(s.current_period_end, time(&json!(1_702_592_000)));
         assert_eq!(s.changed_at, Some(5));
-        let item = json!({"status": "trialing", "items": {"data": [{"current_period_start": 1, "current_period_end": 2}]}});
+        let item =
+            json!({"status": "trialing", "items": {"data": [{"current_period_start": 1, "current_period_end": 2}]}});
         assert_eq!(stripe_state(&item, None).current_period_start, time(&json!(1)));
     }
 
@@ -161,10 +167,17 @@ mod tests {
         .unwrap();
         let info = parse_session(&cs).unwrap();
         assert_eq!(
-            (info.subscription_identifier.as_str(), info.product_identifier.as_str(), info.quantity),
+            (
+                info.subscription_identifier.as_str(),
+                info.product_identifier.as_str(),
+                info.quantity
+            ),
             ("sub_1", "prod_s", 2)
         );
-        assert_eq!((info.organization_id, info.price_identifier.as_deref()), (None, Some("price_s")));
+        assert_eq!(
+            (info.organization_id, info.price_identifier.as_deref()),
+            (None, Some("price_s"))
+        );
         let mut bare = cs.clone();
         bare.rest.remove("subscription");
         assert!(parse_session(&bare).unwrap_err().contains("no expanded subscription"));
@@ -172,7 +185,10 @@ mod tests {
 
     #[test]
     fn finds_an_invoice_subscription_in_either_shape() {
-        assert_eq!(invoice_subscription(&json!({"subscription": "sub_1"})).as_deref(), Some("sub_1"));
+        assert_eq!(
+            invoice_subscription(&json!({"subscription": "sub_1"})).as_deref(),
+            Some("sub_1")
+        );
         let newer = json!({"parent": {"subscription_details": {"subscription": "sub_2"}}});
         assert_eq!(invoice_subscription(&newer).as_deref(), Some("sub_2"));
         assert_eq!(invoice_subscription(&json!({"subscription": null})), None);

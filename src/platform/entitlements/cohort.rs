@@ -100,12 +100,7 @@ pub struct CohortSync {
 /// oldest existing entitlement's), content no longer in the cohort has its entitlements soft-deleted. The read and
 /// both writes are one write transaction, so a concurrent sync or a repeat cannot double-grant; a repeat changes
 /// nothing. A user with no live cohort entitlement is left alone (nothing to sync: they hold no access).
-pub async fn sync_cohort_content(
-    db: &Db,
-    cohort_id: &str,
-    user_id: &str,
-    target_ids: &[String],
-) -> Result<CohortSync> {
+pub async fn sync_cohort_content(db: &Db, cohort_id: &str, user_id: &str, target_ids: &[String]) -> Result<CohortSync> {
     use super::{NewEntitlement, NewRow, SourceType};
     use crate::platform::Error;
     use diesel_async::AsyncConnection;
@@ -145,10 +140,14 @@ pub async fn sync_cohort_content(
                 .map(|x| x.id.clone())
                 .collect();
             if !removed_ids.is_empty() {
-                diesel::update(e::table.filter(e::id.eq_any(&removed_ids)).filter(e::deleted_at.is_null()))
-                    .set((e::deleted_at.eq(t), e::updated_at.eq(t)))
-                    .execute(tx)
-                    .await?;
+                diesel::update(
+                    e::table
+                        .filter(e::id.eq_any(&removed_ids))
+                        .filter(e::deleted_at.is_null()),
+                )
+                .set((e::deleted_at.eq(t), e::updated_at.eq(t)))
+                .execute(tx)
+                .await?;
             }
             // The source of new grants: the oldest purchase of the cohort that already granted this user access.
             let source = purchase_ids

@@ -62,7 +62,9 @@ async fn bed(b: Backend, extra: usize) -> (TestDb, Vec<String>) {
     builders::resource(&db.db, "lesson_new", "lesson", "Deploy", json!({}))
         .await
         .unwrap();
-    builders::children(&db.db, "workshop_new", &["lesson_new"]).await.unwrap();
+    builders::children(&db.db, "workshop_new", &["lesson_new"])
+        .await
+        .unwrap();
     content::link_resources(&db.db, ids::COHORT, "workshop_new", 3.0, &json!({}))
         .await
         .unwrap();
@@ -93,11 +95,15 @@ async fn access(db: &TestDb, user: &str, content_id: &str, live: bool) -> i64 {
     db.count(&sql, &[user, &format!("%\"{content_id}\"%")]).await
 }
 
-/// The most runs of a function whose [started_at, finished_at] intervals overlap at one instant.
+/// The most runs of a function executing at one instant, from the stored start and finish times of their step
+/// attempts (a step executes only while its run holds a concurrency slot, and the times come from the one clock
+/// of the daemon that ran it). The runs' own `started_at` (stamped before the claim commits) and `finished_at`
+/// (before the finish commits) can overlap their neighbours' by a millisecond, so they do not prove the limit.
 async fn most_at_once(db: &TestDb, function_id: &str) -> usize {
     let rows = texts(
         db,
-        "SELECT CAST(started_at AS TEXT) || ' ' || CAST(finished_at AS TEXT) AS t FROM runs WHERE function_id = $1",
+        "SELECT CAST(s.started_at AS TEXT) || ' ' || CAST(s.finished_at AS TEXT) AS t FROM steps s \
+         JOIN runs r ON r.id = s.run_id WHERE r.function_id = $1",
         &[function_id],
     )
     .await;
@@ -191,23 +197,35 @@ async fn lifecycle_impl(b: Backend) {
         let out = &r["output"];
         assert_eq!(out["toAdd"], json!(["lesson_new", "workshop_new"]), "{r}");
         assert_eq!(out["toRemove"], json!([ids::WORKSHOPS[2]]), "{r}");
-        assert_eq!((out["entitlementsAdded"].as_u64(), out["entitlementsRemoved"].as_u64()), (Some(2), Some(1)));
+        assert_eq!(
+            (out["entitlementsAdded"].as_u64(), out["entitlementsRemoved"].as_u64()),
+            (Some(2), Some(1))
+        );
         assert_eq!(step_names(r), ["sync-user-entitlements"]);
     }
     for u in &holders {
         assert_eq!(access(&db, u, "workshop_new", true).await, 1, "{u}");
         assert_eq!(access(&db, u, "lesson_new", true).await, 1, "{u}");
         assert_eq!(access(&db, u, ids::WORKSHOPS[2], true).await, 0, "{u}");
-        assert_eq!(access(&db, u, ids::WORKSHOPS[2], false).await, 1, "soft-deleted, not removed: {u}");
+        assert_eq!(
+            access(&db, u, ids::WORKSHOPS[2], false).await,
+            1,
+            "soft-deleted, not removed: {u}"
+        );
         assert_eq!(access(&db, u, ids::LESSONS[0], true).await, 1, "untouched: {u}");
     }
-    assert_eq!(access(&db, "u_hold_999", "workshop_new", true).await, 0, "refunded: left out");
+    assert_eq!(
+        access(&db, "u_hold_999", "workshop_new", true).await,
+        0,
+        "refunded: left out"
+    );
     assert_eq!(access(&db, "u_hold_999", ids::WORKSHOPS[2], true).await, 1);
     // The new grants come from the holder's purchase, in its organization.
     let source = "SELECT COUNT(*) AS n FROM entitlements WHERE user_id = $1 AND source_id = $2 \
                   AND organization_id = $3 AND metadata LIKE '%workshop_new%'";
     assert_eq!(
-        db.count(source, &["u_hold_000", "purch_hold_000", "org_personal_u_hold_000"]).await,
+        db.count(source, &["u_hold_000", "purch_hold_000", "org_personal_u_hold_000"])
+            .await,
         1
     );
 
@@ -236,7 +254,9 @@ async fn branches_impl(b: Backend) {
     builders::resource(&db.db, "workshop_x", "workshop", "Not a cohort", json!({}))
         .await
         .unwrap();
-    builders::user(&db.db, "u_none", "none@example.com", "None").await.unwrap();
+    builders::user(&db.db, "u_none", "none@example.com", "None")
+        .await
+        .unwrap();
     let d = Daemon::start(&base_env(&db.url));
     let send = |data: Value| {
         let api = d.api.clone();
@@ -255,7 +275,10 @@ async fn branches_impl(b: Backend) {
                "message": "No users with entitlements to this cohort"})
     );
     for (data, message) in [
-        (json!({"cohortId": "cohort_missing"}), "Cohort not found: cohort_missing"),
+        (
+            json!({"cohortId": "cohort_missing"}),
+            "Cohort not found: cohort_missing",
+        ),
         (json!({"cohortId": "workshop_x"}), "Cohort not found: workshop_x"),
         (json!({}), "cohort/updated has no cohortId"),
     ] {
@@ -268,8 +291,10 @@ async fn branches_impl(b: Backend) {
     // A user holding no access (refunded since the fan-out): nothing to sync, nothing granted.
     let ids_ = d
         .api
-        .send(json!({"name": "cohort-entitlement/sync.user", "data": {"cohortId": "cohort_empty", "userId": "u_none",
-              "userEmail": "none@example.com", "cohortResourceIds": ["lesson_a"]}}))
+        .send(
+            json!({"name": "cohort-entitlement/sync.user", "data": {"cohortId": "cohort_empty", "userId": "u_none",
+              "userEmail": "none@example.com", "cohortResourceIds": ["lesson_a"]}}),
+        )
         .await;
     d.api.drain().await;
     let run = d.api.only_run(&ids_[0]).await;
@@ -281,10 +306,24 @@ async fn branches_impl(b: Backend) {
     assert_eq!(db.count("SELECT COUNT(*) AS n FROM entitlements", &[]).await, 0);
 
     // Without the entitlement type, the holders cannot be found: non-retriable.
-    db.exec("DELETE FROM entitlement_types WHERE name = 'cohort_content_access'", &[]).await;
+    db.exec(
+        "DELETE FROM entitlement_types WHERE name = 'cohort_content_access'",
+        &[],
+    )
+    .await;
     let run = send(json!({"cohortId": "cohort_empty"})).await;
-    assert_eq!((run["status"].as_str(), run["attempt"].as_i64()), (Some("failed"), Some(0)), "{run}");
-    assert!(run["error"]["message"].as_str().unwrap().contains("cohort_content_access"), "{run}");
+    assert_eq!(
+        (run["status"].as_str(), run["attempt"].as_i64()),
+        (Some("failed"), Some(0)),
+        "{run}"
+    );
+    assert!(
+        run["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cohort_content_access"),
+        "{run}"
+    );
 }
 
 both!(kill9_during_fan_out_syncs_each_holder_once, kill9_impl);
@@ -308,14 +347,22 @@ async fn kill9_impl(b: Backend) {
 
     let d = Daemon::start(&env);
     d.api.drain().await;
-    assert_eq!(db.count("SELECT COUNT(*) AS n FROM runs WHERE function_id = $1", &[WORKFLOW]).await, 1);
+    assert_eq!(
+        db.count("SELECT COUNT(*) AS n FROM runs WHERE function_id = $1", &[WORKFLOW])
+            .await,
+        1
+    );
     let runs = d.api.runs_of_function(SYNC).await;
     assert_eq!(runs.len(), 40, "one sync run per holder");
     assert!(runs.iter().all(|r| r["status"] == "completed"));
     let events = "SELECT COUNT(*) AS n FROM events WHERE name = 'cohort-entitlement/sync.user' AND duplicate = FALSE";
     assert_eq!(db.count(events, &[]).await, 40, "the fan-out was sent once");
     for u in &holders {
-        assert_eq!(access(&db, u, "workshop_new", true).await, 1, "granted exactly once: {u}");
+        assert_eq!(
+            access(&db, u, "workshop_new", true).await,
+            1,
+            "granted exactly once: {u}"
+        );
         assert_eq!(access(&db, u, "lesson_new", true).await, 1, "{u}");
         assert_eq!(access(&db, u, ids::WORKSHOPS[2], true).await, 0, "{u}");
     }
@@ -324,7 +371,11 @@ async fn kill9_impl(b: Backend) {
     let again = d.api.send(updated(Some("cohort-update-1"))).await;
     d.api.drain().await;
     let ev = d.api.get_ok(&format!("/api/v1/events/{}", again[0])).await;
-    assert_eq!((ev["duplicate"].as_bool(), ev["run_ids"].clone()), (Some(true), json!([])), "{ev}");
+    assert_eq!(
+        (ev["duplicate"].as_bool(), ev["run_ids"].clone()),
+        (Some(true), json!([])),
+        "{ev}"
+    );
     assert_eq!(d.api.runs_of_function(SYNC).await.len(), 40);
     assert_eq!(access(&db, ids::ALICE, "workshop_new", true).await, 1);
 }

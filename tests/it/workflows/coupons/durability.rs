@@ -31,7 +31,14 @@ async fn kill9_impl(b: Backend) {
     d.api.send(for_purchase("u_ppp", "Restricted", 7_500, None)).await;
     until_received(&s, 1).await;
     d.kill9();
-    assert_eq!(db.count("SELECT COUNT(*) AS n FROM merchant_coupons WHERE identifier = 'co_credit_7500'", &[]).await, 0);
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) AS n FROM merchant_coupons WHERE identifier = 'co_credit_7500'",
+            &[]
+        )
+        .await,
+        0
+    );
 
     let d = daemon(&db, &s);
     d.api.drain().await;
@@ -40,9 +47,26 @@ async fn kill9_impl(b: Backend) {
     assert_eq!(runs[0]["status"], "completed", "{}", runs[0]);
     let posts = coupon_posts(&s).await;
     assert_eq!(posts.len(), 2, "asked again after the restart");
-    assert!(posts.iter().all(|(k, _)| k == "special-credit-7500"), "with the same idempotency key: {posts:?}");
-    assert_eq!(db.count("SELECT COUNT(*) AS n FROM merchant_coupons WHERE identifier = 'co_credit_7500'", &[]).await, 1);
-    assert_eq!(db.count("SELECT COUNT(*) AS n FROM coupons WHERE amount_discount_cents = 7500", &[]).await, 1);
+    assert!(
+        posts.iter().all(|(k, _)| k == "special-credit-7500"),
+        "with the same idempotency key: {posts:?}"
+    );
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) AS n FROM merchant_coupons WHERE identifier = 'co_credit_7500'",
+            &[]
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) AS n FROM coupons WHERE amount_discount_cents = 7500",
+            &[]
+        )
+        .await,
+        1
+    );
     assert_eq!(credits(&db, "u_ppp").await.len(), 1);
     for step in runs[0]["steps"].as_array().unwrap() {
         assert_eq!(step["attempts"], 1, "completed steps never ran again: {step}");
@@ -58,10 +82,20 @@ async fn kill9_impl(b: Backend) {
     let other = d.api.send(fresh).await;
     d.api.drain().await;
     let ev = d.api.get_ok(&format!("/api/v1/events/{}", again[0])).await;
-    assert_eq!((ev["duplicate"].as_bool(), ev["run_ids"].clone()), (Some(true), json!([])), "{ev}");
+    assert_eq!(
+        (ev["duplicate"].as_bool(), ev["run_ids"].clone()),
+        (Some(true), json!([])),
+        "{ev}"
+    );
     let ev = d.api.get_ok(&format!("/api/v1/events/{}", other[0])).await;
     assert_eq!(ev["skipped"][0]["reason"], "idempotency_key", "{ev}");
-    assert_eq!(d.api.runs_of_function("grant-coupon-entitlements-for-purchase").await.len(), 1);
+    assert_eq!(
+        d.api
+            .runs_of_function("grant-coupon-entitlements-for-purchase")
+            .await
+            .len(),
+        1
+    );
     assert_eq!(coupon_posts(&s).await.len(), 2);
     assert_eq!(credits(&db, "u_ppp").await.len(), 1);
 }
@@ -104,17 +138,34 @@ async fn lifecycle_impl(b: Backend) {
     // The purchase replayed: the webhook again, purchase/created again (a new id), the grant event again.
     post_webhook(&d.api, &webhook).await;
     d.api
-        .send(json!({"name": "purchase/created", "data": {"purchaseId": purchase_id, "checkoutSessionId": "cs_ppp",
-                     "productType": "self-paced"}}))
+        .send(
+            json!({"name": "purchase/created", "data": {"purchaseId": purchase_id, "checkoutSessionId": "cs_ppp",
+                     "productType": "self-paced"}}),
+        )
         .await;
     let mut replay = sent[0]["event"].clone();
     replay.as_object_mut().unwrap().remove("id");
-    d.api.send(json!({"name": replay["name"], "data": replay["data"]})).await;
+    d.api
+        .send(json!({"name": replay["name"], "data": replay["data"]}))
+        .await;
     d.api.drain().await;
-    assert_eq!(d.api.runs_of_function("grant-coupon-entitlements-for-purchase").await.len(), 1);
+    assert_eq!(
+        d.api
+            .runs_of_function("grant-coupon-entitlements-for-purchase")
+            .await
+            .len(),
+        1
+    );
     assert_eq!(d.api.runs_of_function("post-purchase-workflow").await.len(), 1);
     assert_eq!(credits(&db, user_id).await, [coupon.clone()], "one credit");
-    assert_eq!(db.count("SELECT COUNT(*) AS n FROM coupons WHERE amount_discount_cents = 6000", &[]).await, 1);
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) AS n FROM coupons WHERE amount_discount_cents = 6000",
+            &[]
+        )
+        .await,
+        1
+    );
     assert_eq!(coupon_posts(&s).await.len(), 1, "one Stripe coupon");
     assert_eq!(sink.received().len(), 1, "one welcome email");
 }

@@ -32,7 +32,8 @@ async fn ppp_impl(b: Backend) {
     Mock::given(method("POST"))
         .and(path("/v1/coupons"))
         .respond_with(
-            ResponseTemplate::new(500).set_body_json(json!({"error": {"type": "api_error", "message": "Something went wrong"}})),
+            ResponseTemplate::new(500)
+                .set_body_json(json!({"error": {"type": "api_error", "message": "Something went wrong"}})),
         )
         .up_to_n_times(1)
         .with_priority(2)
@@ -47,7 +48,12 @@ async fn ppp_impl(b: Backend) {
     let coupon = format!("coupon_credit_{}_7500", ids::PRODUCT_WORKSHOP);
     let out = &run["output"];
     assert_eq!(
-        (out["checked"].as_bool(), out["amountCents"].as_i64(), out["couponId"].as_str(), out["granted"].as_bool()),
+        (
+            out["checked"].as_bool(),
+            out["amountCents"].as_i64(),
+            out["couponId"].as_str(),
+            out["granted"].as_bool()
+        ),
         (Some(true), Some(7_500), Some(coupon.as_str()), Some(true)),
         "{run}"
     );
@@ -73,7 +79,7 @@ async fn ppp_impl(b: Backend) {
         assert_eq!(form, &credit_form(7_500, "special credit $75.00"));
     }
     let mc = "SELECT COUNT(*) AS n FROM merchant_coupons WHERE identifier = 'co_credit_7500' \
-              AND kind = 'special credit' AND amount_discount_cents = 7500";
+              AND type = 'special credit' AND amount_discount_cents = 7500";
     assert_eq!(db.count(mc, &[]).await, 1);
     let c = "SELECT COUNT(*) AS n FROM coupons WHERE id = $1 AND amount_discount_cents = 7500 \
              AND eligibility_product_id = $2 AND eligibility_condition_type = 'hasValidProductPurchase'";
@@ -95,7 +101,11 @@ both!(valid_purchases_and_early_returns, branches_impl);
 async fn branches_impl(b: Backend) {
     let db = bed(
         b,
-        &[("u_valid", Valid, 19_900), ("u_again", Valid, 19_900), ("u_gone", Valid, 19_900)],
+        &[
+            ("u_valid", Valid, 19_900),
+            ("u_again", Valid, 19_900),
+            ("u_gone", Valid, 19_900),
+        ],
     )
     .await;
     let s = stripe().await;
@@ -104,11 +114,20 @@ async fn branches_impl(b: Backend) {
     // Valid: the coupon of exactly the product's price.
     let run = one(&d.api, for_purchase("u_valid", "Valid", 19_900, None)).await;
     assert_eq!(
-        (run["output"]["couponId"].as_str(), run["output"]["amountCents"].as_i64()),
+        (
+            run["output"]["couponId"].as_str(),
+            run["output"]["amountCents"].as_i64()
+        ),
         (Some(ids::CREDIT_COUPON_WORKSHOP), Some(19_900)),
         "{run}"
     );
-    assert_eq!(step_names(&run)[6..], ["find matching coupon for valid purchase", "grant entitlement for valid purchase"]);
+    assert_eq!(
+        step_names(&run)[6..],
+        [
+            "find matching coupon for valid purchase",
+            "grant entitlement for valid purchase"
+        ]
+    );
     assert_eq!(credits(&db, "u_valid").await, [ids::CREDIT_COUPON_WORKSHOP]);
 
     // Already holds a credit for the product (Bob, from the demo): skipped.
@@ -116,7 +135,12 @@ async fn branches_impl(b: Backend) {
     e["data"]["userId"] = json!(ids::BOB);
     let run = one(&d.api, e).await;
     assert_eq!(run["output"]["skipped"], true, "{run}");
-    assert!(run["output"]["existingEntitlementId"].as_str().unwrap().starts_with(ids::CREDIT_COUPON_PPP));
+    assert!(
+        run["output"]["existingEntitlementId"]
+            .as_str()
+            .unwrap()
+            .starts_with(ids::CREDIT_COUPON_PPP)
+    );
 
     // The user is gone.
     let mut e = for_purchase("u_gone", "Valid", 19_900, None);
@@ -126,9 +150,21 @@ async fn branches_impl(b: Backend) {
 
     // Not eligible.
     for (user, status, cents, bulk, reason) in [
-        ("e1", "Refunded", 19_900, None, "Purchase status is not Valid or Restricted"),
+        (
+            "e1",
+            "Refunded",
+            19_900,
+            None,
+            "Purchase status is not Valid or Restricted",
+        ),
         ("e2", "Valid", 0, None, "Purchase amount is zero"),
-        ("e3", "Valid", 19_900, Some("coupon_team"), "Team purchases do not earn credits"),
+        (
+            "e3",
+            "Valid",
+            19_900,
+            Some("coupon_team"),
+            "Team purchases do not earn credits",
+        ),
     ] {
         let run = one(&d.api, for_purchase(user, status, cents, bulk)).await;
         assert_eq!(run["status"], "completed");
@@ -143,17 +179,31 @@ async fn branches_impl(b: Backend) {
     assert_eq!(run["output"]["matchingCoupons"], 0, "{run}");
 
     // A valid purchase whose price no coupon matches: nothing granted, nothing created.
-    db.exec("UPDATE prices SET unit_amount_cents = 25000 WHERE product_id = $1", &[ids::PRODUCT_WORKSHOP]).await;
+    db.exec(
+        "UPDATE prices SET unit_amount_cents = 25000 WHERE product_id = $1",
+        &[ids::PRODUCT_WORKSHOP],
+    )
+    .await;
     let mut e = for_purchase("v2", "Valid", 25_000, None);
     e["data"]["userId"] = json!("u_again");
     let run = one(&d.api, e).await;
-    assert_eq!((run["output"]["granted"].as_bool(), run["output"]["couponId"].clone()), (Some(false), json!(null)));
+    assert_eq!(
+        (run["output"]["granted"].as_bool(), run["output"]["couponId"].clone()),
+        (Some(false), json!(null))
+    );
     // No price at all.
-    db.exec("UPDATE prices SET status = 0 WHERE product_id = $1", &[ids::PRODUCT_WORKSHOP]).await;
+    db.exec(
+        "UPDATE prices SET status = 0 WHERE product_id = $1",
+        &[ids::PRODUCT_WORKSHOP],
+    )
+    .await;
     let mut e = for_purchase("v3", "Valid", 25_000, None);
     e["data"]["userId"] = json!("u_again");
     let run = one(&d.api, e).await;
     assert_eq!(run["output"]["error"], "No product price found", "{run}");
     assert!(credits(&db, "u_again").await.is_empty());
-    assert!(coupon_posts(&s).await.is_empty(), "Valid purchases never create coupons");
+    assert!(
+        coupon_posts(&s).await.is_empty(),
+        "Valid purchases never create coupons"
+    );
 }

@@ -29,7 +29,12 @@ pub(super) fn form(req: &Request) -> Vec<(String, String)> {
 impl Respond for CreateCoupon {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let f = form(req);
-        let get = |k: &str| f.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        let get = |k: &str| {
+            f.iter()
+                .find(|(x, _)| x == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
         let amount: i64 = get("amount_off").parse().unwrap_or(0);
         ResponseTemplate::new(200).set_body_json(json!({
             "id": format!("co_credit_{amount}"), "object": "coupon", "amount_off": amount, "currency": "usd",
@@ -97,10 +102,19 @@ pub(super) async fn bed(b: Backend, buyers: &[(&str, PurchaseStatus, i64)]) -> T
     let db = TestDb::new(b).await;
     demo::load(&db.db).await.unwrap();
     for (id, status, cents) in buyers {
-        builders::user(&db.db, id, &format!("{id}@example.com"), "Buyer").await.unwrap();
-        builders::purchase(&db.db, &format!("purch_{id}"), id, ids::PRODUCT_WORKSHOP, *status, *cents)
+        builders::user(&db.db, id, &format!("{id}@example.com"), "Buyer")
             .await
             .unwrap();
+        builders::purchase(
+            &db.db,
+            &format!("purch_{id}"),
+            id,
+            ids::PRODUCT_WORKSHOP,
+            *status,
+            *cents,
+        )
+        .await
+        .unwrap();
     }
     db
 }

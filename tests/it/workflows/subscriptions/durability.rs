@@ -24,7 +24,11 @@ async fn kill9_impl(b: Backend) {
     d.kill9();
     let db = &bed.db;
     let done = "SELECT COUNT(*) AS n FROM steps WHERE step_key = 'update basic discord roles for user' AND status = 'completed'";
-    assert_eq!(db.count(done, &[]).await, 0, "killed before the step's result was stored");
+    assert_eq!(
+        db.count(done, &[]).await,
+        0,
+        "killed before the step's result was stored"
+    );
 
     let d = bed.start();
     d.api.drain().await;
@@ -36,8 +40,22 @@ async fn kill9_impl(b: Backend) {
             assert_eq!(step["attempts"], 1, "{f}: every step recorded once: {step}");
         }
     }
-    let patches: Vec<_> = bed.discord.lock().unwrap().requests.iter().filter(|r| r.0 == "PATCH").map(|r| r.2.clone()).collect();
-    assert_eq!(patches, [json!({"roles": ["role_manual", SUB_ROLE]}), json!({"roles": ["role_manual", SUB_ROLE]})]);
+    let patches: Vec<_> = bed
+        .discord
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|r| r.0 == "PATCH")
+        .map(|r| r.2.clone())
+        .collect();
+    assert_eq!(
+        patches,
+        [
+            json!({"roles": ["role_manual", SUB_ROLE]}),
+            json!({"roles": ["role_manual", SUB_ROLE]})
+        ]
+    );
     assert_eq!(bed.roles(), ["role_manual", SUB_ROLE]);
     assert_eq!(db.count("SELECT COUNT(*) AS n FROM subscriptions", &[]).await, 1);
     let created = "SELECT COUNT(*) AS n FROM events WHERE name = 'subscription/created' AND duplicate = FALSE";
@@ -45,12 +63,22 @@ async fn kill9_impl(b: Backend) {
 
     // Replays: the webhook, and subscription/created with its id.
     post_webhook(&d.api, &webhook).await;
-    let sub_id = crate::workflows::harness::texts(db, "SELECT id AS t FROM subscriptions", &[]).await.remove(0);
+    let sub_id = crate::workflows::harness::texts(db, "SELECT id AS t FROM subscriptions", &[])
+        .await
+        .remove(0);
     d.api
-        .send(json!({"name": "subscription/created", "id": format!("subscription-created:{sub_id}"),
-                     "user": {"id": "u_sub"}, "data": {"subscriptionId": sub_id, "checkoutSessionId": "cs_sub"}}))
+        .send(
+            json!({"name": "subscription/created", "id": format!("subscription-created:{sub_id}"),
+                     "user": {"id": "u_sub"}, "data": {"subscriptionId": sub_id, "checkoutSessionId": "cs_sub"}}),
+        )
         .await;
     d.api.drain().await;
     assert_eq!(db.count("SELECT COUNT(*) AS n FROM runs", &[]).await, 2);
-    assert_eq!(bed.calls().iter().filter(|(m, p)| m == "PATCH" && *p == member_path("")).count(), 2);
+    assert_eq!(
+        bed.calls()
+            .iter()
+            .filter(|(m, p)| m == "PATCH" && *p == member_path(""))
+            .count(),
+        2
+    );
 }

@@ -16,7 +16,11 @@ async fn lifecycle_impl(b: Backend) {
     let db = &bed.db;
 
     // 1. The checkout.
-    let ids = deliver(&d, &completed_event("evt_sub_checkout", "cs_sub", "subscription", "paid")).await;
+    let ids = deliver(
+        &d,
+        &completed_event("evt_sub_checkout", "cs_sub", "subscription", "paid"),
+    )
+    .await;
     let runs = d.api.runs_of(&ids[0]).await;
     assert_eq!(runs.len(), 1, "only the subscription checkout runs: {runs:?}");
     let checkout = &runs[0];
@@ -24,7 +28,11 @@ async fn lifecycle_impl(b: Backend) {
     assert_eq!(checkout["status"], "completed", "{checkout}");
     let sub = &checkout["output"]["subscription"];
     assert_eq!(
-        (sub["status"].as_str(), sub["productId"].as_str(), sub["currentPeriodEnd"].as_str()),
+        (
+            sub["status"].as_str(),
+            sub["productId"].as_str(),
+            sub["currentPeriodEnd"].as_str()
+        ),
         (Some("active"), Some("prod_member"), Some(at(P1).as_str()))
     );
     let org = "org_personal_u_sub";
@@ -46,9 +54,18 @@ async fn lifecycle_impl(b: Backend) {
         ]
     );
     let rows = [
-        ("SELECT COUNT(*) AS n FROM merchant_sessions WHERE identifier = 'cs_sub' AND organization_id = $1", org),
-        ("SELECT COUNT(*) AS n FROM merchant_customers WHERE identifier = 'cus_sub' AND user_id = $1", "u_sub"),
-        ("SELECT COUNT(*) AS n FROM merchant_subscriptions WHERE identifier = 'sub_1' AND merchant_product_id = $1", "mp_member"),
+        (
+            "SELECT COUNT(*) AS n FROM merchant_sessions WHERE identifier = 'cs_sub' AND organization_id = $1",
+            org,
+        ),
+        (
+            "SELECT COUNT(*) AS n FROM merchant_customers WHERE identifier = 'cus_sub' AND user_id = $1",
+            "u_sub",
+        ),
+        (
+            "SELECT COUNT(*) AS n FROM merchant_subscriptions WHERE identifier = 'sub_1' AND merchant_product_id = $1",
+            "mp_member",
+        ),
     ];
     for (sql, p) in rows {
         assert_eq!(db.count(sql, &[p]).await, 1, "{sql}");
@@ -62,22 +79,51 @@ async fn lifecycle_impl(b: Backend) {
     // 2. subscription/created → the Discord role, after Discord's 429.
     let created = emitted(db, &d.api, checkout, "send new subscription created event").await;
     assert_eq!(created[0]["event"]["name"], "subscription/created");
-    assert_eq!(created[0]["event"]["data"], json!({"subscriptionId": sub["id"], "checkoutSessionId": "cs_sub"}));
+    assert_eq!(
+        created[0]["event"]["data"],
+        json!({"subscriptionId": sub["id"], "checkoutSessionId": "cs_sub"})
+    );
     assert_eq!(created[0]["event"]["user"]["email"], EMAIL);
     let role = d.api.only_run(created[0]["id"].as_str().unwrap()).await;
     assert_eq!(role["function_id"], "add-subscription-discord-role");
     assert_eq!(role["status"], "completed", "{role}");
     assert_eq!(role["output"]["added"], true);
-    assert_eq!(role["output"]["discordMember"]["roles"], json!(["role_manual", SUB_ROLE]));
+    assert_eq!(
+        role["output"]["discordMember"]["roles"],
+        json!(["role_manual", SUB_ROLE])
+    );
     let get = ("GET".to_string(), member_path(""));
-    assert_eq!(bed.calls(), [get.clone(), get.clone(), ("PATCH".into(), member_path("")), get.clone()]);
-    assert_eq!(bed.discord.lock().unwrap().requests[2].2, json!({"roles": ["role_manual", SUB_ROLE]}));
-    assert_eq!(role["steps"].as_array().unwrap()[2]["attempts"], 2, "the 429 was retried");
+    assert_eq!(
+        bed.calls(),
+        [get.clone(), get.clone(), ("PATCH".into(), member_path("")), get.clone()]
+    );
+    assert_eq!(
+        bed.discord.lock().unwrap().requests[2].2,
+        json!({"roles": ["role_manual", SUB_ROLE]})
+    );
+    assert_eq!(
+        role["steps"].as_array().unwrap()[2]["attempts"],
+        2,
+        "the 429 was retried"
+    );
 
     // 3. Stripe's own customer.subscription.created, and the first paid invoice.
-    let ids = deliver(&d, &sub_event("evt_sub_created", "created", P0, subscription("sub_1", "active", P0, P1))).await;
+    let ids = deliver(
+        &d,
+        &sub_event(
+            "evt_sub_created",
+            "created",
+            P0,
+            subscription("sub_1", "active", P0, P1),
+        ),
+    )
+    .await;
     let run = d.api.only_run(&ids[0]).await;
-    assert_eq!((run["function_id"].as_str(), run["output"]["updated"].as_bool()), (Some("stripe-customer-subscription-created"), Some(true)), "{run}");
+    assert_eq!(
+        (run["function_id"].as_str(), run["output"]["updated"].as_bool()),
+        (Some("stripe-customer-subscription-created"), Some(true)),
+        "{run}"
+    );
     let p2 = P1 + 30 * 86_400;
     let ids = deliver(&d, &invoice_event("evt_inv_1", "in_1", Some("sub_1"), P1, p2)).await;
     let run = d.api.only_run(&ids[0]).await;
@@ -88,11 +134,23 @@ async fn lifecycle_impl(b: Backend) {
     assert_eq!(db.count(inv, &[sub["id"].as_str().unwrap()]).await, 1);
 
     // 4. Canceled: ended, subscription/ended, the role removed.
-    let deleted = sub_event("evt_sub_deleted", "deleted", P1 + 10, subscription("sub_1", "canceled", P1, p2));
+    let deleted = sub_event(
+        "evt_sub_deleted",
+        "deleted",
+        P1 + 10,
+        subscription("sub_1", "canceled", P1, p2),
+    );
     let ids = deliver(&d, &deleted).await;
     let run = d.api.only_run(&ids[0]).await;
     assert_eq!(run["function_id"], "stripe-customer-subscription-updated");
-    assert_eq!((run["output"]["ended"].as_bool(), run["output"]["previousStatus"].as_str()), (Some(true), Some("active")), "{run}");
+    assert_eq!(
+        (
+            run["output"]["ended"].as_bool(),
+            run["output"]["previousStatus"].as_str()
+        ),
+        (Some(true), Some("active")),
+        "{run}"
+    );
     assert_eq!(stored(db, "sub_1").await, ["canceled|ended"]);
     let ended = emitted(db, &d.api, &run, "send subscription ended event").await;
     assert_eq!(
@@ -100,12 +158,29 @@ async fn lifecycle_impl(b: Backend) {
         json!({"subscriptionId": sub["id"], "organizationId": org, "userId": "u_sub", "status": "canceled"})
     );
     let removal = d.api.only_run(ended[0]["id"].as_str().unwrap()).await;
-    assert_eq!((removal["status"].as_str(), removal["output"]["removed"].as_bool()), (Some("completed"), Some(true)), "{removal}");
+    assert_eq!(
+        (removal["status"].as_str(), removal["output"]["removed"].as_bool()),
+        (Some("completed"), Some(true)),
+        "{removal}"
+    );
     assert_eq!(bed.roles(), ["role_manual"]);
-    assert_eq!(bed.calls()[4..], [get.clone(), get.clone(), ("DELETE".into(), member_path(&format!("/roles/{SUB_ROLE}"))), get.clone()]);
+    assert_eq!(
+        bed.calls()[4..],
+        [
+            get.clone(),
+            get.clone(),
+            ("DELETE".into(), member_path(&format!("/roles/{SUB_ROLE}"))),
+            get.clone()
+        ]
+    );
 
     // 5. An older update delivered late: ignored.
-    let late = sub_event("evt_sub_late", "updated", P0 + 50, subscription("sub_1", "active", P0, P1));
+    let late = sub_event(
+        "evt_sub_late",
+        "updated",
+        P0 + 50,
+        subscription("sub_1", "active", P0, P1),
+    );
     let ids = deliver(&d, &late).await;
     let run = d.api.only_run(&ids[0]).await;
     assert_eq!(run["output"]["updated"], false, "{run}");

@@ -63,7 +63,11 @@ impl Respond for FakeDiscord {
         if std::mem::take(&mut s.fail_next) {
             return ResponseTemplate::new(502).set_body_string("<html>Bad Gateway</html>");
         }
-        let auth = req.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let auth = req
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         if auth != "Bot bot-token" {
             return ResponseTemplate::new(401).set_body_json(json!({"message": "401: Unauthorized", "code": 0}));
         }
@@ -74,11 +78,18 @@ impl Respond for FakeDiscord {
         };
         let unknown = ResponseTemplate::new(404).set_body_json(json!({"message": "Unknown Member", "code": 10007}));
         let delay = if m == "PATCH" { s.delay_patch.take() } else { None };
-        let Some(roles) = s.members.get_mut(&id) else { return unknown };
+        let Some(roles) = s.members.get_mut(&id) else {
+            return unknown;
+        };
         let answer = match (m.as_str(), role) {
             ("GET", None) => ResponseTemplate::new(200).set_body_json(member(&id, roles)),
             ("PATCH", None) => {
-                *roles = body["roles"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect();
+                *roles = body["roles"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.as_str().unwrap().to_string())
+                    .collect();
                 ResponseTemplate::new(200).set_body_json(member(&id, roles))
             }
             ("DELETE", Some(r)) => {
@@ -111,9 +122,15 @@ impl Bed {
         builders::product(&db.db, "prod_member", "membership", "Membership", 2_000, json!({}), &[])
             .await
             .unwrap();
-        merchants::ensure_merchant_product(&db.db, "mp_member", ids::MERCHANT_ACCOUNT, "prod_member", "stripe_prod_member")
-            .await
-            .unwrap();
+        merchants::ensure_merchant_product(
+            &db.db,
+            "mp_member",
+            ids::MERCHANT_ACCOUNT,
+            "prod_member",
+            "stripe_prod_member",
+        )
+        .await
+        .unwrap();
         builders::user(&db.db, "u_sub", EMAIL, "Sub Scriber").await.unwrap();
         builders::account(&db.db, "u_sub", "discord", DISCORD_ID).await.unwrap();
         let stripe = MockServer::start().await;
@@ -123,14 +140,24 @@ impl Bed {
             .mount(&stripe)
             .await;
         let discord = Arc::new(Mutex::new(State::default()));
-        discord.lock().unwrap().members.insert(DISCORD_ID.into(), vec!["role_manual".into()]);
+        discord
+            .lock()
+            .unwrap()
+            .members
+            .insert(DISCORD_ID.into(), vec!["role_manual".into()]);
         let discord_server = MockServer::start().await;
         Mock::given(path_regex("^/guilds/.*"))
             .respond_with(FakeDiscord(discord.clone()))
             .mount(&discord_server)
             .await;
         let sink = SmtpSink::start(None, None).await;
-        Bed { db, stripe, discord_server, discord, sink }
+        Bed {
+            db,
+            stripe,
+            discord_server,
+            discord,
+            sink,
+        }
     }
 
     pub(super) fn env(&self) -> Vec<(String, String)> {
@@ -152,7 +179,13 @@ impl Bed {
 
     /// (method, path) of the Discord calls, in order.
     pub(super) fn calls(&self) -> Vec<(String, String)> {
-        self.discord.lock().unwrap().requests.iter().map(|(m, p, _)| (m.clone(), p.clone())).collect()
+        self.discord
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .map(|(m, p, _)| (m.clone(), p.clone()))
+            .collect()
     }
 
     pub(super) fn roles(&self) -> Vec<String> {
@@ -219,5 +252,9 @@ pub(super) async fn stored(db: &TestDb, stripe_id: &str) -> Vec<String> {
 
 /// Seconds as a step output shows a timestamp (`YYYY-MM-DDTHH:MM:SS`).
 pub(super) fn at(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0).unwrap().naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string()
+    chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap()
+        .naive_utc()
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string()
 }
