@@ -130,7 +130,7 @@ async fn lifecycle_impl(b: Backend) {
     assert_eq!(grant["status"], "completed", "{grant}");
     let coupon = format!("coupon_credit_{}_6000", ids::PRODUCT_WORKSHOP);
     assert_eq!(grant["output"]["couponId"], coupon.as_str(), "{grant}");
-    assert_eq!(credits(&db, user_id).await, [coupon.clone()]);
+    assert_eq!(credits(&db, user_id).await, std::slice::from_ref(&coupon));
     let posts = coupon_posts(&s).await;
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].0, "special-credit-6000");
@@ -157,7 +157,7 @@ async fn lifecycle_impl(b: Backend) {
         1
     );
     assert_eq!(d.api.runs_of_function("post-purchase-workflow").await.len(), 1);
-    assert_eq!(credits(&db, user_id).await, [coupon.clone()], "one credit");
+    assert_eq!(credits(&db, user_id).await, std::slice::from_ref(&coupon), "one credit");
     assert_eq!(
         db.count(
             "SELECT COUNT(*) AS n FROM coupons WHERE amount_discount_cents = 6000",

@@ -84,7 +84,7 @@ async fn ppp_impl(b: Backend) {
     let c = "SELECT COUNT(*) AS n FROM coupons WHERE id = $1 AND amount_discount_cents = 7500 \
              AND eligibility_product_id = $2 AND eligibility_condition_type = 'hasValidProductPurchase'";
     assert_eq!(db.count(c, &[&coupon, ids::PRODUCT_WORKSHOP]).await, 1);
-    assert_eq!(credits(&db, "u_ppp").await, [coupon.clone()]);
+    assert_eq!(credits(&db, "u_ppp").await, std::slice::from_ref(&coupon));
     let learner = "SELECT COUNT(*) AS n FROM organization_membership_roles r JOIN roles ON roles.id = r.role_id \
                    JOIN organization_memberships m ON m.id = r.organization_membership_id \
                    WHERE m.user_id = $1 AND roles.name = 'learner'";

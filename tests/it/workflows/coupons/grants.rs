@@ -140,9 +140,11 @@ async fn ppp_impl(b: Backend) {
             ("u_p2", Restricted, 5_000),
             ("u_p3", Restricted, 4_000),
             ("u_v", Valid, 19_900),
+            ("u_pn", Restricted, 5_000),
         ],
     )
     .await;
+    db.exec("UPDATE users SET email = '' WHERE id = 'u_pn'", &[]).await;
     let s = stripe().await;
     // Stripe refuses the 40.00 coupon (a 4xx is not retried): its buyer gets nothing.
     Mock::given(method("POST"))
@@ -166,10 +168,15 @@ async fn ppp_impl(b: Backend) {
     let out = &run["output"];
     assert_eq!(
         (out["created"].as_i64(), out["skipped"].as_i64(), out["failed"].as_i64()),
-        (Some(3), Some(0), Some(0)),
+        (Some(3), Some(0), Some(1)),
         "{run}"
     );
     assert_eq!(out["grantedUserIds"], json!([ids::BOB, "u_p1", "u_p2"]));
+    assert_eq!(
+        out["failedUserIds"],
+        json!(["u_pn"]),
+        "no email: no personal organization"
+    );
     assert_eq!(out["summary"]["coupons"], json!({"5000": c(5_000), "9950": c(9_950)}));
     assert!(
         out["summary"]["refusedAmounts"]["4000"]
@@ -190,6 +197,7 @@ async fn ppp_impl(b: Backend) {
             &format!("grant entitlement to user {}", ids::BOB),
             "grant entitlement to user u_p1",
             "grant entitlement to user u_p2",
+            "grant entitlement to user u_pn",
             "aggregate entitlement results",
         ]
     );

@@ -1,5 +1,5 @@
 //! Lifecycle 4: a subscription checkout from the signed webhook → subscription, learner role, Discord subscriber
-//! role (after a 429); Stripe's `customer.subscription.created`, a paid invoice; `customer.subscription.deleted` →
+//! role (after a 429); a 502 from Discord on the way out; Stripe's `customer.subscription.created`, a paid invoice; `customer.subscription.deleted` →
 //! subscription ended, role removed; a late, older update changes nothing; the deletion delivered again neither.
 
 use super::{Bed, EMAIL, P0, P1, SUB_ROLE, at, deliver, invoice_event, member_path, stored, sub_event, subscription};
@@ -134,6 +134,7 @@ async fn lifecycle_impl(b: Backend) {
     assert_eq!(db.count(inv, &[sub["id"].as_str().unwrap()]).await, 1);
 
     // 4. Canceled: ended, subscription/ended, the role removed.
+    bed.discord.lock().unwrap().fail_next = true;
     let deleted = sub_event(
         "evt_sub_deleted",
         "deleted",
@@ -164,15 +165,13 @@ async fn lifecycle_impl(b: Backend) {
         "{removal}"
     );
     assert_eq!(bed.roles(), ["role_manual"]);
+    // Discord answered the first call 502: retried.
+    let delete = ("DELETE".to_string(), member_path(&format!("/roles/{SUB_ROLE}")));
     assert_eq!(
         bed.calls()[4..],
-        [
-            get.clone(),
-            get.clone(),
-            ("DELETE".into(), member_path(&format!("/roles/{SUB_ROLE}"))),
-            get.clone()
-        ]
+        [get.clone(), get.clone(), get.clone(), delete, get.clone()]
     );
+    assert_eq!(removal["steps"].as_array().unwrap()[2]["attempts"], 2, "{removal}");
 
     // 5. An older update delivered late: ignored.
     let late = sub_event(
@@ -189,5 +188,5 @@ async fn lifecycle_impl(b: Backend) {
     // 6. The deletion again: a duplicate.
     let again = deliver(&d, &deleted).await;
     assert!(d.api.runs_of(&again[0]).await.is_empty());
-    assert_eq!(bed.calls().len(), 8);
+    assert_eq!(bed.calls().len(), 9);
 }
