@@ -17,6 +17,17 @@ pub mod product_transfer_workflow;
 pub mod refund_entitlements;
 pub mod remove_purchase_role_discord;
 pub mod update_purchase_status;
+// Helper B (issue 11: subscriptions, coupons and credits, cohort sync)
+pub mod add_subscription_discord_role;
+pub mod cohort_entitlement_sync_user;
+pub mod cohort_entitlement_sync_workflow;
+pub mod create_ppp_credit_coupons;
+pub mod grant_coupon_entitlements;
+pub mod grant_coupon_entitlements_for_purchase;
+pub mod stripe_customer_subscription_created;
+pub mod stripe_customer_subscription_updated;
+pub mod stripe_invoice_payment_succeeded;
+pub mod stripe_subscription_checkout;
 
 use crate::config::Config;
 use crate::integrations::Integrations;
@@ -81,6 +92,9 @@ pub const EVENT_ALIASES: &[(&str, &str)] = &[
     ("oauth/provider-account-linked", "discord/account-linked"),
     ("purchase/transferred", "commerce/purchase_transferred"),
     ("purchase/transferred-api", "commerce/purchase_transferred_api"),
+    // Helper B (issue 11)
+    ("coupon/create-ppp-credit", "coupon/create-ppp-credit-for-purchasers"),
+    ("subscription/created", "commerce/new-subscription-created"),
 ];
 
 /// Triggers for a canonical event name: the name itself, plus its original-platform alias if it has one.
@@ -116,6 +130,17 @@ pub fn all(deps: &Deps) -> Vec<FunctionDef> {
         add_discord_role_workflow::definition(deps.clone()),
         product_transfer_workflow::definition(deps.clone()),
         product_transfer_workflow::api_definition(deps.clone()),
+        // Helper B (issue 11: subscriptions, coupons and credits, cohort sync)
+        cohort_entitlement_sync_workflow::definition(deps.clone()),
+        cohort_entitlement_sync_user::definition(deps.clone()),
+        grant_coupon_entitlements_for_purchase::definition(deps.clone()),
+        grant_coupon_entitlements::definition(deps.clone()),
+        create_ppp_credit_coupons::definition(deps.clone()),
+        stripe_subscription_checkout::definition(deps.clone()),
+        stripe_customer_subscription_created::definition(deps.clone()),
+        stripe_customer_subscription_updated::definition(deps.clone()),
+        stripe_invoice_payment_succeeded::definition(deps.clone()),
+        add_subscription_discord_role::definition(deps.clone()),
     ]
 }
 

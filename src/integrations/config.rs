@@ -50,6 +50,12 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "",
         "Discord role for workshop (self-paced) buyers when the product has no fields.discordRoleId",
     ),
+    // Helper B (issue 11): the subscriber role.
+    (
+        "DISCORD_SUBSCRIBER_ROLE_ID",
+        "",
+        "Discord role for members of an organization with an active subscription",
+    ),
     (
         "DISCORD_API_BASE_URL",
         "https://discord.com/api",
@@ -207,6 +213,8 @@ pub struct IntegrationsConfig {
     pub discord_cohort_role_id: Option<String>,
     /// `DISCORD_PURCHASER_ROLE_ID`: the workshop role when a product names none.
     pub discord_purchaser_role_id: Option<String>,
+    /// `DISCORD_SUBSCRIBER_ROLE_ID`: the role of subscribers (helper B, issue 11).
+    pub discord_subscriber_role_id: Option<String>,
     pub google_account: Option<ServiceAccount>,
     pub google_impersonate: Option<String>,
     pub google_token_url: String,
@@ -384,6 +392,7 @@ impl IntegrationsConfig {
             discord: r.endpoint("DISCORD_API_BASE_URL", "DISCORD_RATE_LIMIT")?,
             discord_cohort_role_id: r.get("DISCORD_COHORT_001_ROLE_ID"),
             discord_purchaser_role_id: r.get("DISCORD_PURCHASER_ROLE_ID"),
+            discord_subscriber_role_id: r.get("DISCORD_SUBSCRIBER_ROLE_ID"),
             google_account,
             google_impersonate: r.get("GOOG_CALENDAR_IMPERSONATE_USER"),
             google_token_url: r.url("GOOGLE_OAUTH_TOKEN_URL")?,

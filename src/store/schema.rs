@@ -431,6 +431,28 @@ diesel::table! {
         status -> Text,
         fields -> Text,
         created_at -> Timestamp,
+        current_period_start -> Nullable<Timestamp>,
+        current_period_end -> Nullable<Timestamp>,
+        ended_at -> Nullable<Timestamp>,
+        stripe_changed_at -> Nullable<BigInt>,
+    }
+}
+
+// Helper B (issue 11): paid Stripe invoices.
+diesel::table! {
+    merchant_invoices (id) {
+        id -> Text,
+        merchant_account_id -> Text,
+        identifier -> Text,
+        subscription_id -> Nullable<Text>,
+        stripe_subscription_id -> Nullable<Text>,
+        stripe_customer_id -> Nullable<Text>,
+        amount_paid_cents -> BigInt,
+        currency -> Nullable<Text>,
+        billing_reason -> Nullable<Text>,
+        period_start -> Nullable<Timestamp>,
+        period_end -> Nullable<Timestamp>,
+        created_at -> Timestamp,
     }
 }
 
@@ -659,6 +681,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     merchant_sessions,
     merchant_events,
     subscriptions,
+    merchant_invoices,
     coupons,
     purchases,
     purchase_user_transfers,

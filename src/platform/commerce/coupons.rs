@@ -194,3 +194,26 @@ pub async fn revoke_coupon(db: &Db, id: &str) -> Result<bool> {
             .await?
     }) == 1)
 }
+
+/// An active coupon of a merchant coupon restricted to a product for an exact amount (the PPP credit coupons are
+/// reused per amount), the oldest if several.
+pub async fn find_credit_coupon(
+    db: &Db,
+    merchant_coupon_id: &str,
+    restricted_to_product_id: Option<&str>,
+    amount_cents: i64,
+) -> Result<Option<Coupon>> {
+    Ok(crate::with_conn!(db, read, |c| {
+        let mut q = k::table
+            .filter(k::merchant_coupon_id.eq(merchant_coupon_id))
+            .filter(k::amount_discount_cents.eq(amount_cents))
+            .filter(k::status.eq(1))
+            .select(COLUMNS)
+            .into_boxed();
+        q = match restricted_to_product_id {
+            Some(p) => q.filter(k::restricted_to_product_id.eq(p)),
+            None => q.filter(k::restricted_to_product_id.is_null()),
+        };
+        q.order((k::created_at, k::id)).first(c).await.optional()?
+    }))
+}

@@ -10,6 +10,7 @@ pub mod product_types;
 pub mod products;
 pub mod purchases;
 pub mod refunds;
+pub mod subscription_state;
 pub mod subscriptions;
 
 use serde::{Deserialize, Serialize};

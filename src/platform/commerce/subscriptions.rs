@@ -11,6 +11,8 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 
+pub use super::subscription_state::*;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Queryable)]
 #[serde(rename_all = "camelCase")]
 pub struct Subscription {
@@ -18,9 +20,15 @@ pub struct Subscription {
     pub organization_id: Option<String>,
     pub product_id: String,
     pub merchant_subscription_id: String,
-    /// `active`, `canceled`, ...
+    /// Stripe's status: `active`, `trialing`, `past_due`, `canceled`, ...
     pub status: String,
     pub created_at: NaiveDateTime,
+    pub current_period_start: Option<NaiveDateTime>,
+    pub current_period_end: Option<NaiveDateTime>,
+    /// When Stripe ended it (status `canceled` or `incomplete_expired`).
+    pub ended_at: Option<NaiveDateTime>,
+    /// Stripe's `created` (seconds) of the last event applied to it.
+    pub stripe_changed_at: Option<i64>,
 }
 
 /// A Stripe subscription to record.
@@ -36,20 +44,29 @@ pub struct NewSubscription {
     pub stripe_subscription_id: String,
 }
 
-const COLUMNS: (
+type Columns = (
     sub::id,
     sub::organization_id,
     sub::product_id,
     sub::merchant_subscription_id,
     sub::status,
     sub::created_at,
-) = (
+    sub::current_period_start,
+    sub::current_period_end,
+    sub::ended_at,
+    sub::stripe_changed_at,
+);
+pub(crate) const COLUMNS: Columns = (
     sub::id,
     sub::organization_id,
     sub::product_id,
     sub::merchant_subscription_id,
     sub::status,
     sub::created_at,
+    sub::current_period_start,
+    sub::current_period_end,
+    sub::ended_at,
+    sub::stripe_changed_at,
 );
 
 /// Stores a checkout session once by its Stripe id; returns our id for it.
@@ -82,6 +99,16 @@ pub async fn store_merchant_session(
 /// Records a Stripe subscription (merchant subscription + subscription, status `active`) in one transaction, once
 /// per Stripe subscription id. Returns the subscription and whether it was created now.
 pub async fn create_subscription(db: &Db, n: &NewSubscription) -> Result<(Subscription, bool)> {
+    create_subscription_with_state(db, n, &StripeState::active()).await
+}
+
+/// [`create_subscription`] with Stripe's status and period (as the checkout retrieved them). An existing
+/// subscription is returned unchanged.
+pub async fn create_subscription_with_state(
+    db: &Db,
+    n: &NewSubscription,
+    state: &StripeState,
+) -> Result<(Subscription, bool)> {
     if n.stripe_subscription_id.is_empty() {
         return Err(Error::Invalid("a subscription needs its Stripe id".into()));
     }
@@ -112,6 +139,11 @@ pub async fn create_subscription(db: &Db, n: &NewSubscription) -> Result<(Subscr
                     sub::merchant_subscription_id.eq(&msub_id),
                     sub::organization_id.eq(&n.organization_id),
                     sub::product_id.eq(&n.product_id),
+                    sub::status.eq(&state.status),
+                    sub::current_period_start.eq(state.current_period_start),
+                    sub::current_period_end.eq(state.current_period_end),
+                    sub::ended_at.eq(SubscriptionStatus::is_ended(&state.status).then_some(t)),
+                    sub::stripe_changed_at.eq(state.changed_at),
                     sub::created_at.eq(t),
                 ))
                 .on_conflict_do_nothing()
@@ -136,11 +168,12 @@ pub async fn create_subscription(db: &Db, n: &NewSubscription) -> Result<(Subscr
     Ok((s, created))
 }
 
-/// Whether any organization the user belongs to has an `active` subscription.
+/// Whether any organization the user belongs to has a subscription that grants access (active, trialing or
+/// past due: see [`SubscriptionStatus::grants_access`]).
 pub async fn has_active_subscription(db: &Db, user_id: &str) -> Result<bool> {
     let n: i64 = crate::with_conn!(db, read, |c| {
         sub::table
-            .filter(sub::status.eq("active"))
+            .filter(sub::status.eq_any(SubscriptionStatus::GRANTING))
             .filter(
                 sub::organization_id.eq_any(
                     om::table

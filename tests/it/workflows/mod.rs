@@ -19,3 +19,7 @@ mod discord_roles;
 mod fake_discord;
 mod product_transfer;
 mod refunds;
+// Helper B (issue 11: subscriptions, coupons and credits, cohort sync)
+mod cohort_sync;
+mod coupons;
+mod subscriptions;
