@@ -10,6 +10,15 @@ pub mod handle_refund_remove_calendar;
 pub mod post_purchase_workflow;
 pub mod stripe_checkout_session_completed;
 pub mod user_created;
+// Purchase fan-out and ConvertKit (issue 11, helper C).
+pub mod add_purchases_convertkit;
+pub mod post_event_purchase;
+pub mod purchase_fanout;
+pub mod send_live_event_welcome_email;
+pub mod send_post_purchase_email;
+pub mod send_post_purchase_slack;
+pub mod shortlink_attribution;
+pub mod sync_purchase_tags;
 
 use crate::config::Config;
 use crate::integrations::Integrations;
@@ -70,6 +79,8 @@ pub const EVENT_ALIASES: &[(&str, &str)] = &[
     ("discord/user-added-to-cohort", "cohort/user-added"),
     ("discord/user-added-to-workshop", "workshop/user-added"),
     ("oauth/provider-account-linked", "user/oauth-provider-account-linked"),
+    // Purchase fan-out and ConvertKit (issue 11, helper C).
+    ("sync/purchase-tags", "purchase/sync-tags"),
 ];
 
 /// Triggers for a canonical event name: the name itself, plus its original-platform alias if it has one.
@@ -98,6 +109,14 @@ pub fn all(deps: &Deps) -> Vec<FunctionDef> {
         handle_refund_remove_calendar::definition(deps.clone()),
         stripe_checkout_session_completed::definition(deps.clone()),
         email_send_broadcast::definition(deps.clone()),
+        // Purchase fan-out and ConvertKit (issue 11, helper C).
+        post_event_purchase::definition(deps.clone()),
+        send_live_event_welcome_email::definition(deps.clone()),
+        shortlink_attribution::definition(deps.clone()),
+        send_post_purchase_email::definition(deps.clone()),
+        send_post_purchase_slack::definition(deps.clone()),
+        add_purchases_convertkit::definition(deps.clone()),
+        sync_purchase_tags::definition(deps.clone()),
     ]
 }
 
