@@ -6,7 +6,8 @@
 //! - No `checkoutSessionId` in the event, or Stripe not configured: returns `{skipped: true, reason}` at once.
 //! - "get purchase", "get product", "get user" — a missing row returns `{skipped: true, reason}` (the original's
 //!   choice: attribution is best effort).
-//! - "record attribution" — retrieves the Stripe checkout session and reads `metadata.shortlinkRef`. None:
+//! - "record attribution" — retrieves the Stripe checkout session (nothing expanded) and reads
+//!   `metadata.shortlinkRef`. None:
 //!   `{skipped, reason: "No shortlink reference in metadata"}`. An unknown slug: `{recorded: false, reason:
 //!   "Shortlink not found"}` (the original returned `recorded: true` here). Else one `shortlink_attributions`
 //!   row of type `purchase` with the metadata `{productId, productName, purchaseId, totalAmount (dollars),
@@ -88,7 +89,7 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
 
     ctx.step
         .run("record attribution", || async {
-            let session = match deps.integrations.stripe.checkout_session(&session_id).await {
+            let session = match deps.integrations.stripe.checkout_session_unexpanded(&session_id).await {
                 Ok(s) => s,
                 Err(e) if !e.is_retryable() => return Ok(json!({"recorded": false, "error": e.to_string()})),
                 Err(e) => return Err(StepError::from(e)),

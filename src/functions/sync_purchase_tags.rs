@@ -8,8 +8,8 @@
 //!    each with its ConvertKit field and value (as `add-purchases-convertkit`: `purchased_<slug>_on`, the
 //!    creation time in UTC).
 //! 2. Per purchase, the same step names every time (the engine numbers repeats `name`, `name:1`, ... as
-//!    Inngest does): "get user" (gone: the purchase is reported skipped — the original threw and stopped the
-//!    backfill), "get convertkit user", "update convertkit user" when the email is a subscriber, then the
+//!    Inngest does): "get user" (gone: non-retriable, as the original — the buyer is a foreign key, so only a
+//!    concurrent deletion gets there), "get convertkit user", "update convertkit user" when the email is a subscriber, then the
 //!    durable sleep "sleep for 200ms" (ConvertKit's rate limit, as the original).
 //! 3. More purchases left: sendEvent "continue with the next purchases" → `sync/purchase-tags` `{after: <last
 //!    id>, batchSize}` — decision: a run holds at most 1,000 steps (four per purchase), so the backfill goes on
@@ -17,7 +17,7 @@
 //!
 //! ConvertKit not configured: non-retriable, naming the settings. Its 429 (honouring `Retry-After`), 5xx and
 //! timeouts retry the step; a crash replays every finished step and sleep. Returns `{purchases, updated,
-//! notSubscribed, skipped, next}`.
+//! notSubscribed, next}`.
 
 use super::add_purchases_convertkit::{purchased_on_field, purchased_on_value, set_field};
 use super::purchase_fanout::{data_str, db_err};
@@ -27,7 +27,7 @@ use crate::platform::commerce::PurchaseStatus;
 use crate::platform::commerce::products::get_product_row;
 use crate::platform::commerce::purchases::{get_purchase, purchases_page_with_status};
 use crate::platform::users::{User, get_user};
-use ingot_actors::{FnError, FunctionDef, RunCtx, SendEvent};
+use ingot_actors::{FnError, FunctionDef, RunCtx, SendEvent, StepError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -121,18 +121,17 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
         })
         .await?;
 
-    let (mut updated, mut not_subscribed, mut skipped) = (0, 0, Vec::new());
+    let (mut updated, mut not_subscribed) = (0, 0);
     for item in &batch.items {
-        let user: Option<User> = ctx
+        let user: User = ctx
             .step
             .run("get user", || async {
-                get_user(db, &item.user_id).await.map_err(db_err)
+                get_user(db, &item.user_id)
+                    .await
+                    .map_err(db_err)?
+                    .ok_or_else(|| StepError::fatal(format!("User not found: {:?}", item.user_id)))
             })
             .await?;
-        let Some(user) = user else {
-            skipped.push(json!({"purchaseId": item.purchase_id, "reason": "User not found"}));
-            continue;
-        };
         let sub: Option<Subscriber> = ctx
             .step
             .run("get convertkit user", || async {
@@ -166,7 +165,6 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
         "purchases": batch.items.len(),
         "updated": updated,
         "notSubscribed": not_subscribed,
-        "skipped": skipped,
         "next": batch.next,
     }))
 }

@@ -10,3 +10,7 @@ mod refund_remove_calendar;
 mod stripe_checkout_session_completed;
 mod stripe_purchase_end_to_end;
 mod user_created;
+// Purchase fan-out and ConvertKit (issue 11, helper C).
+mod fanout_support;
+mod live_events;
+mod purchase_notices;
