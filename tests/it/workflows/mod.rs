@@ -11,6 +11,7 @@ mod stripe_checkout_session_completed;
 mod stripe_purchase_end_to_end;
 mod user_created;
 // Purchase fan-out and ConvertKit (issue 11, helper C).
+mod convertkit;
 mod fanout_support;
 mod live_events;
 mod purchase_notices;
