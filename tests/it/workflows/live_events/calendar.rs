@@ -184,17 +184,25 @@ async fn skips_impl(b: Backend) {
         "{ev_}"
     );
 
-    // A purchase that does not exist: non-retriable, one attempt.
-    let ev = announce(&d.api, "p_ghost").await;
-    d.api.drain().await;
-    let run = run_of(&d.api, &ev, POST).await;
-    assert_eq!(run["status"], "failed", "{run}");
-    assert_eq!(run["steps"][0]["attempts"], 1);
-    assert_eq!(run["steps"][0]["error"]["name"], "NonRetriableError");
-    assert!(
-        run["error"]["message"].as_str().unwrap().contains("Purchase not found"),
-        "{run}"
-    );
+    // A purchase that does not exist, an event without a title (invalid): non-retriable, one attempt.
+    bed.purchase("p_untitled", BUYER, "prod_untitled", Valid, None, None)
+        .await;
+    for (id, failed, message) in [
+        ("p_ghost", "get purchase", "Purchase not found"),
+        ("p_untitled", "get event resource", "has no title"),
+    ] {
+        let ev = announce(&d.api, id).await;
+        d.api.drain().await;
+        let run = run_of(&d.api, &ev, POST).await;
+        assert_eq!(run["status"], "failed", "{run}");
+        let s = crate::workflows::harness::step(&run, failed);
+        assert_eq!(
+            (s["attempts"].as_u64(), s["error"]["name"].as_str()),
+            (Some(1), Some("NonRetriableError")),
+            "{s}"
+        );
+        assert!(run["error"]["message"].as_str().unwrap().contains(message), "{run}");
+    }
 
     // A cohort purchase is not this function's.
     let ids_ = d

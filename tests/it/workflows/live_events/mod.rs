@@ -49,6 +49,12 @@ impl Bed {
         builders::product(d, "prod_nocal", "live", "Unscheduled", 100, json!({}), &["ev_nocal"])
             .await
             .unwrap();
+        builders::resource(d, "ev_untitled", "event", "", json!({"calendarId": "gcal_untitled"}))
+            .await
+            .unwrap();
+        builders::product(d, "prod_untitled", "live", "Untitled", 100, json!({}), &["ev_untitled"])
+            .await
+            .unwrap();
         builders::product(d, "prod_noevent", "live", "Nothing Yet", 100, json!({}), &[])
             .await
             .unwrap();
