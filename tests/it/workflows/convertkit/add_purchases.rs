@@ -157,6 +157,38 @@ async fn failures_impl(b: Backend) {
     assert_eq!(bed.ck.requests(MAIN).len(), 3, "three lookups, nothing written");
     assert!(bed.ck.requests(TT).is_empty());
 
+    // A purchase without a buyer: the event's `user` is the buyer (as the original read it).
+    ingot::platform::commerce::purchases::ensure_purchase(
+        &bed.db.db,
+        &ingot::platform::commerce::purchases::NewPurchase {
+            id: "p_anon".into(),
+            product_id: ids::PRODUCT_WORKSHOP.into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    bed.ck
+        .subscriber(MAIN, 9, "ada@example.com", &["purchased_typescript_for_ai_on"]);
+    let ev = d
+        .api
+        .send(
+            json!({"name": "purchase/created", "user": {"id": "u_ada", "email": "ada@example.com"},
+            "data": {"purchaseId": "p_anon", "productType": "membership"}}),
+        )
+        .await;
+    d.api.drain().await;
+    let run = run_of(&d.api, &ev[0], FN).await;
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(
+        (
+            run["output"]["email"].as_str(),
+            run["output"]["convertkit"]["subscriberId"].as_u64()
+        ),
+        (Some("ada@example.com"), Some(9)),
+        "{run}"
+    );
+
     // ConvertKit refuses (400): non-retriable; and a purchase that does not exist.
     bed.ck.state.lock().unwrap().fail_next.push_back((400, None));
     for (id, failed) in [("p_bad", "get convertkit user"), ("p_ghost", "get purchase")] {

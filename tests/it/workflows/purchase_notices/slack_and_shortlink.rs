@@ -90,11 +90,31 @@ async fn refusals_impl(b: Backend) {
         .respond_with(ResponseTemplate::new(400).set_body_string("invalid_payload"))
         .mount(&bed.slack)
         .await;
+    // A session Stripe answers without a customer: it cannot be read, non-retriable.
+    let odd = buy(&bed.db, BUYER, ids::PRODUCT_WORKSHOP, "ch_odd", 1).await;
+    Mock::given(method("GET"))
+        .and(path("/v1/checkout/sessions/cs_ch_odd"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "cs_ch_odd", "metadata": {}})))
+        .mount(&bed.stripe)
+        .await;
     let d = start(&bed.env());
     let ev = announce(&d.api, &p.id, Some("cs_ch_one")).await;
     // No checkout session in the event: nothing to read the sale from.
     let bare = announce(&d.api, &p.id, None).await;
+    let unreadable = announce(&d.api, &odd.id, Some("cs_ch_odd")).await;
     d.api.drain().await;
+    let run = run_of(&d.api, &unreadable, SLACK).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    let s = step(&run, "load the new purchase info");
+    assert_eq!(
+        (s["attempts"].as_u64(), s["error"]["name"].as_str()),
+        (Some(1), Some("NonRetriableError")),
+        "{s}"
+    );
+    assert!(
+        run["error"]["message"].as_str().unwrap().contains("has no customer"),
+        "{run}"
+    );
     let run = run_of(&d.api, &ev, SLACK).await;
     assert_eq!(run["status"], "failed", "{run}");
     assert_eq!(step(&run, "send slack notification")["attempts"], 1);
