@@ -51,6 +51,9 @@ templates! {
     LiveEventWelcome => "live_event_welcome",
     WorkshopAccess => "workshop_access",
     Broadcast => "broadcast",
+    // Purchase fan-out (issue 11, helper C).
+    LiveEventWelcomeTeam => "live_event_welcome_team",
+    PostPurchaseLogin => "post_purchase_login",
 }
 
 /// Variables templates may leave out (they render as empty); any other missing variable is an error naming it.
@@ -63,6 +66,9 @@ const OPTIONAL: &[&str] = &[
     "workshop_description",
     "body",
     "subject",
+    // Purchase fan-out (issue 11, helper C).
+    "support_email",
+    "invoice_url",
 ];
 
 fn parser() -> &'static Parser {
@@ -111,6 +117,7 @@ mod tests {
             "quantity": 3, "url": "https://x/c", "invite_url": "https://x/i", "product_name": "Live", "start_date": "May 1st",
             "start_time": "9:00 AM", "end_time": "10:00 AM", "support_email": "s@x", "subject": "News", "body": "<b>Hello</b>",
             "unsubscribe_url": "https://x/u",
+            "login_url": "https://x/l", "host": "x",
         });
         for t in Template::ALL {
             let r = t.render(&vars).unwrap();

@@ -28,6 +28,15 @@ pub mod stripe_customer_subscription_created;
 pub mod stripe_customer_subscription_updated;
 pub mod stripe_invoice_payment_succeeded;
 pub mod stripe_subscription_checkout;
+// Purchase fan-out and ConvertKit (issue 11, helper C).
+pub mod add_purchases_convertkit;
+pub mod post_event_purchase;
+pub mod purchase_fanout;
+pub mod send_live_event_welcome_email;
+pub mod send_post_purchase_email;
+pub mod send_post_purchase_slack;
+pub mod shortlink_attribution;
+pub mod sync_purchase_tags;
 
 use crate::config::Config;
 use crate::integrations::Integrations;
@@ -95,6 +104,8 @@ pub const EVENT_ALIASES: &[(&str, &str)] = &[
     // Helper B (issue 11)
     ("coupon/create-ppp-credit", "coupon/create-ppp-credit-for-purchasers"),
     ("subscription/created", "commerce/new-subscription-created"),
+    // Purchase fan-out and ConvertKit (issue 11, helper C).
+    ("sync/purchase-tags", "purchase/sync-tags"),
 ];
 
 /// Triggers for a canonical event name: the name itself, plus its original-platform alias if it has one.
@@ -141,6 +152,14 @@ pub fn all(deps: &Deps) -> Vec<FunctionDef> {
         stripe_customer_subscription_updated::definition(deps.clone()),
         stripe_invoice_payment_succeeded::definition(deps.clone()),
         add_subscription_discord_role::definition(deps.clone()),
+        // Purchase fan-out and ConvertKit (issue 11, helper C).
+        post_event_purchase::definition(deps.clone()),
+        send_live_event_welcome_email::definition(deps.clone()),
+        shortlink_attribution::definition(deps.clone()),
+        send_post_purchase_email::definition(deps.clone()),
+        send_post_purchase_slack::definition(deps.clone()),
+        add_purchases_convertkit::definition(deps.clone()),
+        sync_purchase_tags::definition(deps.clone()),
     ]
 }
 

@@ -171,6 +171,32 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "",
         "bearer token the OCR service sends to /webhooks/ocr (secret)",
     ),
+    // Purchase fan-out and ConvertKit (issue 11, helper C).
+    (
+        "TT_CONVERTKIT_API_KEY",
+        "",
+        "the second (\"tt\") ConvertKit account's v3 API key (secret)",
+    ),
+    (
+        "TT_CONVERTKIT_API_SECRET",
+        "",
+        "the second (\"tt\") ConvertKit account's v3 API secret (secret)",
+    ),
+    (
+        "CONVERTKIT_PURCHASED_ON_FIELD_NAME",
+        "",
+        "the ConvertKit field for the purchase date when the product has no slug (default purchased_on)",
+    ),
+    (
+        "NEXTAUTH_SECRET",
+        "",
+        "the web app's Auth.js secret: magic-link tokens are stored as sha256(token + secret) (secret)",
+    ),
+    (
+        "COURSEBUILDER_URL",
+        "",
+        "base URL of invoice links in purchase emails (default NEXT_PUBLIC_URL)",
+    ),
 ];
 
 /// Whether `key` (a file key) is an integration setting.
@@ -246,6 +272,15 @@ pub struct IntegrationsConfig {
     pub uploadthing_secret: Option<Secret>,
     pub uploadthing: Endpoint,
     pub ocr_webhook_secret: Option<Secret>,
+    // Purchase fan-out and ConvertKit (issue 11, helper C).
+    pub tt_convertkit_api_key: Option<Secret>,
+    pub tt_convertkit_api_secret: Option<Secret>,
+    /// `CONVERTKIT_PURCHASED_ON_FIELD_NAME`: the purchase-date field when the product has no slug.
+    pub convertkit_purchased_on_field: Option<String>,
+    /// `NEXTAUTH_SECRET`: hashes the magic-link tokens the web app verifies.
+    pub nextauth_secret: Option<Secret>,
+    /// `COURSEBUILDER_URL`: base of invoice links (`None`: the public URL).
+    pub coursebuilder_url: Option<String>,
 }
 
 struct Reader<'a>(&'a BTreeMap<String, String>);
@@ -308,6 +343,17 @@ fn check_url(v: &str) -> Result<(), String> {
         return Err("not an http(s) URL".into());
     }
     Ok(())
+}
+
+/// `COURSEBUILDER_URL`, checked like every URL setting.
+fn coursebuilder_url(r: &Reader<'_>) -> Result<Option<String>, ConfigError> {
+    match r.get("COURSEBUILDER_URL") {
+        Some(u) => {
+            check_url(&u).map_err(|m| r.invalid("COURSEBUILDER_URL", m))?;
+            Ok(Some(u.trim_end_matches('/').to_string()))
+        }
+        None => Ok(None),
+    }
 }
 
 impl IntegrationsConfig {
@@ -422,6 +468,12 @@ impl IntegrationsConfig {
             uploadthing_secret: r.secret("UPLOADTHING_SECRET"),
             uploadthing: r.endpoint("UPLOADTHING_API_BASE_URL", "UPLOADTHING_RATE_LIMIT")?,
             ocr_webhook_secret: r.secret("OCR_WEBHOOK_SECRET"),
+            // Purchase fan-out and ConvertKit (issue 11, helper C).
+            tt_convertkit_api_key: r.secret("TT_CONVERTKIT_API_KEY"),
+            tt_convertkit_api_secret: r.secret("TT_CONVERTKIT_API_SECRET"),
+            convertkit_purchased_on_field: r.get("CONVERTKIT_PURCHASED_ON_FIELD_NAME"),
+            nextauth_secret: r.secret("NEXTAUTH_SECRET"),
+            coursebuilder_url: coursebuilder_url(&r)?,
         })
     }
 }

@@ -1,6 +1,10 @@
 //! ConvertKit v3: find subscribers by email, tag them (which creates them if new), read their tags, set custom
 //! fields. The API secret travels in the query string or body, as v3 requires; it is redacted in dry-run records
 //! and never part of an error message.
+//!
+//! Two accounts, each its own client and service actor (ConvertKit limits each API key on its own): the main
+//! one ([`ConvertKit::new`], `CONVERTKIT_API_KEY` / `_SECRET`) and the second "tt" one ([`ConvertKit::tt`],
+//! `TT_CONVERTKIT_API_KEY` / `_SECRET`), both at `CONVERTKIT_API_BASE_URL`.
 
 use super::config::IntegrationsConfig;
 use super::http::{HttpService, Request};
@@ -57,25 +61,45 @@ pub struct ConvertKit {
     key: Option<Secret>,
     secret: Option<Secret>,
     dry_run: bool,
+    /// The settings holding this account's key and secret (named when they are missing).
+    names: [&'static str; 2],
 }
 
 impl ConvertKit {
+    /// The main account.
     pub fn new(http: HttpService, cfg: &IntegrationsConfig) -> ConvertKit {
         ConvertKit {
             http,
             key: cfg.convertkit_api_key.clone(),
             secret: cfg.convertkit_api_secret.clone(),
             dry_run: cfg.dry_run,
+            names: ["CONVERTKIT_API_KEY", "CONVERTKIT_API_SECRET"],
         }
+    }
+
+    /// The second ("tt") account.
+    pub fn tt(http: HttpService, cfg: &IntegrationsConfig) -> ConvertKit {
+        ConvertKit {
+            http,
+            key: cfg.tt_convertkit_api_key.clone(),
+            secret: cfg.tt_convertkit_api_secret.clone(),
+            dry_run: cfg.dry_run,
+            names: ["TT_CONVERTKIT_API_KEY", "TT_CONVERTKIT_API_SECRET"],
+        }
+    }
+
+    /// Whether this account's key and secret are set (or this is a dry run).
+    pub fn configured(&self) -> bool {
+        self.dry_run || (self.key.is_some() && self.secret.is_some())
     }
 
     fn creds(&self) -> Result<(Secret, Secret), ServiceError> {
         require(
-            "convertkit",
+            self.http.name(),
             self.dry_run,
             &[
-                ("CONVERTKIT_API_KEY", self.key.is_some()),
-                ("CONVERTKIT_API_SECRET", self.secret.is_some()),
+                (self.names[0], self.key.is_some()),
+                (self.names[1], self.secret.is_some()),
             ],
         )?;
         Ok((or_placeholder(&self.key), or_placeholder(&self.secret)))
@@ -131,10 +155,15 @@ impl ConvertKit {
         Ok(one.subscriber)
     }
 
-    /// Creates a custom field by label.
-    pub async fn create_field(&self, label: &str) -> Result<(), ServiceError> {
+    /// Creates a custom field by label. A label the account already has is fine: ConvertKit answers 422 ("Label
+    /// has already been taken"), which counts as success (`false`: nothing created).
+    pub async fn create_field(&self, label: &str) -> Result<bool, ServiceError> {
         let (_, secret) = self.creds()?;
         let req = Request::post("custom_fields").json(json!({"api_secret": secret.expose(), "label": label}));
-        self.http.send(req).await.map(|_| ())
+        match self.http.send(req).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.status() == Some(422) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }

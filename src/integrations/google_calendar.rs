@@ -3,7 +3,8 @@
 //! Auth: an RS256 JWT signed with the service account's key (`iss` = client email, `sub` = the impersonated user,
 //! scope `calendar.events`, `aud` = the token URL, one hour) is exchanged at `GOOGLE_OAUTH_TOKEN_URL` for an access
 //! token, cached until a minute before it expires. Attendee changes PATCH only `attendees`, never duplicate an
-//! email (compared case-insensitively), and send no notifications.
+//! email (compared case-insensitively; adding someone also drops repeated entries already on the list), and send
+//! no notifications.
 
 use super::config::{IntegrationsConfig, ServiceAccount};
 use super::http::{HttpService, Request, Val};
@@ -41,8 +42,29 @@ impl CalendarEvent {
     pub fn has_attendee(&self, email: &str) -> bool {
         self.attendees
             .iter()
-            .any(|a| a.email.eq_ignore_ascii_case(email.trim()))
+            .any(|a| a.email.trim().eq_ignore_ascii_case(email.trim()))
     }
+}
+
+/// What [`GoogleCalendar::ensure_attendee`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttendeeOutcome {
+    /// The event as Google answered the PATCH (or the GET, when nothing changed).
+    pub event: CalendarEvent,
+    /// The email was not on the list and now is.
+    pub added: bool,
+    /// Entries dropped because their email was already on the list.
+    pub duplicates_removed: usize,
+}
+
+/// The attendees without repeated emails (case-insensitive, trimmed), first entries kept, order kept.
+pub fn unique_attendees(attendees: &[Attendee]) -> Vec<Attendee> {
+    let mut seen = std::collections::HashSet::new();
+    attendees
+        .iter()
+        .filter(|a| seen.insert(a.email.trim().to_ascii_lowercase()))
+        .cloned()
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -176,18 +198,40 @@ impl GoogleCalendar {
 
     /// Adds the attendee unless already there; `None` if the event does not exist.
     pub async fn add_attendee(&self, event_id: &str, email: &str) -> Result<Option<CalendarEvent>, ServiceError> {
+        Ok(self.ensure_attendee(event_id, email).await?.map(|o| o.event))
+    }
+
+    /// Puts `email` on the event's attendee list exactly once: one GET, then a PATCH of `attendees` only if
+    /// something changes — the email was missing, or the list held an email twice (compared case-insensitively
+    /// and trimmed; the first entry is kept, with its response status). `None` if the event does not exist.
+    pub async fn ensure_attendee(&self, event_id: &str, email: &str) -> Result<Option<AttendeeOutcome>, ServiceError> {
         let Some(event) = self.get_event(event_id).await? else {
             return Ok(None);
         };
-        if event.has_attendee(email) {
-            return Ok(Some(event));
+        let mut attendees = unique_attendees(&event.attendees);
+        let duplicates_removed = event.attendees.len() - attendees.len();
+        let added = !event.has_attendee(email);
+        if added {
+            attendees.push(Attendee {
+                email: email.trim().to_string(),
+                rest: Map::new(),
+            });
         }
-        let mut attendees = event.attendees.clone();
-        attendees.push(Attendee {
-            email: email.trim().to_string(),
-            rest: Map::new(),
-        });
-        self.patch_event(event_id, json!({ "attendees": attendees })).await
+        if !added && duplicates_removed == 0 {
+            return Ok(Some(AttendeeOutcome {
+                event,
+                added,
+                duplicates_removed,
+            }));
+        }
+        Ok(self
+            .patch_event(event_id, json!({ "attendees": attendees }))
+            .await?
+            .map(|event| AttendeeOutcome {
+                event,
+                added,
+                duplicates_removed,
+            }))
     }
 
     /// Removes every attendee with this email; `None` if the event does not exist.
@@ -201,7 +245,7 @@ impl GoogleCalendar {
         let attendees: Vec<&Attendee> = event
             .attendees
             .iter()
-            .filter(|a| !a.email.eq_ignore_ascii_case(email.trim()))
+            .filter(|a| !a.email.trim().eq_ignore_ascii_case(email.trim()))
             .collect();
         self.patch_event(event_id, json!({ "attendees": attendees })).await
     }

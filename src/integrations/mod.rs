@@ -42,6 +42,8 @@ pub struct Integrations {
     pub deepgram: deepgram::Deepgram,
     pub openai: openai::OpenAi,
     pub uploadthing: uploadthing::UploadThing,
+    /// The second ConvertKit account (`TT_CONVERTKIT_*`; issue 11, helper C).
+    pub tt_convertkit: convertkit::ConvertKit,
 }
 
 /// Settings a service still needs, as `(variable, present)`; `NotConfigured` names the absent ones.
@@ -88,6 +90,7 @@ impl Integrations {
         let discord_ok = cfg.discord_bot_token.is_some() && cfg.discord_guild_id.is_some();
         let google_ok = cfg.google_account.is_some() && cfg.google_impersonate.is_some();
         let ck_ok = cfg.convertkit_api_key.is_some() && cfg.convertkit_api_secret.is_some();
+        let tt_ck_ok = cfg.tt_convertkit_api_key.is_some() && cfg.tt_convertkit_api_secret.is_some();
         let mux_ok = cfg.mux_token_id.is_some() && cfg.mux_secret_key.is_some();
         let slack_url = cfg
             .slack_webhook_url
@@ -126,6 +129,7 @@ impl Integrations {
                 http("uploadthing", &cfg.uploadthing, cfg.uploadthing_secret.is_some()),
                 cfg,
             ),
+            tt_convertkit: convertkit::ConvertKit::tt(http("convertkit_tt", &cfg.convertkit, tt_ck_ok), cfg),
         }
     }
 
@@ -151,6 +155,7 @@ impl Integrations {
             self.deepgram.http.service.stats(),
             self.openai.http.service.stats(),
             self.uploadthing.http.service.stats(),
+            self.tt_convertkit.http.service.stats(),
         ]
         .into()
     }

@@ -22,13 +22,25 @@ impl Slack {
         }
     }
 
+    /// Whether `SLACK_WEBHOOK_URL` is set (or this is a dry run).
+    pub fn configured(&self) -> bool {
+        self.dry_run || self.configured
+    }
+
     /// Posts `text`, with optional `attachments` (Slack's legacy attachment objects, as the platform sends).
     pub async fn post(&self, text: &str, attachments: Option<Value>) -> Result<(), ServiceError> {
-        require("slack", self.dry_run, &[("SLACK_WEBHOOK_URL", self.configured)])?;
         let mut body = json!({ "text": text });
         if let Some(a) = attachments {
             body["attachments"] = a;
         }
+        self.post_message(body).await
+    }
+
+    /// Posts a whole message payload (`text`, `attachments`, `username`, `icon_emoji`, ...). The webhook answers
+    /// `ok` as plain text; errors (`invalid_payload`, `no_service`, 429 with `Retry-After`) are classified as
+    /// every service's.
+    pub async fn post_message(&self, body: Value) -> Result<(), ServiceError> {
+        require("slack", self.dry_run, &[("SLACK_WEBHOOK_URL", self.configured)])?;
         self.http.send(Request::post("").json(body)).await.map(|_| ())
     }
 }

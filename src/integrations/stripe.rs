@@ -138,6 +138,11 @@ impl Stripe {
         self.get(format!("v1/checkout/sessions/{id}"), CHECKOUT_EXPAND).await
     }
 
+    /// The session as Stripe stores it, nothing expanded: enough for its `metadata` (`shortlink-attribution`).
+    pub async fn checkout_session_unexpanded(&self, id: &str) -> Result<CheckoutSession, ServiceError> {
+        self.get(format!("v1/checkout/sessions/{id}"), &[]).await
+    }
+
     pub async fn charge(&self, id: &str) -> Result<Charge, ServiceError> {
         self.get(format!("v1/charges/{id}"), &[]).await
     }

@@ -32,7 +32,7 @@
 //! entitlement, emitted events keep their ids, and every email carries a Message-ID fixed by the run and step.
 
 mod individual;
-mod welcome;
+pub(crate) mod welcome;
 
 use super::{Deps, event_triggers};
 use crate::email::Template;

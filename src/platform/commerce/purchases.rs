@@ -339,3 +339,26 @@ pub async fn purchases_of_user(db: &Db, user_id: &str) -> Result<Vec<Purchase>> 
             .await?
     }))
 }
+
+/// One page of the purchases in these statuses that have a buyer, by id, starting after `after` (keyset paging
+/// for backfills such as `sync-purchase-tags`); at most `limit`.
+pub async fn purchases_page_with_status(
+    db: &Db,
+    statuses: &[PurchaseStatus],
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Purchase>> {
+    let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    let after = after.unwrap_or("");
+    Ok(crate::with_conn!(db, read, |c| {
+        p::table
+            .filter(p::status.eq_any(&statuses))
+            .filter(p::user_id.is_not_null())
+            .filter(p::id.gt(after))
+            .order(p::id)
+            .limit(limit)
+            .select(COLUMNS)
+            .load(c)
+            .await?
+    }))
+}

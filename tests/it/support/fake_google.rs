@@ -1,7 +1,8 @@
 //! A fake Google Calendar (wiremock) with state, answering like the Calendar API: the service-account token
 //! endpoint, and `calendars/primary/events` — insert (a client-chosen `id` that exists answers 409), get (404
 //! when unknown), patch (top-level fields replaced; 404 when unknown). Every request is recorded. The first
-//! insert's or PATCH's answer can be held back (the change itself is applied on arrival), for kill -9 tests.
+//! insert's or PATCH's answer can be held back (the change itself is applied on arrival), for kill -9 tests, and
+//! the next requests can be answered with scripted errors (`fail_next`: 429 with `Retry-After`, 5xx).
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -24,6 +25,8 @@ pub struct State {
     pub first_patch_delay: Option<Duration>,
     /// Event ids whose PATCH answers 403.
     pub forbidden: Vec<String>,
+    /// Answers for the next events requests, in order, before any other handling: (status, `Retry-After`).
+    pub fail_next: std::collections::VecDeque<(u16, Option<String>)>,
     generated: usize,
 }
 
@@ -53,6 +56,20 @@ impl Respond for Events {
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         let m = req.method.to_string();
         s.requests.push((m.clone(), id.clone(), body.clone()));
+        if let Some((code, retry_after)) = s.fail_next.pop_front() {
+            let answer = error(
+                code,
+                if code == 429 {
+                    "Rate Limit Exceeded"
+                } else {
+                    "Backend Error"
+                },
+            );
+            return match retry_after {
+                Some(r) => answer.insert_header("retry-after", r.as_str()),
+                None => answer,
+            };
+        }
         match (m.as_str(), id.is_empty()) {
             ("POST", true) => {
                 let id = match body["id"].as_str() {

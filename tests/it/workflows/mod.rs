@@ -23,3 +23,8 @@ mod refunds;
 mod cohort_sync;
 mod coupons;
 mod subscriptions;
+// Purchase fan-out and ConvertKit (issue 11, helper C).
+mod convertkit;
+mod fanout_support;
+mod live_events;
+mod purchase_notices;

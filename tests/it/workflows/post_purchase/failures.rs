@@ -45,7 +45,11 @@ async fn missing_impl(b: Backend) {
     assert_eq!(t.count("SELECT COUNT(*) AS n FROM entitlements", &[]).await, 0);
     assert!(w.sink.received().is_empty());
     // A live-event purchase is not this workflow's.
-    assert_eq!(d.api.runs_of(&ids[3]).await.len(), 0);
+    let runs = d.api.runs_of(&ids[3]).await;
+    assert!(
+        runs.iter().all(|r| r["function_id"] != "post-purchase-workflow"),
+        "{runs:?}"
+    );
 }
 
 // kill -9 while the welcome email is in flight (the SMTP server holds it), then restart on the same database:
@@ -113,8 +117,10 @@ async fn stripe_impl(b: Backend) {
     ent::ensure_credit_entitlement(&t.db, "u1", None, None, "coupon_credit", "prod_other")
         .await
         .unwrap();
+    // The outage hits this workflow's expanded fetch (`shortlink-attribution` fetches the session unexpanded).
     Mock::given(method("GET"))
         .and(path("/v1/checkout/sessions/cs_flaky"))
+        .and(wiremock::matchers::query_param("expand[]", "customer"))
         .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error": {"message": "down"}})))
         .up_to_n_times(1)
         .with_priority(1)

@@ -13,8 +13,10 @@ async fn individual_cohort_impl(b: Backend) {
     ent::ensure_credit_entitlement(&t.db, "u1", None, None, "coupon_credit", "prod_other")
         .await
         .unwrap();
+    // The expanded fetch is this workflow's (`shortlink-attribution` fetches the session unexpanded).
     Mock::given(method("GET"))
         .and(path("/v1/checkout/sessions/cs_1"))
+        .and(wiremock::matchers::query_param("expand[]", "customer"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "id": "cs_1", "mode": "payment", "metadata": {"usedEntitlementCouponIds": "coupon_credit, coupon_gone"},
         })))

@@ -16,9 +16,10 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub(super) const ID: &str = "stripe-checkout-session-completed";
-/// `post-purchase-workflow`, started by each `purchase/created`, fetches the session once more (for the credit
-/// coupons used at checkout), after this function's own fetches.
-pub(super) const POST_PURCHASE_FETCHES: usize = 1;
+/// The functions started by each `purchase/created` fetch the session again, after this function's own fetches:
+/// `post-purchase-workflow` (for the credit coupons used at checkout) and `shortlink-attribution` (for its
+/// `shortlinkRef`); `send-post-purchase-slack` would too, but these tests configure no Slack.
+pub(super) const POST_PURCHASE_FETCHES: usize = 2;
 pub(super) const STEPS: [&str; 9] = [
     "load the merchant account",
     "get stripe checkout session",
