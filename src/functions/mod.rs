@@ -10,6 +10,13 @@ pub mod handle_refund_remove_calendar;
 pub mod post_purchase_workflow;
 pub mod stripe_checkout_session_completed;
 pub mod user_created;
+// People, scheduled email, Postmark (helper D).
+pub mod create_user_organizations;
+pub mod ensure_personal_organization;
+pub mod event_reminder_broadcast;
+pub mod postmark_webhook;
+pub mod send_workshop_access_emails;
+pub mod user_signup_admin_email;
 
 use crate::config::Config;
 use crate::integrations::Integrations;
@@ -70,6 +77,10 @@ pub const EVENT_ALIASES: &[(&str, &str)] = &[
     ("discord/user-added-to-cohort", "cohort/user-added"),
     ("discord/user-added-to-workshop", "workshop/user-added"),
     ("oauth/provider-account-linked", "user/oauth-provider-account-linked"),
+    // People, Postmark (helper D).
+    ("user-organizations/create", "create-user-organizations"),
+    ("personal-organization/ensure", "organization/ensure-personal"),
+    ("postmark/webhook", "postmark/web-hook-event"),
 ];
 
 /// Triggers for a canonical event name: the name itself, plus its original-platform alias if it has one.
@@ -98,6 +109,13 @@ pub fn all(deps: &Deps) -> Vec<FunctionDef> {
         handle_refund_remove_calendar::definition(deps.clone()),
         stripe_checkout_session_completed::definition(deps.clone()),
         email_send_broadcast::definition(deps.clone()),
+        // People, scheduled email, Postmark (helper D).
+        user_signup_admin_email::definition(deps.clone()),
+        create_user_organizations::definition(deps.clone()),
+        ensure_personal_organization::definition(deps.clone()),
+        postmark_webhook::definition(deps.clone()),
+        send_workshop_access_emails::definition(deps.clone()),
+        event_reminder_broadcast::definition(deps.clone()),
     ]
 }
 
