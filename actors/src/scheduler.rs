@@ -82,7 +82,7 @@ async fn catch_up(rt: &Runtime, function: &Function, index: usize, now_ms: i64) 
             );
             fire(rt, function, index, due).await;
         }
-        Ok(_) => {}
+        Ok(_) => tracing::debug!(function_id = function.id(), schedule, "no missed cron tick to catch up"),
         Err(e) => tracing::warn!(function_id = function.id(), error = %e, "could not check for a missed cron tick"),
     }
 }
@@ -90,24 +90,16 @@ async fn catch_up(rt: &Runtime, function: &Function, index: usize, now_ms: i64) 
 /// Fires one tick (at most once across daemons); retries a few times if the database is briefly unavailable.
 async fn fire(rt: &Runtime, function: &Function, index: usize, tick_ms: i64) {
     let schedule = function.crons[index].source().to_string();
-    let id = format!("cron:{}:{schedule}:{tick_ms}", function.id());
     let data = json!({ "cron": schedule });
-    let view = crate::event::view(&id, CRON_EVENT, &data, &json!({}), tick_ms, None);
-    let event = OutEvent {
-        id: uuid::Uuid::now_v7().to_string(),
-        external_id: Some(id),
-        name: CRON_EVENT.into(),
-        data,
-        user: json!({}),
-        ts: tick_ms,
-        matches: vec![Match {
-            function_id: function.id().to_string(),
-            idempotency_key: None,
-            run_id: None,
-            parent: None,
-            admission: function.flow.admit(&view, tick_ms),
-        }],
-    };
+    let view = crate::event::view(
+        &tick_id(function.id(), &schedule, tick_ms),
+        CRON_EVENT,
+        &data,
+        &json!({}),
+        tick_ms,
+        None,
+    );
+    let event = tick_event(function.id(), &schedule, tick_ms, function.flow.admit(&view, tick_ms));
     for attempt in 0..5u32 {
         match rt.store.fire_cron(function.id(), &schedule, tick_ms, &event).await {
             Ok(true) => {
@@ -128,5 +120,30 @@ async fn fire(rt: &Runtime, function: &Function, index: usize, tick_ms: i64) {
                 tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
             }
         }
+    }
+}
+
+/// The dedupe id of a tick's event: `cron:<function>:<schedule>:<tick ms>`.
+pub fn tick_id(function_id: &str, schedule: &str, tick_ms: i64) -> String {
+    format!("cron:{function_id}:{schedule}:{tick_ms}")
+}
+
+/// The `inngest/scheduled.timer` event of one tick, with its run for the function: what the scheduler stores
+/// through [`crate::store::RunStore::fire_cron`] (tests fire a chosen tick the same way).
+pub fn tick_event(function_id: &str, schedule: &str, tick_ms: i64, admission: crate::flow::Admission) -> OutEvent {
+    OutEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        external_id: Some(tick_id(function_id, schedule, tick_ms)),
+        name: CRON_EVENT.into(),
+        data: json!({ "cron": schedule }),
+        user: json!({}),
+        ts: tick_ms,
+        matches: vec![Match {
+            function_id: function_id.to_string(),
+            idempotency_key: None,
+            run_id: None,
+            parent: None,
+            admission,
+        }],
     }
 }

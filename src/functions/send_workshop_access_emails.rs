@@ -7,7 +7,8 @@
 //! once at start-up) still handles its own day. Steps:
 //! 1. "get-cohort-products" — active products (status 1) that sell a cohort.
 //! 2. "get-workshops-starting-today" — per product, its cohort's `workshop` children in position order whose
-//!    `fields.startsAt` falls on the tick's UTC date; a workshop sold by two products is listed once. A product
+//!    `fields.startsAt` falls on the tick's UTC date, earliest start first (the original kept position order, so
+//!    a workshop opening early waited behind a later one); a workshop sold by two products is listed once. A product
 //!    whose cohort cannot be read is an error in the list, not a failure of the run.
 //! 3. Per workshop: "prep-workshop-<id>" (the start as a time; an unparsable `startsAt` is recorded as an error
 //!    and the workshop skipped), sleepUntil "wait-for-workshop-start-<id>", then "send-emails-<id>": the users
@@ -107,6 +108,9 @@ async fn workshops_starting(
             }
         }
     }
+    // Earliest start first (stable: position order among equal starts), so a workshop opening at 09:00 never
+    // waits behind one opening at 17:00 that comes first in its cohort.
+    out.sort_by_key(|w| DateTime::parse_from_rfc3339(&w.starts_at).ok());
     (out, errors)
 }
 
@@ -254,6 +258,14 @@ async fn send_emails(deps: &Deps, key: &str, w: &Workshop) -> Result<Sent, StepE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_subject_is_the_emails_title_or_the_default() {
+        let vars = |subject: Value| json!({"workshop_title": "Evals", "url": "u", "subject": subject});
+        let subject = |v: Value| Template::WorkshopAccess.render(&vars(v)).unwrap().subject;
+        assert_eq!(subject(Value::Null), "Your access to Evals opens today");
+        assert_eq!(subject(json!("Doors open")), "Doors open");
+    }
 
     #[test]
     fn the_day_is_the_ticks_utc_date() {

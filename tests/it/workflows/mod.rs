@@ -10,3 +10,7 @@ mod refund_remove_calendar;
 mod stripe_checkout_session_completed;
 mod stripe_purchase_end_to_end;
 mod user_created;
+// People, scheduled email, Postmark (helper D).
+mod people;
+mod postmark;
+mod scheduled_email;
