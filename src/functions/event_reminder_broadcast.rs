@@ -15,7 +15,8 @@
 //!    `fields.body` (default `Reminder: Your event is starting soon!`), both Liquid with `event` (the event's
 //!    fields and id), `title`, `user` (`{name, email}`) and, in the body only, `url` = `<NEXT_PUBLIC_URL>/events/
 //!    <slug>`; a template error falls back to the raw text. Sent with the `basic` template; one recipient's failure
-//!    is collected with its error, the others still get theirs.
+//!    is collected with its error, the others still get theirs (no mailer configured at all fails the step,
+//!    naming the missing settings).
 //!
 //! Returns `{scheduled, sent, reminders: [{eventId, emailId, at, sent, failed}], errors}`. Each email's
 //! `Message-ID` is fixed by the run, the step and the recipient (a send step re-run after a crash repeats the same
@@ -26,6 +27,7 @@ use crate::email::Template;
 use crate::platform::commerce::purchases::valid_purchasers_of_resource;
 use crate::platform::content::{self, ReminderLink, event_reminder_links};
 use chrono::{DateTime, Duration, Utc};
+use ingot_actors::service::ServiceError;
 use ingot_actors::{FnError, FunctionDef, ResultExt, RunCtx, StepError, Trigger};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -195,6 +197,8 @@ async fn send_reminder(deps: &Deps, key: &str, r: &Reminder) -> Result<Outcome, 
             .await;
         match result {
             Ok(_) => out.sent += 1,
+            // No mailer at all: every send would fail the same way; fail the step, naming the missing settings.
+            Err(e @ ServiceError::NotConfigured { .. }) => return Err(e.into()),
             Err(e) => {
                 out.failed += 1;
                 out.errors

@@ -16,7 +16,8 @@
 //!    workshop's attached `email` children, or a default one titled `Your access to <title> opens today`; every
 //!    email to every user with the `workshop_access` template (subject = the email's title, body = its
 //!    `fields.body`, link `<NEXT_PUBLIC_URL>/workshops/<slug>`). A recipient the mail server refuses (or any
-//!    failure of one send) is counted with its error; the others still get theirs.
+//!    failure of one send) is counted with its error; the others still get theirs. No mailer configured at all
+//!    fails the step non-retriably, naming the missing settings.
 //! 4. "log-summary" — `{day, totalProductsProcessed, totalWorkshopsStartingToday, totalWorkshopsScheduled,
 //!    totalEmailsSent, totalEmailsFailed, errors}`, also the run's output.
 //!
@@ -34,6 +35,7 @@ use crate::platform::content::{self, ContentResource};
 use crate::platform::entitlements::{self, users_with_content_access};
 use crate::platform::users::{User, get_user};
 use chrono::{DateTime, NaiveDate, Utc};
+use ingot_actors::service::ServiceError;
 use ingot_actors::{FnError, FunctionDef, ResultExt, RunCtx, StepError, Trigger};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -243,6 +245,8 @@ async fn send_emails(deps: &Deps, key: &str, w: &Workshop) -> Result<Sent, StepE
                 .await;
             match result {
                 Ok(_) => out.sent += 1,
+                // No mailer at all: every send would fail the same way; fail the step, naming the missing settings.
+                Err(e @ ServiceError::NotConfigured { .. }) => return Err(e.into()),
                 Err(e) => {
                     out.failed += 1;
                     out.errors

@@ -101,12 +101,17 @@ const DAY: &str = "2031-03-10";
 /// 17:00, Building Agents (no email: the default one) at 09:00, Evals at 12:00 but nobody may enter it any more,
 /// and a fourth date the next day. Dave's mail server refuses him.
 async fn workshop_bed(b: Backend) -> (TestDb, SmtpSink, Vec<(String, String)>) {
+    workshop_bed_on(b, DAY).await
+}
+
+/// [`workshop_bed`] with the workshops on another day.
+async fn workshop_bed_on(b: Backend, day: &str) -> (TestDb, SmtpSink, Vec<(String, String)>) {
     let db = TestDb::new(b).await;
     demo::load(&db.db).await.unwrap();
     for (id, at) in [
-        (ids::WORKSHOPS[0], format!("{DAY}T17:00:00.000Z")),
-        (ids::WORKSHOPS[1], format!("{DAY}T09:00:00.000Z")),
-        (ids::WORKSHOPS[2], format!("{DAY}T12:00:00.000Z")),
+        (ids::WORKSHOPS[0], format!("{day}T17:00:00.000Z")),
+        (ids::WORKSHOPS[1], format!("{day}T09:00:00.000Z")),
+        (ids::WORKSHOPS[2], format!("{day}T12:00:00.000Z")),
     ] {
         let patch = json!({"startsAt": at, "description": "Day one"});
         content::merge_resource_fields(&db.db, id, patch.as_object().unwrap())
@@ -265,6 +270,73 @@ async fn workshop_kill9_impl(b: Backend) {
     d.api.drain_all().await;
     assert_eq!(d.api.runs_of_function(access::ID).await.len(), 1);
     assert_eq!(sent(&sink).len(), 2);
+}
+
+both!(past_starts_send_at_once_and_no_mailer_fails_the_step, past_impl);
+async fn past_impl(b: Backend) {
+    // A day already over (a tick that ran late): every start has passed, so each workshop's emails go at once.
+    let (db, sink, env) = workshop_bed_on(b, "2026-03-10").await;
+    assert!(fire(&db, access::ID, access::SCHEDULE, ms("2026-03-10T00:30:00Z")).await);
+    let d = Daemon::start(&env);
+    d.api.drain_all().await;
+    // The schedule has now fired before, so the start-up also caught up today's tick (which finds nothing).
+    let runs: Vec<Value> = d
+        .api
+        .runs_of_function(access::ID)
+        .await
+        .into_iter()
+        .filter(|r| r["output"]["day"] == "2026-03-10")
+        .collect();
+    assert_eq!(runs[0]["status"], "completed", "{}", runs[0]);
+    assert_eq!(
+        sent(&sink),
+        [
+            (
+                "alice@example.com".to_string(),
+                "Your access to Building Agents opens today".to_string()
+            ),
+            ("alice@example.com".to_string(), "Foundations opens today".to_string()),
+        ]
+    );
+    assert_eq!(
+        (
+            runs[0]["output"]["totalEmailsSent"].as_i64(),
+            runs[0]["output"]["totalEmailsFailed"].as_i64()
+        ),
+        (Some(2), Some(2))
+    );
+    d.kill9();
+
+    // The next day Evals opens (its entitlements back), but no mailer is configured: the send step fails for good,
+    // naming the missing settings, instead of counting every recipient as failed.
+    let patch = json!({"startsAt": "2026-03-11T09:00:00.000Z"});
+    content::merge_resource_fields(&db.db, ids::WORKSHOPS[2], patch.as_object().unwrap())
+        .await
+        .unwrap();
+    db.exec(
+        "UPDATE entitlements SET deleted_at = NULL WHERE metadata LIKE '%workshop_demo_evals%'",
+        &[],
+    )
+    .await;
+    let no_mailer: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k != "SMTP_URL").collect();
+    assert!(fire(&db, access::ID, access::SCHEDULE, ms("2026-03-11T00:30:00Z")).await);
+    let d = Daemon::start(&no_mailer);
+    d.api.drain_all().await;
+    let runs = d.api.runs_of_function(access::ID).await;
+    let run = &runs[0]; // the newest: 2026-03-11's
+    assert_eq!(
+        (run["status"].as_str(), run["output"].clone()),
+        (Some("failed"), Value::Null),
+        "{run}"
+    );
+    let step = super::harness::step(run, &format!("send-emails-{}", ids::WORKSHOPS[2]));
+    assert_eq!(
+        (step["status"].as_str(), step["attempts"].as_i64()),
+        (Some("failed"), Some(1)),
+        "{step}"
+    );
+    assert!(run["error"]["message"].as_str().unwrap().contains("SMTP_URL"), "{run}");
+    assert_eq!(sink.received().len(), 2, "nothing more was sent");
 }
 
 both!(a_tick_missed_while_down_fires_once_at_start, missed_tick_impl);
