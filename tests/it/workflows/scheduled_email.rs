@@ -540,3 +540,50 @@ async fn reminders_impl(b: Backend) {
     );
     assert_eq!(run["output"]["errors"], json!([]));
 }
+
+both!(a_reminder_without_a_mailer_fails_its_step, reminder_no_mailer_impl);
+async fn reminder_no_mailer_impl(b: Backend) {
+    let db = TestDb::new(b).await;
+    demo::load(&db.db).await.unwrap();
+    // 06:00 in Los Angeles on 2026-03-10 (PDT): 13:00 UTC; Office Hours at 16:00, reminded at 14:00 (past: at once).
+    let fields = json!({"startsAt": "2026-03-10T16:00:00.000Z", "state": "published"});
+    content::merge_resource_fields(&db.db, ids::EVENT, fields.as_object().unwrap())
+        .await
+        .unwrap();
+    builders::resource(&db.db, "email_rem", "email", "Reminder", json!({}))
+        .await
+        .unwrap();
+    let meta = json!({"type": "event-reminder", "hoursInAdvance": 2});
+    content::link_resources(&db.db, ids::EVENT, "email_rem", 1.0, &meta)
+        .await
+        .unwrap();
+    let sink = SmtpSink::start(None, None).await;
+    let no_mailer: Vec<(String, String)> = env(&db.url, "http://127.0.0.1:9", &sink.url())
+        .into_iter()
+        .filter(|(k, _)| k != "SMTP_URL")
+        .collect();
+    assert!(fire(&db, reminders::ID, reminders::SCHEDULE, ms("2026-03-10T13:00:00Z")).await);
+    let d = Daemon::start(&no_mailer);
+    d.api.drain_all().await;
+    // The start-up also caught up today's tick (the schedule fired before); it has nothing due.
+    let failed: Vec<Value> = d
+        .api
+        .runs_of_function(reminders::ID)
+        .await
+        .into_iter()
+        .filter(|r| r["status"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let step = super::harness::step(&failed[0], &format!("send-reminder-{}-email_rem", ids::EVENT));
+    assert_eq!(
+        (step["status"].as_str(), step["attempts"].as_i64()),
+        (Some("failed"), Some(1)),
+        "{step}"
+    );
+    assert!(
+        failed[0]["error"]["message"].as_str().unwrap().contains("SMTP_URL"),
+        "{}",
+        failed[0]
+    );
+    assert!(sink.received().is_empty());
+}
