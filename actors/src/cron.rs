@@ -101,6 +101,15 @@ impl CronSchedule {
             self.next_after(next_ms)
         }
     }
+
+    /// The latest fire time at or before `at_ms` (ms since epoch); `None` if there is none or `at_ms` is out of
+    /// range. The scheduler's start-up uses it to find a tick missed while no daemon ran.
+    pub fn last_at_or_before(&self, at_ms: i64) -> Option<i64> {
+        let at: DateTime<Utc> = Utc.timestamp_millis_opt(at_ms).single()?;
+        let start = at.with_timezone(&self.zone);
+        let prev = self.cron.find_previous_occurrence(&start, true).ok()?;
+        Some(prev.timestamp_millis()).filter(|p| *p <= at_ms)
+    }
 }
 
 #[cfg(test)]
@@ -117,6 +126,27 @@ mod tests {
 
     fn next(schedule: &str, after: &str) -> String {
         iso(CronSchedule::parse(schedule).unwrap().next_after(ms(after)).unwrap())
+    }
+
+    fn last(schedule: &str, at: &str) -> String {
+        iso(CronSchedule::parse(schedule)
+            .unwrap()
+            .last_at_or_before(ms(at))
+            .unwrap())
+    }
+
+    #[test]
+    fn the_last_tick_at_or_before() {
+        assert_eq!(last("30 0 * * *", "2026-05-10T00:30:00Z"), "2026-05-10T00:30:00+00:00");
+        assert_eq!(last("30 0 * * *", "2026-05-10T00:29:59Z"), "2026-05-09T00:30:00+00:00");
+        assert_eq!(
+            last("30 0 * * *", "2026-05-10T13:00:00.500Z"),
+            "2026-05-10T00:30:00+00:00"
+        );
+        // 06:00 in Los Angeles is 14:00 UTC in winter (PST).
+        let s = "TZ=America/Los_Angeles 0 6 * * *";
+        assert_eq!(last(s, "2026-11-20T13:59:00Z"), "2026-11-19T14:00:00+00:00");
+        assert_eq!(last(s, "2026-11-20T14:00:01Z"), "2026-11-20T14:00:00+00:00");
     }
 
     #[test]

@@ -1,7 +1,13 @@
 //! Cron triggers: the scheduler actor keeps a timer for each function's next cron tick. At the tick it asks the
 //! store to fire it — one transaction that claims the tick in `cron_ticks` (a unique key, so with several daemons
 //! on one database exactly one fires it) and stores the `inngest/scheduled.timer` event with the function's run.
-//! Ticks that passed while no daemon was running are not caught up (as in Inngest).
+//!
+//! A tick missed while no daemon ran (a restart across 00:30 for a daily 00:30 schedule) runs late, once: at
+//! start-up, for each schedule that has fired before (a row in `cron_ticks`), the latest tick at or before now is
+//! fired if it is newer than the latest recorded one. Only that one tick — a daemon down for three days runs a daily
+//! schedule once, not three times — and through the same claim, so with several daemons it still fires once. A
+//! schedule that never fired (a new deployment, a new function) starts with its next tick. Inngest skips missed
+//! ticks; a user of a daily email expects it not to be skipped silently because of a restart.
 
 use crate::function::{CRON_EVENT, Function, Match};
 use crate::runtime::Runtime;
@@ -50,33 +56,50 @@ impl Actor for Scheduler {
         let functions: Vec<Arc<Function>> = self.rt.registry.functions().cloned().collect();
         for f in functions {
             for i in 0..f.crons.len() {
+                let (rt, function) = (self.rt.clone(), f.clone());
+                ctx.spawn(async move { catch_up(&rt, &function, i, now).await }.into_actor(self));
                 self.arm(ctx, f.clone(), i, now);
             }
         }
     }
 }
 
+/// Fires the latest tick at or before `now_ms` if the schedule fired before and that tick was missed (see the
+/// module docs).
+async fn catch_up(rt: &Runtime, function: &Function, index: usize, now_ms: i64) {
+    let schedule = function.crons[index].source().to_string();
+    let Some(due) = function.crons[index].last_at_or_before(now_ms) else {
+        return;
+    };
+    match rt.store.last_cron_tick(function.id(), &schedule).await {
+        Ok(Some(last)) if last < due => {
+            tracing::warn!(
+                function_id = function.id(),
+                schedule,
+                tick_ms = due,
+                last_fired_ms = last,
+                "a cron tick passed while no daemon ran: firing it late"
+            );
+            fire(rt, function, index, due).await;
+        }
+        Ok(_) => tracing::debug!(function_id = function.id(), schedule, "no missed cron tick to catch up"),
+        Err(e) => tracing::warn!(function_id = function.id(), error = %e, "could not check for a missed cron tick"),
+    }
+}
+
 /// Fires one tick (at most once across daemons); retries a few times if the database is briefly unavailable.
 async fn fire(rt: &Runtime, function: &Function, index: usize, tick_ms: i64) {
     let schedule = function.crons[index].source().to_string();
-    let id = format!("cron:{}:{schedule}:{tick_ms}", function.id());
     let data = json!({ "cron": schedule });
-    let view = crate::event::view(&id, CRON_EVENT, &data, &json!({}), tick_ms, None);
-    let event = OutEvent {
-        id: uuid::Uuid::now_v7().to_string(),
-        external_id: Some(id),
-        name: CRON_EVENT.into(),
-        data,
-        user: json!({}),
-        ts: tick_ms,
-        matches: vec![Match {
-            function_id: function.id().to_string(),
-            idempotency_key: None,
-            run_id: None,
-            parent: None,
-            admission: function.flow.admit(&view, tick_ms),
-        }],
-    };
+    let view = crate::event::view(
+        &tick_id(function.id(), &schedule, tick_ms),
+        CRON_EVENT,
+        &data,
+        &json!({}),
+        tick_ms,
+        None,
+    );
+    let event = tick_event(function.id(), &schedule, tick_ms, function.flow.admit(&view, tick_ms));
     for attempt in 0..5u32 {
         match rt.store.fire_cron(function.id(), &schedule, tick_ms, &event).await {
             Ok(true) => {
@@ -97,5 +120,30 @@ async fn fire(rt: &Runtime, function: &Function, index: usize, tick_ms: i64) {
                 tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
             }
         }
+    }
+}
+
+/// The dedupe id of a tick's event: `cron:<function>:<schedule>:<tick ms>`.
+pub fn tick_id(function_id: &str, schedule: &str, tick_ms: i64) -> String {
+    format!("cron:{function_id}:{schedule}:{tick_ms}")
+}
+
+/// The `inngest/scheduled.timer` event of one tick, with its run for the function: what the scheduler stores
+/// through [`crate::store::RunStore::fire_cron`] (tests fire a chosen tick the same way).
+pub fn tick_event(function_id: &str, schedule: &str, tick_ms: i64, admission: crate::flow::Admission) -> OutEvent {
+    OutEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        external_id: Some(tick_id(function_id, schedule, tick_ms)),
+        name: CRON_EVENT.into(),
+        data: json!({ "cron": schedule }),
+        user: json!({}),
+        ts: tick_ms,
+        matches: vec![Match {
+            function_id: function_id.to_string(),
+            idempotency_key: None,
+            run_id: None,
+            parent: None,
+            admission,
+        }],
     }
 }

@@ -233,6 +233,11 @@ pub trait RunStore: Send + Sync + 'static {
         tick_ms: i64,
         event: &OutEvent,
     ) -> Result<bool, StoreError>;
+    /// The latest tick of `(function, schedule)` fired so far (by any daemon), if any: the scheduler's start-up
+    /// uses it to catch up one tick missed while no daemon ran. The default (no record) catches up nothing.
+    async fn last_cron_tick(&self, _function_id: &str, _schedule: &str) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
     /// Finished runs whose notifications are pending, oldest first.
     async fn pending_notifications(&self, limit: usize) -> Result<Vec<FinishedRun>, StoreError>;
     /// Emits a finished run's system events, resumes its parent, clears its flag — one transaction. Returns the

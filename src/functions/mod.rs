@@ -37,6 +37,13 @@ pub mod send_post_purchase_email;
 pub mod send_post_purchase_slack;
 pub mod shortlink_attribution;
 pub mod sync_purchase_tags;
+// People, scheduled email, Postmark (helper D).
+pub mod create_user_organizations;
+pub mod ensure_personal_organization;
+pub mod event_reminder_broadcast;
+pub mod postmark_webhook;
+pub mod send_workshop_access_emails;
+pub mod user_signup_admin_email;
 
 use crate::config::Config;
 use crate::integrations::Integrations;
@@ -106,6 +113,10 @@ pub const EVENT_ALIASES: &[(&str, &str)] = &[
     ("subscription/created", "commerce/new-subscription-created"),
     // Purchase fan-out and ConvertKit (issue 11, helper C).
     ("sync/purchase-tags", "purchase/sync-tags"),
+    // People, Postmark (helper D).
+    ("user-organizations/create", "create-user-organizations"),
+    ("personal-organization/ensure", "organization/ensure-personal"),
+    ("postmark/webhook", "postmark/web-hook-event"),
 ];
 
 /// Triggers for a canonical event name: the name itself, plus its original-platform alias if it has one.
@@ -160,6 +171,13 @@ pub fn all(deps: &Deps) -> Vec<FunctionDef> {
         send_post_purchase_slack::definition(deps.clone()),
         add_purchases_convertkit::definition(deps.clone()),
         sync_purchase_tags::definition(deps.clone()),
+        // People, scheduled email, Postmark (helper D).
+        user_signup_admin_email::definition(deps.clone()),
+        create_user_organizations::definition(deps.clone()),
+        ensure_personal_organization::definition(deps.clone()),
+        postmark_webhook::definition(deps.clone()),
+        send_workshop_access_emails::definition(deps.clone()),
+        event_reminder_broadcast::definition(deps.clone()),
     ]
 }
 

@@ -116,6 +116,12 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "",
         "the Reply-To of the welcome emails (support address)",
     ),
+    // People (helper D): the signup notification's recipient.
+    (
+        "ADMIN_EMAIL",
+        "",
+        "the address told of every signup (user-signup-admin-email); unset: no notification",
+    ),
     (
         "POSTMARK_WEBHOOK_SECRET",
         "",
@@ -254,6 +260,8 @@ pub struct IntegrationsConfig {
     pub email_rate: RateSpec,
     /// `NEXT_PUBLIC_SUPPORT_EMAIL`: Reply-To of the welcome emails.
     pub support_email: Option<String>,
+    /// `ADMIN_EMAIL`: the recipient of `user-signup-admin-email` (helper D).
+    pub admin_email: Option<String>,
     pub postmark_webhook_secret: Option<Secret>,
     pub slack_webhook_url: Option<Secret>,
     pub slack_rate: RateSpec,
@@ -415,6 +423,10 @@ impl IntegrationsConfig {
         if let Some(a) = &support_email {
             crate::email::check_address(a).map_err(|m| r.invalid("NEXT_PUBLIC_SUPPORT_EMAIL", m))?;
         }
+        let admin_email = r.get("ADMIN_EMAIL");
+        if let Some(a) = &admin_email {
+            crate::email::check_address(a).map_err(|m| r.invalid("ADMIN_EMAIL", m))?;
+        }
         if let Some(url) = r.secret("SLACK_WEBHOOK_URL") {
             check_url(url.expose()).map_err(|m| r.invalid("SLACK_WEBHOOK_URL", m))?;
         }
@@ -450,6 +462,7 @@ impl IntegrationsConfig {
             email_from,
             email_rate: r.rate("EMAIL_RATE_LIMIT")?,
             support_email,
+            admin_email,
             postmark_webhook_secret: r.secret("POSTMARK_WEBHOOK_SECRET"),
             slack_webhook_url: r.secret("SLACK_WEBHOOK_URL"),
             slack_rate: r.rate("SLACK_RATE_LIMIT")?,

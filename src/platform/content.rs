@@ -380,3 +380,19 @@ pub async fn event_reminder_links(db: &Db) -> Result<Vec<ReminderLink>> {
     }
     Ok(out)
 }
+
+/// A resource's live parents of one type (e.g. the `event-series` an event belongs to), by id.
+pub async fn get_parents_of_type(db: &Db, child_id: &str, kind: &str) -> Result<Vec<ContentResource>> {
+    Ok(crate::with_conn!(db, read, |c| {
+        crr::table
+            .inner_join(cr::table.on(cr::id.eq(crr::resource_of_id)))
+            .filter(crr::resource_id.eq(child_id))
+            .filter(crr::deleted_at.is_null())
+            .filter(cr::deleted_at.is_null())
+            .filter(cr::kind.eq(kind))
+            .order(cr::id)
+            .select(RESOURCE_COLUMNS)
+            .load(c)
+            .await?
+    }))
+}

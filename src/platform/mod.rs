@@ -10,6 +10,7 @@
 pub mod commerce;
 pub mod communication;
 pub mod content;
+pub mod email_events;
 pub mod entitlements;
 pub mod organizations;
 pub mod shortlinks;

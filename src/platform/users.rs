@@ -230,6 +230,42 @@ pub async fn users_without_organization(db: &Db, limit: i64) -> Result<Vec<User>
     }))
 }
 
+/// [`users_without_organization`] after a cursor: only users that come after the user `after` in the
+/// `(created_at, id)` order (all of them when `after` is `None` or no longer exists). The
+/// `create-user-organizations` backfill pages with it, so a batch never repeats users the previous one handed out.
+pub async fn users_without_organization_after(db: &Db, after: Option<&str>, limit: i64) -> Result<Vec<User>> {
+    let cursor: Option<(chrono::NaiveDateTime, String)> = match after {
+        None => None,
+        Some(id) => crate::with_conn!(db, read, |c| {
+            users::table
+                .filter(users::id.eq(id))
+                .select((users::created_at, users::id))
+                .first(c)
+                .await
+                .optional()?
+        }),
+    };
+    let Some((t, id)) = cursor else {
+        return users_without_organization(db, limit).await;
+    };
+    Ok(crate::with_conn!(db, read, |c| {
+        users::table
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                organization_memberships::table.filter(organization_memberships::user_id.eq(users::id)),
+            )))
+            .filter(
+                users::created_at
+                    .gt(t)
+                    .or(users::created_at.eq(t).and(users::id.gt(&id))),
+            )
+            .order((users::created_at, users::id))
+            .limit(limit)
+            .select(USER_COLUMNS)
+            .load(c)
+            .await?
+    }))
+}
+
 /// A seeded global role (`organization_id IS NULL`) by name, if it is not deleted.
 pub async fn get_global_role(db: &Db, name: &str) -> Result<Option<Role>> {
     Ok(crate::with_conn!(db, read, |c| {

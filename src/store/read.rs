@@ -345,12 +345,20 @@ pub async fn queued_counts(db: &Db) -> Result<BTreeMap<String, i64>> {
 /// whose notifications (system events, an invoking parent) are still to be delivered.
 pub async fn unfinished_runs(db: &Db, suspended: bool) -> Result<i64> {
     let mut statuses = vec![RunStatus::Queued.as_str(), RunStatus::Running.as_str()];
+    let parked = [RunStatus::Sleeping.as_str(), RunStatus::Waiting.as_str()];
     if suspended {
-        statuses.extend([RunStatus::Sleeping.as_str(), RunStatus::Waiting.as_str()]);
+        statuses.extend(parked);
     }
+    // A sleeper or waiter whose time has come is about to run: it counts as unfinished even without `all`.
+    let now = ingot_actors::time::now_ms();
     Ok(crate::with_conn!(db, read, |c| {
         runs::table
-            .filter(runs::status.eq_any(&statuses).or(runs::notify_pending.eq(true)))
+            .filter(
+                runs::status
+                    .eq_any(&statuses)
+                    .or(runs::notify_pending.eq(true))
+                    .or(runs::status.eq_any(&parked).and(runs::run_at.le(now))),
+            )
             .select(count_star())
             .first(c)
             .await?

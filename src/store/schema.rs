@@ -693,6 +693,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     shortlinks,
     shortlink_clicks,
     shortlink_attributions,
+    // Postmark (helper D).
+    postmark_events,
 );
 
 diesel::table! {
@@ -705,5 +707,18 @@ diesel::table! {
         headers -> Text,
         body -> Nullable<Text>,
         created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Postmark delivery events recorded by `postmark-webhook` (helper D).
+    postmark_events (id) {
+        id -> Text,
+        run_id -> Text,
+        record_type -> Text,
+        message_id -> Nullable<Text>,
+        recipient -> Nullable<Text>,
+        payload -> Text,
+        received_at -> Timestamp,
     }
 }

@@ -1,5 +1,6 @@
 //! Crash safety with the real binary: kill -9 while runs are in flight, restart, and nothing is lost or done twice.
-//! SIGTERM stops gracefully with exit code 0.
+//! SIGTERM stops gracefully with exit code 0. `user/created` also starts `user-signup-admin-email` (two steps, no
+//! email without ADMIN_EMAIL); the counts below are `user-created`'s.
 
 use crate::both;
 use crate::support::process::{Daemon, base_env};
@@ -29,7 +30,11 @@ async fn kill9_impl(b: Backend) {
 
     // Every acknowledged event has its run, and the crash left work unfinished.
     assert_eq!(db.count("SELECT COUNT(*) AS n FROM events", &[]).await, USERS as i64);
-    assert_eq!(db.count("SELECT COUNT(*) AS n FROM runs", &[]).await, USERS as i64);
+    assert_eq!(
+        db.count("SELECT COUNT(*) AS n FROM runs WHERE function_id = 'user-created'", &[])
+            .await,
+        USERS as i64
+    );
     let unfinished = db
         .count("SELECT COUNT(*) AS n FROM runs WHERE status <> 'completed'", &[])
         .await;
@@ -41,8 +46,11 @@ async fn kill9_impl(b: Backend) {
     let d = Daemon::start(&base_env(&db.url));
     d.api.drain().await;
     assert_eq!(
-        db.count("SELECT COUNT(*) AS n FROM runs WHERE status = 'completed'", &[])
-            .await,
+        db.count(
+            "SELECT COUNT(*) AS n FROM runs WHERE status = 'completed' AND function_id = 'user-created'",
+            &[]
+        )
+        .await,
         USERS as i64
     );
     let without_one_role = db
@@ -62,7 +70,7 @@ async fn kill9_impl(b: Backend) {
     assert_eq!(without_one_pref, 0, "every user has exactly one Newsletter preference");
     // Five steps per run, each completed exactly once.
     assert_eq!(
-        db.count("SELECT COUNT(*) AS n FROM steps WHERE status = 'completed'", &[])
+        db.count("SELECT COUNT(*) AS n FROM steps WHERE status = 'completed' AND run_id IN (SELECT id FROM runs WHERE function_id = 'user-created')", &[])
             .await,
         5 * USERS as i64
     );
@@ -96,8 +104,11 @@ async fn sigterm_impl(b: Backend) {
     let d = Daemon::start(&base_env(&db.url));
     d.api.drain().await;
     assert_eq!(
-        db.count("SELECT COUNT(*) AS n FROM runs WHERE status = 'completed'", &[])
-            .await,
+        db.count(
+            "SELECT COUNT(*) AS n FROM runs WHERE status = 'completed' AND function_id = 'user-created'",
+            &[]
+        )
+        .await,
         200
     );
     assert_eq!(db.count("SELECT COUNT(*) AS n FROM user_roles", &[]).await, 200);
@@ -154,8 +165,11 @@ async fn rescue_impl(b: Backend) {
     let b_daemon = Daemon::start(&node("node-b"));
     b_daemon.api.drain().await;
     assert_eq!(
-        db.count("SELECT COUNT(*) AS n FROM runs WHERE status = 'completed'", &[])
-            .await,
+        db.count(
+            "SELECT COUNT(*) AS n FROM runs WHERE status = 'completed' AND function_id = 'user-created'",
+            &[]
+        )
+        .await,
         300
     );
     let rescued = db
@@ -173,7 +187,7 @@ async fn rescue_impl(b: Backend) {
         .await;
     assert_eq!(without_one_role, 0);
     assert_eq!(
-        db.count("SELECT COUNT(*) AS n FROM steps WHERE status = 'completed'", &[])
+        db.count("SELECT COUNT(*) AS n FROM steps WHERE status = 'completed' AND run_id IN (SELECT id FROM runs WHERE function_id = 'user-created')", &[])
             .await,
         5 * 300
     );

@@ -42,10 +42,10 @@ async fn accepts_one_event_or_an_array_impl(b: Backend) {
     let first = d.api.get_ok(&format!("/api/v1/events/{}", one[0])).await;
     assert_eq!(
         first["run_ids"].as_array().unwrap().len(),
-        1,
-        "user/created starts user-created"
+        2,
+        "user/created starts user-created and user-signup-admin-email"
     );
-    assert_eq!(stored(&db).await, (4, 1));
+    assert_eq!(stored(&db).await, (4, 2));
     d.api.drain().await;
 }
 
@@ -188,9 +188,12 @@ async fn repeated_producer_id_impl(b: Backend) {
     assert_eq!(dup["run_ids"], json!([]));
     assert_eq!(
         dup["skipped"],
-        json!([{"function_id": "user-created", "reason": "duplicate_event_id", "existing_run_id": null}])
+        json!([
+            {"function_id": "user-created", "reason": "duplicate_event_id", "existing_run_id": null},
+            {"function_id": "user-signup-admin-email", "reason": "duplicate_event_id", "existing_run_id": null},
+        ])
     );
-    assert_eq!(db.count("SELECT COUNT(*) AS n FROM runs", &[]).await, 1);
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM runs", &[]).await, 2);
     assert_eq!(
         db.count("SELECT COUNT(*) AS n FROM user_roles WHERE user_id = 'u2'", &[])
             .await,
@@ -205,7 +208,7 @@ async fn repeated_producer_id_impl(b: Backend) {
         (first["duplicate"].as_bool(), second["duplicate"].as_bool()),
         (Some(false), Some(true))
     );
-    assert_eq!(first["run_ids"].as_array().unwrap().len(), 1);
+    assert_eq!(first["run_ids"].as_array().unwrap().len(), 2);
     assert_eq!(second["skipped"][0]["reason"], "duplicate_event_id");
     assert_eq!(
         db.count("SELECT COUNT(*) AS n FROM user_roles WHERE user_id = 'u2'", &[])
@@ -224,12 +227,29 @@ async fn idempotency_impl(b: Backend) {
     let later = d.api.send(ev).await;
     d.api.drain().await;
     let first = d.api.get_ok(&format!("/api/v1/events/{}", ids[0])).await;
-    let run_id = first["run_ids"][0].as_str().unwrap().to_string();
+    // user-created and user-signup-admin-email, both keyed on the email.
+    let mut run_ids: Vec<String> = first["run_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    run_ids.sort();
+    assert_eq!(run_ids.len(), 2, "{first}");
     for id in [&ids[1], &later[0]] {
         let skipped = d.api.get_ok(&format!("/api/v1/events/{id}")).await;
         assert_eq!(skipped["run_ids"], json!([]));
-        assert_eq!(skipped["skipped"][0]["reason"], "idempotency_key");
-        assert_eq!(skipped["skipped"][0]["existing_run_id"], run_id.as_str());
+        let mut existing: Vec<String> = skipped["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                assert_eq!(s["reason"], "idempotency_key", "{s}");
+                s["existing_run_id"].as_str().unwrap().to_string()
+            })
+            .collect();
+        existing.sort();
+        assert_eq!(existing, run_ids);
     }
-    assert_eq!(db.count("SELECT COUNT(*) AS n FROM runs", &[]).await, 1);
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM runs", &[]).await, 2);
 }

@@ -19,15 +19,21 @@ async fn read_api_impl(b: Backend) {
         .await;
     d.api.drain().await;
 
+    // Each user/created also starts user-signup-admin-email.
     let all = d.api.get_ok("/api/v1/runs").await;
-    assert_eq!(all["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(all["runs"].as_array().unwrap().len(), 4);
+    let mine = d.api.get_ok("/api/v1/runs?function=user-created").await;
+    assert_eq!(mine["runs"].as_array().unwrap().len(), 2);
     let failed = d
         .api
         .get_ok("/api/v1/runs?status=failed&function=user-created&limit=10")
         .await;
     assert_eq!(failed["runs"].as_array().unwrap().len(), 1);
     assert_eq!(failed["runs"][0]["status"], "failed");
-    let completed = d.api.get_ok("/api/v1/runs?status=completed").await;
+    let completed = d
+        .api
+        .get_ok("/api/v1/runs?status=completed&function=user-created")
+        .await;
     assert_eq!(completed["runs"][0]["event_id"], ok[0].as_str());
     assert_eq!(d.api.get_ok("/api/v1/runs?function=nope").await["runs"], json!([]));
 

@@ -375,6 +375,10 @@ impl RunStore for DbRunStore {
         Ok(self.fire_cron_inner(function_id, schedule, tick_ms, event).await?)
     }
 
+    async fn last_cron_tick(&self, function_id: &str, schedule: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self.last_cron_tick_inner(function_id, schedule).await?)
+    }
+
     async fn pending_notifications(&self, limit: usize) -> Result<Vec<FinishedRun>, StoreError> {
         Ok(self.pending_notifications_inner(limit).await?)
     }

@@ -279,4 +279,17 @@ impl DbRunStore {
             .await
         })
     }
+
+    /// The latest tick of a schedule fired so far (the scheduler's catch-up after downtime).
+    pub(super) async fn last_cron_tick_inner(&self, function_id: &str, schedule: &str) -> Result<Option<i64>> {
+        use crate::store::schema::cron_ticks as ct;
+        Ok(crate::with_conn!(&self.db, read, |c| {
+            ct::table
+                .filter(ct::function_id.eq(function_id))
+                .filter(ct::schedule.eq(schedule))
+                .select(diesel::dsl::max(ct::tick_at))
+                .first::<Option<i64>>(c)
+                .await?
+        }))
+    }
 }

@@ -28,3 +28,7 @@ mod convertkit;
 mod fanout_support;
 mod live_events;
 mod purchase_notices;
+// People, scheduled email, Postmark (helper D).
+mod people;
+mod postmark;
+mod scheduled_email;

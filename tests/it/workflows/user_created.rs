@@ -6,6 +6,16 @@ use crate::support::process::{Daemon, base_env};
 use crate::support::{Backend, TestDb};
 use serde_json::json;
 
+/// The `user-created` run an event started (`user/created` also starts `user-signup-admin-email`).
+async fn user_created_run(d: &Daemon, event_id: &str) -> serde_json::Value {
+    d.api
+        .runs_of(event_id)
+        .await
+        .into_iter()
+        .find(|r| r["function_id"] == "user-created")
+        .expect("a user-created run")
+}
+
 both!(assigns_role_and_preference, assigns_role_and_preference_impl);
 async fn assigns_role_and_preference_impl(b: Backend) {
     let db = TestDb::new(b).await;
@@ -17,8 +27,8 @@ async fn assigns_role_and_preference_impl(b: Backend) {
     let ids = d.api.send(json!({"name": "user/created", "user": user})).await;
     d.api.drain().await;
     let runs = d.api.runs_of(&ids[0]).await;
-    assert_eq!(runs.len(), 1);
-    let run = &runs[0];
+    assert_eq!(runs.len(), 2, "user-created and user-signup-admin-email");
+    let run = &user_created_run(&d, &ids[0]).await;
     assert_eq!(run["function_id"], "user-created");
     assert_eq!(run["status"], "completed", "{run}");
     assert_eq!(run["idempotency_key"], "ada@example.com");
@@ -74,7 +84,7 @@ async fn unknown_user_impl(b: Backend) {
         .send(json!({"name": "user/created", "user": {"id": "ghost-42", "email": "ghost@example.com"}}))
         .await;
     d.api.drain().await;
-    let run = &d.api.runs_of(&ids[0]).await[0];
+    let run = &user_created_run(&d, &ids[0]).await;
     assert_eq!(run["status"], "failed");
     assert_eq!(run["error"]["name"], "StepError");
     assert!(run["error"]["message"].as_str().unwrap().contains("ghost-42"), "{run}");
@@ -101,7 +111,7 @@ async fn missing_reference_rows_impl(b: Backend) {
         .send(json!({"name": "user/created", "user": {"id": "u1", "email": "a@example.com"}}))
         .await;
     d.api.drain().await;
-    let run = &d.api.runs_of(&ids[0]).await[0];
+    let run = &user_created_run(&d, &ids[0]).await;
     assert_eq!(run["status"], "failed");
     assert_eq!(run["steps"][0]["attempts"], 1);
     assert!(
@@ -129,7 +139,7 @@ async fn missing_role_impl(b: Backend) {
         .send(json!({"name": "user/created", "user": {"id": "u1", "email": "a@example.com"}}))
         .await;
     d.api.drain().await;
-    let run = &d.api.runs_of(&ids[0]).await[0];
+    let run = &user_created_run(&d, &ids[0]).await;
     assert_eq!(run["status"], "failed", "{run}");
     let step = &run["steps"][1];
     // Retryable: 3 retries after the first attempt, each recorded, the last one final.
@@ -184,10 +194,10 @@ async fn restores_impl(b: Backend) {
         .await;
     d.api.drain().await;
     for id in &ids {
-        let run = &d.api.runs_of(id).await[0];
+        let run = &user_created_run(&d, id).await;
         assert_eq!(run["status"], "completed", "{run}");
     }
-    let u1 = &d.api.runs_of(&ids[0]).await[0];
+    let u1 = &user_created_run(&d, &ids[0]).await;
     assert_eq!(
         u1["steps"][1]["output"]["created"], true,
         "the soft-deleted role link is restored"
