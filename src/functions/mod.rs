@@ -10,6 +10,7 @@ pub mod handle_refund_remove_calendar;
 pub mod post_purchase_workflow;
 pub mod stripe_checkout_session_completed;
 pub mod user_created;
+pub mod video; // video pipeline (issue 12)
 
 use crate::config::Config;
 use crate::integrations::Integrations;
@@ -99,6 +100,9 @@ pub fn all(deps: &Deps) -> Vec<FunctionDef> {
         stripe_checkout_session_completed::definition(deps.clone()),
         email_send_broadcast::definition(deps.clone()),
     ]
+    .into_iter()
+    .chain(video::definitions(deps)) // video pipeline (issue 12)
+    .collect()
 }
 
 #[cfg(test)]

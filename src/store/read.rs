@@ -340,17 +340,25 @@ pub async fn queued_counts(db: &Db) -> Result<BTreeMap<String, i64>> {
     Ok(rows.into_iter().collect())
 }
 
-/// Runs not yet final (queued or running), for drain.
 /// Runs with work to do now (queued, running — and with `suspended`, sleeping or waiting too), plus finished runs
-/// whose notifications (system events, an invoking parent) are still to be delivered.
+/// whose notifications (system events, an invoking parent) are still to be delivered. A sleeping or waiting run
+/// whose `run_at` has come counts in either mode: it is due, like a queued run.
 pub async fn unfinished_runs(db: &Db, suspended: bool) -> Result<i64> {
     let mut statuses = vec![RunStatus::Queued.as_str(), RunStatus::Running.as_str()];
     if suspended {
         statuses.extend([RunStatus::Sleeping.as_str(), RunStatus::Waiting.as_str()]);
     }
+    // A suspended run whose time has come (its sleep ended, its wait timed out) is work due now, like a queued run.
+    let suspended_statuses = [RunStatus::Sleeping.as_str(), RunStatus::Waiting.as_str()];
+    let now = ingot_actors::time::now_ms();
     Ok(crate::with_conn!(db, read, |c| {
         runs::table
-            .filter(runs::status.eq_any(&statuses).or(runs::notify_pending.eq(true)))
+            .filter(
+                runs::status
+                    .eq_any(&statuses)
+                    .or(runs::notify_pending.eq(true))
+                    .or(runs::status.eq_any(&suspended_statuses).and(runs::run_at.le(now))),
+            )
             .select(count_star())
             .first(c)
             .await?

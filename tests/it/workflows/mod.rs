@@ -10,3 +10,4 @@ mod refund_remove_calendar;
 mod stripe_checkout_session_completed;
 mod stripe_purchase_end_to_end;
 mod user_created;
+mod video; // video pipeline (issue 12)
