@@ -169,6 +169,7 @@ async fn status_impl(b: Backend) {
     let bed = Bed::new(b).await;
     video(&bed, "vid_e", json!({"state": "errored"})).await;
     video(&bed, "vid_p", json!({"state": "processing"})).await;
+    bed.fail("ut", 429, Some("1"));
     let d = Daemon::start(&bed.env());
     let check = |id: &str, n: u64| json!({"name": "video/status-check", "data": {"videoResourceId": id, "fileKey": format!("key_{id}"), "retryCount": n}});
     let run = run_of(&d, check("vid_p", 30)).await;
@@ -187,8 +188,12 @@ async fn status_impl(b: Backend) {
     );
     d.api.drain().await;
     let ut = bed.requests("ut");
-    assert_eq!(ut.len(), 1);
-    assert_eq!(ut[0].body, json!({"fileKeys": ["key_vid_e"]}));
+    assert_eq!(ut.len(), 2, "the 429 was retried after its Retry-After");
+    assert_eq!(ut[0], ut[1]);
+    assert_eq!(
+        (ut[1].body.clone(), ut[1].auth.as_str()),
+        (json!({"fileKeys": ["key_vid_e"]}), "sk_ut")
+    );
     assert_eq!(d.api.run(run["id"].as_str().unwrap()).await["status"], "completed");
 }
 
@@ -246,5 +251,61 @@ async fn seo_impl(b: Backend) {
             .await,
         0,
         "no description requested"
+    );
+}
+
+both!(callback_without_words_or_video, callback_impl);
+async fn callback_impl(b: Backend) {
+    let bed = Bed::new(b).await;
+    video(&bed, "vid_t", json!({"state": "ready"})).await;
+    let d = Daemon::start(&bed.env());
+    let post = |video: &'static str, request_id: &'static str| {
+        let base = d.api.base.clone();
+        async move {
+            let body = json!({"metadata": {"request_id": request_id},
+                "results": {"channels": [{"alternatives": [{"transcript": "Just text.", "confidence": 0.9, "words": []}]}]}});
+            reqwest::Client::new()
+                .post(format!(
+                    "{base}/webhooks/deepgram?videoResourceId={video}&secret={DG_SECRET}"
+                ))
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    // No words: the transcript is stored and announced, no subtitles and no srt-ready.
+    let answer = post("vid_t", "req_t").await;
+    d.api.drain().await;
+    let run = d.api.only_run(answer["ids"][0].as_str().unwrap()).await;
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(
+        step_ids(&run),
+        [
+            "Load Video Resource",
+            "store the raw transcript",
+            "update the video resource with the transcript",
+            "announce that the transcript is ready"
+        ]
+    );
+    assert_eq!(bed.field("vid_t", "transcript").await, "[00:00] Just text.\n\n");
+    assert_eq!(bed.field("vid_t", "srt").await, "");
+    assert_eq!(run["output"]["srtLength"], 0);
+    assert_eq!(statuses(&d.api, "add-srt-mux-asset").await, Vec::<String>::new());
+    assert_eq!(statuses(&d.api, "transcript-ready-event").await, ["completed"]);
+    assert_eq!(
+        bed.field("raw-transcript-vid_t", "deepgramResults").await["channels"][0]["alternatives"][0]["transcript"],
+        "Just text."
+    );
+    // A callback for a video that does not exist fails for good.
+    let answer = post("vid_gone", "req_g").await;
+    d.api.drain().await;
+    let run = d.api.only_run(answer["ids"][0].as_str().unwrap()).await;
+    assert_eq!(
+        (run["status"].as_str(), step_ids(&run)),
+        (Some("failed"), vec!["Load Video Resource".to_string()])
     );
 }
