@@ -24,14 +24,49 @@ both!(mux_errored_and_unknown_assets, mux_impl);
 async fn mux_impl(b: Backend) {
     let bed = Bed::new(b).await;
     video(&bed, "vid_1", json!({"state": "processing", "muxAssetId": "as_1"})).await;
+    // PartyKit answers 500 to the first attempt and all 3 retries: the announcement gives up, the run goes on.
+    for _ in 0..4 {
+        bed.fail("pk", 500, None);
+    }
     let d = Daemon::start(&bed.env());
     assert_eq!(post_mux(&d.api.base, "video.asset.errored").await.0, 200);
     d.api.drain().await;
     assert_eq!(statuses(&d.api, "mux-video-asset-error").await, ["completed"]);
+    let run = &d.api.runs_of_function("mux-video-asset-error").await[0];
+    assert_eq!(step(run, "announce asset errored")["status"], "failed", "{run}");
+    assert_eq!(bed.requests("pk").len(), 4);
+    bed.fake.lock().unwrap().requests.retain(|r| r.0 != "pk");
+    assert_eq!(
+        post_mux(&d.api.base, "video.asset.errored").await.0,
+        200,
+        "a repeated webhook"
+    );
+    d.api.drain().await;
+    assert_eq!(
+        statuses(&d.api, "mux-video-asset-error").await,
+        ["completed"],
+        "Mux's event id deduplicates"
+    );
+    let (_, answer) = {
+        let body =
+            json!({"type": "video.asset.errored", "id": "mux-evt-2", "data": {"id": "as_1", "passthrough": "vid_1"}});
+        let resp = reqwest::Client::new()
+            .post(format!("{}/webhooks/mux", d.api.base))
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+    };
+    d.api.drain().await;
+    assert_eq!(
+        d.api.only_run(answer["ids"][0].as_str().unwrap()).await["status"],
+        "completed"
+    );
     assert_eq!(statuses(&d.api, "mux-video-asset-ready").await, Vec::<String>::new());
     assert_eq!(bed.field("vid_1", "state").await, "errored");
     let pk = bed.requests("pk");
-    assert_eq!(pk.len(), 1);
+    assert_eq!(pk.len(), 1, "the second errored event was announced");
     assert_eq!(pk[0].path, "/party/vid_1");
     assert_eq!(
         pk[0].body,
@@ -73,6 +108,24 @@ async fn upload_impl(b: Backend) {
         "{run}"
     );
     assert!(bed.requests("mux").is_empty());
+
+    // Mux refuses the input (4xx): nothing is created, the run fails for good.
+    bed.fail("mux", 400, None);
+    let refused = json!({"name": "video/video-uploaded", "data": {"originalMediaUrl": "ftp://bad", "fileName": "vid_x"},
+                         "user": {"id": "u1"}});
+    let run = run_of(&d, refused).await;
+    assert_eq!(
+        (run["status"].as_str(), step_ids(&run)),
+        (Some("failed"), vec!["create the mux asset".to_string()])
+    );
+    assert_eq!(bed.requests("mux").len(), 1, "a 400 is not retried");
+    assert_eq!(
+        bed.db
+            .count("SELECT COUNT(*) AS n FROM content_resources WHERE id = 'vid_x'", &[])
+            .await,
+        0
+    );
+    bed.fake.lock().unwrap().requests.clear();
 
     let bare = json!({"name": "video/video-uploaded", "data": {"originalMediaUrl": "https://files/v2.mp4", "fileName": "vid_2"},
                       "user": {"id": "u1"}});
