@@ -44,6 +44,7 @@ pub mod event_reminder_broadcast;
 pub mod postmark_webhook;
 pub mod send_workshop_access_emails;
 pub mod user_signup_admin_email;
+pub mod video; // video pipeline (issue 12)
 
 use crate::config::Config;
 use crate::integrations::Integrations;
@@ -179,6 +180,9 @@ pub fn all(deps: &Deps) -> Vec<FunctionDef> {
         send_workshop_access_emails::definition(deps.clone()),
         event_reminder_broadcast::definition(deps.clone()),
     ]
+    .into_iter()
+    .chain(video::definitions(deps)) // video pipeline (issue 12)
+    .collect()
 }
 
 #[cfg(test)]

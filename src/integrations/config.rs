@@ -203,6 +203,18 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "",
         "base URL of invoice links in purchase emails (default NEXT_PUBLIC_URL)",
     ),
+    // PartyKit (issue 12, video pipeline)
+    (
+        "NEXT_PUBLIC_PARTY_KIT_URL",
+        "",
+        "PartyKit server URL; announcements POST to <url>/party/<room> (unset: announcements are skipped)",
+    ),
+    (
+        "NEXT_PUBLIC_PARTYKIT_ROOM_NAME",
+        "",
+        "the site-wide PartyKit room (image uploads are announced there)",
+    ),
+    ("PARTYKIT_RATE_LIMIT", "50/s", "PartyKit rate"),
 ];
 
 /// Whether `key` (a file key) is an integration setting.
@@ -289,6 +301,10 @@ pub struct IntegrationsConfig {
     pub nextauth_secret: Option<Secret>,
     /// `COURSEBUILDER_URL`: base of invoice links (`None`: the public URL).
     pub coursebuilder_url: Option<String>,
+    /// `NEXT_PUBLIC_PARTY_KIT_URL`: PartyKit's base URL (no credential; its presence configures the service).
+    pub partykit_url: Option<String>,
+    pub partykit_room_name: Option<String>,
+    pub partykit_rate: RateSpec,
 }
 
 struct Reader<'a>(&'a BTreeMap<String, String>);
@@ -430,6 +446,13 @@ impl IntegrationsConfig {
         if let Some(url) = r.secret("SLACK_WEBHOOK_URL") {
             check_url(url.expose()).map_err(|m| r.invalid("SLACK_WEBHOOK_URL", m))?;
         }
+        let partykit_url = match r.get("NEXT_PUBLIC_PARTY_KIT_URL") {
+            Some(u) => {
+                check_url(&u).map_err(|m| r.invalid("NEXT_PUBLIC_PARTY_KIT_URL", m))?;
+                Some(u.trim_end_matches('/').to_string())
+            }
+            None => None,
+        };
         let secrets = |env: &str| -> Vec<Secret> {
             r.get(env)
                 .unwrap_or_default()
@@ -487,6 +510,9 @@ impl IntegrationsConfig {
             convertkit_purchased_on_field: r.get("CONVERTKIT_PURCHASED_ON_FIELD_NAME"),
             nextauth_secret: r.secret("NEXTAUTH_SECRET"),
             coursebuilder_url: coursebuilder_url(&r)?,
+            partykit_url,
+            partykit_room_name: r.get("NEXT_PUBLIC_PARTYKIT_ROOM_NAME"),
+            partykit_rate: r.rate("PARTYKIT_RATE_LIMIT")?,
         })
     }
 }

@@ -4,7 +4,7 @@
 //! - [`config`]: the settings (credentials keep the platform's variable names; one base-URL override each).
 //! - [`http`]: the shared request/answer handling, error classification and dry-run recording.
 //! - One module per service: [`discord`], [`google_calendar`], [`stripe`], [`slack`], [`convertkit`], [`mux`],
-//!   [`deepgram`], [`openai`], [`uploadthing`]; email is [`crate::email`].
+//!   [`deepgram`], [`openai`], [`uploadthing`], [`partykit`]; email is [`crate::email`].
 //!
 //! Every method returns `Result<_, ServiceError>`; `?` inside a step converts it into a `StepError` that is
 //! retryable (with the service's `Retry-After`) or fatal (4xx, not configured).
@@ -18,6 +18,7 @@ pub mod google_calendar;
 pub mod http;
 pub mod mux;
 pub mod openai;
+pub mod partykit;
 pub mod slack;
 pub mod stripe;
 pub mod uploadthing;
@@ -44,6 +45,7 @@ pub struct Integrations {
     pub uploadthing: uploadthing::UploadThing,
     /// The second ConvertKit account (`TT_CONVERTKIT_*`; issue 11, helper C).
     pub tt_convertkit: convertkit::ConvertKit,
+    pub partykit: partykit::PartyKit,
 }
 
 /// Settings a service still needs, as `(variable, present)`; `NotConfigured` names the absent ones.
@@ -130,6 +132,14 @@ impl Integrations {
                 cfg,
             ),
             tt_convertkit: convertkit::ConvertKit::tt(http("convertkit_tt", &cfg.convertkit, tt_ck_ok), cfg),
+            partykit: partykit::PartyKit::new(
+                HttpService::new(
+                    service("partykit", cfg.partykit_rate, cfg.partykit_url.is_some()),
+                    cfg.partykit_url.as_deref().unwrap_or("http://partykit.invalid"),
+                    dry.clone(),
+                ),
+                cfg,
+            ),
         }
     }
 
@@ -156,6 +166,7 @@ impl Integrations {
             self.openai.http.service.stats(),
             self.uploadthing.http.service.stats(),
             self.tt_convertkit.http.service.stats(),
+            self.partykit.http.service.stats(),
         ]
         .into()
     }

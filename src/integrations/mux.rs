@@ -88,6 +88,33 @@ impl Mux {
         Ok(d.data)
     }
 
+    /// The video pipeline's asset (reference §4 `video-uploaded`): public playback, standard MP4, temporary master
+    /// access, `plus` quality up to 2160p, and `passthrough` naming the video resource (Mux's webhooks echo it).
+    pub async fn create_video_asset(&self, input_url: &str, passthrough: &str) -> Result<Asset, ServiceError> {
+        let body = json!({
+            "master_access": "temporary",
+            "video_quality": "plus",
+            "max_resolution_tier": "2160p",
+            "playback_policy": ["public"],
+            "input": [{"url": input_url}],
+            "mp4_support": "standard",
+            "passthrough": passthrough,
+        });
+        let d: Data<Asset> = self
+            .http
+            .json(self.auth(Request::post("video/v1/assets").json(body))?)
+            .await?;
+        Ok(d.data)
+    }
+
+    /// The English subtitles track from an SRT URL, as `add-srt-mux-asset` adds it (reference §4).
+    pub async fn add_srt_track(&self, asset_id: &str, url: &str) -> Result<Track, ServiceError> {
+        let body = json!({"url": url, "type": "text", "text_type": "subtitles", "closed_captions": true, "language_code": "en-US", "name": "English", "passthrough": "English"});
+        let req = Request::post(format!("video/v1/assets/{asset_id}/tracks")).json(body);
+        let d: Data<Track> = self.http.json(self.auth(req)?).await?;
+        Ok(d.data)
+    }
+
     pub async fn get_asset(&self, asset_id: &str) -> Result<Asset, ServiceError> {
         let d: Data<Asset> = self
             .http

@@ -15,6 +15,7 @@ pub mod entitlements;
 pub mod organizations;
 pub mod shortlinks;
 pub mod users;
+pub mod video; // video pipeline (issue 12)
 
 use chrono::NaiveDateTime;
 use diesel::backend::Backend;

@@ -281,7 +281,7 @@ async fn other_providers_impl(b: Backend) {
             "/webhooks/deepgram?videoResourceId=vr_1&secret=dg_secret",
             vec![],
             &dg,
-            "deepgram/webhook",
+            "deepgram/web-hook-event",
             json!({"videoResourceId": "vr_1", "results": serde_json::from_str::<Value>(&dg).unwrap()}),
         ),
         (

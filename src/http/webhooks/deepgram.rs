@@ -1,7 +1,8 @@
 //! `POST /webhooks/deepgram?videoResourceId=…&secret=…`: Deepgram's transcription callback. The callback URL is
 //! ours ([`crate::integrations::deepgram`] builds it), so it carries `DEEPGRAM_CALLBACK_SECRET`; a wrong or
-//! missing secret is refused. Becomes `deepgram/webhook` `{videoResourceId, results}`, deduplicated by Deepgram's
-//! request id.
+//! missing secret is refused. Becomes `deepgram/web-hook-event` `{videoResourceId, results}` (the original
+//! platform's name for it), deduplicated by Deepgram's request id; `process-deepgram-transcript` stores the
+//! transcript and derives the subtitles.
 
 use super::{Incoming, body_id, parse_json, same, store};
 use crate::http::AppState;
@@ -40,7 +41,7 @@ pub async fn receive(
         &state,
         "deepgram",
         vec![Incoming {
-            name: "deepgram/webhook".into(),
+            name: crate::functions::video::DEEPGRAM_WEBHOOK.into(),
             data: json!({"videoResourceId": query.video_resource_id, "results": results}),
             id,
         }],

@@ -130,7 +130,8 @@ async fn health_impl(b: Backend) {
             "deepgram",
             "openai",
             "uploadthing",
-            "convertkit_tt"
+            "convertkit_tt",
+            "partykit"
         ]
     );
     assert_eq!(services[0]["configured"], true);

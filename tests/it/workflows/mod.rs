@@ -32,3 +32,4 @@ mod purchase_notices;
 mod people;
 mod postmark;
 mod scheduled_email;
+mod video; // video pipeline (issue 12)
