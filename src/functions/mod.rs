@@ -10,6 +10,9 @@ pub mod handle_refund_remove_calendar;
 pub mod post_purchase_workflow;
 pub mod stripe_checkout_session_completed;
 pub mod user_created;
+// Content and AI (helper F).
+pub mod compute_video_split_points;
+pub mod get_or_create_concept;
 
 use crate::config::Config;
 use crate::integrations::Integrations;
@@ -70,6 +73,14 @@ pub const EVENT_ALIASES: &[(&str, &str)] = &[
     ("discord/user-added-to-cohort", "cohort/user-added"),
     ("discord/user-added-to-workshop", "workshop/user-added"),
     ("oauth/provider-account-linked", "user/oauth-provider-account-linked"),
+    // Content and AI (helper F).
+    ("video/attached", "video.asset.attached"),
+    ("video/detached", "video.asset.detached"),
+    ("image/resource-created", "cloudinary/web-hook-event"),
+    ("ocr/webhook", "ocr/web-hook-event"),
+    ("video/split-points-requested", "split_video/request_split_points"),
+    ("concept/tags-requested", "concepts/tags-requested-event"),
+    ("resource/chat-request", "resource/chat-request-event"),
 ];
 
 /// Triggers for a canonical event name: the name itself, plus its original-platform alias if it has one.
@@ -98,6 +109,9 @@ pub fn all(deps: &Deps) -> Vec<FunctionDef> {
         handle_refund_remove_calendar::definition(deps.clone()),
         stripe_checkout_session_completed::definition(deps.clone()),
         email_send_broadcast::definition(deps.clone()),
+        // Content and AI (helper F).
+        compute_video_split_points::definition(deps.clone()),
+        get_or_create_concept::definition(deps.clone()),
     ]
 }
 
