@@ -165,6 +165,18 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "",
         "bearer token the OCR service sends to /webhooks/ocr (secret)",
     ),
+    // PartyKit (issue 12, video pipeline)
+    (
+        "NEXT_PUBLIC_PARTY_KIT_URL",
+        "",
+        "PartyKit server URL; announcements POST to <url>/party/<room> (unset: announcements are skipped)",
+    ),
+    (
+        "NEXT_PUBLIC_PARTYKIT_ROOM_NAME",
+        "",
+        "the site-wide PartyKit room (image uploads are announced there)",
+    ),
+    ("PARTYKIT_RATE_LIMIT", "50/s", "PartyKit rate"),
     // Content and AI (helper F): AWS S3 + Textract (code extraction), Pinecone (concepts).
     ("AWS_REGION", "us-east-1", "AWS region of the S3 bucket and of Textract"),
     (
@@ -275,6 +287,10 @@ pub struct IntegrationsConfig {
     pub uploadthing_secret: Option<Secret>,
     pub uploadthing: Endpoint,
     pub ocr_webhook_secret: Option<Secret>,
+    /// `NEXT_PUBLIC_PARTY_KIT_URL`: PartyKit's base URL (no credential; its presence configures the service).
+    pub partykit_url: Option<String>,
+    pub partykit_room_name: Option<String>,
+    pub partykit_rate: RateSpec,
     // Content and AI (helper F).
     pub aws: super::aws::AwsConfig,
     pub pinecone_api_key: Option<Secret>,
@@ -450,6 +466,13 @@ impl IntegrationsConfig {
         if let Some(url) = r.secret("SLACK_WEBHOOK_URL") {
             check_url(url.expose()).map_err(|m| r.invalid("SLACK_WEBHOOK_URL", m))?;
         }
+        let partykit_url = match r.get("NEXT_PUBLIC_PARTY_KIT_URL") {
+            Some(u) => {
+                check_url(&u).map_err(|m| r.invalid("NEXT_PUBLIC_PARTY_KIT_URL", m))?;
+                Some(u.trim_end_matches('/').to_string())
+            }
+            None => None,
+        };
         let secrets = |env: &str| -> Vec<Secret> {
             r.get(env)
                 .unwrap_or_default()
@@ -499,6 +522,9 @@ impl IntegrationsConfig {
             uploadthing_secret: r.secret("UPLOADTHING_SECRET"),
             uploadthing: r.endpoint("UPLOADTHING_API_BASE_URL", "UPLOADTHING_RATE_LIMIT")?,
             ocr_webhook_secret: r.secret("OCR_WEBHOOK_SECRET"),
+            partykit_url,
+            partykit_room_name: r.get("NEXT_PUBLIC_PARTYKIT_ROOM_NAME"),
+            partykit_rate: r.rate("PARTYKIT_RATE_LIMIT")?,
             aws: r.aws()?,
             pinecone_api_key: r.secret("PINECONE_API_KEY"),
             pinecone: Endpoint {

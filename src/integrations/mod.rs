@@ -4,7 +4,7 @@
 //! - [`config`]: the settings (credentials keep the platform's variable names; one base-URL override each).
 //! - [`http`]: the shared request/answer handling, error classification and dry-run recording.
 //! - One module per service: [`discord`], [`google_calendar`], [`stripe`], [`slack`], [`convertkit`], [`mux`],
-//!   [`deepgram`], [`openai`], [`uploadthing`]; email is [`crate::email`].
+//!   [`deepgram`], [`openai`], [`uploadthing`], [`partykit`]; email is [`crate::email`].
 //!
 //! Every method returns `Result<_, ServiceError>`; `?` inside a step converts it into a `StepError` that is
 //! retryable (with the service's `Retry-After`) or fatal (4xx, not configured).
@@ -18,6 +18,7 @@ pub mod google_calendar;
 pub mod http;
 pub mod mux;
 pub mod openai;
+pub mod partykit;
 pub mod slack;
 pub mod stripe;
 pub mod uploadthing;
@@ -47,6 +48,7 @@ pub struct Integrations {
     pub deepgram: deepgram::Deepgram,
     pub openai: openai::OpenAi,
     pub uploadthing: uploadthing::UploadThing,
+    pub partykit: partykit::PartyKit,
     // Content and AI (helper F).
     pub s3: aws::S3,
     pub textract: aws::Textract,
@@ -136,6 +138,14 @@ impl Integrations {
                 http("uploadthing", &cfg.uploadthing, cfg.uploadthing_secret.is_some()),
                 cfg,
             ),
+            partykit: partykit::PartyKit::new(
+                HttpService::new(
+                    service("partykit", cfg.partykit_rate, cfg.partykit_url.is_some()),
+                    cfg.partykit_url.as_deref().unwrap_or("http://partykit.invalid"),
+                    dry.clone(),
+                ),
+                cfg,
+            ),
             // Content and AI (helper F).
             s3: aws::S3::new(
                 HttpService::new(
@@ -189,6 +199,7 @@ impl Integrations {
             self.deepgram.http.service.stats(),
             self.openai.http.service.stats(),
             self.uploadthing.http.service.stats(),
+            self.partykit.http.service.stats(),
             self.s3.http.service.stats(),
             self.textract.http.service.stats(),
             self.pinecone.http.service.stats(),

@@ -8,6 +8,7 @@ mod discord;
 mod dry_run;
 mod google_calendar;
 mod media;
+mod partykit; // PartyKit (issue 12, video pipeline)
 mod slack;
 mod snooze;
 mod stripe;

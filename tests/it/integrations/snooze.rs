@@ -129,7 +129,8 @@ async fn health_impl(b: Backend) {
             "mux",
             "deepgram",
             "openai",
-            "uploadthing"
+            "uploadthing",
+            "partykit"
         ]
     );
     assert_eq!(services[0]["configured"], true);
