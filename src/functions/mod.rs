@@ -12,7 +12,13 @@ pub mod stripe_checkout_session_completed;
 pub mod user_created;
 // Content and AI (helper F).
 pub mod compute_video_split_points;
+pub mod content_announce;
 pub mod get_or_create_concept;
+pub mod image_resource_created;
+pub mod perform_code_extraction;
+pub mod resource_chat;
+pub mod video_resource_attached;
+pub mod video_resource_detached;
 
 use crate::config::Config;
 use crate::integrations::Integrations;
@@ -112,6 +118,11 @@ pub fn all(deps: &Deps) -> Vec<FunctionDef> {
         // Content and AI (helper F).
         compute_video_split_points::definition(deps.clone()),
         get_or_create_concept::definition(deps.clone()),
+        video_resource_attached::definition(deps.clone()),
+        video_resource_detached::definition(deps.clone()),
+        image_resource_created::definition(deps.clone()),
+        perform_code_extraction::definition(deps.clone()),
+        resource_chat::definition(deps.clone()),
     ]
 }
 

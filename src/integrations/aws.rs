@@ -264,6 +264,17 @@ fn signed(
     Ok(req)
 }
 
+/// An object key as S3 expects it in the path: every byte but unreserved characters and `/` percent-encoded
+/// (the form SigV4 signs for S3).
+pub fn encode_key(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// What `PutObject` answered.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PutObject {

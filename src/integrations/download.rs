@@ -1,6 +1,7 @@
 //! Downloads of files the platform points at (the screenshots of code extraction): a plain `GET` of an absolute
 //! URL through its own service actor (pace, mailbox, timeout, 429/5xx classification, dry run, `/health`).
-//! Error messages never contain the URL.
+//! Error messages never contain the URL. Reported configured with the AWS credentials: code extraction is its one
+//! user.
 
 use super::http::{HttpService, Request};
 use ingot_actors::service::ServiceError;

@@ -170,7 +170,7 @@ impl Integrations {
                 cfg,
             ),
             download: download::Download::new(HttpService::new(
-                service("download", cfg.aws.s3.rate, true),
+                service("download", cfg.aws.s3.rate, cfg.aws.configured()),
                 "http://download.invalid",
                 dry.clone(),
             )),

@@ -130,7 +130,12 @@ async fn health_impl(b: Backend) {
             "deepgram",
             "openai",
             "uploadthing",
-            "partykit"
+            "partykit",
+            // Content and AI (helper F).
+            "s3",
+            "textract",
+            "pinecone",
+            "download"
         ]
     );
     assert_eq!(services[0]["configured"], true);
