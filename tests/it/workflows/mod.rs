@@ -10,3 +10,6 @@ mod refund_remove_calendar;
 mod stripe_checkout_session_completed;
 mod stripe_purchase_end_to_end;
 mod user_created;
+// Content and AI (helper F).
+mod content_ai;
+mod resource_chat;
