@@ -482,3 +482,45 @@ async fn kill9_impl(b: Backend) {
     );
     assert_eq!(bed.fake.received_requests().await.unwrap().len(), before);
 }
+
+both!(kill9_while_partykit_answers_announces_once, kill9_announce_impl);
+async fn kill9_announce_impl(b: Backend) {
+    let bed = Bed::new(b).await;
+    let hang = Hang::start().await;
+    let hanging: Vec<(String, String)> = bed
+        .env(None)
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "NEXT_PUBLIC_PARTY_KIT_URL" {
+                (k, format!("http://127.0.0.1:{}", hang.port))
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let d = Daemon::start(&hanging);
+    let event = json!({"id": "attach-kill-1", "name": "video/attached", "data": {"resourceId": "post_9", "videoResourceId": "vr_9"}});
+    let ids = d.api.send(event.clone()).await;
+    hang.until_connected().await;
+    d.kill9();
+    let d = Daemon::start(&bed.env(None));
+    d.api.drain().await;
+    let run = d.api.only_run(&ids[0]).await;
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["output"], "vr_9");
+    let expected = [(
+        "POST".to_string(),
+        "/party/post_9".to_string(),
+        json!({"body": {"resourceId": "post_9", "videoResourceId": "vr_9"}, "requestId": "vr_9", "name": "video.asset.attached"}),
+    )];
+    assert_eq!(bed.requests("/party/").await, expected);
+    let again = d.api.send(event).await;
+    d.api.drain().await;
+    let ev = d.api.get_ok(&format!("/api/v1/events/{}", again[0])).await;
+    assert_eq!(
+        (ev["duplicate"].as_bool(), ev["run_ids"].clone()),
+        (Some(true), json!([])),
+        "{ev}"
+    );
+    assert_eq!(bed.requests("/party/").await, expected, "the replay announced nothing");
+}
