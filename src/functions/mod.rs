@@ -45,6 +45,15 @@ pub mod postmark_webhook;
 pub mod send_workshop_access_emails;
 pub mod user_signup_admin_email;
 pub mod video; // video pipeline (issue 12)
+// Content and AI (helper F).
+pub mod compute_video_split_points;
+pub mod content_announce;
+pub mod get_or_create_concept;
+pub mod image_resource_created;
+pub mod perform_code_extraction;
+pub mod resource_chat;
+pub mod video_resource_attached;
+pub mod video_resource_detached;
 
 use crate::config::Config;
 use crate::integrations::Integrations;
@@ -118,6 +127,14 @@ pub const EVENT_ALIASES: &[(&str, &str)] = &[
     ("user-organizations/create", "create-user-organizations"),
     ("personal-organization/ensure", "organization/ensure-personal"),
     ("postmark/webhook", "postmark/web-hook-event"),
+    // Content and AI (helper F).
+    ("video/attached", "video.asset.attached"),
+    ("video/detached", "video.asset.detached"),
+    ("image/resource-created", "cloudinary/web-hook-event"),
+    ("ocr/webhook", "ocr/web-hook-event"),
+    ("video/split-points-requested", "split_video/request_split_points"),
+    ("concept/tags-requested", "concepts/tags-requested-event"),
+    ("resource/chat-request", "resource/chat-request-event"),
 ];
 
 /// Triggers for a canonical event name: the name itself, plus its original-platform alias if it has one.
@@ -179,6 +196,14 @@ pub fn all(deps: &Deps) -> Vec<FunctionDef> {
         postmark_webhook::definition(deps.clone()),
         send_workshop_access_emails::definition(deps.clone()),
         event_reminder_broadcast::definition(deps.clone()),
+        // Content and AI (helper F).
+        compute_video_split_points::definition(deps.clone()),
+        get_or_create_concept::definition(deps.clone()),
+        video_resource_attached::definition(deps.clone()),
+        video_resource_detached::definition(deps.clone()),
+        image_resource_created::definition(deps.clone()),
+        perform_code_extraction::definition(deps.clone()),
+        resource_chat::definition(deps.clone()),
     ]
     .into_iter()
     .chain(video::definitions(deps)) // video pipeline (issue 12)

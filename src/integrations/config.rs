@@ -215,6 +215,43 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "the site-wide PartyKit room (image uploads are announced there)",
     ),
     ("PARTYKIT_RATE_LIMIT", "50/s", "PartyKit rate"),
+    // Content and AI (helper F): AWS S3 + Textract (code extraction), Pinecone (concepts).
+    ("AWS_REGION", "us-east-1", "AWS region of the S3 bucket and of Textract"),
+    (
+        "AWS_BUCKET_NAME",
+        "coursebuilderimages",
+        "S3 bucket the code-extraction screenshots are uploaded to",
+    ),
+    ("AWS_ACCESS_KEY_ID", "", "AWS access key id (S3, Textract)"),
+    ("AWS_SECRET_ACCESS_KEY", "", "AWS secret access key (secret)"),
+    (
+        "AWS_SESSION_TOKEN",
+        "",
+        "AWS session token, with temporary credentials only (secret)",
+    ),
+    (
+        "AWS_S3_BASE_URL",
+        "",
+        "S3 endpoint override (path-style requests, e.g. a MinIO or test server); unset: https://<bucket>.s3.<region>.amazonaws.com",
+    ),
+    ("AWS_S3_RATE_LIMIT", "50/s", "S3 rate"),
+    (
+        "AWS_TEXTRACT_BASE_URL",
+        "",
+        "Textract endpoint override; unset: https://textract.<region>.amazonaws.com",
+    ),
+    (
+        "AWS_TEXTRACT_RATE_LIMIT",
+        "1/s:5",
+        "Textract rate (DetectDocumentText's default quota is 1 request/s in most regions)",
+    ),
+    ("PINECONE_API_KEY", "", "Pinecone API key (secret)"),
+    (
+        "PINECONE_INDEX_HOST",
+        "",
+        "data-plane URL of the Pinecone `concepts` index (1536 dimensions, cosine), e.g. https://concepts-abc123.svc.us-west-2-aws.pinecone.io",
+    ),
+    ("PINECONE_RATE_LIMIT", "10/s", "Pinecone rate"),
 ];
 
 /// Whether `key` (a file key) is an integration setting.
@@ -305,6 +342,11 @@ pub struct IntegrationsConfig {
     pub partykit_url: Option<String>,
     pub partykit_room_name: Option<String>,
     pub partykit_rate: RateSpec,
+    // Content and AI (helper F).
+    pub aws: super::aws::AwsConfig,
+    pub pinecone_api_key: Option<Secret>,
+    /// `PINECONE_INDEX_HOST` (with its rate); `base_url` is empty when unset.
+    pub pinecone: Endpoint,
 }
 
 struct Reader<'a>(&'a BTreeMap<String, String>);
@@ -339,6 +381,50 @@ impl Reader<'_> {
         let v = self.get(env).unwrap_or_default();
         check_url(&v).map_err(|m| self.invalid(env, m))?;
         Ok(v.trim_end_matches('/').to_string())
+    }
+
+    /// An optional URL: unset is `None`, a bad one names the setting.
+    fn optional_url(&self, env: &str) -> Result<Option<String>, ConfigError> {
+        match self.get(env) {
+            Some(v) => {
+                check_url(&v).map_err(|m| self.invalid(env, m))?;
+                Ok(Some(v.trim_end_matches('/').to_string()))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The AWS settings (helper F: S3 + Textract).
+    fn aws(&self) -> Result<super::aws::AwsConfig, ConfigError> {
+        let region = self.get("AWS_REGION").unwrap_or_default();
+        if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(self.invalid("AWS_REGION", format!("{region:?} is not a region name")));
+        }
+        let bucket = self.get("AWS_BUCKET_NAME").unwrap_or_default();
+        if bucket.len() < 3
+            || !bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        {
+            return Err(self.invalid("AWS_BUCKET_NAME", format!("{bucket:?} is not an S3 bucket name")));
+        }
+        Ok(super::aws::AwsConfig {
+            s3: Endpoint {
+                base_url: self.optional_url("AWS_S3_BASE_URL")?.unwrap_or_default(),
+                rate: self.rate("AWS_S3_RATE_LIMIT")?,
+            },
+            textract: Endpoint {
+                base_url: self
+                    .optional_url("AWS_TEXTRACT_BASE_URL")?
+                    .unwrap_or_else(|| format!("https://textract.{region}.amazonaws.com")),
+                rate: self.rate("AWS_TEXTRACT_RATE_LIMIT")?,
+            },
+            region,
+            bucket,
+            access_key_id: self.get("AWS_ACCESS_KEY_ID"),
+            secret_access_key: self.secret("AWS_SECRET_ACCESS_KEY"),
+            session_token: self.secret("AWS_SESSION_TOKEN"),
+        })
     }
 
     fn rate(&self, env: &str) -> Result<RateSpec, ConfigError> {
@@ -513,6 +599,12 @@ impl IntegrationsConfig {
             partykit_url,
             partykit_room_name: r.get("NEXT_PUBLIC_PARTYKIT_ROOM_NAME"),
             partykit_rate: r.rate("PARTYKIT_RATE_LIMIT")?,
+            aws: r.aws()?,
+            pinecone_api_key: r.secret("PINECONE_API_KEY"),
+            pinecone: Endpoint {
+                base_url: r.optional_url("PINECONE_INDEX_HOST")?.unwrap_or_default(),
+                rate: r.rate("PINECONE_RATE_LIMIT")?,
+            },
         })
     }
 }

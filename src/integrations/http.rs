@@ -58,6 +58,11 @@ pub enum Body {
     None,
     Json(Value),
     Form(Vec<(String, Val)>),
+    /// Raw bytes with their content type (S3 objects, AWS JSON 1.1 bodies that are signed byte for byte).
+    Bytes {
+        data: bytes::Bytes,
+        content_type: String,
+    },
 }
 
 /// One outbound request. `path` is appended to the service's base URL unless it is absolute.
@@ -113,6 +118,13 @@ impl Request {
         self.body = Body::Form(fields);
         self
     }
+    pub fn bytes(mut self, data: bytes::Bytes, content_type: &str) -> Request {
+        self.body = Body::Bytes {
+            data,
+            content_type: content_type.into(),
+        };
+        self
+    }
     pub fn route(mut self, route: impl Into<String>) -> Request {
         self.route = Some(route.into());
         self
@@ -137,9 +149,20 @@ pub struct HttpService {
     dry_run: Option<Db>,
     /// The base URL is itself a credential (Slack's webhook URL): recorded as `***`.
     secret_base: bool,
+    /// How a non-2xx answer becomes an error ([`classify`] unless the service speaks otherwise, e.g. AWS).
+    classifier: Classifier,
 }
 
+/// Maps a non-2xx answer `(service, status, headers, body)` to its error.
+pub type Classifier = fn(&str, u16, &HeaderMap, &[u8]) -> Result<(), ServiceError>;
+
 impl HttpService {
+    /// Classifies non-2xx answers with `classifier` instead of [`classify`].
+    pub fn with_classifier(mut self, classifier: Classifier) -> HttpService {
+        self.classifier = classifier;
+        self
+    }
+
     pub fn with_secret_base(mut self) -> HttpService {
         self.secret_base = true;
         self
@@ -158,6 +181,7 @@ impl HttpService {
             base_url: base_url.trim_end_matches('/').to_string(),
             dry_run,
             secret_base: false,
+            classifier: classify,
         }
     }
 
@@ -207,7 +231,39 @@ impl HttpService {
         })
     }
 
+    /// Sends (or records) the request through the actor and hands back the open response once its status and
+    /// headers are in (a non-2xx answer is read and classified as an error); the caller reads the body as it
+    /// streams. The service's timeout bounds the wait for the headers only. A dry run answers `None`.
+    pub async fn open(&self, req: Request) -> Result<Option<reqwest::Response>, ServiceError> {
+        let route = req.route.clone();
+        let this = self.clone();
+        self.service
+            .call(route.as_deref(), move || async move {
+                match &this.dry_run {
+                    Some(db) => this.record(db, &req).await.map(|_| None),
+                    None => this.start(req).await.map(Some),
+                }
+            })
+            .await
+    }
+
     async fn transmit(&self, req: Request) -> Result<Answer, ServiceError> {
+        let name = self.name().to_string();
+        let resp = self.start(req).await?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| transport_error(&name, self.service.timeout(), e))?;
+        Ok(Answer {
+            status,
+            body,
+            dry_run: false,
+        })
+    }
+
+    /// Sends the request; answers the response of a 2xx (body unread), else the classified error.
+    async fn start(&self, req: Request) -> Result<reqwest::Response, ServiceError> {
         let name = self.name().to_string();
         let mut b = self.client.request(req.method.clone(), self.url(&req.path));
         if !req.query.is_empty() {
@@ -224,6 +280,7 @@ impl HttpService {
                 let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.expose())).collect();
                 b.form(&f)
             }
+            Body::Bytes { data, content_type } => b.header("content-type", content_type.as_str()).body(data.clone()),
         };
         let resp = b
             .send()
@@ -231,16 +288,19 @@ impl HttpService {
             .map_err(|e| transport_error(&name, self.service.timeout(), e))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
+        if (200..300).contains(&status) {
+            self.note_rate_headers(req.route.as_deref(), status, &headers, b"");
+            return Ok(resp);
+        }
         let body = resp
             .bytes()
             .await
             .map_err(|e| transport_error(&name, self.service.timeout(), e))?;
         self.note_rate_headers(req.route.as_deref(), status, &headers, &body);
-        classify(&name, status, &headers, &body)?;
-        Ok(Answer {
-            status,
-            body,
-            dry_run: false,
+        (self.classifier)(&name, status, &headers, &body)?;
+        Err(ServiceError::BadResponse {
+            service: name,
+            message: format!("HTTP {status}"),
         })
     }
 
@@ -307,6 +367,7 @@ impl HttpService {
                     .collect::<Vec<_>>()
                     .join("&"),
             ),
+            Body::Bytes { data, content_type } => Some(format!("<{} bytes of {content_type}>", data.len())),
         };
         let row = (
             outbound_requests::id.eq(uuid::Uuid::now_v7().to_string()),

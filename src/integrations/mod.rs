@@ -22,6 +22,11 @@ pub mod partykit;
 pub mod slack;
 pub mod stripe;
 pub mod uploadthing;
+// Content and AI (helper F).
+pub mod aws;
+pub mod download;
+pub mod openai_chat;
+pub mod pinecone;
 
 use crate::config::Secret;
 use crate::email::Mailer;
@@ -46,6 +51,11 @@ pub struct Integrations {
     /// The second ConvertKit account (`TT_CONVERTKIT_*`; issue 11, helper C).
     pub tt_convertkit: convertkit::ConvertKit,
     pub partykit: partykit::PartyKit,
+    // Content and AI (helper F).
+    pub s3: aws::S3,
+    pub textract: aws::Textract,
+    pub pinecone: pinecone::Pinecone,
+    pub download: download::Download,
 }
 
 /// Settings a service still needs, as `(variable, present)`; `NotConfigured` names the absent ones.
@@ -140,6 +150,34 @@ impl Integrations {
                 ),
                 cfg,
             ),
+            // Content and AI (helper F).
+            s3: aws::S3::new(
+                HttpService::new(
+                    service("s3", cfg.aws.s3.rate, cfg.aws.configured()),
+                    &cfg.aws.s3_base_url(),
+                    dry.clone(),
+                ),
+                &cfg.aws,
+                cfg.dry_run,
+            ),
+            textract: aws::Textract::new(
+                http("textract", &cfg.aws.textract, cfg.aws.configured()),
+                &cfg.aws,
+                cfg.dry_run,
+            ),
+            pinecone: pinecone::Pinecone::new(
+                http(
+                    "pinecone",
+                    &cfg.pinecone,
+                    cfg.pinecone_api_key.is_some() && !cfg.pinecone.base_url.is_empty(),
+                ),
+                cfg,
+            ),
+            download: download::Download::new(HttpService::new(
+                service("download", cfg.aws.s3.rate, cfg.aws.configured()),
+                "http://download.invalid",
+                dry.clone(),
+            )),
         }
     }
 
@@ -167,6 +205,10 @@ impl Integrations {
             self.uploadthing.http.service.stats(),
             self.tt_convertkit.http.service.stats(),
             self.partykit.http.service.stats(),
+            self.s3.http.service.stats(),
+            self.textract.http.service.stats(),
+            self.pinecone.http.service.stats(),
+            self.download.http.service.stats(),
         ]
         .into()
     }

@@ -53,8 +53,8 @@ struct Embedding {
 #[derive(Clone)]
 pub struct OpenAi {
     pub http: HttpService,
-    key: Option<Secret>,
-    dry_run: bool,
+    pub(super) key: Option<Secret>,
+    pub(super) dry_run: bool,
 }
 
 impl OpenAi {
@@ -66,7 +66,7 @@ impl OpenAi {
         }
     }
 
-    fn req(&self, path: &str) -> Result<Request, ServiceError> {
+    pub(super) fn req(&self, path: &str) -> Result<Request, ServiceError> {
         require("openai", self.dry_run, &[("OPENAI_API_KEY", self.key.is_some())])?;
         Ok(Request::post(path).secret_header(
             "authorization",

@@ -12,7 +12,7 @@ use wiremock::{Mock, ResponseTemplate};
 
 /// Runs `call` against, in turn: a 429 (Retry-After 4), a 400 with `message`, a 500 then `ok`, a garbled 200 and
 /// a 200 slower than the timeout — all served at `p`.
-async fn failure_matrix<F, Fut, T>(s: &MockServer, p: &str, ok: Value, message: &str, call: F)
+pub(super) async fn failure_matrix<F, Fut, T>(s: &MockServer, p: &str, ok: Value, message: &str, call: F)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<T, ServiceError>>,

@@ -13,6 +13,9 @@ mod slack;
 mod snooze;
 mod stripe;
 mod token_bucket;
+// Content and AI (helper F).
+mod aws;
+mod content_ai;
 
 use ingot::integrations::config::IntegrationsConfig;
 use ingot::integrations::http::HttpService;

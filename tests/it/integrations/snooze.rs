@@ -131,7 +131,12 @@ async fn health_impl(b: Backend) {
             "openai",
             "uploadthing",
             "convertkit_tt",
-            "partykit"
+            "partykit",
+            // Content and AI (helper F).
+            "s3",
+            "textract",
+            "pinecone",
+            "download"
         ]
     );
     assert_eq!(services[0]["configured"], true);

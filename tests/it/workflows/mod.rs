@@ -33,3 +33,6 @@ mod people;
 mod postmark;
 mod scheduled_email;
 mod video; // video pipeline (issue 12)
+// Content and AI (helper F).
+mod content_ai;
+mod resource_chat;
