@@ -65,7 +65,7 @@ pub const EMITS: &[(&str, &str)] = &[
     ("stripe", "stripe/invoice-payment-succeeded"),
     ("postmark", "postmark/webhook"),
     ("mux", "mux/web-hook-event"),
-    ("deepgram", "deepgram/webhook"),
+    ("deepgram", "deepgram/web-hook-event"),
     ("ocr", "ocr/webhook"),
 ];
 

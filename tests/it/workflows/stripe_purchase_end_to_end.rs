@@ -13,6 +13,18 @@ use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+/// Every function a paid cohort checkout starts, once each.
+const FANOUT: [&str; 8] = [
+    "add-discord-role-workflow",
+    "add-purchases-convertkit",
+    "grant-coupon-entitlements-for-purchase",
+    "post-purchase-workflow",
+    "send-post-purchase-email",
+    "send-post-purchase-slack",
+    "shortlink-attribution",
+    "stripe-checkout-session-completed",
+];
+
 both!(stripe_webhook_to_welcome_email, e2e_impl);
 async fn e2e_impl(b: Backend) {
     let db = TestDb::new(b).await;
@@ -129,9 +141,17 @@ async fn e2e_impl(b: Backend) {
     assert!(text.contains("Hi Buyer,") && text.contains("for 1 seat"), "{text}");
 
     // 7. Stripe re-delivers the webhook: nothing new anywhere (the purchase started the other fan-out functions
-    // too: shortlink attribution, the login email, Slack, ConvertKit).
+    // too: shortlink attribution, the login email, Slack, ConvertKit, the Discord role, the credit grant).
     let runs_before = db.count("SELECT COUNT(*) AS n FROM runs", &[]).await;
-    assert_eq!(runs_before, 6);
+    let mut functions: Vec<String> = d.api.get_ok("/api/v1/runs?limit=1000").await["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| r["function_id"].as_str().unwrap().to_string())
+        .collect();
+    functions.sort();
+    assert_eq!(runs_before as usize, functions.len());
+    assert_eq!(functions, FANOUT, "one run of each function the purchase concerns");
     post_webhook(&d.api, &completed_event("evt_e2e", "cs_e2e", "payment", "paid")).await;
     d.api.drain().await;
     assert_eq!(db.count("SELECT COUNT(*) AS n FROM runs", &[]).await, runs_before);

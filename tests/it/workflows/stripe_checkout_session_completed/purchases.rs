@@ -130,21 +130,29 @@ both!(unpaid_or_subscription_sessions_do_not_run, condition_impl);
 async fn condition_impl(b: Backend) {
     let (db, stripe) = setup(b).await;
     let d = start(&db, &stripe);
-    for (evt, mode, status) in [
-        ("evt_unpaid", "payment", "unpaid"),
-        ("evt_sub", "subscription", "paid"),
-        ("evt_free", "payment", "no_payment_required"),
-    ] {
-        let ids = post_webhook(&d.api, &completed_event(evt, &format!("cs_{evt}"), mode, status)).await;
+    for (evt, status) in [("evt_unpaid", "unpaid"), ("evt_free", "no_payment_required")] {
+        let ids = post_webhook(&d.api, &completed_event(evt, &format!("cs_{evt}"), "payment", status)).await;
         d.api.drain().await;
         let ev = d.api.get_ok(&format!("/api/v1/events/{}", ids[0])).await;
         assert_eq!(ev["event"]["name"], "stripe/checkout-session-completed");
-        assert_eq!(ev["run_ids"], json!([]), "{mode}/{status} must not start a run: {ev}");
+        assert_eq!(ev["run_ids"], json!([]), "payment/{status} must not start a run: {ev}");
     }
-    assert!(d.api.runs_of_function(ID).await.is_empty());
     assert!(
         stripe.received_requests().await.unwrap().is_empty(),
         "Stripe was never called"
     );
+    // A subscription checkout belongs to stripe-subscription-checkout, never to this function.
+    let ids = post_webhook(
+        &d.api,
+        &completed_event("evt_sub", "cs_evt_sub", "subscription", "paid"),
+    )
+    .await;
+    d.api.drain().await;
+    let ev = d.api.get_ok(&format!("/api/v1/events/{}", ids[0])).await;
+    let runs = ev["run_ids"].as_array().unwrap().clone();
+    assert_eq!(runs.len(), 1, "{ev}");
+    let run = d.api.run(runs[0].as_str().unwrap()).await;
+    assert_eq!(run["function_id"], "stripe-subscription-checkout", "{run}");
+    assert!(d.api.runs_of_function(ID).await.is_empty());
     assert_eq!(n(&db, "SELECT COUNT(*) AS n FROM merchant_charges", &[]).await, 0);
 }

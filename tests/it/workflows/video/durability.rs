@@ -68,7 +68,7 @@ async fn kill9_impl(b: Backend) {
     }
     assert_eq!(
         bed.requests("pk").len(),
-        3,
+        4,
         "each announcement once: {:?}",
         bed.announcements()
     );

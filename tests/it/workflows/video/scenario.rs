@@ -227,12 +227,18 @@ async fn scenario_impl(b: Backend) {
             created.clone(),
             created,
             ("/party/vid_1".into(), "transcript.ready".into(), "vid_1".into()),
+            // resource-chat, started by the SEO request, tells the lesson's editors it was prompted.
+            (
+                "/party/lesson_1".into(),
+                "resource.chat.prompted".into(),
+                "lesson_1".into()
+            ),
             ("/party/vid_1".into(), "video.asset.ready".into(), "vid_1".into()),
         ]
     );
     let pk = bed.requests("pk");
     assert_eq!(pk[2].body["body"], TRANSCRIPT);
-    assert_eq!(pk[3].body["body"], "pb_1");
+    assert_eq!(pk[4].body["body"], "pb_1");
     assert_eq!(pk[1].body["body"]["id"], "vid_1");
     for f in [
         "video-uploaded",
