@@ -1,59 +1,21 @@
-//! The course platform's workflows, registered with the runtime. One file per function, named by its id.
+//! The course platform's workflows, registered with the runtime: one folder per domain, one file per function,
+//! named by its id.
 //!
 //! Event names: the design document's names are canonical; [`EVENT_ALIASES`] lists the original platform's names
 //! for the same events, which every function also listens to, so the existing web app works unchanged.
 
-pub mod calendar_sync;
 pub mod catalogue;
-pub mod discord_account_linked;
-pub mod email_send_broadcast;
-pub mod handle_refund_remove_calendar;
-pub mod post_purchase_workflow;
-pub mod stripe_checkout_session_completed;
-pub mod user_created;
-// Issue 11, helper A: refunds and purchase status, Discord roles, transfers.
-pub mod add_discord_role_workflow;
-pub mod product_transfer_workflow;
-pub mod refund_entitlements;
-pub mod remove_purchase_role_discord;
-pub mod update_purchase_status;
-// Helper B (issue 11: subscriptions, coupons and credits, cohort sync)
-pub mod add_subscription_discord_role;
-pub mod cohort_entitlement_sync_user;
-pub mod cohort_entitlement_sync_workflow;
-pub mod create_ppp_credit_coupons;
-pub mod grant_coupon_entitlements;
-pub mod grant_coupon_entitlements_for_purchase;
-pub mod stripe_customer_subscription_created;
-pub mod stripe_customer_subscription_updated;
-pub mod stripe_invoice_payment_succeeded;
-pub mod stripe_subscription_checkout;
-// Purchase fan-out and ConvertKit (issue 11, helper C).
-pub mod add_purchases_convertkit;
-pub mod post_event_purchase;
-pub mod purchase_fanout;
-pub mod send_live_event_welcome_email;
-pub mod send_post_purchase_email;
-pub mod send_post_purchase_slack;
-pub mod shortlink_attribution;
-pub mod sync_purchase_tags;
-// People, scheduled email, Postmark (helper D).
-pub mod create_user_organizations;
-pub mod ensure_personal_organization;
-pub mod event_reminder_broadcast;
-pub mod postmark_webhook;
-pub mod send_workshop_access_emails;
-pub mod user_signup_admin_email;
-pub mod video; // video pipeline (issue 12)
-// Content and AI (helper F).
-pub mod compute_video_split_points;
-pub mod content_announce;
-pub mod get_or_create_concept;
-pub mod image_resource_created;
-pub mod perform_code_extraction;
-pub mod resource_chat;
-pub mod video_resource_attached;
-pub mod video_resource_detached;
+pub mod cohorts;
+pub mod content;
+pub mod coupons;
+pub mod discord;
+pub mod email;
+pub mod live_events;
+pub mod people;
+pub mod purchases;
+pub mod refunds;
+pub mod subscriptions;
+pub mod video;
 
 use crate::config::Config;
 use crate::integrations::Integrations;
@@ -156,54 +118,54 @@ pub fn event_triggers(name: &str, condition: Option<&str>) -> Vec<Trigger> {
 /// Every function this daemon runs.
 pub fn all(deps: &Deps) -> Vec<FunctionDef> {
     vec![
-        user_created::definition(deps.clone()),
-        post_purchase_workflow::definition(deps.clone()),
-        discord_account_linked::definition(deps.clone()),
-        calendar_sync::definition(deps.clone()),
-        handle_refund_remove_calendar::definition(deps.clone()),
-        stripe_checkout_session_completed::definition(deps.clone()),
-        email_send_broadcast::definition(deps.clone()),
+        people::user_created::definition(deps.clone()),
+        purchases::post_purchase_workflow::definition(deps.clone()),
+        discord::discord_account_linked::definition(deps.clone()),
+        live_events::calendar_sync::definition(deps.clone()),
+        live_events::handle_refund_remove_calendar::definition(deps.clone()),
+        purchases::stripe_checkout_session_completed::definition(deps.clone()),
+        email::email_send_broadcast::definition(deps.clone()),
         // Issue 11, helper A.
-        update_purchase_status::definition(deps.clone()),
-        refund_entitlements::definition(deps.clone()),
-        remove_purchase_role_discord::definition(deps.clone()),
-        add_discord_role_workflow::definition(deps.clone()),
-        product_transfer_workflow::definition(deps.clone()),
-        product_transfer_workflow::api_definition(deps.clone()),
+        refunds::update_purchase_status::definition(deps.clone()),
+        refunds::refund_entitlements::definition(deps.clone()),
+        discord::remove_purchase_role_discord::definition(deps.clone()),
+        discord::add_discord_role_workflow::definition(deps.clone()),
+        purchases::product_transfer_workflow::definition(deps.clone()),
+        purchases::product_transfer_workflow::api_definition(deps.clone()),
         // Helper B (issue 11: subscriptions, coupons and credits, cohort sync)
-        cohort_entitlement_sync_workflow::definition(deps.clone()),
-        cohort_entitlement_sync_user::definition(deps.clone()),
-        grant_coupon_entitlements_for_purchase::definition(deps.clone()),
-        grant_coupon_entitlements::definition(deps.clone()),
-        create_ppp_credit_coupons::definition(deps.clone()),
-        stripe_subscription_checkout::definition(deps.clone()),
-        stripe_customer_subscription_created::definition(deps.clone()),
-        stripe_customer_subscription_updated::definition(deps.clone()),
-        stripe_invoice_payment_succeeded::definition(deps.clone()),
-        add_subscription_discord_role::definition(deps.clone()),
+        cohorts::cohort_entitlement_sync_workflow::definition(deps.clone()),
+        cohorts::cohort_entitlement_sync_user::definition(deps.clone()),
+        coupons::grant_coupon_entitlements_for_purchase::definition(deps.clone()),
+        coupons::grant_coupon_entitlements::definition(deps.clone()),
+        coupons::create_ppp_credit_coupons::definition(deps.clone()),
+        subscriptions::stripe_subscription_checkout::definition(deps.clone()),
+        subscriptions::stripe_customer_subscription_created::definition(deps.clone()),
+        subscriptions::stripe_customer_subscription_updated::definition(deps.clone()),
+        subscriptions::stripe_invoice_payment_succeeded::definition(deps.clone()),
+        discord::add_subscription_discord_role::definition(deps.clone()),
         // Purchase fan-out and ConvertKit (issue 11, helper C).
-        post_event_purchase::definition(deps.clone()),
-        send_live_event_welcome_email::definition(deps.clone()),
-        shortlink_attribution::definition(deps.clone()),
-        send_post_purchase_email::definition(deps.clone()),
-        send_post_purchase_slack::definition(deps.clone()),
-        add_purchases_convertkit::definition(deps.clone()),
-        sync_purchase_tags::definition(deps.clone()),
+        live_events::post_event_purchase::definition(deps.clone()),
+        live_events::send_live_event_welcome_email::definition(deps.clone()),
+        purchases::shortlink_attribution::definition(deps.clone()),
+        purchases::send_post_purchase_email::definition(deps.clone()),
+        purchases::send_post_purchase_slack::definition(deps.clone()),
+        purchases::add_purchases_convertkit::definition(deps.clone()),
+        purchases::sync_purchase_tags::definition(deps.clone()),
         // People, scheduled email, Postmark (helper D).
-        user_signup_admin_email::definition(deps.clone()),
-        create_user_organizations::definition(deps.clone()),
-        ensure_personal_organization::definition(deps.clone()),
-        postmark_webhook::definition(deps.clone()),
-        send_workshop_access_emails::definition(deps.clone()),
-        event_reminder_broadcast::definition(deps.clone()),
+        people::user_signup_admin_email::definition(deps.clone()),
+        people::create_user_organizations::definition(deps.clone()),
+        people::ensure_personal_organization::definition(deps.clone()),
+        email::postmark_webhook::definition(deps.clone()),
+        cohorts::send_workshop_access_emails::definition(deps.clone()),
+        live_events::event_reminder_broadcast::definition(deps.clone()),
         // Content and AI (helper F).
-        compute_video_split_points::definition(deps.clone()),
-        get_or_create_concept::definition(deps.clone()),
-        video_resource_attached::definition(deps.clone()),
-        video_resource_detached::definition(deps.clone()),
-        image_resource_created::definition(deps.clone()),
-        perform_code_extraction::definition(deps.clone()),
-        resource_chat::definition(deps.clone()),
+        content::compute_video_split_points::definition(deps.clone()),
+        content::get_or_create_concept::definition(deps.clone()),
+        content::video_resource_attached::definition(deps.clone()),
+        content::video_resource_detached::definition(deps.clone()),
+        content::image_resource_created::definition(deps.clone()),
+        content::perform_code_extraction::definition(deps.clone()),
+        content::resource_chat::definition(deps.clone()),
     ]
     .into_iter()
     .chain(video::definitions(deps)) // video pipeline (issue 12)

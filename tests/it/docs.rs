@@ -111,3 +111,15 @@ fn architecture_lists_every_lifecycle_state_and_event() {
     assert_eq!(listed(&text, "StepStatus"), step_statuses);
     assert_eq!(listed(&text, "StepEvent"), step_events);
 }
+
+/// Every setting the daemon reads is documented in the README under its environment variable name.
+#[test]
+fn every_setting_is_in_the_readme() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README");
+    let missing: Vec<&str> = ingot::config::SETTINGS
+        .iter()
+        .map(|(_, var, _, _)| *var)
+        .filter(|var| !readme.contains(&format!("`{var}`")))
+        .collect();
+    assert!(missing.is_empty(), "settings missing from the README: {missing:?}");
+}

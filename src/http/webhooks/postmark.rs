@@ -38,7 +38,7 @@ pub async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<AppSta
         &state,
         "postmark",
         vec![Incoming {
-            name: crate::functions::postmark_webhook::EVENT.into(),
+            name: crate::functions::email::postmark_webhook::EVENT.into(),
             data: json!({"event": record_type, "data": data}),
             id: body_id("postmark", &body),
         }],

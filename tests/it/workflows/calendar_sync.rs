@@ -7,7 +7,7 @@ use crate::both;
 use crate::support::fake_google::{FakeGoogle, HOST};
 use crate::support::process::{Daemon, base_env};
 use crate::support::{Api, Backend, TestDb};
-use ingot::functions::calendar_sync::event_id_for;
+use ingot::functions::live_events::calendar_sync::event_id_for;
 use ingot::platform::content;
 use ingot::seed::builders;
 use serde_json::{Value, json};

@@ -1,0 +1,116 @@
+//! `user-created` — a user signed up: give them the `user` role and an active Newsletter/Email preference, and
+//! render the admin notification (whose sending stays disabled, as in the design document).
+//!
+//! Trigger `user/created`; idempotency `event.user.email` (one run per address per 24 h). Steps:
+//! 1. "load the preference type and channel" — missing: non-retriable ("Preference type or channel not found").
+//! 2. "create user role" — the user must exist in `users` (else non-retriable, naming the id); a missing `user`
+//!    role is retryable, as in the original platform (it is seeded by a migration). A soft-deleted link
+//!    (`user_roles.deleted_at`) is restored; one switched off (`active = false`) is left alone.
+//! 3. "create the user preference" — active, opted-in Newsletter via Email (level `medium`, no organization, as
+//!    in the original); an existing preference is left as it is (an unsubscribed user stays unsubscribed), a
+//!    soft-deleted one is restored.
+//! 4. "parse email body" / "parse email subject" — Liquid, with `user` = the event's user; a template error
+//!    falls back to the raw template.
+//!
+//! Returns `{sendResponse: null, email: {body, subject}, user}`. Every write is idempotent, so a step that runs
+//! again after a crash changes nothing.
+
+use crate::functions::Deps;
+use crate::platform::{communication, users};
+use ingot_actors::{FnError, FunctionDef, ResultExt, RunCtx, StepError, Trigger};
+use serde_json::{Value, json};
+use std::sync::LazyLock;
+
+pub const ID: &str = "user-created";
+pub const EVENT: &str = "user/created";
+const BODY_TEMPLATE: &str = "{{user.email}} signed up.";
+
+pub fn definition(deps: Deps) -> FunctionDef {
+    FunctionDef::new(ID, "User Created", move |ctx| run(deps.clone(), ctx))
+        .trigger(Trigger::event(EVENT))
+        .idempotency("event.user.email")
+        .summary("Gives a new user the `user` role and an active Newsletter/Email preference; renders the admin notification (not sent).")
+}
+
+static LIQUID: LazyLock<liquid::Parser> = LazyLock::new(|| {
+    liquid::ParserBuilder::with_stdlib()
+        .build()
+        .expect("the standard Liquid parser builds")
+});
+
+/// Renders a Liquid template with `user`; on any template error returns the template unrendered.
+pub fn render(template: &str, user: &Value) -> String {
+    let globals = liquid::object!({ "user": liquid::model::to_value(user).unwrap_or(liquid::model::Value::Nil) });
+    LIQUID
+        .parse(template)
+        .and_then(|t| t.render(&globals))
+        .unwrap_or_else(|_| template.to_string())
+}
+
+async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
+    let user = ctx.event.get("user").cloned().unwrap_or_else(|| json!({}));
+    let user_id = user.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+    let db = &deps.db;
+
+    let tc: crate::functions::TypeAndChannel = ctx
+        .step
+        .run("load the preference type and channel", || {
+            crate::functions::load_type_and_channel(db)
+        })
+        .await?;
+
+    ctx.step
+        .run("create user role", || async {
+            if user_id.is_empty() || users::get_user(db, &user_id).await.retryable()?.is_none() {
+                return Err(StepError::fatal(format!("User not found: {user_id:?}")));
+            }
+            let role = users::get_global_role(db, "user")
+                .await
+                .retryable()?
+                .ok_or_else(|| StepError::retryable("Role `user` not found"))?;
+            let created = users::assign_role(db, &user_id, &role.id).await.retryable()?;
+            Ok(json!({"userId": user_id, "roleId": role.id, "created": created}))
+        })
+        .await
+        .map(|_: Value| ())?;
+
+    ctx.step
+        .run("create the user preference", || async {
+            let (pref, created) =
+                communication::ensure_active_preference(db, &user_id, &tc.preference_type.id, &tc.channel.id)
+                    .await
+                    .retryable()?;
+            Ok(json!({"preference": pref, "created": created}))
+        })
+        .await
+        .map(|_: Value| ())?;
+
+    let subject_template = format!("Signup from {{{{user.email}}}} on {}", deps.config.site_title);
+    let body: String = ctx
+        .step
+        .run("parse email body", || async { Ok(render(BODY_TEMPLATE, &user)) })
+        .await?;
+    let subject: String = ctx
+        .step
+        .run("parse email subject", || async { Ok(render(&subject_template, &user)) })
+        .await?;
+
+    // "send the email" is disabled in the design document: nothing is sent and `sendResponse` is null.
+    Ok(json!({"sendResponse": null, "email": {"body": body, "subject": subject}, "user": user}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_liquid_and_falls_back_on_errors() {
+        let user = json!({"email": "a@example.com"});
+        assert_eq!(render(BODY_TEMPLATE, &user), "a@example.com signed up.");
+        assert_eq!(
+            render("Signup from {{user.email}} on X", &user),
+            "Signup from a@example.com on X"
+        );
+        assert_eq!(render("{% if %}", &user), "{% if %}");
+    }
+}
