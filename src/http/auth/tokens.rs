@@ -14,8 +14,10 @@ use std::time::Instant;
 pub const PREFIX: &str = "ingot_";
 const ID_HEX: usize = 16;
 const SECRET_HEX: usize = 64;
-/// Compared against when the id is unknown (the SHA-256 of nothing anyone can present).
-const DUMMY_SHA256_HEX: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// Compared against when the id is unknown: a hash like any other (of a secret nobody can present, since a
+/// presented secret is 64 hex digits).
+static DUMMY_SHA256_HEX: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| sha256_hex("no token has this secret"));
 
 /// A freshly generated token: `token` is shown once and never stored; `secret_sha256` is what the row keeps.
 pub struct Generated {
@@ -50,10 +52,10 @@ pub fn parse(token: &str) -> Option<(&str, &str)> {
 /// The identity a presented secret proves against the stored row (`None`: unknown id, wrong secret or revoked —
 /// indistinguishable). The same work is done whether or not the row exists.
 pub fn verify(secret: &str, stored: Option<&TokenRow>) -> Option<Identity> {
-    let presented = sha256(secret);
-    let expected_hex = stored.map_or(DUMMY_SHA256_HEX, |r| r.secret_sha256.as_str());
-    let expected = hex::decode(expected_hex).unwrap_or_default();
-    let equal = ct_eq(&presented, &expected);
+    // Hex against hex: nothing but the constant-time comparison depends on the stored value.
+    let presented = sha256_hex(secret);
+    let expected = stored.map_or(DUMMY_SHA256_HEX.as_str(), |r| r.secret_sha256.as_str());
+    let equal = ct_eq(presented.as_bytes(), expected.as_bytes());
     match stored {
         Some(row) if equal && row.revoked_at.is_none() => Some(Identity {
             principal: Principal::Token { name: row.name.clone() },
