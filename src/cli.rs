@@ -68,6 +68,12 @@ pub enum Command {
     },
     /// Measure throughput and latency through HTTP on SQLite and PostgreSQL; prints figures.
     Bench(crate::bench::BenchArgs),
+    /// API tokens for the read API and the actions (`Authorization: Bearer <token>`).
+    #[command(subcommand)]
+    Token(crate::http::auth::commands::TokenCommand),
+    /// Dashboard users (sign in at /login).
+    #[command(subcommand)]
+    User(crate::http::auth::commands::UserCommand),
     /// Load data into the configured database (applies pending migrations first).
     #[command(subcommand)]
     Seed(SeedCommand),
@@ -239,6 +245,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Bench(args) => crate::bench::run(args),
+        Command::Token(command) => crate::http::auth::commands::run_token(load()?, command),
+        Command::User(command) => crate::http::auth::commands::run_user(load()?, command),
         Command::Seed(SeedCommand::Demo) => {
             let config = load()?;
             actix_rt::System::new().block_on(async {

@@ -129,6 +129,30 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
         "rows per pruning transaction (each kind of row: at most 20 batches per pass)",
     ),
     (
+        "auth",
+        "INGOT_AUTH",
+        "on",
+        "`on`: the read API, the actions and the dashboard need a token or a login; `off`: anyone who reaches the port (a warning at start)",
+    ),
+    (
+        "admin_token_sha256",
+        "INGOT_ADMIN_TOKEN_SHA256",
+        "",
+        "hex SHA-256 of an extra admin token (full access), for automation: `printf %s \"$TOKEN\" | sha256sum`",
+    ),
+    (
+        "session_ttl",
+        "INGOT_SESSION_TTL",
+        "12h",
+        "how long a dashboard login lasts (5m..30d)",
+    ),
+    (
+        "cookie_secure",
+        "INGOT_COOKIE_SECURE",
+        "false",
+        "mark the dashboard's session cookie Secure (set it when the daemon is reached over HTTPS)",
+    ),
+    (
         "site_title",
         "NEXT_PUBLIC_SITE_TITLE",
         "Ingot",
@@ -178,6 +202,8 @@ pub struct Config {
     pub prune_interval: Duration,
     pub prune_batch: usize,
     pub site_title: String,
+    /// Authentication (src/http/auth/).
+    pub auth: crate::http::auth::AuthConfig,
     /// External services (src/integrations/config.rs).
     pub integrations: crate::integrations::config::IntegrationsConfig,
 }
@@ -306,6 +332,29 @@ impl Config {
             prune_interval: duration("prune_interval", secs(1), secs(86_400))?,
             prune_batch: number("prune_batch", 10, 100_000)?,
             site_title: get("site_title").2,
+            auth: crate::http::auth::AuthConfig {
+                enabled: {
+                    let (k, env, v) = get("auth");
+                    match v.to_ascii_lowercase().as_str() {
+                        "on" => true,
+                        "off" => false,
+                        _ => return Err(invalid(k, env, format!("{v:?} must be on or off"))),
+                    }
+                },
+                admin_token_sha256: {
+                    let (k, env, v) = get("admin_token_sha256");
+                    crate::http::auth::AuthConfig::parse_sha256(&v).map_err(|m| invalid(k, env, m))?
+                },
+                session_ttl: duration("session_ttl", secs(300), secs(30 * 86_400))?,
+                cookie_secure: {
+                    let (k, env, v) = get("cookie_secure");
+                    match v.to_ascii_lowercase().as_str() {
+                        "true" | "1" | "yes" => true,
+                        "false" | "0" | "no" => false,
+                        _ => return Err(invalid(k, env, format!("{v:?} must be true or false"))),
+                    }
+                },
+            },
             integrations: crate::integrations::config::IntegrationsConfig::from_values(values)?,
         })
     }
@@ -396,6 +445,13 @@ mod tests {
         let err = with(&[("wake_ahead", "10s")]).unwrap_err().to_string();
         assert!(err.contains("INGOT_WAKE_AHEAD"), "{err}");
         assert_eq!(with(&[("wake_ahead", "0s")]).unwrap().wake_ahead, Duration::ZERO);
+        let err = with(&[("auth", "maybe")]).unwrap_err().to_string();
+        assert!(err.contains("INGOT_AUTH"), "{err}");
+        let err = with(&[("admin_token_sha256", "abc")]).unwrap_err().to_string();
+        assert!(err.contains("INGOT_ADMIN_TOKEN_SHA256"), "{err}");
+        let err = with(&[("cookie_secure", "sometimes")]).unwrap_err().to_string();
+        assert!(err.contains("INGOT_COOKIE_SECURE"), "{err}");
+        assert!(!with(&[("auth", "OFF")]).unwrap().auth.enabled);
         let err = with(&[("retention", "5m")]).unwrap_err().to_string();
         assert!(err.contains("INGOT_RETENTION"), "{err}");
         assert_eq!(

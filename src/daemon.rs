@@ -50,6 +50,9 @@ pub async fn run(
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");
     }
+    crate::http::auth::bootstrap::at_start(&db, &config)
+        .await
+        .context("authentication")?;
     let deps = Deps::new(db.clone(), config.clone());
     crate::integrations::log_configured(&config.integrations, &deps.integrations);
     let mut defs = functions::all(&deps);
@@ -79,6 +82,7 @@ pub async fn run(
         started,
         integrations: deps.integrations.clone(),
         retention,
+        auth: Arc::new(crate::http::auth::AuthState::new(config.auth.clone())),
     };
     let server = http::serve(state, listener).with_context(|| format!("cannot serve on {addr}"))?;
     tracing::info!(%addr, "listening on http://{addr}");

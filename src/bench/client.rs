@@ -88,6 +88,7 @@ pub async fn drain(base: &str, suspended: bool) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let resp = reqwest::Client::new()
         .get(format!("{base}/api/v1/drain?timeout_ms=600000&all={suspended}"))
+        .bearer_auth(super::inproc::TOKEN.as_str())
         .send()
         .await
         .context("cannot reach the daemon")?;

@@ -11,9 +11,15 @@ use tokio::sync::oneshot;
 
 pub const EVENT_KEY: &str = "benchkey";
 
+/// The admin token of the bench's daemons: random per process, configured by its hash, sent by
+/// [`super::client::drain`] (intake needs only the event key).
+pub static TOKEN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| crate::http::auth::random_hex(32));
+
 /// The daemon's settings: defaults, except where it stores, listens (any free port) and who it is.
 fn config(database_url: &str) -> anyhow::Result<Config> {
+    let token_sha256 = crate::http::auth::sha256_hex(&TOKEN);
     let values: BTreeMap<String, String> = [
+        ("admin_token_sha256", token_sha256.as_str()),
         ("database_url", database_url),
         ("listen", "127.0.0.1:0"),
         ("node_id", "bench"),

@@ -37,6 +37,7 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": state.started.elapsed().as_secs(),
         "shutting_down": rt.is_shutting_down(),
+        "auth": state.auth.config.mode(),
         "supervisor": {
             "mailbox_capacity": rt.config.mailbox_capacity,
             "dropped_wakes": state.supervisor.dropped_wakes(),

@@ -1,10 +1,13 @@
 //! The HTTP API (actix-web): event intake (wire-compatible with Inngest's `POST /e/{event_key}`), health, and the
 //! read API. Handlers never block: database calls are async and the supervisor is only ever `try_send`-woken.
 //!
+//! Every route except intake, webhooks, `/health`, `/health/ready` and `/login` needs credentials (see [`auth`]).
+//!
 //! Request logs carry the route pattern (`/e/{event_key}`), never the concrete path, so event keys stay out of
 //! the logs.
 
 pub mod api;
+pub mod auth;
 pub mod error;
 pub mod events;
 pub mod health;
@@ -31,6 +34,8 @@ pub struct AppState {
     pub integrations: crate::integrations::Integrations,
     /// The pruner's figures for `/health`.
     pub retention: Arc<crate::store::retention::StatsCell>,
+    /// Authentication settings and token-use bookkeeping (src/http/auth/).
+    pub auth: Arc<auth::AuthState>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -43,7 +48,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/runs/{id}/cancel", web::post().to(api::cancel_run))
         .route("/api/v1/functions", web::get().to(api::functions))
         .route("/api/v1/drain", web::get().to(api::drain))
-        .configure(webhooks::routes);
+        .configure(webhooks::routes)
+        .configure(auth::login::routes);
 }
 
 /// Serves the API on a listener the daemon bound first (so a taken port fails start-up before anything else
@@ -61,6 +67,7 @@ pub fn serve(state: AppState, listener: std::net::TcpListener) -> std::io::Resul
             .app_data(web::Data::new(worker_state))
             .app_data(web::PathConfig::default().error_handler(|e, _| error::ApiError::BadRequest(e.to_string()).into()))
             .app_data(web::QueryConfig::default().error_handler(|e, _| error::ApiError::BadRequest(e.to_string()).into()))
+            .wrap(actix_web::middleware::from_fn(auth::middleware::authenticate))
             .wrap_fn(|req, srv| {
                 let started = Instant::now();
                 let method = req.method().clone();

@@ -4,6 +4,8 @@
 
 mod support;
 
+mod auth;
+
 mod catalogue;
 mod claim_order;
 mod config;

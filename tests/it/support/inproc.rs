@@ -16,8 +16,11 @@ pub struct InProc {
 }
 
 impl InProc {
+    /// Starts the daemon with the harness's admin token configured (`admin_token_sha256`; a test may override it).
     pub async fn start(url: &str, functions: Vec<FunctionDef>, settings: &[(&str, &str)]) -> InProc {
+        let token_sha256 = super::test_token_sha256();
         let mut values: BTreeMap<String, String> = [
+            ("admin_token_sha256", token_sha256.as_str()),
             ("database_url", url),
             ("listen", "127.0.0.1:0"),
             ("node_id", "inproc-node"),

@@ -27,7 +27,19 @@ macro_rules! both {
     };
 }
 
-/// A small HTTP client for a daemon's API.
+/// The token every test daemon accepts: its SHA-256 is configured as `INGOT_ADMIN_TOKEN_SHA256` (by
+/// [`process::base_env`], [`process::Daemon::start_bin`] and [`inproc::InProc::start`], unless a test sets that
+/// setting itself — an empty value configures none), and [`Api`] sends it on every request.
+pub const TEST_TOKEN: &str = "ingot-test-harness-admin-token";
+
+/// `INGOT_ADMIN_TOKEN_SHA256` for [`TEST_TOKEN`].
+pub fn test_token_sha256() -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(TEST_TOKEN.as_bytes()))
+}
+
+/// A small HTTP client for a daemon's API. It authenticates with [`TEST_TOKEN`] (see [`Api::with_token`] and
+/// [`Api::anonymous`] for the others).
 #[derive(Clone)]
 pub struct Api {
     pub base: String,
@@ -36,10 +48,29 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: String) -> Api {
+        Api::with_token(base, Some(TEST_TOKEN))
+    }
+
+    /// A client sending `Authorization: Bearer <token>` (none with `None`).
+    pub fn with_token(base: String, token: Option<&str>) -> Api {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(t) = token {
+            let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")).expect("header value");
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
         Api {
             base,
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .expect("HTTP client"),
         }
+    }
+
+    /// The same daemon without credentials.
+    pub fn anonymous(&self) -> Api {
+        Api::with_token(self.base.clone(), None)
     }
 
     /// POSTs a raw body to `/e/{key}`; returns the status and the JSON answer.

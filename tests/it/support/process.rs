@@ -41,6 +41,7 @@ pub fn base_env(url: &str) -> Vec<(String, String)> {
         ("INGOT_RETRY_BACKOFF", "10ms"),
         ("INGOT_POLL_INTERVAL", "200ms"),
         ("INGOT_LOG", "info"),
+        ("INGOT_ADMIN_TOKEN_SHA256", &super::test_token_sha256()),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -69,12 +70,18 @@ impl Daemon {
         Daemon::start_bin(Path::new(env!("CARGO_BIN_EXE_ingot")), &["serve"], env)
     }
 
-    /// Starts `bin ARGS` (a daemon that logs "listening on http://ADDR") and waits for it to listen.
+    /// Starts `bin ARGS` (a daemon that logs "listening on http://ADDR") and waits for it to listen. The harness's
+    /// admin token is configured unless `env` sets `INGOT_ADMIN_TOKEN_SHA256` itself.
     pub fn start_bin(bin: &Path, args: &[&str], env: &[(String, String)]) -> Daemon {
-        let mut child = Command::new(bin)
+        let mut command = Command::new(bin);
+        command
             .args(args)
             .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PATH", std::env::var("PATH").unwrap_or_default());
+        if !env.iter().any(|(k, _)| k == "INGOT_ADMIN_TOKEN_SHA256") {
+            command.env("INGOT_ADMIN_TOKEN_SHA256", super::test_token_sha256());
+        }
+        let mut child = command
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())

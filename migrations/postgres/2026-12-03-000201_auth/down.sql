@@ -1,0 +1,3 @@
+DROP TABLE operator_sessions;
+DROP TABLE operators;
+DROP TABLE api_tokens;
