@@ -4,6 +4,7 @@
 
 mod support;
 
+mod actions;
 mod catalogue;
 mod claim_order;
 mod config;
