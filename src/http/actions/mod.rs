@@ -101,3 +101,33 @@ pub async fn list(q: web::Query<ActionsQuery>, state: web::Data<AppState>) -> Re
     let actions = audit::list(&state.db, &filter).await?;
     Ok(HttpResponse::Ok().json(json!({ "actions": actions })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_milliseconds_or_rfc3339() {
+        let t: TimeArg = serde_json::from_str("1700000000000").unwrap();
+        assert_eq!(t.ms("from").unwrap(), 1_700_000_000_000);
+        let t: TimeArg = serde_json::from_str("\"2023-11-14T22:13:20.000Z\"").unwrap();
+        assert_eq!(t.ms("from").unwrap(), 1_700_000_000_000);
+        let t: TimeArg = serde_json::from_str("\"last week\"").unwrap();
+        assert!(
+            t.ms("from")
+                .unwrap_err()
+                .to_string()
+                .contains("from: \"last week\" is not a time")
+        );
+        let (a, b) = (Some(TimeArg::Ms(5)), Some(TimeArg::Ms(4)));
+        assert!(range(&a, &b).is_err());
+        assert_eq!(range(&b, &a).unwrap(), (Some(4), Some(5)));
+    }
+
+    #[test]
+    fn an_empty_body_is_an_empty_object() {
+        let v: serde_json::Value = body(b"  ").unwrap();
+        assert_eq!(v, json!({}));
+        assert!(body::<serde_json::Value>(b"{nope").is_err());
+    }
+}

@@ -174,3 +174,56 @@ pub async fn bulk_cancel(db: &Db, filter: &CancelFilter, audit: &Audit, now_ms: 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_unfinished_status_and_no_final_one_can_be_cancelled() {
+        assert_eq!(
+            cancellable(),
+            [
+                RunStatus::Queued,
+                RunStatus::Running,
+                RunStatus::Sleeping,
+                RunStatus::Waiting
+            ]
+        );
+        assert!(cancellable().iter().all(|s| !s.is_final()));
+    }
+
+    #[test]
+    fn the_bulk_filter_binds_every_value() {
+        let f = CancelFilter {
+            function_id: Some("f".into()),
+            statuses: vec![RunStatus::Sleeping],
+            from_ms: Some(1),
+            to_ms: Some(2),
+            event_name: Some("e".into()),
+        };
+        let s = select_batch(&f);
+        assert_eq!(
+            s.sql,
+            format!(
+                "SELECT r.id AS id, r.function_id AS function_id FROM runs r JOIN events e ON e.id = r.event_id \
+                 WHERE r.status IN ($1) AND r.function_id = $2 AND r.created_at >= $3 AND r.created_at <= $4 \
+                 AND e.name = $5 ORDER BY r.id LIMIT {BATCH}"
+            )
+        );
+        assert_eq!(
+            s.params,
+            [
+                Param::Text("sleeping".into()),
+                Param::Text("f".into()),
+                Param::BigInt(1),
+                Param::BigInt(2),
+                Param::Text("e".into())
+            ]
+        );
+        // No status given: every unfinished one, and no literal in the SQL.
+        let s = select_batch(&CancelFilter::default());
+        assert!(s.sql.starts_with("SELECT r.id AS id, r.function_id AS function_id FROM runs r WHERE r.status IN ($1, $2, $3, $4) ORDER BY"), "{}", s.sql);
+        assert!(!s.sql.contains('\''));
+    }
+}
