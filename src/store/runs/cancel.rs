@@ -99,7 +99,8 @@ pub async fn cancel_one(db: &Db, run_id: &str, audit: &Audit, now_ms: i64) -> Re
     })
 }
 
-/// Which unfinished runs a bulk cancel selects. Every field narrows; times are `created_at` in ms, inclusive.
+/// Which unfinished runs a bulk cancel selects. Every field narrows; times are `created_at` in ms, inclusive
+/// (`to` is at most the time of the request).
 #[derive(Debug, Clone, Default)]
 pub struct CancelFilter {
     pub function_id: Option<String>,
@@ -148,7 +149,12 @@ fn select_batch(f: &CancelFilter) -> Stmt {
 /// Cancels every unfinished run `filter` selects, [`BATCH`] runs per transaction; each batch records its runs
 /// under the one action (whose result counts the runs cancelled so far). Returns how many were cancelled.
 pub async fn bulk_cancel(db: &Db, filter: &CancelFilter, audit: &Audit, now_ms: i64) -> Result<usize> {
-    let select = select_batch(filter);
+    // Runs created after the request are not its business, and the loop ends even while new runs keep coming.
+    let filter = CancelFilter {
+        to_ms: Some(filter.to_ms.map_or(now_ms, |t| t.min(now_ms))),
+        ..filter.clone()
+    };
+    let select = select_batch(&filter);
     let mut total = 0usize;
     let mut first = true;
     loop {
