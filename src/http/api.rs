@@ -1,4 +1,5 @@
-//! The read API: events, runs (with every step attempt), functions, and `drain` (wait until no run is unfinished).
+//! The read API: events, runs (with every step attempt and the actions that touched them), functions (paused or
+//! not), and `drain` (wait until no run is unfinished).
 
 use super::AppState;
 use super::error::ApiError;
@@ -49,13 +50,18 @@ pub async fn list_runs(q: web::Query<RunsQuery>, state: web::Data<AppState>) -> 
 
 pub async fn get_run(id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    match read::get_run(&state.db, &id).await? {
-        Some(r) => Ok(HttpResponse::Ok().json(r)),
-        None => Err(ApiError::NotFound(format!("no run {id:?}"))),
-    }
+    let Some(run) = read::get_run(&state.db, &id).await? else {
+        return Err(ApiError::NotFound(format!("no run {id:?}")));
+    };
+    // The operator actions that touched it (`src/http/actions/`).
+    let actions = crate::store::actions::audit::of_run(&state.db, &id).await?;
+    let mut body = serde_json::to_value(run).map_err(ApiError::internal)?;
+    body["actions"] = json!(actions);
+    Ok(HttpResponse::Ok().json(body))
 }
 
-pub async fn functions(state: web::Data<AppState>) -> HttpResponse {
+pub async fn functions(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let paused = crate::store::actions::pauses::paused(&state.db).await?;
     let list: Vec<_> = state
         .registry
         .functions()
@@ -75,10 +81,13 @@ pub async fn functions(state: web::Data<AppState>) -> HttpResponse {
                 "triggers": triggers,
                 "retries": f.def.retries,
                 "idempotency": f.def.idempotency,
+                "paused": paused.contains_key(&f.def.id),
+                "paused_at": paused.get(&f.def.id).map(|p| &p.0),
+                "paused_by": paused.get(&f.def.id).map(|p| &p.1),
             })
         })
         .collect();
-    HttpResponse::Ok().json(json!({ "functions": list }))
+    Ok(HttpResponse::Ok().json(json!({ "functions": list })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,25 +96,6 @@ pub struct DrainQuery {
     timeout_ms: Option<u64>,
     /// Also wait for sleeping and waiting runs to finish.
     all: Option<bool>,
-}
-
-/// `POST /api/v1/runs/{id}/cancel`: cancels a run that has not finished. It stops between steps (a step in flight
-/// finishes, but its run can persist nothing more) and never runs another step. 404 for an unknown run, 409 for a
-/// finished one.
-pub async fn cancel_run(id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let now = ingot_actors::time::now_ms();
-    if crate::store::runs::suspend::cancel_run(&state.db, &id, now).await? {
-        tracing::info!(run_id = %id, "run cancelled through the API");
-        return Ok(HttpResponse::Ok().json(json!({"id": id, "status": RunStatus::Cancelled.as_str()})));
-    }
-    match read::get_run(&state.db, &id).await? {
-        Some(r) => Err(ApiError::Conflict(format!(
-            "run {id:?} has already finished ({})",
-            r.summary.status
-        ))),
-        None => Err(ApiError::NotFound(format!("no run {id:?}"))),
-    }
 }
 
 /// Waits (up to `timeout_ms`, default 30 s, at most 10 min) until no run is queued or running (with `all=true`:

@@ -6,6 +6,7 @@
 //! Request logs carry the route pattern (`/e/{event_key}`), never the concrete path, so event keys stay out of
 //! the logs.
 
+pub mod actions;
 pub mod api;
 pub mod auth;
 pub mod error;
@@ -45,8 +46,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/events/{id}", web::get().to(api::get_event))
         .route("/api/v1/runs", web::get().to(api::list_runs))
         .route("/api/v1/runs/{id}", web::get().to(api::get_run))
-        .route("/api/v1/runs/{id}/cancel", web::post().to(api::cancel_run))
+        .route("/api/v1/runs/cancel", web::post().to(actions::runs::bulk_cancel))
+        .route("/api/v1/runs/{id}/cancel", web::post().to(actions::runs::cancel_run))
+        .route("/api/v1/runs/{id}/rerun", web::post().to(actions::runs::rerun))
         .route("/api/v1/functions", web::get().to(api::functions))
+        .route(
+            "/api/v1/functions/{id}/replay",
+            web::post().to(actions::functions::replay),
+        )
+        .route(
+            "/api/v1/functions/{id}/pause",
+            web::post().to(actions::functions::pause),
+        )
+        .route(
+            "/api/v1/functions/{id}/resume",
+            web::post().to(actions::functions::resume),
+        )
+        .route("/api/v1/actions", web::get().to(actions::list))
         .route("/api/v1/drain", web::get().to(api::drain))
         .configure(webhooks::routes)
         .configure(auth::login::routes);

@@ -5,6 +5,7 @@
 //! - [`events`] stores incoming events and the runs they start, in one transaction.
 //! - [`read`] answers the read API.
 
+pub mod actions;
 pub mod auth;
 pub mod db;
 pub mod error;

@@ -52,6 +52,8 @@ pub struct RunView {
     #[serde(flatten)]
     pub summary: RunSummary,
     pub idempotency_key: Option<String>,
+    /// The run this one reruns (`POST /api/v1/runs/{id}/rerun`).
+    pub rerun_of: Option<String>,
     pub output: Option<Value>,
     pub error: Option<Value>,
     pub steps: Vec<StepView>,
@@ -88,7 +90,7 @@ pub struct AttemptView {
 
 type RunRow = (String, String, String, String, i32, i64, i64, Option<i64>, Option<i64>);
 /// A run with its idempotency key, output and error.
-type RunDetailRow = (RunRow, Option<String>, Option<String>, Option<String>);
+type RunDetailRow = (RunRow, Option<String>, Option<String>, Option<String>, Option<String>);
 
 fn summary(r: RunRow) -> RunSummary {
     let (id, function_id, event_id, status, attempt, run_at, created_at, started_at, finished_at) = r;
@@ -235,12 +237,18 @@ pub async fn get_run(db: &Db, id: &str) -> Result<Option<RunView>> {
     let row: Option<RunDetailRow> = crate::with_conn!(db, read, |c| {
         runs::table
             .filter(runs::id.eq(id))
-            .select((run_columns!(), runs::idempotency_key, runs::output, runs::error))
+            .select((
+                run_columns!(),
+                runs::idempotency_key,
+                runs::output,
+                runs::error,
+                runs::rerun_of,
+            ))
             .first(c)
             .await
             .optional()?
     });
-    let Some((run, idempotency_key, output, error)) = row else {
+    let Some((run, idempotency_key, output, error, rerun_of)) = row else {
         return Ok(None);
     };
     type StepRow = (
@@ -321,6 +329,7 @@ pub async fn get_run(db: &Db, id: &str) -> Result<Option<RunView>> {
     Ok(Some(RunView {
         summary: summary(run),
         idempotency_key,
+        rerun_of,
         output: output.as_deref().map(|s| from_json_text(s).map(redacted)).transpose()?,
         error: error.as_deref().map(from_json_text).transpose()?,
         steps,
@@ -351,13 +360,16 @@ pub async fn unfinished_runs(db: &Db, suspended: bool) -> Result<i64> {
     }
     // A sleeper or waiter whose time has come is about to run: it counts as unfinished even without `all`.
     let now = ingot_actors::time::now_ms();
+    // A paused function's runs are held, not work to wait for (`actions/pauses.rs`); their notifications still count.
+    let paused = super::schema::function_pauses::table.select(super::schema::function_pauses::function_id);
     Ok(crate::with_conn!(db, read, |c| {
         runs::table
             .filter(
                 runs::status
                     .eq_any(&statuses)
-                    .or(runs::notify_pending.eq(true))
-                    .or(runs::status.eq_any(&parked).and(runs::run_at.le(now))),
+                    .or(runs::status.eq_any(&parked).and(runs::run_at.le(now)))
+                    .and(diesel::dsl::not(runs::function_id.eq_any(paused)))
+                    .or(runs::notify_pending.eq(true)),
             )
             .select(count_star())
             .first(c)

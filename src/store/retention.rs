@@ -50,6 +50,9 @@ pub struct Pruned {
     pub cron_ticks: u64,
     pub rate_limits: u64,
     pub nodes: u64,
+    /// The operator actions' audit (`actions`) and its links to runs (`action_runs`).
+    pub actions: u64,
+    pub action_runs: u64,
 }
 
 impl Pruned {
@@ -66,6 +69,8 @@ impl Pruned {
             + self.cron_ticks
             + self.rate_limits
             + self.nodes
+            + self.actions
+            + self.action_runs
     }
 
     fn add(&mut self, o: &Pruned) {
@@ -81,6 +86,8 @@ impl Pruned {
         self.cron_ticks += o.cron_ticks;
         self.rate_limits += o.rate_limits;
         self.nodes += o.nodes;
+        self.actions += o.actions;
+        self.action_runs += o.action_runs;
     }
 }
 
@@ -215,6 +222,19 @@ const SIMPLE: &[Simple] = &[
         predicate: "heartbeat_at < $1 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.lease_owner = nodes.id)",
         expires: false,
     },
+    // The audit is kept as long as history: an action older than the horizon goes, its links first.
+    Simple {
+        table: "action_runs",
+        key: "action_id, run_id",
+        predicate: "action_id IN (SELECT a.id FROM actions a WHERE a.at < $1)",
+        expires: false,
+    },
+    Simple {
+        table: "actions",
+        key: "id",
+        predicate: "at < $1",
+        expires: false,
+    },
 ];
 
 impl Simple {
@@ -225,6 +245,8 @@ impl Simple {
             "outbound_requests" => &mut pruned.outbound_requests,
             "cron_ticks" => &mut pruned.cron_ticks,
             "rate_limits" => &mut pruned.rate_limits,
+            "actions" => &mut pruned.actions,
+            "action_runs" => &mut pruned.action_runs,
             _ => &mut pruned.nodes,
         };
         *field += n;

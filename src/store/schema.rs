@@ -56,6 +56,35 @@ diesel::table! {
         debounce_key -> Nullable<Text>,
         batch_key -> Nullable<Text>,
         batch_size -> Integer,
+        rerun_of -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    function_pauses (function_id) {
+        function_id -> Text,
+        paused_at -> BigInt,
+        paused_by -> Text,
+    }
+}
+
+diesel::table! {
+    actions (id) {
+        id -> Text,
+        at -> BigInt,
+        actor -> Text,
+        action -> Text,
+        function_id -> Nullable<Text>,
+        run_id -> Nullable<Text>,
+        params -> Text,
+        result -> Text,
+    }
+}
+
+diesel::table! {
+    action_runs (action_id, run_id) {
+        action_id -> Text,
+        run_id -> Text,
     }
 }
 
@@ -648,6 +677,9 @@ diesel::joinable!(shortlink_attributions -> shortlinks (shortlink_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     nodes,
+    function_pauses,
+    actions,
+    action_runs,
     events,
     event_ids,
     runs,

@@ -136,6 +136,22 @@ async fn seed(db: &TestDb) {
         )
         .await;
     }
+    // Audit: an old action (a rerun, linked to two runs) goes with its links; a recent one stays.
+    for (id, at) in [("a-old", old), ("a-new", NOW - DAY)] {
+        db.exec(
+            "INSERT INTO actions (id, at, actor, action, params, result) \
+             VALUES ($1, CAST($2 AS BIGINT), 'anonymous', 'rerun', '{}', '{}')",
+            &[id, &at.to_string()],
+        )
+        .await;
+        for run in ["r-done", "r-recent"] {
+            db.exec(
+                "INSERT INTO action_runs (action_id, run_id) VALUES ($1, $2)",
+                &[id, run],
+            )
+            .await;
+        }
+    }
     // Nodes: one gone long ago goes; one gone long ago that still holds a run stays.
     for id in ["n-gone", "n-holding"] {
         db.exec(
@@ -162,6 +178,8 @@ fn expected() -> Pruned {
         cron_ticks: 2,
         rate_limits: 1,
         nodes: 1,
+        actions: 1,
+        action_runs: 2,
     }
 }
 
@@ -258,6 +276,13 @@ async fn prunes_impl(backend: Backend) {
         1
     );
     assert_eq!(ids(&db, "nodes", "id").await, ["n-holding"]);
+    assert_eq!(
+        db.count("SELECT COUNT(*) AS n FROM action_runs WHERE action_id = 'a-new'", &[])
+            .await,
+        2,
+        "a recent action keeps its links"
+    );
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM actions", &[]).await, 1);
 
     let again = prune(&db.db, NOW, &policy(500, 20)).await.unwrap();
     assert_eq!(again, Pruned::default(), "a second pass finds nothing");

@@ -4,6 +4,7 @@
 //! the throttle period) — on PostgreSQL under a per-function advisory lock, so several daemons take turns.
 
 use super::DbRunStore;
+use crate::store::actions::pauses::NOT_PAUSED;
 use crate::store::db::Backend;
 use crate::store::error::{Error, Result};
 use crate::store::sql::{Param, Stmt, Tx};
@@ -89,6 +90,8 @@ fn claim_sql(backend: Backend) -> String {
         .join(" UNION ALL ")
     };
     let (set, returning, guard) = (SET, RETURNING, claimable());
+    // A paused function's runs stay where they are (`actions/pauses.rs`).
+    let not_paused = NOT_PAUSED;
     match backend {
         // A MATERIALIZED CTE picks the rows exactly once: a `WHERE id IN (subquery ... SKIP LOCKED)` may be
         // re-evaluated by the planner and claim more rows than the LIMIT. SKIP LOCKED lets several daemons claim
@@ -99,7 +102,7 @@ fn claim_sql(backend: Backend) -> String {
                 "WITH due AS MATERIALIZED ({} UNION ALL SELECT id, run_at, 0 AS k FROM (SELECT id, run_at FROM runs \
                    WHERE function_id = $3 AND {rescue} LIMIT $5{lock}) AS rescued), \
                  picked AS (SELECT id FROM due ORDER BY k, run_at, id LIMIT $5) \
-                 UPDATE runs {set} FROM picked WHERE runs.id = picked.id AND ({guard}) {returning}",
+                 UPDATE runs {set} FROM picked WHERE runs.id = picked.id AND ({guard}) AND {not_paused} {returning}",
                 groups(lock)
             )
         }
@@ -109,7 +112,7 @@ fn claim_sql(backend: Backend) -> String {
             &format!(
                 "UPDATE runs {set} WHERE id IN (SELECT id FROM ({} \
                    UNION ALL SELECT id, run_at, 0 AS k FROM runs WHERE function_id = $3 AND {rescue}) \
-                 ORDER BY k, run_at, id LIMIT $5) {returning}",
+                 ORDER BY k, run_at, id LIMIT $5) AND {not_paused} {returning}",
                 groups("")
             ),
         ),
@@ -232,7 +235,7 @@ impl DbRunStore {
         let mut cands = Stmt::new(format!(
             "SELECT id, COALESCE(concurrency_key, '') AS ck, COALESCE(throttle_key, '') AS tk, \
              started_at IS NULL AS fresh, status = 'running' AS rescue FROM runs \
-             WHERE function_id = $1 AND (({}) OR ({})) \
+             WHERE function_id = $1 AND (({}) OR ({})) AND {NOT_PAUSED} \
              ORDER BY CASE WHEN status = 'queued' THEN 1 ELSE 0 END, run_at - priority, id LIMIT {CANDIDATES}",
             due_queued(2),
             due_rescue(3)

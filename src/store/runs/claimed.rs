@@ -46,7 +46,8 @@ impl DbRunStore {
                     function_id: req.function_id.clone(),
                     event,
                     attempt: r.attempt as u32,
-                    // Tokens start at 0 and every claim adds one: 1 is the first claim.
+                    // Tokens start at 0 and every claim adds one: 1 is the first claim. A rerun from a step starts
+                    // at 1 (`actions/rerun.rs`), so its first claim loads the steps it was created with.
                     first_claim: r.lease_token == 1,
                     steps,
                     batch,

@@ -4,12 +4,14 @@
 //! [`writer`]; claims, heartbeats and releases are written here directly.
 
 pub mod admission;
+pub mod cancel;
 pub mod claim;
 pub mod claimed;
 pub mod suspend;
 pub mod waits;
 pub mod writer;
 
+use super::actions::pauses::NOT_PAUSED;
 use super::db::Db;
 use super::error::{Error, Result};
 use super::schema::{events, nodes, runs, steps};
@@ -247,7 +249,8 @@ impl DbRunStore {
         let sql = sql_for(
             self.db.backend(),
             &format!(
-                "SELECT DISTINCT function_id FROM runs WHERE {} UNION SELECT DISTINCT function_id FROM runs WHERE {}",
+                "SELECT DISTINCT function_id FROM runs WHERE {} AND {NOT_PAUSED} UNION SELECT DISTINCT function_id FROM runs \
+                 WHERE {} AND {NOT_PAUSED}",
                 due_queued(1),
                 due_rescue(2)
             ),

@@ -155,26 +155,9 @@ async fn resolve_wait<T: Tx>(
     Ok(woken)
 }
 
-/// The `Cancelled` edge for a run that has not finished, whoever holds it: a running run's lease is fenced off
-/// by the status change, so its worker persists nothing more. Returns the function id if the run was cancelled.
+/// The `Cancelled` edge for a run that has not finished, whoever holds it (see [`super::cancel::cancel_many_in`]).
+/// Returns the function id if the run was cancelled.
 pub async fn cancel_in<T: Tx>(tx: &mut T, run_id: &str, why: &str, now_ms: i64) -> Result<Option<String>> {
-    let error = serde_json::json!({"name": "Cancelled", "message": why}).to_string();
-    let mut up = Stmt::new(
-        "UPDATE runs SET status = 'cancelled', error = $3, finished_at = $2, updated_at = $2, lease_owner = NULL, \
-         notify_pending = TRUE WHERE id = $1 AND status IN ('queued', 'running', 'sleeping', 'waiting') \
-         RETURNING function_id",
-    );
-    up.params = vec![Param::Text(run_id.into()), Param::BigInt(now_ms), Param::Text(error)];
-    let cancelled = tx
-        .rows::<FunctionRow>(&up)
-        .await?
-        .into_iter()
-        .next()
-        .map(|r| r.function_id);
-    if cancelled.is_some() {
-        let mut del = Stmt::new("DELETE FROM waits WHERE run_id = $1");
-        del.params = vec![Param::Text(run_id.into())];
-        tx.exec(&del).await?;
-    }
-    Ok(cancelled)
+    let done = super::cancel::cancel_many_in(tx, &[run_id.to_string()], why, now_ms).await?;
+    Ok(done.into_iter().next().map(|r| r.function_id))
 }
