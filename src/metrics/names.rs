@@ -76,3 +76,72 @@ pub fn sample_names() -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// Every `ingot_*` name in a query string.
+    fn names_in(query: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = query;
+        while let Some(i) = rest.find("ingot_") {
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            out.push(tail[..end].to_string());
+            rest = &tail[end..];
+        }
+        out
+    }
+
+    fn queries(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(o) => {
+                for (k, v) in o {
+                    match (k.as_str(), v) {
+                        ("expr" | "query", serde_json::Value::String(q)) => out.push(q.clone()),
+                        _ => queries(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| queries(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_grafana_dashboard_uses_only_exported_metrics() {
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../deploy/grafana/ingot.json")).expect("the dashboard is JSON");
+        let mut qs = Vec::new();
+        queries(&dashboard, &mut qs);
+        let exported: BTreeSet<String> = sample_names().into_iter().collect();
+        let used: BTreeSet<String> = qs.iter().flat_map(|q| names_in(q)).collect();
+        let unknown: Vec<_> = used.difference(&exported).collect();
+        assert!(
+            unknown.is_empty(),
+            "the dashboard queries metrics the daemon does not export: {unknown:?}"
+        );
+        for needed in [
+            "ingot_runs_finished_total",
+            "ingot_step_duration_seconds_bucket",
+            "ingot_pool_queued_runs",
+            "ingot_service_rate_limited_total",
+            "ingot_pruned_rows_total",
+            "ingot_http_requests_total",
+        ] {
+            assert!(used.contains(needed), "the dashboard shows {needed}");
+        }
+    }
+
+    #[test]
+    fn names_in_finds_every_metric_of_a_query() {
+        assert_eq!(
+            names_in("sum(rate(ingot_a_total{x=\"y\"}[5m])) / ingot_b"),
+            ["ingot_a_total", "ingot_b"]
+        );
+    }
+}
