@@ -17,6 +17,7 @@ mod intake;
 mod integrations;
 mod lifecycle;
 mod metrics;
+mod pg_tls;
 mod platform;
 mod read_api;
 mod retention;
