@@ -58,11 +58,9 @@ pub async fn run(
     let mut defs = functions::all(&deps);
     defs.extend(extra);
     let registry = Arc::new(Registry::new(defs).context("function registry")?);
-    let rt = Runtime::new(
-        runtime_config(&config),
-        Arc::new(DbRunStore::new(db.clone())),
-        registry.clone(),
-    );
+    let store = DbRunStore::new(db.clone());
+    let metrics = Arc::new(crate::metrics::AppMetrics::new(store.writer_stats()));
+    let rt = Runtime::new(runtime_config(&config), Arc::new(store), registry.clone());
     let supervisor = SupervisorHandle::start(rt.clone(), systemd::watchdog_hook())
         .await
         .context("supervisor")?;
@@ -83,6 +81,7 @@ pub async fn run(
         integrations: deps.integrations.clone(),
         retention,
         auth: Arc::new(crate::http::auth::AuthState::new(config.auth.clone())),
+        metrics,
     };
     let server = http::serve(state, listener).with_context(|| format!("cannot serve on {addr}"))?;
     tracing::info!(%addr, "listening on http://{addr}");

@@ -7,6 +7,7 @@
 //! - [`platform`]: the course platform's data (users, roles, communication preferences).
 //! - [`functions`]: the platform's workflows, registered with the runtime.
 //! - [`http`]: the actix-web API — event intake, health, read API, provider webhooks.
+//! - [`metrics`]: `GET /metrics` in the Prometheus text format.
 //! - [`integrations`], [`email`]: clients of external services, each a rate-limited service actor.
 //! - [`config`], [`daemon`], [`cli`], [`systemd`]: configuration, the `ingot serve` daemon, the command line.
 //! - [`bench`]: the throughput and latency benchmark (`ingot bench`).
@@ -19,6 +20,7 @@ pub mod email;
 pub mod functions;
 pub mod http;
 pub mod integrations;
+pub mod metrics;
 pub mod platform;
 pub mod seed;
 pub mod store;

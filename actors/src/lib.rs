@@ -17,6 +17,7 @@
 //! - [`supervisor`]: owns the pools, routes wake-ups to them, polls for due work, heartbeats the node lease.
 //! - [`error`]: step and function errors with an explicit retryable / fatal classification.
 //! - [`backoff`]: Inngest's retry schedule.
+//! - [`metrics`]: the engine's counters and histograms for `/metrics` (atomics, read at scrape time).
 //! - [`service`]: shared, rate-limited service actors with bounded mailboxes for external APIs.
 //!
 //! ## Invariants
@@ -31,6 +32,7 @@ pub mod event;
 pub mod expr;
 pub mod flow;
 pub mod function;
+pub mod metrics;
 pub mod notify;
 pub mod pool;
 pub mod run;

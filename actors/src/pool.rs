@@ -105,6 +105,7 @@ impl Pool {
         let asked = std::time::Instant::now();
         ctx.spawn(async move { store.claim(req).await }.into_actor(self).map(move |res, act, ctx| {
             act.claiming = false;
+            act.rt.metrics.claim_seconds.observe_duration(asked.elapsed());
             tracing::trace!(function_id = %act.function.id(), limit, claimed = res.as_ref().map(Vec::len).unwrap_or(0), elapsed_us = asked.elapsed().as_micros() as u64, "claim");
             match res {
                 Ok(runs) => {

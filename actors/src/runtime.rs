@@ -51,6 +51,8 @@ pub struct Runtime {
     pub config: RuntimeConfig,
     pub store: Arc<dyn RunStore>,
     pub registry: Arc<Registry>,
+    /// Counters and histograms for `/metrics` (lock-free; read at scrape time).
+    pub metrics: crate::metrics::EngineMetrics,
     shutting_down: AtomicBool,
     /// Notified whenever a run reaches a final state or is handed back; drain waiters listen here.
     pub run_settled: Notify,
@@ -64,6 +66,7 @@ impl Runtime {
         Arc::new(Runtime {
             config,
             store,
+            metrics: crate::metrics::EngineMetrics::new(&registry),
             registry,
             shutting_down: AtomicBool::new(false),
             run_settled: Notify::new(),

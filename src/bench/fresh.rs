@@ -3,7 +3,7 @@
 
 use crate::store::DatabaseUrl;
 use anyhow::Context;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +102,7 @@ impl FreshDb {
 }
 
 async fn admin_connection(url: &str, parsed: &DatabaseUrl) -> anyhow::Result<AsyncPgConnection> {
-    AsyncPgConnection::establish(url).await.with_context(|| {
+    crate::store::db::pg_connect(url).await.with_context(|| {
         format!(
             "cannot connect to PostgreSQL at {} (set --pg-url or INGOT_TEST_DATABASE_URL to an admin URL, \
              or use --backend sqlite)",

@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod intake;
+pub mod metrics;
 pub mod webhooks;
 
 use crate::config::Config;
@@ -37,12 +38,16 @@ pub struct AppState {
     pub retention: Arc<crate::store::retention::StatsCell>,
     /// Authentication settings and token-use bookkeeping (src/http/auth/).
     pub auth: Arc<auth::AuthState>,
+    /// HTTP request counters and the group-commit writer's figures for `/metrics`.
+    pub metrics: Arc<crate::metrics::AppMetrics>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/e/{event_key}", web::post().to(events::ingest))
         .route("/health", web::get().to(health::health))
         .route("/health/ready", web::get().to(health::ready))
+        // Behind the API's auth like the read API (a read-only token is enough): it names functions and volumes.
+        .route("/metrics", web::get().to(metrics::metrics))
         .route("/api/v1/events/{id}", web::get().to(api::get_event))
         .route("/api/v1/runs", web::get().to(api::list_runs))
         .route("/api/v1/runs/{id}", web::get().to(api::get_run))
@@ -75,28 +80,38 @@ pub fn serve(state: AppState, listener: std::net::TcpListener) -> std::io::Resul
     let shutdown = state.config.shutdown_timeout.as_secs().max(1);
     let server = HttpServer::new(move || {
         let mut worker_state = state.clone();
+        let counters = state.metrics.clone();
         match state.db.for_another_runtime() {
             Ok(db) => worker_state.db = db,
             Err(e) => tracing::error!(error = %e, "could not open a database pool for an HTTP worker"),
         }
         App::new()
             .app_data(web::Data::new(worker_state))
-            .app_data(web::PathConfig::default().error_handler(|e, _| error::ApiError::BadRequest(e.to_string()).into()))
-            .app_data(web::QueryConfig::default().error_handler(|e, _| error::ApiError::BadRequest(e.to_string()).into()))
+            .app_data(
+                web::PathConfig::default().error_handler(|e, _| error::ApiError::BadRequest(e.to_string()).into()),
+            )
+            .app_data(
+                web::QueryConfig::default().error_handler(|e, _| error::ApiError::BadRequest(e.to_string()).into()),
+            )
             .wrap(actix_web::middleware::from_fn(auth::middleware::authenticate))
-            .wrap_fn(|req, srv| {
+            .wrap_fn(move |req, srv| {
                 let started = Instant::now();
                 let method = req.method().clone();
                 let route = req.match_pattern().unwrap_or_else(|| "<unmatched>".into());
                 let fut = srv.call(req);
+                let counters = counters.clone();
                 async move {
                     let res = fut.await?;
-                    tracing::debug!(%method, route, status = res.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "http");
+                    let status = res.status().as_u16();
+                    counters.count_request(method.as_str(), &route, status);
+                    tracing::debug!(%method, route, status, elapsed_ms = started.elapsed().as_millis() as u64, "http");
                     Ok(res)
                 }
             })
             .configure(routes)
-            .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(error::ApiError::NotFound("no such route".into())) }))
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(error::ApiError::NotFound("no such route".into()))
+            }))
     })
     .workers(workers)
     .disable_signals()

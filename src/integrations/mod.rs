@@ -190,27 +190,31 @@ impl Integrations {
             .collect()
     }
 
+    /// Every service actor.
+    pub fn services(&self) -> [&Service; 16] {
+        [
+            &self.discord.http.service,
+            &self.google_calendar.http.service,
+            &self.stripe.http.service,
+            &self.email.service,
+            &self.slack.http.service,
+            &self.convertkit.http.service,
+            &self.mux.http.service,
+            &self.deepgram.http.service,
+            &self.openai.http.service,
+            &self.uploadthing.http.service,
+            &self.tt_convertkit.http.service,
+            &self.partykit.http.service,
+            &self.s3.http.service,
+            &self.textract.http.service,
+            &self.pinecone.http.service,
+            &self.download.http.service,
+        ]
+    }
+
     /// Figures of every service, for `/health`.
     pub fn stats(&self) -> Vec<ServiceStats> {
-        [
-            self.discord.http.service.stats(),
-            self.google_calendar.http.service.stats(),
-            self.stripe.http.service.stats(),
-            self.email.service.stats(),
-            self.slack.http.service.stats(),
-            self.convertkit.http.service.stats(),
-            self.mux.http.service.stats(),
-            self.deepgram.http.service.stats(),
-            self.openai.http.service.stats(),
-            self.uploadthing.http.service.stats(),
-            self.tt_convertkit.http.service.stats(),
-            self.partykit.http.service.stats(),
-            self.s3.http.service.stats(),
-            self.textract.http.service.stats(),
-            self.pinecone.http.service.stats(),
-            self.download.http.service.stats(),
-        ]
-        .into()
+        self.services().iter().map(|s| s.stats()).collect()
     }
 }
 

@@ -4,7 +4,8 @@
 //! - SQLite: a file (bundled SQLite, nothing to install) in WAL mode with a busy timeout, foreign keys on and
 //!   `synchronous` from configuration. Writes go through a pool of **one** connection (SQLite has one writer;
 //!   queueing in the pool beats lock retries), reads through a separate pool.
-//! - PostgreSQL: a pool of `AsyncPgConnection`s (pure Rust, no libpq).
+//! - PostgreSQL: a pool of `AsyncPgConnection`s (pure Rust, no libpq), over TLS (rustls) when the URL's `sslmode`
+//!   is `require`, `verify-ca` or `verify-full` ([`super::pg_tls`]).
 //!
 //! Every connection both pools open counts the statements it sends in one process-wide counter,
 //! [`queries_total`] (Diesel's instrumentation hook: one relaxed atomic add per statement, `BEGIN`/`COMMIT` and the
@@ -56,6 +57,8 @@ impl DatabaseUrl {
     pub fn parse(url: &str) -> std::result::Result<DatabaseUrl, String> {
         let url = url.trim();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // sslmode / sslrootcert are checked here, so a bad value refuses start-up.
+            super::pg_tls::PgTls::from_url(url)?;
             return Ok(DatabaseUrl::Postgres(url.to_string()));
         }
         let path = url
@@ -246,7 +249,7 @@ fn pg_pool(url: &str, size: usize) -> Result<PgPool> {
     config.custom_setup = Box::new(|url| {
         let url = url.to_string();
         async move {
-            let mut conn = AsyncPgConnection::establish(&url).await?;
+            let mut conn = pg_connect(&url).await?;
             conn.set_instrumentation(CountQueries);
             Ok(conn)
         }
@@ -257,6 +260,25 @@ fn pg_pool(url: &str, size: usize) -> Result<PgPool> {
         .max_size(size.max(1))
         .build()
         .map_err(Error::pool)
+}
+
+/// Opens one PostgreSQL connection, over TLS when the URL's `sslmode` asks for it (see [`super::pg_tls`]).
+pub async fn pg_connect(url: &str) -> diesel::ConnectionResult<AsyncPgConnection> {
+    let (url, tls) = super::pg_tls::PgTls::from_url(url).map_err(diesel::ConnectionError::InvalidConnectionUrl)?;
+    let Some(connector) = tls.connector().map_err(diesel::ConnectionError::BadConnection)? else {
+        return AsyncPgConnection::establish(&url).await;
+    };
+    let (client, connection) = tokio_postgres::connect(&url, connector).await.map_err(|e| {
+        // tokio-postgres' message is generic ("error performing TLS handshake"); its sources say why.
+        let mut message = format!("PostgreSQL over TLS (sslmode={}): {e}", tls.mode.as_str());
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        diesel::ConnectionError::BadConnection(message)
+    })?;
+    AsyncPgConnection::try_from_client_and_connection(client, connection).await
 }
 
 /// Runs `$body` with `$conn` bound to a connection of either backend: the same Diesel code is compiled for

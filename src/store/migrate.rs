@@ -4,7 +4,6 @@
 
 use super::db::Db;
 use super::error::{Error, Result};
-use diesel::Connection;
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -32,8 +31,11 @@ pub async fn run(db: &Db) -> Result<Vec<String>> {
                 unreachable!()
             };
             tokio::task::spawn_blocking(move || {
-                let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
+                // Connected as the pools connect (TLS when the URL asks for it), then driven synchronously.
+                let conn = tokio::runtime::Handle::current()
+                    .block_on(super::db::pg_connect(&url))
                     .map_err(|e| Error::Connect(e.to_string()))?;
+                let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
                 // Several daemons may start together: one migrates, the others wait, then find nothing to do.
                 diesel::RunQueryDsl::execute(
                     diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")),

@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod migrate;
+pub mod pg_tls;
 pub mod read;
 pub mod retention;
 pub mod runs;

@@ -19,6 +19,8 @@ mod flow;
 mod intake;
 mod integrations;
 mod lifecycle;
+mod metrics;
+mod pg_tls;
 mod platform;
 mod read_api;
 mod retention;

@@ -74,6 +74,12 @@ impl Actor for RunActor {
 
 async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun) -> RunDone {
     let began_ms = now_ms();
+    let metrics = rt.metrics.function(&claimed.function_id);
+    if claimed.first_claim
+        && let Some(m) = metrics
+    {
+        crate::metrics::inc(&m.runs_started);
+    }
     let lease = claimed.lease.clone();
     let def = &function.def;
     let records = match claimed.steps {
@@ -179,6 +185,14 @@ async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun)
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(30));
             }
+        }
+    }
+    if let Some(m) = metrics {
+        match change.to {
+            RunStatus::Completed => crate::metrics::inc(&m.runs_completed),
+            RunStatus::Failed => crate::metrics::inc(&m.runs_failed),
+            RunStatus::Cancelled => crate::metrics::inc(&m.runs_cancelled),
+            _ => {}
         }
     }
     match &change.error {

@@ -79,13 +79,17 @@ struct Shared {
     rate_limited: AtomicU64,
     held_back: AtomicU64,
     busy: AtomicU64,
+    /// Wall time of each call that went out (for `/metrics`).
+    latency: crate::metrics::Histogram,
     last_error: Mutex<Option<(String, i64)>>,
 }
 
 impl Shared {
     fn record(&self, route: Option<&str>, started: Instant, result: Result<(), &ServiceError>) {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        self.latency.observe_duration(elapsed);
+        let elapsed_ms = elapsed.as_millis() as u64;
         let service = self.opts.name.as_str();
         match result {
             Ok(()) => tracing::debug!(service, route, elapsed_ms, "service call"),
@@ -122,6 +126,7 @@ impl Service {
             rate_limited: AtomicU64::new(0),
             held_back: AtomicU64::new(0),
             busy: AtomicU64::new(0),
+            latency: crate::metrics::Histogram::durations(),
             last_error: Mutex::new(None),
         });
         tokio::spawn(run(rx, shared.clone()));
@@ -130,6 +135,11 @@ impl Service {
 
     pub fn name(&self) -> &str {
         &self.shared.opts.name
+    }
+
+    /// How long the calls that went out took (seconds).
+    pub fn latency(&self) -> crate::metrics::HistogramSnapshot {
+        self.shared.latency.snapshot()
     }
 
     pub fn timeout(&self) -> Duration {

@@ -262,6 +262,7 @@ impl Step {
         }
         let span = tracing::info_span!("step", run_id = %self.inner.lease.run_id, function_id = %self.inner.function_id, step = %key, attempt);
         let started_at_ms = now_ms();
+        let timer = std::time::Instant::now();
         let result = AssertUnwindSafe(code())
             .catch_unwind()
             .instrument(span.clone())
@@ -273,6 +274,9 @@ impl Step {
                 )))
             });
         let finished_at_ms = now_ms();
+        if let Some(m) = self.inner.rt.metrics.function(&self.inner.function_id) {
+            m.step_seconds.observe_duration(timer.elapsed());
+        }
         let (event, output, error) = match result.and_then(|v| {
             serde_json::to_value(v).map_err(|e| StepError::fatal(format!("step output is not JSON: {e}")))
         }) {

@@ -44,6 +44,11 @@ impl DbRunStore {
             db,
         }
     }
+
+    /// The group-commit writer's figures (batch sizes, commit latency) for `/metrics`.
+    pub fn writer_stats(&self) -> std::sync::Arc<writer::WriterStats> {
+        self.writer.stats()
+    }
 }
 
 #[derive(QueryableByName)]

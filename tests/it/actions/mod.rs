@@ -17,8 +17,7 @@ use std::time::Duration;
 
 /// POSTs a JSON body (or none); returns the status and the JSON answer.
 pub async fn post(api: &Api, path: &str, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let mut req = client.post(format!("{}{path}", api.base));
+    let mut req = api.client().post(format!("{}{path}", api.base));
     if let Some(b) = body {
         req = req.header("content-type", "application/json").body(b.to_string());
     }

@@ -68,6 +68,11 @@ impl Api {
         }
     }
 
+    /// The authenticated HTTP client, for requests the helpers below do not cover.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// The same daemon without credentials.
     pub fn anonymous(&self) -> Api {
         Api::with_token(self.base.clone(), None)

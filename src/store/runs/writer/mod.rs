@@ -14,6 +14,7 @@ use crate::store::sql::{Param, Stmt};
 use diesel::QueryableByName;
 use diesel::sql_types::{Integer, Text};
 use diesel_async::AsyncConnection;
+use ingot_actors::metrics::{Histogram, SIZE_BUCKETS};
 use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -259,10 +260,27 @@ struct Job {
     reply: oneshot::Sender<Result<usize, String>>,
 }
 
+/// The writer's figures for `/metrics`: writes per batch and the time one batch's transaction took.
+#[derive(Debug)]
+pub struct WriterStats {
+    pub batch_size: Histogram,
+    pub commit_seconds: Histogram,
+}
+
+impl Default for WriterStats {
+    fn default() -> Self {
+        WriterStats {
+            batch_size: Histogram::new(SIZE_BUCKETS),
+            commit_seconds: Histogram::durations(),
+        }
+    }
+}
+
 /// The handle: cheap to clone; the writer tasks stop when every handle is gone.
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Job>,
+    stats: Arc<WriterStats>,
 }
 
 impl Writer {
@@ -270,11 +288,16 @@ impl Writer {
     pub fn start(db: Db) -> Writer {
         let (tx, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
+        let stats = Arc::new(WriterStats::default());
         let tasks = if db.backend() == Backend::Sqlite { 1 } else { PG_WRITERS };
         for _ in 0..tasks {
-            tokio::spawn(run(db.clone(), rx.clone()));
+            tokio::spawn(run(db.clone(), rx.clone(), stats.clone()));
         }
-        Writer { tx }
+        Writer { tx, stats }
+    }
+
+    pub fn stats(&self) -> Arc<WriterStats> {
+        self.stats.clone()
     }
 
     /// Applies one write in the next batch; returns the rows it changed (0 or 1).
@@ -290,7 +313,7 @@ impl Writer {
     }
 }
 
-async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>, stats: Arc<WriterStats>) {
     loop {
         let mut jobs = Vec::new();
         {
@@ -300,7 +323,11 @@ async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
             }
         }
         let writes: Vec<Write> = jobs.iter().map(|j| j.write.clone()).collect();
-        match apply(&db, plan(&writes)).await {
+        stats.batch_size.observe(jobs.len() as f64);
+        let began = std::time::Instant::now();
+        let applied = apply(&db, plan(&writes)).await;
+        stats.commit_seconds.observe_duration(began.elapsed());
+        match applied {
             Ok(changed) => {
                 for job in jobs {
                     let n = changed.count(&job.write);
