@@ -35,7 +35,10 @@ impl ApiError {
 
 impl From<crate::store::Error> for ApiError {
     fn from(e: crate::store::Error) -> Self {
-        if e.is_retryable() {
+        if e.is_refused_value() {
+            tracing::warn!(error = %e, "the database refused a value");
+            ApiError::BadRequest(format!("a value cannot be stored: {e}"))
+        } else if e.is_retryable() {
             tracing::warn!(error = %e, "database unavailable");
             ApiError::Unavailable("the database is unavailable; retry".into())
         } else {

@@ -16,6 +16,7 @@ mod flow;
 mod intake;
 mod integrations;
 mod lifecycle;
+mod limits;
 mod platform;
 mod read_api;
 mod retention;

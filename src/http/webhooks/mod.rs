@@ -85,6 +85,12 @@ fn batch(state: &AppState, provider: &str, incoming: Vec<Incoming>, now: i64) ->
             undeclared.name
         )));
     }
+    if let Some(bad) = incoming
+        .iter()
+        .find_map(|i| crate::http::intake::no_nul("id", &i.id).err())
+    {
+        return Err(ApiError::BadRequest(format!("{provider} event: {bad}")));
+    }
     Ok(incoming
         .into_iter()
         .map(|i| {
