@@ -15,6 +15,9 @@ pub enum Error {
     Migration(String),
     #[error("bad stored data: {0}")]
     Data(String),
+    /// A call did not finish within `INGOT_DB_TIMEOUT` (pool wait, or the whole call); retryable.
+    #[error("the database did not answer within {0:?}")]
+    Timeout(std::time::Duration),
 }
 
 impl Error {

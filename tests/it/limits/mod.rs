@@ -2,4 +2,7 @@
 //! are never "retry", the API refuses foreign `Host`s and non-JSON bodies, database deadlines answer 503 in bounded
 //! time, admission control and long-poll bounds answer 429, readiness reflects the ability to write.
 
+mod admission;
 mod bad_input;
+mod deadlines;
+mod network;
