@@ -93,6 +93,36 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
     ),
     ("http_workers", "INGOT_HTTP_WORKERS", "2", "HTTP worker threads"),
     (
+        "allowed_hosts",
+        "INGOT_ALLOWED_HOSTS",
+        "",
+        "extra `Host` names the API answers (comma-separated, `name` or `name:port`, `*` any); localhost, 127.0.0.1, [::1] and the listen address with its port are always allowed; others get 421",
+    ),
+    (
+        "db_timeout",
+        "INGOT_DB_TIMEOUT",
+        "5s",
+        "deadline of every database call: pool wait, statement and lock wait (PostgreSQL statement_timeout and lock_timeout, SQLite busy_timeout); intake answers 503 with Retry-After beyond it (100ms..10m)",
+    ),
+    (
+        "max_inflight_requests",
+        "INGOT_MAX_INFLIGHT_REQUESTS",
+        "256",
+        "requests handled at once (health and drain excluded); beyond it 503 with Retry-After",
+    ),
+    (
+        "max_inflight_bytes",
+        "INGOT_MAX_INFLIGHT_BYTES",
+        "268435456",
+        "request body bytes in flight at once (by Content-Length, else max_request_bytes); beyond it 503 with Retry-After",
+    ),
+    (
+        "max_drain_polls",
+        "INGOT_MAX_DRAIN_POLLS",
+        "16",
+        "GET /api/v1/drain long-polls open at once; beyond it 429 with Retry-After (each waits at most 10 minutes)",
+    ),
+    (
         "engine_threads",
         "INGOT_ENGINE_THREADS",
         "0",
@@ -194,6 +224,12 @@ pub struct Config {
     pub pool: PoolOptions,
     pub max_request_bytes: usize,
     pub http_workers: usize,
+    /// `Host` names accepted besides the loopback names and the listen address (src/http/guard.rs).
+    pub allowed_hosts: Vec<String>,
+    /// Admission control (src/http/guard.rs) and the drain long-poll bound.
+    pub max_inflight_requests: usize,
+    pub max_inflight_bytes: usize,
+    pub max_drain_polls: usize,
     pub engine_threads: usize,
     pub wait_lookback: Duration,
     pub wake_ahead: Duration,
@@ -306,6 +342,22 @@ impl Config {
             s @ ("normal" | "full" | "extra") => s.to_string(),
             _ => return Err(invalid(k, env, format!("{v:?} must be normal, full or extra"))),
         };
+        let (k, env, v) = get("allowed_hosts");
+        let allowed_hosts: Vec<String> = v
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        if let Some(bad) = allowed_hosts
+            .iter()
+            .find(|h| h.as_str() != "*" && !h.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c)))
+        {
+            return Err(invalid(
+                k,
+                env,
+                format!("{bad:?} is not a host name like ingot.example.com or ingot.example.com:8288"),
+            ));
+        }
         let ms = Duration::from_millis;
         let secs = Duration::from_secs;
         Ok(Config {
@@ -322,9 +374,14 @@ impl Config {
             pool: PoolOptions {
                 size: number("database_pool_size", 1, 1000)?,
                 sqlite_synchronous,
+                deadline: duration("db_timeout", ms(100), secs(600))?,
             },
             max_request_bytes: number("max_request_bytes", 1024, 1 << 30)?,
             http_workers: number("http_workers", 1, 256)?,
+            allowed_hosts,
+            max_inflight_requests: number("max_inflight_requests", 1, 1_000_000)?,
+            max_inflight_bytes: number("max_inflight_bytes", 1024, 1 << 40)?,
+            max_drain_polls: number("max_drain_polls", 1, 100_000)?,
             engine_threads: number("engine_threads", 0, 256)?,
             wait_lookback: duration("wait_lookback", ms(0), secs(3600))?,
             wake_ahead: duration("wake_ahead", ms(0), secs(5))?,
@@ -428,6 +485,25 @@ mod tests {
         assert!(c.event_keys.is_empty() && c.accepts_event_key("anything"));
         assert!(c.node_id.ends_with(":8288"));
         assert_eq!(c.retry_backoff, Backoff::Inngest);
+    }
+
+    #[test]
+    fn limits_are_validated() {
+        let c = with(&[("allowed_hosts", "Ingot.Example.com, api.example.com:443")]).unwrap();
+        assert_eq!(c.allowed_hosts, vec!["ingot.example.com", "api.example.com:443"]);
+        assert_eq!((c.max_inflight_requests, c.max_drain_polls), (256, 16));
+        assert_eq!(c.pool.deadline, Duration::from_secs(5));
+        for (key, value, env) in [
+            ("allowed_hosts", "evil host", "INGOT_ALLOWED_HOSTS"),
+            ("db_timeout", "10ms", "INGOT_DB_TIMEOUT"),
+            ("db_timeout", "soon", "INGOT_DB_TIMEOUT"),
+            ("max_inflight_requests", "0", "INGOT_MAX_INFLIGHT_REQUESTS"),
+            ("max_inflight_bytes", "12", "INGOT_MAX_INFLIGHT_BYTES"),
+            ("max_drain_polls", "many", "INGOT_MAX_DRAIN_POLLS"),
+        ] {
+            let err = with(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.contains(env), "{key}={value}: {err}");
+        }
     }
 
     #[test]

@@ -101,9 +101,14 @@ pub enum FnError {
         message: String,
         retry_after: Option<Duration>,
     },
-    /// The store could not be reached to persist progress; the run is retried.
+    /// The store refused to persist progress (bad stored data, a value it cannot hold); the run is retried
+    /// like any function-level error.
     #[error("storage error: {0}")]
     Store(String),
+    /// The store could not be reached: the run pauses and resumes later without spending an attempt (an outage
+    /// is not the function's failure).
+    #[error("storage unavailable: {0}")]
+    StoreUnavailable(String),
     /// The run must stop for good without running another step (`timeouts.start` / `timeouts.finish`).
     #[error("cancelled: {0}")]
     Cancelled(String),

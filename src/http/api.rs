@@ -11,6 +11,9 @@ use serde::Deserialize;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
+/// The longest one `drain` long-poll waits (10 minutes).
+pub const MAX_DRAIN_MS: u64 = 600_000;
+
 pub async fn get_event(id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     match read::get_event(&state.db, &id).await? {
@@ -102,8 +105,13 @@ pub struct DrainQuery {
 /// or sleeping or waiting) and no finished run has undelivered notifications. Woken by runs
 /// settling in this daemon; re-checks every second for runs settled by other daemons. 200 when drained,
 /// 503 with the count when the time ran out.
-pub async fn drain(q: web::Query<DrainQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let timeout = Duration::from_millis(q.timeout_ms.unwrap_or(30_000).min(600_000));
+pub async fn drain(
+    q: web::Query<DrainQuery>,
+    state: web::Data<AppState>,
+    gate: web::Data<super::guard::Gate>,
+) -> Result<HttpResponse, ApiError> {
+    let _slot = gate.into_inner().open_drain()?;
+    let timeout = Duration::from_millis(q.timeout_ms.unwrap_or(30_000).min(MAX_DRAIN_MS));
     let deadline = Instant::now() + timeout;
     let rt = state.supervisor.runtime().clone();
     loop {

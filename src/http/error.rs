@@ -23,9 +23,24 @@ pub enum ApiError {
     TooLarge(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Admission control: too much in flight (503 with `Retry-After`).
+    #[error("{0}")]
+    Overloaded(String),
+    /// Too many of one kind of request from clients (429 with `Retry-After`).
+    #[error("{0}")]
+    TooManyRequests(String),
+    /// A `Host` this daemon does not answer for (421).
+    #[error("{0}")]
+    Misdirected(String),
+    /// A JSON route called with another content type (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("internal error")]
     Internal(String),
 }
+
+/// `Retry-After` on 503 and 429 answers, in seconds.
+pub const RETRY_AFTER_SECS: u64 = 1;
 
 impl ApiError {
     pub fn internal(e: impl std::fmt::Display) -> Self {
@@ -35,7 +50,10 @@ impl ApiError {
 
 impl From<crate::store::Error> for ApiError {
     fn from(e: crate::store::Error) -> Self {
-        if e.is_retryable() {
+        if e.is_refused_value() {
+            tracing::warn!(error = %e, "the database refused a value");
+            ApiError::BadRequest(format!("a value cannot be stored: {e}"))
+        } else if e.is_retryable() {
             tracing::warn!(error = %e, "database unavailable");
             ApiError::Unavailable("the database is unavailable; retry".into())
         } else {
@@ -52,7 +70,10 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Misdirected(_) => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -62,6 +83,11 @@ impl ResponseError for ApiError {
             tracing::error!(error = %detail, "request failed");
         }
         let status = self.status_code();
-        HttpResponse::build(status).json(json!({"ids": [], "status": status.as_u16(), "error": self.to_string()}))
+        let mut answer = HttpResponse::build(status);
+        // Every "try again" answer says when: producers (Inngest's SDKs, Stripe) back off on it.
+        if matches!(status, StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS) {
+            answer.insert_header((actix_web::http::header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
+        }
+        answer.json(json!({"ids": [], "status": status.as_u16(), "error": self.to_string()}))
     }
 }

@@ -51,7 +51,9 @@ pub async fn ingest(
         })
         .collect();
     let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
-    let ingested = store_events(&state.db, &batch, now).await?;
+    // Bounded: past the deadline the transaction is dropped before its COMMIT (rolled back, never committed
+    // later) and the producer gets 503 with Retry-After.
+    let ingested = state.db.within(store_events(&state.db, &batch, now)).await?;
     tracing::info!(events = ids.len(), runs = ingested.runs_created, "events stored");
     state.supervisor.wake(ingested.woken);
     Ok(HttpResponse::Ok().json(json!({"ids": ids, "status": 200})))

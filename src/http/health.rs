@@ -1,4 +1,5 @@
-//! `GET /health` (liveness and the supervisor's view of every pool) and `GET /health/ready` (the database answers).
+//! `GET /health` (liveness and the supervisor's view of every pool) and `GET /health/ready` (the database takes a
+//! write). Both answer within the database deadline.
 
 use super::AppState;
 use super::error::ApiError;
@@ -7,11 +8,11 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 use std::time::Duration;
 
-pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn health(state: web::Data<AppState>, gate: web::Data<super::guard::Gate>) -> Result<HttpResponse, ApiError> {
     let pools = tokio::time::timeout(Duration::from_secs(5), state.supervisor.health())
         .await
         .map_err(|_| ApiError::Unavailable("the supervisor did not answer within 5s".into()))?;
-    let queued = queued_counts(&state.db).await;
+    let queued = state.db.within(queued_counts(&state.db)).await;
     let database = if queued.is_ok() { "ok" } else { "unavailable" };
     let queued = queued.unwrap_or_default();
     let rt = state.supervisor.runtime();
@@ -42,6 +43,7 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             "mailbox_capacity": rt.config.mailbox_capacity,
             "dropped_wakes": state.supervisor.dropped_wakes(),
         },
+        "admission": gate.snapshot(),
         "functions": functions,
         "services": state.integrations.stats(),
         "retention": {
@@ -52,10 +54,13 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     })))
 }
 
+/// Ready when the database takes a write within `INGOT_DB_TIMEOUT`, on the probes' own connection
+/// ([`crate::store::Db::probe_write`]): a locked `events` table, a full or read-only SQLite file, a database
+/// that does not answer — each is 503.
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state
         .db
-        .ping()
+        .probe_write()
         .await
         .map_err(|e| ApiError::Unavailable(format!("database: {e}")))?;
     if state.supervisor.runtime().is_shutting_down() {

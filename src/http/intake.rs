@@ -69,6 +69,7 @@ fn parse_event(i: usize, raw: &RawValue) -> Result<ParsedEvent, ApiError> {
         Some(Value::String(_)) => return Err(bad("\"name\" must not be empty".into())),
         Some(_) => return Err(bad("\"name\" must be a string".into())),
     };
+    no_nul("name", &name).map_err(bad)?;
     if name.len() > MAX_NAME_LEN {
         return Err(bad(format!("\"name\" is longer than {MAX_NAME_LEN} bytes")));
     }
@@ -86,7 +87,7 @@ fn parse_event(i: usize, raw: &RawValue) -> Result<ParsedEvent, ApiError> {
         Some(Value::String(s)) if s.len() > MAX_ID_LEN => {
             return Err(bad(format!("\"id\" is longer than {MAX_ID_LEN} bytes")));
         }
-        Some(Value::String(s)) => Some(s),
+        Some(Value::String(s)) => Some(no_nul("id", &s).map(|_| s).map_err(bad)?),
         Some(_) => return Err(bad("\"id\" must be a string".into())),
     };
     let ts = match obj.remove("ts") {
@@ -103,7 +104,7 @@ fn parse_event(i: usize, raw: &RawValue) -> Result<ParsedEvent, ApiError> {
     };
     let v = match obj.remove("v") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
+        Some(Value::String(s)) => Some(no_nul("v", &s).map(|_| s).map_err(bad)?),
         Some(_) => return Err(bad("\"v\" must be a string".into())),
     };
     Ok(ParsedEvent {
@@ -114,6 +115,15 @@ fn parse_event(i: usize, raw: &RawValue) -> Result<ParsedEvent, ApiError> {
         ts,
         v,
     })
+}
+
+/// Text columns cannot hold NUL on PostgreSQL; both backends refuse it alike (`data` and `user` are stored as
+/// JSON, where NUL is escaped, so they may hold it).
+pub fn no_nul(field: &str, value: &str) -> Result<(), String> {
+    if value.contains('\0') {
+        return Err(format!("\"{field}\" must not contain the NUL character (\\u0000)"));
+    }
+    Ok(())
 }
 
 fn object_field(obj: &mut Map<String, Value>, key: &str) -> Result<Map<String, Value>, String> {
@@ -165,6 +175,13 @@ mod tests {
         assert!(err(json!({"name": "a", "ts": "now"})).contains("\"ts\" must be an integer"));
         assert!(err(json!({"name": "a", "ts": 5})).contains("between 1980 and 2100"));
         assert!(err(json!({"name": "a", "v": 2})).contains("\"v\" must be a string"));
+        assert!(err(json!({"name": "a\u{0}"})).contains("\"name\" must not contain the NUL character"));
+        assert!(err(json!({"name": "a", "id": "x\u{0}"})).contains("\"id\" must not contain the NUL"));
+        assert!(err(json!({"name": "a", "v": "\u{0}"})).contains("\"v\" must not contain the NUL"));
+        assert!(
+            parse(json!({"name": "a", "data": {"s": "\u{0}"}})).is_ok(),
+            "NUL in data is JSON-escaped"
+        );
         assert!(err(json!([{"name": "a"}, 3])).contains("event 1: must be a JSON object"));
         assert!(
             parse_body(b"{\"name\": ")

@@ -11,6 +11,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod guard;
 pub mod health;
 pub mod intake;
 pub mod metrics;
@@ -78,7 +79,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub fn serve(state: AppState, listener: std::net::TcpListener) -> std::io::Result<actix_web::dev::Server> {
     let workers = state.config.http_workers;
     let shutdown = state.config.shutdown_timeout.as_secs().max(1);
+    let gate = Arc::new(guard::Gate::new(&state.config, listener.local_addr()?));
     let server = HttpServer::new(move || {
+        let gate = gate.clone();
         let mut worker_state = state.clone();
         let counters = state.metrics.clone();
         match state.db.for_another_runtime() {
@@ -87,13 +90,46 @@ pub fn serve(state: AppState, listener: std::net::TcpListener) -> std::io::Resul
         }
         App::new()
             .app_data(web::Data::new(worker_state))
+            .app_data(web::Data::from(gate.clone()))
             .app_data(
                 web::PathConfig::default().error_handler(|e, _| error::ApiError::BadRequest(e.to_string()).into()),
             )
             .app_data(
                 web::QueryConfig::default().error_handler(|e, _| error::ApiError::BadRequest(e.to_string()).into()),
             )
+            // Innermost first: authentication, then the guard (Host, content type, admission: cheap refusals
+            // before any credential check), then the request counter, outermost, so refusals are counted too.
             .wrap(actix_web::middleware::from_fn(auth::middleware::authenticate))
+            .wrap_fn(move |req, srv| {
+                // The probes answer any Host (an orchestrator probes the pod's address); they carry no payloads.
+                let probe = matches!(req.path(), "/health" | "/health/ready");
+                let host = if probe { Ok(()) } else { gate.check_host(req.request()) };
+                let checked = host.and_then(|_| {
+                    if guard::needs_json(req.request()) {
+                        guard::check_json(req.request())?;
+                    }
+                    if guard::exempt(req.request()) {
+                        return Ok(None);
+                    }
+                    let length = req
+                        .headers()
+                        .get(actix_web::http::header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<usize>().ok());
+                    gate.admit(length).map(Some)
+                });
+                match checked {
+                    Ok(admitted) => {
+                        let fut = srv.call(req);
+                        futures_util::future::Either::Left(async move {
+                            let res = fut.await;
+                            drop(admitted);
+                            res.map(|r| r.map_into_boxed_body())
+                        })
+                    }
+                    Err(e) => futures_util::future::Either::Right(std::future::ready(Ok(req.error_response(e)))),
+                }
+            })
             .wrap_fn(move |req, srv| {
                 let started = Instant::now();
                 let method = req.method().clone();

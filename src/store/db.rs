@@ -22,6 +22,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Statements sent by every pooled connection of this process, since it started.
 static QUERIES: AtomicU64 = AtomicU64::new(0);
@@ -118,6 +119,9 @@ pub struct PoolOptions {
     pub size: usize,
     /// SQLite `PRAGMA synchronous`: `normal` survives a process crash, `full` also a power loss.
     pub sqlite_synchronous: String,
+    /// Deadline of every database call (`INGOT_DB_TIMEOUT`): the pool wait, and on the connection PostgreSQL's
+    /// `statement_timeout` and `lock_timeout`, SQLite's `busy_timeout`.
+    pub deadline: Duration,
 }
 
 impl Default for PoolOptions {
@@ -125,6 +129,7 @@ impl Default for PoolOptions {
         PoolOptions {
             size: 8,
             sqlite_synchronous: "normal".into(),
+            deadline: Duration::from_secs(5),
         }
     }
 }
@@ -135,12 +140,17 @@ pub enum Db {
     Sqlite {
         write: SqlitePool,
         read: SqlitePool,
+        /// One connection of its own for the health probes, so they never queue behind the intake.
+        probe: SqlitePool,
         url: DatabaseUrl,
+        deadline: Duration,
     },
     Postgres {
         pool: PgPool,
+        probe: PgPool,
         url: DatabaseUrl,
         options: PoolOptions,
+        deadline: Duration,
     },
 }
 
@@ -162,18 +172,23 @@ impl Db {
                     return Err(Error::Connect(format!("directory {} does not exist", parent.display())));
                 }
                 let path = path.to_string_lossy().to_string();
-                let write = sqlite_pool(&path, 1, &options.sqlite_synchronous)?;
-                let read = sqlite_pool(&path, options.size.max(1), &options.sqlite_synchronous)?;
+                let write = sqlite_pool(&path, 1, options)?;
+                let read = sqlite_pool(&path, options.size.max(1), options)?;
+                let probe = sqlite_pool(&path, 1, options)?;
                 Db::Sqlite {
                     write,
                     read,
+                    probe,
                     url: url.clone(),
+                    deadline: options.deadline,
                 }
             }
             DatabaseUrl::Postgres(u) => Db::Postgres {
-                pool: pg_pool(u, options.size)?,
+                pool: pg_pool(u, options.size, options.deadline)?,
+                probe: pg_pool(u, 1, options.deadline)?,
                 url: url.clone(),
                 options: options.clone(),
+                deadline: options.deadline,
             },
         })
     }
@@ -188,9 +203,11 @@ impl Db {
                 options,
                 ..
             } => Ok(Db::Postgres {
-                pool: pg_pool(u, options.size.div_ceil(2))?,
+                pool: pg_pool(u, options.size.div_ceil(2), options.deadline)?,
+                probe: pg_pool(u, 1, options.deadline)?,
                 url: self.url().clone(),
                 options: options.clone(),
+                deadline: options.deadline,
             }),
             Db::Postgres { .. } => unreachable!("a Postgres handle always has a Postgres URL"),
         }
@@ -213,16 +230,66 @@ impl Db {
             .await
             .map_err(|e| Error::Connect(e.to_string())))
     }
+
+    /// The deadline of every database call (`INGOT_DB_TIMEOUT`).
+    pub fn deadline(&self) -> Duration {
+        match self {
+            Db::Sqlite { deadline, .. } | Db::Postgres { deadline, .. } => *deadline,
+        }
+    }
+
+    /// Whether the database takes a write now, on the probes' own connection, within the deadline: one
+    /// committed transaction inserts and deletes a marker row in `events` (so a lock on `events` or a full or
+    /// read-only SQLite file shows), leaving nothing behind.
+    pub async fn probe_write(&self) -> Result<()> {
+        const PROBE: &str = "INSERT INTO events (id, name, data, user_data, ts, received_at) \
+             VALUES ('~ready-probe', '~ready-probe', '{}', '{}', 0, 0); \
+             DELETE FROM events WHERE id = '~ready-probe';";
+        let work = async {
+            match self {
+                Db::Sqlite { probe, .. } => {
+                    let mut c = probe.get().await.map_err(Error::pool)?;
+                    c.transaction::<_, Error, _>(async |tx| Ok(tx.batch_execute(PROBE).await?))
+                        .await
+                }
+                Db::Postgres { probe, .. } => {
+                    let mut c = probe.get().await.map_err(Error::pool)?;
+                    c.transaction::<_, Error, _>(async |tx| Ok(tx.batch_execute(PROBE).await?))
+                        .await
+                }
+            }
+        };
+        self.within(work).await
+    }
 }
 
-fn sqlite_pool(path: &str, size: usize, synchronous: &str) -> Result<SqlitePool> {
+impl Db {
+    /// Runs `work` within the deadline. PostgreSQL: past it the future is dropped (an open transaction is never
+    /// committed: the connection is discarded and the server rolls it back; the server's own `statement_timeout`
+    /// and `lock_timeout` usually end it first) and the answer is a retryable timeout. SQLite: each call runs on a
+    /// blocking thread that cannot be abandoned (diesel-async's wrapper panics when such a call is dropped on an
+    /// HTTP worker's runtime), so the bound is SQLite's own `busy_timeout` (the deadline) on every lock wait and
+    /// the pool wait; the call itself is awaited.
+    pub async fn within<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        match self {
+            Db::Sqlite { .. } => work.await,
+            Db::Postgres { deadline, .. } => tokio::time::timeout(*deadline, work)
+                .await
+                .unwrap_or_else(|_| Err(Error::Timeout(*deadline))),
+        }
+    }
+}
+
+fn sqlite_pool(path: &str, size: usize, options: &PoolOptions) -> Result<SqlitePool> {
+    let synchronous = &options.sqlite_synchronous;
+    let busy_ms = options.deadline.as_millis();
     let mut config = ManagerConfig::default();
     // An in-process database: nothing to verify on checkout.
     config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
     let pragmas = format!(
         // busy_timeout first: switching to WAL needs a lock, and without the timeout a connection opened while the
         // writer commits would fail at once with "database is locked".
-        "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous};"
+        "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous};"
     );
     config.custom_setup = Box::new(move |url| {
         let pragmas = pragmas.clone();
@@ -241,15 +308,26 @@ fn sqlite_pool(path: &str, size: usize, synchronous: &str) -> Result<SqlitePool>
     Pool::builder(manager).max_size(size).build().map_err(Error::pool)
 }
 
-fn pg_pool(url: &str, size: usize) -> Result<PgPool> {
+fn pg_pool(url: &str, size: usize, deadline: Duration) -> Result<PgPool> {
+    let deadline_ms = deadline.as_millis();
     let mut config = ManagerConfig::default();
     // No `SELECT 1` round trip on every checkout: a broken connection is detected by diesel-async itself and
     // discarded, and a query on a connection that died meanwhile fails as a retryable database error.
     config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
-    config.custom_setup = Box::new(|url| {
+    config.custom_setup = Box::new(move |url| {
         let url = url.to_string();
         async move {
-            let mut conn = pg_connect(&url).await?;
+            let mut conn = tokio::time::timeout(deadline, pg_connect(&url))
+                .await
+                .map_err(|_| diesel::ConnectionError::BadConnection(format!("no connection within {deadline:?}")))??;
+            // The server ends a statement or a lock wait past the deadline itself (the transaction rolls back).
+            conn.batch_execute(&format!(
+                "SET statement_timeout = {deadline_ms}; SET lock_timeout = {deadline_ms}; \
+                 SET idle_in_transaction_session_timeout = {}",
+                deadline_ms * 2
+            ))
+            .await
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             conn.set_instrumentation(CountQueries);
             Ok(conn)
         }
@@ -287,13 +365,21 @@ pub async fn pg_connect(url: &str) -> diesel::ConnectionResult<AsyncPgConnection
 macro_rules! with_conn {
     ($db:expr, $which:ident, |$conn:ident| $body:expr) => {
         match $db {
-            $crate::store::Db::Sqlite { $which: pool, .. } => {
-                let mut pooled = pool.get().await.map_err($crate::store::Error::pool)?;
+            $crate::store::Db::Sqlite {
+                $which: pool, deadline, ..
+            } => {
+                let mut pooled = ::tokio::time::timeout(*deadline, pool.get())
+                    .await
+                    .map_err(|_| $crate::store::Error::Timeout(*deadline))?
+                    .map_err($crate::store::Error::pool)?;
                 let $conn = &mut *pooled;
                 $body
             }
-            $crate::store::Db::Postgres { pool, .. } => {
-                let mut pooled = pool.get().await.map_err($crate::store::Error::pool)?;
+            $crate::store::Db::Postgres { pool, deadline, .. } => {
+                let mut pooled = ::tokio::time::timeout(*deadline, pool.get())
+                    .await
+                    .map_err(|_| $crate::store::Error::Timeout(*deadline))?
+                    .map_err($crate::store::Error::pool)?;
                 let $conn = &mut *pooled;
                 $body
             }

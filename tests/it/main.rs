@@ -19,6 +19,7 @@ mod flow;
 mod intake;
 mod integrations;
 mod lifecycle;
+mod limits;
 mod metrics;
 mod pg_tls;
 mod platform;

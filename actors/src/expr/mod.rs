@@ -231,15 +231,19 @@ impl Expr {
 
     /// A key (idempotency, concurrency, throttle, rate limit, debounce, batch, singleton): strings as they are,
     /// numbers and booleans as text, lists and maps as JSON; null, missing or an error is `None`.
+    ///
+    /// The key is then made storable ([`storable_key`]): a key longer than [`MAX_KEY_BYTES`] or holding a NUL
+    /// character is replaced by its SHA-256, so any key value fits every backend's index the same way.
     pub fn key_with(&self, vars: &Vars<'_>) -> Option<String> {
-        match self.eval(vars)? {
-            Value::String(s) => Some(s.to_string()),
-            Value::Null => None,
+        let raw = match self.eval(vars)? {
+            Value::String(s) => s.to_string(),
+            Value::Null => return None,
             other => match other.json().ok()? {
-                serde_json::Value::String(s) => Some(s),
-                json => Some(json.to_string()),
+                serde_json::Value::String(s) => s,
+                json => json.to_string(),
             },
-        }
+        };
+        Some(storable_key(raw))
     }
 
     /// Any value, as JSON (timestamps as RFC 3339 text); `None` for null, an error, or a value JSON cannot hold.
@@ -260,4 +264,17 @@ impl Expr {
             _ => None,
         }
     }
+}
+
+/// Keys longer than this (bytes) are stored as their hash: PostgreSQL's btree refuses index rows over ~2.7 KB.
+pub const MAX_KEY_BYTES: usize = 256;
+
+/// A key every backend stores and indexes alike: short keys without NUL as they are, others as
+/// `sha256:<hex>` of their bytes (PostgreSQL text cannot hold NUL; its indexes cannot hold long values).
+pub fn storable_key(key: String) -> String {
+    if key.len() <= MAX_KEY_BYTES && !key.contains('\0') {
+        return key;
+    }
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(key.as_bytes())))
 }

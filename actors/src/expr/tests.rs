@@ -303,3 +303,22 @@ fn bad_expressions_are_refused_with_the_source() {
         Expr::compile(ok).unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+#[test]
+fn long_or_nul_keys_are_stored_as_their_hash() {
+    let vars_event = serde_json::json!({"data": {"short": "a@b.c", "nul": "a\u{0}b", "long": "x".repeat(3000)}});
+    let key = |src: &str| Expr::compile(src).unwrap().key_with(&Vars::new(NOW).event(&vars_event));
+    assert_eq!(key("event.data.short").as_deref(), Some("a@b.c"));
+    let nul = key("event.data.nul").unwrap();
+    let long = key("event.data.long").unwrap();
+    for k in [&nul, &long] {
+        assert!(k.starts_with("sha256:") && k.len() == 7 + 64, "{k}");
+    }
+    assert_ne!(nul, long);
+    assert_eq!(key("event.data.long"), Some(long), "the same value hashes the same");
+    assert_eq!(
+        storable_key("y".repeat(MAX_KEY_BYTES)),
+        "y".repeat(MAX_KEY_BYTES),
+        "at the bound: kept"
+    );
+}

@@ -99,6 +99,7 @@ async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun)
         _ if deadline_ms.is_some_and(|d| began_ms >= d) => Err(FnError::Cancelled(
             "the run did not finish within timeouts.finish".into(),
         )),
+        Err(StoreError::Database(m)) => Err(FnError::StoreUnavailable(m)),
         Err(e) => Err(FnError::Store(e.to_string())),
         Ok(records) => {
             let step = Step::new(

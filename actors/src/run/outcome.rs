@@ -6,6 +6,9 @@ use crate::backoff::Backoff;
 use crate::error::{ErrorInfo, FnError, Interrupt};
 use crate::store::RunChange;
 
+/// How long a run pauses when the store could not be reached before it is claimed again.
+pub const STORAGE_PAUSE_MS: i64 = 2_000;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     /// Persist this change.
@@ -82,6 +85,14 @@ pub fn decide(
             )
         }
         Err(FnError::Store(message)) => fail(ErrorInfo::new("StorageError", message)),
+        // An outage is not the function's failure: pause, then resume with the same attempt number.
+        Err(FnError::StoreUnavailable(message)) => change(
+            RunEvent::RetryScheduled,
+            None,
+            Some(ErrorInfo::new("StorageUnavailable", message)),
+            Some(now_ms + STORAGE_PAUSE_MS),
+            attempt,
+        ),
         Err(FnError::Cancelled(message)) => change(
             RunEvent::Cancelled,
             None,
@@ -140,6 +151,35 @@ mod tests {
         let c = persisted(decide(retry(), 2, 2, B, NOW, false));
         assert_eq!(c.to, RunStatus::Failed);
         assert_eq!(c.error.unwrap().message, "boom");
+    }
+
+    #[test]
+    fn an_unreachable_store_pauses_without_spending_an_attempt() {
+        // Even on the last attempt: the outage is not the function's failure.
+        for attempt in [0, 3] {
+            let c = persisted(decide(
+                Err(FnError::StoreUnavailable("connection refused".into())),
+                attempt,
+                3,
+                B,
+                NOW,
+                false,
+            ));
+            assert_eq!((c.to, c.event), (RunStatus::Queued, RunEvent::RetryScheduled));
+            assert_eq!(c.attempt, attempt, "no attempt spent");
+            assert_eq!(c.run_at_ms, Some(NOW + STORAGE_PAUSE_MS));
+            assert_eq!(c.error.unwrap().name, "StorageUnavailable");
+        }
+        // A store that refuses (bad data) still spends attempts and fails in the end.
+        let c = persisted(decide(
+            Err(FnError::Store("bad stored data".into())),
+            3,
+            3,
+            B,
+            NOW,
+            false,
+        ));
+        assert_eq!(c.to, RunStatus::Failed);
     }
 
     #[test]

@@ -167,6 +167,7 @@ impl Step {
     fn store_err(e: StoreError) -> FnError {
         match e {
             StoreError::LeaseLost => FnError::Interrupted(Interrupt::LeaseLost),
+            StoreError::Database(m) => FnError::StoreUnavailable(m),
             other => FnError::Store(other.to_string()),
         }
     }

@@ -85,6 +85,12 @@ fn batch(state: &AppState, provider: &str, incoming: Vec<Incoming>, now: i64) ->
             undeclared.name
         )));
     }
+    if let Some(bad) = incoming
+        .iter()
+        .find_map(|i| crate::http::intake::no_nul("id", &i.id).err())
+    {
+        return Err(ApiError::BadRequest(format!("{provider} event: {bad}")));
+    }
     Ok(incoming
         .into_iter()
         .map(|i| {
@@ -111,7 +117,7 @@ pub async fn store(state: &AppState, provider: &str, incoming: Vec<Incoming>) ->
     let batch = batch(state, provider, incoming, now)?;
     let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
     if !batch.is_empty() {
-        let ingested = ingest(&state.db, &batch, now).await?;
+        let ingested = state.db.within(ingest(&state.db, &batch, now)).await?;
         tracing::info!(
             provider,
             events = ids.len(),
@@ -134,7 +140,8 @@ pub async fn store_once(
 ) -> Result<HttpResponse, ApiError> {
     let now = now_ms();
     let batch = batch(state, provider, incoming, now)?;
-    match ingest_once(&state.db, prepare, record, &batch, now).await? {
+    let stored = ingest_once(&state.db, prepare, record, &batch, now);
+    match state.db.within(stored).await? {
         None => {
             tracing::info!(provider, "webhook delivery recorded before: nothing stored");
             Ok(HttpResponse::Ok().json(json!({"ids": [], "status": 200, "duplicate": true})))

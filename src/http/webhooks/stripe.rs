@@ -89,6 +89,7 @@ pub fn map(event: &Value) -> Result<Vec<Incoming>, ApiError> {
         .as_str()
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::BadRequest("a Stripe event needs an id".into()))?;
+    crate::http::intake::no_nul("id", id).map_err(|e| ApiError::BadRequest(format!("Stripe event: {e}")))?;
     let kind = event["type"].as_str().unwrap_or_default();
     let object = &event["data"]["object"];
     let whole = |name: &str| Incoming {

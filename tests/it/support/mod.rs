@@ -138,6 +138,7 @@ impl Api {
         let resp = self
             .client
             .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
             .send()
             .await
             .expect("daemon reachable");

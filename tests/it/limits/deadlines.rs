@@ -1,0 +1,98 @@
+//! A database that hangs: with `events` locked by another connection (PostgreSQL `LOCK TABLE … ACCESS
+//! EXCLUSIVE`, SQLite `BEGIN IMMEDIATE`), the intake answers 503 with Retry-After within the deadline,
+//! `/health/ready` answers 503 promptly (its write probe cannot write), `/health` still answers, and once the lock
+//! is released nothing of the refused request was stored.
+
+use crate::both;
+use crate::support::inproc::InProc;
+use crate::support::{Backend, TestDb};
+use diesel::Connection;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use ingot_actors::{FunctionDef, Trigger};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+enum Lock {
+    Pg(Box<AsyncPgConnection>),
+    Sqlite(diesel::SqliteConnection),
+}
+
+impl Lock {
+    async fn take(db: &TestDb) -> Lock {
+        match db.backend {
+            Backend::Postgres => {
+                let mut c = AsyncPgConnection::establish(&db.url).await.unwrap();
+                c.batch_execute("BEGIN; LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+                    .await
+                    .unwrap();
+                Lock::Pg(Box::new(c))
+            }
+            Backend::Sqlite => {
+                let path = db.url.trim_start_matches("sqlite://").to_string();
+                let mut c = diesel::SqliteConnection::establish(&path).unwrap();
+                diesel::connection::SimpleConnection::batch_execute(&mut c, "BEGIN IMMEDIATE").unwrap();
+                Lock::Sqlite(c)
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            Lock::Pg(mut c) => c.batch_execute("ROLLBACK").await.unwrap(),
+            Lock::Sqlite(mut c) => diesel::connection::SimpleConnection::batch_execute(&mut c, "ROLLBACK").unwrap(),
+        }
+    }
+}
+
+fn noop() -> FunctionDef {
+    FunctionDef::new("noop", "Noop", |_ctx| async move { Ok(json!({})) }).trigger(Trigger::event("test/noop"))
+}
+
+both!(a_locked_database_answers_503_in_time, locked_impl);
+async fn locked_impl(b: Backend) {
+    let db = TestDb::new(b).await;
+    let deadline = Duration::from_millis(500);
+    let d = InProc::start(&db.url, vec![noop()], &[("db_timeout", "500ms")]).await;
+    let (status, _) = d.api.get("/health/ready").await;
+    assert_eq!(status, 200, "ready before the lock");
+    let lock = Lock::take(&db).await;
+    // Bound: the deadline plus a generous margin for a shared 2-core machine; without deadlines the request
+    // waits as long as the lock is held (here: for ever).
+    let bound = deadline + Duration::from_secs(3);
+    let started = Instant::now();
+    let resp = tokio::time::timeout(
+        bound * 2,
+        reqwest::Client::new()
+            .post(format!("{}/e/k", d.api.base))
+            .header("content-type", "application/json")
+            .body(json!({"name": "test/noop", "id": "p-1"}).to_string())
+            .send(),
+    )
+    .await
+    .expect("the intake answers while the table is locked")
+    .unwrap();
+    let took = started.elapsed();
+    assert_eq!(resp.status().as_u16(), 503, "{:?}", resp.text().await);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    assert!(took < bound, "answered in {took:?}");
+    let started = Instant::now();
+    let (status, body) = tokio::time::timeout(bound * 2, d.api.get("/health/ready"))
+        .await
+        .expect("ready answers");
+    assert_eq!(status, 503, "not ready while writes cannot happen: {body}");
+    assert!(started.elapsed() < bound);
+    let (status, _) = tokio::time::timeout(bound * 2, d.api.get("/health"))
+        .await
+        .expect("health answers");
+    assert_eq!(status, 200, "liveness answers, the database shown as it is");
+    lock.release().await;
+    // Nothing of the refused request was stored, not even later; the same producer id is then accepted anew.
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM events", &[]).await, 0);
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM event_ids", &[]).await, 0);
+    let ids = d.api.send(json!({"name": "test/noop", "id": "p-1"})).await;
+    d.api.drain().await;
+    assert_eq!(d.api.only_run(&ids[0]).await["status"], "completed");
+    let (status, _) = d.api.get("/health/ready").await;
+    assert_eq!(status, 200, "ready again");
+    d.stop().await;
+}
