@@ -4,6 +4,8 @@
 
 mod support;
 
+mod bench_soak;
+
 mod catalogue;
 mod claim_order;
 mod config;
@@ -14,6 +16,7 @@ mod email;
 mod engine;
 mod flow;
 mod intake;
+mod intake_props;
 mod integrations;
 mod lifecycle;
 mod platform;
