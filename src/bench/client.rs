@@ -64,7 +64,7 @@ pub async fn send_events(
 }
 
 /// One request; returns how many ids the daemon answered.
-async fn post(client: &reqwest::Client, url: &str, body: String) -> anyhow::Result<usize> {
+pub(crate) async fn post(client: &reqwest::Client, url: &str, body: String) -> anyhow::Result<usize> {
     let resp = client
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")

@@ -39,9 +39,16 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts the daemon and waits until it serves. Call outside any async runtime (it blocks).
-    pub fn start(database_url: String, functions: Vec<FunctionDef>) -> anyhow::Result<Daemon> {
-        let config = config(&database_url)?;
+    /// Starts the daemon with the validated settings adjusted by `tune` (the soak shortens retention below what
+    /// the setting allows, so the database's growth flattens within a short run), and waits until it serves. Call
+    /// outside any async runtime (it blocks).
+    pub fn start_tuned(
+        database_url: String,
+        functions: Vec<FunctionDef>,
+        tune: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<Daemon> {
+        let mut config = config(&database_url)?;
+        tune(&mut config);
         let (ready_tx, ready_rx) = oneshot::channel::<SocketAddr>();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()

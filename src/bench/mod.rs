@@ -13,7 +13,9 @@
 //! - [`ten_steps`]: 1,000 runs of ten trivial steps; steps/s and the gap between consecutive steps of a run;
 //! - [`fan_out`]: one run whose `send_event` step starts 1,000 child runs; time to the last child finished;
 //! - [`sleepers`]: 10,000 runs sleeping 1 s (wake-up lateness), and 10,000 long sleepers (memory and database
-//!   queries per second while they all sleep, counted by [`crate::store::db::queries_total`]).
+//!   queries per second while they all sleep, counted by [`crate::store::db::queries_total`]);
+//! - [`soak`] (only when named, never in `all`): a steady rate of mixed workflows for an hour with retention
+//!   running, one row of memory, database size, connections and latency per interval.
 
 mod client;
 mod fan_out;
@@ -23,6 +25,7 @@ mod inproc;
 mod measure;
 mod one_step;
 mod sleepers;
+mod soak;
 mod ten_steps;
 
 use crate::config::Config;
@@ -48,12 +51,13 @@ pub enum ScenarioChoice {
     TenSteps,
     FanOut,
     Sleepers,
+    Soak,
     All,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Scenarios to run, comma-separated: one-step, ten-steps, fan-out, sleepers, all.
+    /// Scenarios to run, comma-separated: one-step, ten-steps, fan-out, sleepers, soak, all (all but soak).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
     pub scenario: Vec<ScenarioChoice>,
     /// Which backend(s) to measure.
@@ -87,11 +91,26 @@ pub struct BenchArgs {
     /// and the first waking.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub idle_sleep: Duration,
+    /// soak: events per second, steadily.
+    #[arg(long, default_value_t = 100)]
+    pub rate: u32,
+    /// soak: how long to keep sending.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// soak: the interval between two report rows.
+    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+    pub report_every: Duration,
+    /// soak: the daemon's retention horizon (set below the 1h the setting allows, so growth flattens in the run).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub soak_retention: Duration,
 }
 
 impl BenchArgs {
     fn wants(&self, s: ScenarioChoice) -> bool {
-        self.scenario.iter().any(|c| *c == s || *c == ScenarioChoice::All)
+        let in_all = s != ScenarioChoice::Soak;
+        self.scenario
+            .iter()
+            .any(|c| *c == s || (*c == ScenarioChoice::All && in_all))
     }
 
     pub(crate) fn sending(&self) -> client::Sending {
@@ -124,6 +143,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.sleep >= Duration::from_millis(1) && args.idle_sleep >= Duration::from_secs(5),
         "--sleep must be at least 1ms and --idle-sleep at least 5s"
     );
+    anyhow::ensure!(
+        (1..=100_000).contains(&args.rate),
+        "--rate must be between 1 and 100000"
+    );
+    anyhow::ensure!(
+        args.report_every >= Duration::from_secs(1) && args.duration >= args.report_every,
+        "--report-every must be at least 1s and --duration at least --report-every"
+    );
+    anyhow::ensure!(
+        args.soak_retention >= Duration::from_secs(10),
+        "--soak-retention must be at least 10s"
+    );
     let kinds = match args.backend {
         BackendChoice::Sqlite => vec![Kind::Sqlite],
         BackendChoice::Postgres => vec![Kind::Postgres],
@@ -155,6 +186,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let out = each_backend(&rt, &kinds, &args, sleepers::measure);
         sleepers::print(&args, &out.rows);
         failed.extend(report_failures("sleepers", out.failures));
+    }
+    if args.wants(ScenarioChoice::Soak) {
+        soak::print_header(&args);
+        let out = each_backend(&rt, &kinds, &args, soak::measure);
+        soak::print(&args, &out.rows);
+        failed.extend(report_failures("soak", out.failures));
     }
     println!();
     println!("{}", machine());
@@ -237,7 +274,19 @@ pub(crate) fn with_daemon<T>(
     functions: Vec<ingot_actors::FunctionDef>,
     work: impl AsyncFnOnce(&str) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    let daemon = inproc::Daemon::start(fresh.config_url(), functions).context("the daemon did not start")?;
+    with_tuned_daemon(rt, fresh, functions, |_| {}, work)
+}
+
+/// [`with_daemon`] with the daemon's validated settings adjusted by `tune`.
+pub(crate) fn with_tuned_daemon<T>(
+    rt: &Runtime,
+    fresh: &FreshDb,
+    functions: Vec<ingot_actors::FunctionDef>,
+    tune: impl FnOnce(&mut Config),
+    work: impl AsyncFnOnce(&str) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let daemon =
+        inproc::Daemon::start_tuned(fresh.config_url(), functions, tune).context("the daemon did not start")?;
     let base = format!("http://{}", daemon.addr);
     let result = rt.block_on(work(&base));
     let stopped = daemon.stop();

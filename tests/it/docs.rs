@@ -16,6 +16,8 @@ const TOP: &[&str] = &[
     "examples/",
     "templates/",
     ".ci/",
+    "fuzz/",
+    "scripts/",
 ];
 
 fn architecture() -> String {
@@ -28,6 +30,10 @@ fn repo_paths() -> Vec<String> {
         for entry in std::fs::read_dir(dir).unwrap().flatten() {
             let path = entry.path();
             if path.is_dir() {
+                // Build output (fuzz/target/) is not source.
+                if path.file_name().is_some_and(|n| n == "target") {
+                    continue;
+                }
                 out.push(path.clone());
                 walk(&path, out);
             } else {

@@ -6,6 +6,7 @@ mod support;
 
 mod actions;
 mod auth;
+mod bench_soak;
 
 mod catalogue;
 mod claim_order;
@@ -17,6 +18,7 @@ mod email;
 mod engine;
 mod flow;
 mod intake;
+mod intake_props;
 mod integrations;
 mod lifecycle;
 mod limits;

@@ -88,10 +88,13 @@ pub fn render(template: &str, globals: &Value) -> String {
     let Ok(globals) = liquid::model::to_object(globals) else {
         return template.to_string();
     };
-    LIQUID
-        .parse(template)
-        .and_then(|t| t.render(&globals))
-        .unwrap_or_else(|_| template.to_string())
+    // liquid-core 0.26 panics on an integer literal over i64 (found by fuzz/liquid_user_template): treat it as a
+    // bad template too.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| LIQUID.parse(template)))
+        .ok()
+        .and_then(Result::ok)
+        .and_then(|t| t.render(&globals).ok())
+        .unwrap_or_else(|| template.to_string())
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

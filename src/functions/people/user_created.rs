@@ -41,10 +41,13 @@ static LIQUID: LazyLock<liquid::Parser> = LazyLock::new(|| {
 /// Renders a Liquid template with `user`; on any template error returns the template unrendered.
 pub fn render(template: &str, user: &Value) -> String {
     let globals = liquid::object!({ "user": liquid::model::to_value(user).unwrap_or(liquid::model::Value::Nil) });
-    LIQUID
-        .parse(template)
-        .and_then(|t| t.render(&globals))
-        .unwrap_or_else(|_| template.to_string())
+    // liquid-core 0.26 panics on an integer literal over i64 (found by fuzz/liquid_user_template): treat it as a
+    // bad template too.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| LIQUID.parse(template)))
+        .ok()
+        .and_then(Result::ok)
+        .and_then(|t| t.render(&globals).ok())
+        .unwrap_or_else(|| template.to_string())
 }
 
 async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
@@ -112,5 +115,11 @@ mod tests {
             "Signup from a@example.com on X"
         );
         assert_eq!(render("{% if %}", &user), "{% if %}");
+        let overflow = "{{ user.email | append: 99999999999999999999999999 }}";
+        assert_eq!(
+            render(overflow, &user),
+            overflow,
+            "an integer over i64 is a bad template, not a panic"
+        );
     }
 }

@@ -32,19 +32,19 @@ pub async fn receive(
     if !same(&query.secret, secret.expose()) {
         return Err(ApiError::NotAuthenticated("missing or wrong callback secret".into()));
     }
-    let results = parse_json(&body)?;
+    store(&state, "deepgram", incoming(&query.video_resource_id, &body)?).await
+}
+
+/// Our event for one Deepgram callback body, deduplicated by Deepgram's request id (else a hash of the body).
+pub fn incoming(video_resource_id: &str, body: &[u8]) -> Result<Vec<Incoming>, ApiError> {
+    let results = parse_json(body)?;
     let id = match results["metadata"]["request_id"].as_str() {
         Some(r) if !r.is_empty() => format!("deepgram:{r}"),
-        _ => body_id("deepgram", &body),
+        _ => body_id("deepgram", body),
     };
-    store(
-        &state,
-        "deepgram",
-        vec![Incoming {
-            name: crate::functions::video::DEEPGRAM_WEBHOOK.into(),
-            data: json!({"videoResourceId": query.video_resource_id, "results": results}),
-            id,
-        }],
-    )
-    .await
+    Ok(vec![Incoming {
+        name: crate::functions::video::DEEPGRAM_WEBHOOK.into(),
+        data: json!({"videoResourceId": video_resource_id, "results": results}),
+        id,
+    }])
 }

@@ -25,19 +25,19 @@ pub async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<AppSta
         )
         .map_err(|e| ApiError::BadRequest(format!("invalid Mux-Signature: {e}")))?;
     }
-    let event = parse_json(&body)?;
+    store(&state, "mux", incoming(&body)?).await
+}
+
+/// Our event for one Mux webhook body, deduplicated by Mux's event id (else a hash of the body).
+pub fn incoming(body: &[u8]) -> Result<Vec<Incoming>, ApiError> {
+    let event = parse_json(body)?;
     let id = match event["id"].as_str() {
         Some(id) if !id.is_empty() => format!("mux:{id}"),
-        _ => body_id("mux", &body),
+        _ => body_id("mux", body),
     };
-    store(
-        &state,
-        "mux",
-        vec![Incoming {
-            name: "mux/web-hook-event".into(),
-            data: json!({ "muxWebhookEvent": event }),
-            id,
-        }],
-    )
-    .await
+    Ok(vec![Incoming {
+        name: "mux/web-hook-event".into(),
+        data: json!({ "muxWebhookEvent": event }),
+        id,
+    }])
 }

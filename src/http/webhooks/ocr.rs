@@ -13,24 +13,26 @@ pub async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<AppSta
             "OCR webhooks are not configured: set OCR_WEBHOOK_SECRET".into(),
         ));
     };
-    let ok = req
-        .headers()
-        .get("authorization")
-        .and_then(|h| h.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| same(t.trim(), secret.expose()));
-    if !ok {
+    let authorization = req.headers().get("authorization").and_then(|h| h.to_str().ok());
+    if !bearer_ok(authorization, secret.expose()) {
         return Err(ApiError::NotAuthenticated("missing or wrong bearer token".into()));
     }
-    let data = parse_json(&body)?;
-    store(
-        &state,
-        "ocr",
-        vec![Incoming {
-            name: "ocr/webhook".into(),
-            data: json!({ "data": data }),
-            id: body_id("ocr", &body),
-        }],
-    )
-    .await
+    store(&state, "ocr", incoming(&body)?).await
+}
+
+/// Whether `Authorization` is `Bearer <secret>`.
+pub fn bearer_ok(authorization: Option<&str>, secret: &str) -> bool {
+    authorization
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| same(t.trim(), secret))
+}
+
+/// Our event for one OCR result body, deduplicated by a hash of the body.
+pub fn incoming(body: &[u8]) -> Result<Vec<Incoming>, ApiError> {
+    let data = parse_json(body)?;
+    Ok(vec![Incoming {
+        name: "ocr/webhook".into(),
+        data: json!({ "data": data }),
+        id: body_id("ocr", body),
+    }])
 }

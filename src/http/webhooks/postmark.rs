@@ -17,31 +17,36 @@ pub async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<AppSta
         ));
     };
     let header = |n: &str| req.headers().get(n).and_then(|h| h.to_str().ok());
-    let by_header = header("course-builder").is_some_and(|v| same(v, secret.expose()));
-    let by_basic = header("authorization")
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|pair| pair.split_once(':').map(|(_, p)| p.to_string()))
-        .is_some_and(|p| same(&p, secret.expose()));
-    if !(by_header || by_basic) {
+    if !authenticated(header("course-builder"), header("authorization"), secret.expose()) {
         return Err(ApiError::NotAuthenticated(
             "missing or wrong Postmark webhook secret".into(),
         ));
     }
-    let data = parse_json(&body)?;
+    store(&state, "postmark", incoming(&body)?).await
+}
+
+/// Whether the `course-builder` header or the basic-auth password (`Authorization: Basic …`) is `secret`.
+pub fn authenticated(course_builder: Option<&str>, authorization: Option<&str>, secret: &str) -> bool {
+    let by_header = course_builder.is_some_and(|v| same(v, secret));
+    let by_basic = authorization
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|pair| pair.split_once(':').map(|(_, p)| p.to_string()))
+        .is_some_and(|p| same(&p, secret));
+    by_header || by_basic
+}
+
+/// Our event for one Postmark delivery (its body as sent); a body without a `RecordType` is refused.
+pub fn incoming(body: &[u8]) -> Result<Vec<Incoming>, ApiError> {
+    let data = parse_json(body)?;
     let record_type = data["RecordType"]
         .as_str()
         .ok_or_else(|| ApiError::BadRequest("a Postmark webhook has a RecordType".into()))?
         .to_string();
-    store(
-        &state,
-        "postmark",
-        vec![Incoming {
-            name: crate::functions::email::postmark_webhook::EVENT.into(),
-            data: json!({"event": record_type, "data": data}),
-            id: body_id("postmark", &body),
-        }],
-    )
-    .await
+    Ok(vec![Incoming {
+        name: crate::functions::email::postmark_webhook::EVENT.into(),
+        data: json!({"event": record_type, "data": data}),
+        id: body_id("postmark", body),
+    }])
 }
