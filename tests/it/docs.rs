@@ -1,5 +1,5 @@
 //! ARCHITECTURE.md stays true where a claim can be checked by code: every file or folder it cites exists, and its
-//! lists of lifecycle states and events are the code's.
+//! lists of lifecycle states and events are the code's. The README documents every setting and uses each section title once.
 
 use ingot_actors::run::state::{RunEvent, RunStatus, StepEvent, StepStatus};
 use std::path::{Path, PathBuf};
@@ -128,4 +128,23 @@ fn every_setting_is_in_the_readme() {
         .filter(|var| !readme.contains(&format!("`{var}`")))
         .collect();
     assert!(missing.is_empty(), "settings missing from the README: {missing:?}");
+}
+
+/// Every README section has its own title: two sections of one name (two branches each adding "Operating Ingot")
+/// split what belongs together, and a link to the title reaches only the first.
+#[test]
+fn readme_sections_are_unique() {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).expect("README");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut in_code = false;
+    let mut twice = Vec::new();
+    for line in readme.lines() {
+        if line.starts_with("```") {
+            in_code = !in_code;
+        }
+        if !in_code && line.starts_with('#') && !seen.insert(line.trim().to_string()) {
+            twice.push(line.to_string());
+        }
+    }
+    assert!(twice.is_empty(), "README headings used twice: {twice:?}");
 }
