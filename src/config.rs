@@ -147,6 +147,12 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
         "finished runs, their steps and events, outbound requests and cron ticks older than this are pruned (1h..10y)",
     ),
     (
+        "otlp_endpoint",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "",
+        "an OpenTelemetry collector's OTLP/HTTP base URL (`http(s)://host:4318`): a trace per run, a span per step attempt, sent to `<url>/v1/traces`; empty: no traces",
+    ),
+    (
         "prune_interval",
         "INGOT_PRUNE_INTERVAL",
         "1m",
@@ -237,6 +243,8 @@ pub struct Config {
     pub retention: Duration,
     pub prune_interval: Duration,
     pub prune_batch: usize,
+    /// OpenTelemetry traces (src/telemetry/): the collector's base URL, when set.
+    pub otlp_endpoint: Option<String>,
     pub site_title: String,
     /// Authentication (src/http/auth/).
     pub auth: crate::http::auth::AuthConfig,
@@ -358,6 +366,22 @@ impl Config {
                 format!("{bad:?} is not a host name like ingot.example.com or ingot.example.com:8288"),
             ));
         }
+        let (k, env, v) = get("otlp_endpoint");
+        let otlp_endpoint = match v.as_str() {
+            "" => None,
+            url => match url.split_once("://") {
+                Some(("http" | "https", rest)) if !rest.is_empty() && !rest.contains(char::is_whitespace) => {
+                    Some(url.to_string())
+                }
+                _ => {
+                    return Err(invalid(
+                        k,
+                        env,
+                        format!("{url:?} is not an http(s) URL like http://127.0.0.1:4318"),
+                    ));
+                }
+            },
+        };
         let ms = Duration::from_millis;
         let secs = Duration::from_secs;
         Ok(Config {
@@ -388,6 +412,7 @@ impl Config {
             retention: duration("retention", secs(3600), secs(10 * 366 * 86_400))?,
             prune_interval: duration("prune_interval", secs(1), secs(86_400))?,
             prune_batch: number("prune_batch", 10, 100_000)?,
+            otlp_endpoint,
             site_title: get("site_title").2,
             auth: crate::http::auth::AuthConfig {
                 enabled: {
@@ -530,6 +555,18 @@ mod tests {
         assert!(!with(&[("auth", "OFF")]).unwrap().auth.enabled);
         let err = with(&[("retention", "5m")]).unwrap_err().to_string();
         assert!(err.contains("INGOT_RETENTION"), "{err}");
+        for bad in ["localhost:4318", "ftp://collector", "http://", "http://a b"] {
+            let err = with(&[("otlp_endpoint", bad)]).unwrap_err().to_string();
+            assert!(err.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{bad}: {err}");
+        }
+        assert_eq!(with(&[]).unwrap().otlp_endpoint, None);
+        assert_eq!(
+            with(&[("otlp_endpoint", "http://127.0.0.1:4318")])
+                .unwrap()
+                .otlp_endpoint
+                .as_deref(),
+            Some("http://127.0.0.1:4318")
+        );
         assert_eq!(
             with(&[("retention", "7d")]).unwrap().retention,
             Duration::from_secs(7 * 86_400)

@@ -11,7 +11,7 @@ use crate::systemd;
 use anyhow::Context;
 use ingot_actors::{Registry, Runtime, RuntimeConfig, SupervisorHandle};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Runs the daemon until a signal stops it. Extra functions (the bench's) may be added to the registry.
 pub fn serve(config: Config, extra: Vec<ingot_actors::FunctionDef>) -> anyhow::Result<()> {
@@ -61,6 +61,18 @@ pub async fn run(
     let store = DbRunStore::new(db.clone());
     let metrics = Arc::new(crate::metrics::AppMetrics::new(store.writer_stats()));
     let rt = Runtime::new(runtime_config(&config), Arc::new(store), registry.clone());
+    let traces = match &config.otlp_endpoint {
+        Some(endpoint) => {
+            let otlp = crate::telemetry::Otlp::start(endpoint, &config.node_id).context("OpenTelemetry")?;
+            rt.set_trace_sink(otlp.clone());
+            tracing::info!(
+                collector = %crate::telemetry::without_userinfo(endpoint),
+                "traces exported over OTLP"
+            );
+            Some(otlp)
+        }
+        None => None,
+    };
     let supervisor = SupervisorHandle::start(rt.clone(), systemd::watchdog_hook())
         .await
         .context("supervisor")?;
@@ -102,6 +114,9 @@ pub async fn run(
     let drained = supervisor.shutdown(config.shutdown_timeout).await;
     stop_http.await;
     let _ = server_task.await;
+    if let Some(otlp) = traces {
+        otlp.shutdown(Duration::from_secs(5)).await;
+    }
     if drained {
         tracing::info!("stopped cleanly");
     } else {

@@ -7,7 +7,7 @@
 //! - [`platform`]: the course platform's data (users, roles, communication preferences).
 //! - [`functions`]: the platform's workflows, registered with the runtime.
 //! - [`http`]: the actix-web API — event intake, health, read API, provider webhooks.
-//! - [`metrics`]: `GET /metrics` in the Prometheus text format.
+//! - [`metrics`]: `GET /metrics` in the Prometheus text format; [`telemetry`]: OpenTelemetry traces over OTLP.
 //! - [`integrations`], [`email`]: clients of external services, each a rate-limited service actor.
 //! - [`config`], [`daemon`], [`cli`], [`systemd`]: configuration, the `ingot serve` daemon, the command line.
 //! - [`bench`]: the throughput and latency benchmark (`ingot bench`).
@@ -25,3 +25,4 @@ pub mod platform;
 pub mod seed;
 pub mod store;
 pub mod systemd;
+pub mod telemetry;

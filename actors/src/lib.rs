@@ -19,6 +19,7 @@
 //! - [`backoff`]: Inngest's retry schedule.
 //! - [`metrics`]: the engine's counters and histograms for `/metrics` (atomics, read at scrape time).
 //! - [`service`]: shared, rate-limited service actors with bounded mailboxes for external APIs.
+//! - [`trace`]: what the engine reports for tracing (step attempts, run ends) to a sink the application sets.
 //!
 //! ## Invariants
 //! - Work waits in the database, never in a mailbox: a wake-up message only says "look at the store".
@@ -43,6 +44,7 @@ pub mod step;
 pub mod store;
 pub mod supervisor;
 pub mod time;
+pub mod trace;
 
 pub use error::{ErrorInfo, FnError, ResultExt, StepError};
 pub use function::{Catalogue, FunctionDef, Registry, RegistryError, Trigger};

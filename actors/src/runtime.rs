@@ -59,6 +59,8 @@ pub struct Runtime {
     shutdown_begun: Notify,
     /// Set by the supervisor: tells pools that their functions have new due work.
     waker: std::sync::OnceLock<Box<dyn Fn(Vec<String>) + Send + Sync>>,
+    /// Set by the application when traces are exported: receives step attempts and run ends.
+    trace: std::sync::OnceLock<Arc<dyn crate::trace::TraceSink>>,
 }
 
 impl Runtime {
@@ -72,7 +74,18 @@ impl Runtime {
             run_settled: Notify::new(),
             shutdown_begun: Notify::new(),
             waker: std::sync::OnceLock::new(),
+            trace: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sends the engine's trace reports to `sink` from now on (once; a second sink is ignored).
+    pub fn set_trace_sink(&self, sink: Arc<dyn crate::trace::TraceSink>) {
+        let _ = self.trace.set(sink);
+    }
+
+    /// The trace sink, if the application set one.
+    pub fn trace_sink(&self) -> Option<&dyn crate::trace::TraceSink> {
+        self.trace.get().map(|s| s.as_ref())
     }
 
     /// Wakes the pools of these functions (new runs, a resumed run). Best effort: the poll finds missed work.

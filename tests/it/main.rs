@@ -29,5 +29,6 @@ mod read_api;
 mod retention;
 mod schema;
 mod steps;
+mod traces;
 mod webhooks;
 mod workflows;

@@ -81,6 +81,8 @@ async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun)
         crate::metrics::inc(&m.runs_started);
     }
     let lease = claimed.lease.clone();
+    // The trigger event for the run's trace span, kept only when traces are exported (the handler takes it).
+    let traced_event = rt.trace_sink().map(|_| claimed.event.clone());
     let def = &function.def;
     let records = match claimed.steps {
         _ if claimed.first_claim => Ok(Vec::new()),
@@ -187,6 +189,20 @@ async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun)
                 delay = (delay * 2).min(Duration::from_secs(30));
             }
         }
+    }
+    if let (Some(sink), Some(event)) = (rt.trace_sink(), &traced_event)
+        && change.to.is_final()
+    {
+        sink.run_finished(&crate::trace::RunReport {
+            run_id: &lease.run_id,
+            function_id: &claimed.function_id,
+            event,
+            parent_run_id: claimed.parent_run_id.as_deref(),
+            created_at_ms: claimed.created_at_ms,
+            finished_at_ms: change.at_ms,
+            status: change.to,
+            error: change.error.as_ref().map(|e| e.message.as_str()),
+        });
     }
     if let Some(m) = metrics {
         match change.to {

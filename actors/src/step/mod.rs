@@ -312,6 +312,19 @@ impl Step {
                 wake_at_ms: None,
             })
             .await?;
+        if let Some(sink) = self.inner.rt.trace_sink() {
+            sink.step_attempt(&crate::trace::StepAttemptReport {
+                run_id: &self.inner.lease.run_id,
+                function_id: &self.inner.function_id,
+                step_key: &key,
+                step_name: name,
+                attempt,
+                started_at_ms,
+                finished_at_ms,
+                status: rec.status.as_str(),
+                error: error.as_ref().map(|e| e.message()),
+            });
+        }
         let _enter = span.enter();
         match rec.status {
             StepStatus::Errored => {
