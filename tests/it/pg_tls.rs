@@ -1,130 +1,22 @@
 //! PostgreSQL over TLS: a throwaway PostgreSQL server (initdb + pg_ctl in a temp dir, on a free port — the shared
 //! server is left alone) with a CA and a server certificate this test creates (rcgen), then every `sslmode`.
 
+use crate::support::pg_server::PgServer;
 use ingot::store::{DatabaseUrl, Db, PoolOptions, migrate};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-struct TlsServer {
-    dir: tempfile::TempDir,
-    data: PathBuf,
-    port: u16,
-    as_postgres: bool,
-}
-
-fn bin(name: &str) -> PathBuf {
-    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| d.flatten().map(|e| e.path().join("bin").join(name)).collect())
-        .unwrap_or_default();
-    candidates.sort();
-    candidates
-        .into_iter()
-        .rev()
-        .find(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from(name))
-}
-
-impl TlsServer {
-    /// `certs`: (server certificate PEM, server key PEM).
-    fn start(cert: &str, key: &str) -> TlsServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let data = dir.path().join("data");
-        // PostgreSQL refuses to run as root: as root, the server runs as the postgres user.
-        let as_postgres = Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| o.stdout.trim_ascii() == b"0")
-            .unwrap_or(false);
-        std::fs::write(dir.path().join("server.crt"), cert).unwrap();
-        std::fs::write(dir.path().join("server.key"), key).unwrap();
+/// A throwaway server with TLS on, using the server certificate and key (PEM).
+fn tls_server(cert: &str, key: &str) -> PgServer {
+    PgServer::start(|dir| {
+        std::fs::write(dir.join("server.crt"), cert).unwrap();
+        std::fs::write(dir.join("server.key"), key).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.path().join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
-        if as_postgres {
-            let status = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(dir.path())
-                .status()
-                .unwrap();
-            assert!(status.success(), "chown to postgres");
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let server = TlsServer {
-            dir,
-            data,
-            port,
-            as_postgres,
-        };
-        server.run(
-            &bin("initdb"),
-            &["-D", &server.data_str(), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-        );
-        let opts = format!(
-            "-p {port} -k {dir} -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key",
-            dir = server.dir.path().display()
-        );
-        server.run(
-            &bin("pg_ctl"),
-            &[
-                "-D",
-                &server.data_str(),
-                "-o",
-                &opts,
-                "-w",
-                "-l",
-                &format!("{}/log", server.dir.path().display()),
-                "start",
-            ],
-        );
-        server
-    }
-
-    fn data_str(&self) -> String {
-        self.data.display().to_string()
-    }
-
-    fn run(&self, program: &Path, args: &[&str]) {
-        let out = if self.as_postgres {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(program)
-                .args(args)
-                .output()
-        } else {
-            Command::new(program).args(args).output()
-        }
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-        assert!(
-            out.status.success(),
-            "{} failed: {}{}",
-            program.display(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn url(&self, host: &str, params: &str) -> String {
-        format!("postgres://postgres:hunter2@{host}:{}/postgres?{params}", self.port)
-    }
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        let pg_ctl = bin("pg_ctl");
-        let args = ["-D", &self.data_str(), "-m", "immediate", "stop"];
-        let _ = if self.as_postgres {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(&pg_ctl)
-                .args(args)
-                .output()
-        } else {
-            Command::new(&pg_ctl).args(args).output()
-        };
-    }
+        std::fs::set_permissions(dir.join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        format!(
+            "-c ssl=on -c ssl_cert_file={d}/server.crt -c ssl_key_file={d}/server.key",
+            d = dir.display()
+        )
+    })
 }
 
 /// A CA, and a server certificate for `localhost` signed by it: (CA PEM, server cert PEM, server key PEM).
@@ -172,7 +64,7 @@ async fn ssl_in_use(db: &Db) -> bool {
 async fn postgres_over_tls_with_every_sslmode() {
     let (ca, cert, key) = certificates("ingot test CA");
     let (wrong_ca, _, _) = certificates("another CA");
-    let server = TlsServer::start(&cert, &key);
+    let server = tls_server(&cert, &key);
     let dir = server.dir.path().to_path_buf();
     let ca_path = dir.join("ca.pem");
     let wrong_path = dir.join("wrong-ca.pem");

@@ -3,6 +3,7 @@
 pub mod db;
 pub mod fake_google;
 pub mod inproc;
+pub mod pg_server;
 pub mod process;
 pub mod smtp_sink;
 
