@@ -14,6 +14,9 @@ pub enum Error {
     Migration(String),
     #[error("bad stored data: {0}")]
     Data(String),
+    /// A run status write the lifecycle does not allow (`runs::status`, the one door for run state).
+    #[error("refused run status write: {0}")]
+    Door(#[from] super::runs::status::DoorError),
 }
 
 impl Error {
@@ -23,7 +26,7 @@ impl Error {
 
     /// Whether trying again later can succeed.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, Error::Data(_) | Error::Migration(_))
+        !matches!(self, Error::Data(_) | Error::Migration(_) | Error::Door(_))
     }
 }
 
@@ -31,6 +34,7 @@ impl From<Error> for StoreError {
     fn from(e: Error) -> Self {
         match e {
             Error::Data(m) => StoreError::Data(m),
+            e @ Error::Door(_) => StoreError::Data(e.to_string()),
             other => StoreError::Database(other.to_string()),
         }
     }

@@ -7,6 +7,7 @@ pub mod admission;
 pub mod cancel;
 pub mod claim;
 pub mod claimed;
+pub mod status;
 pub mod suspend;
 pub mod waits;
 pub mod writer;
