@@ -147,6 +147,43 @@ pub(super) fn step_write(lease: &Lease, a: &StepAttempt) -> Write {
     }
 }
 
+/// A run's transition as the writer's guarded write (with the step attempts deferred to it, first): the engine's
+/// decision, checked against the lifecycle by the door, so the writer carries the edge, not status text.
+pub(super) fn run_write(lease: &Lease, ch: &RunChange) -> Result<Write> {
+    let edge = status::row_for(ch.from, ch.event, ch.to)?;
+    let (run_id, token) = (lease.run_id.clone(), lease.token);
+    let error = ch.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default());
+    let write = if ch.to.is_final() {
+        Write::Finish {
+            run_id,
+            token,
+            edge,
+            attempt: ch.attempt as i32,
+            output: ch.output.as_ref().map(to_json_text),
+            error,
+            at: ch.at_ms,
+            notify: ch.notify,
+        }
+    } else {
+        Write::Requeue {
+            run_id,
+            token,
+            edge,
+            attempt: ch.attempt as i32,
+            run_at: ch.run_at_ms.unwrap_or(ch.at_ms),
+            error,
+            at: ch.at_ms,
+            resolved_since: ch.resolved_since_ms,
+        }
+    };
+    if ch.steps.is_empty() {
+        return Ok(write);
+    }
+    let mut parts: Vec<Write> = ch.steps.iter().map(|a| step_write(lease, a)).collect();
+    parts.push(write);
+    Ok(Write::Many(parts))
+}
+
 pub(crate) fn parse_error(text: Option<String>) -> Option<ErrorInfo> {
     text.and_then(|t| serde_json::from_str(&t).ok())
 }
@@ -211,41 +248,7 @@ impl DbRunStore {
     }
 
     async fn change_run_inner(&self, lease: &Lease, ch: &RunChange) -> Result<usize> {
-        // The engine's decision, checked against the lifecycle: the writer carries the edge, not status text.
-        let edge = status::row_for(ch.from, ch.event, ch.to)?;
-        let (run_id, token) = (lease.run_id.clone(), lease.token);
-        let error = ch.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default());
-        let write = if ch.to.is_final() {
-            let output = ch.output.as_ref().map(to_json_text);
-            Write::Finish {
-                run_id,
-                token,
-                edge,
-                attempt: ch.attempt as i32,
-                output,
-                error,
-                at: ch.at_ms,
-                notify: ch.notify,
-            }
-        } else {
-            let run_at = ch.run_at_ms.unwrap_or(ch.at_ms);
-            Write::Requeue {
-                run_id,
-                token,
-                edge,
-                attempt: ch.attempt as i32,
-                run_at,
-                error,
-                at: ch.at_ms,
-                resolved_since: ch.resolved_since_ms,
-            }
-        };
-        if ch.steps.is_empty() {
-            return self.writer.write(write).await;
-        }
-        let mut parts: Vec<Write> = ch.steps.iter().map(|a| step_write(lease, a)).collect();
-        parts.push(write);
-        self.writer.write(Write::Many(parts)).await
+        self.writer.write(run_write(lease, ch)?).await
     }
 
     async fn due_functions_inner(&self, now_ms: i64, stale_before_ms: i64) -> Result<Vec<String>> {
