@@ -11,17 +11,19 @@ use crate::store::sql::{Param, Stmt, Tx};
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
 use diesel_async::AsyncConnection;
-use ingot_actors::run::state::{RunEvent, RunStatus};
+use ingot_actors::run::state::{RunEvent, RunStatus, transition};
 use serde_json::json;
 
 /// Runs a bulk cancel changes per transaction.
 pub const BATCH: usize = 500;
 
-/// The statuses the `Cancelled` edge leaves from (every unfinished status).
+/// The statuses the `Cancelled` edge leaves from (every unfinished status), from the lifecycle table — the same
+/// sources the door guards the cancel with.
 pub fn cancellable() -> Vec<RunStatus> {
-    status::Edge::of(RunEvent::Cancelled)
-        .map(|e| e.from)
-        .unwrap_or_default()
+    RunStatus::ALL
+        .into_iter()
+        .filter(|s| transition(*s, RunEvent::Cancelled).is_ok())
+        .collect()
 }
 
 /// `IN ($n, …)` over `values`, bound as parameters of `s`.
@@ -193,6 +195,7 @@ mod tests {
             ]
         );
         assert!(cancellable().iter().all(|s| !s.is_final()));
+        assert_eq!(cancellable(), status::Edge::of(RunEvent::Cancelled).unwrap().from);
     }
 
     #[test]
