@@ -18,6 +18,9 @@ pub enum Error {
     /// A call did not finish within `INGOT_DB_TIMEOUT` (pool wait, or the whole call); retryable.
     #[error("the database did not answer within {0:?}")]
     Timeout(std::time::Duration),
+    /// A run status write the lifecycle does not allow (`runs::status`, the one door for run state).
+    #[error("refused run status write: {0}")]
+    Door(#[from] super::runs::status::DoorError),
 }
 
 impl Error {
@@ -28,7 +31,7 @@ impl Error {
     /// Whether trying again later can succeed: not for bad stored data, a failed migration, or a value the
     /// database refuses ([`Error::is_refused_value`]).
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, Error::Data(_) | Error::Migration(_)) && !self.is_refused_value()
+        !matches!(self, Error::Data(_) | Error::Migration(_) | Error::Door(_)) && !self.is_refused_value()
     }
 
     /// The database refused a value itself (PostgreSQL's SQLSTATE classes 22 "data exception" and 54 "program
@@ -72,6 +75,7 @@ impl From<Error> for StoreError {
     fn from(e: Error) -> Self {
         match e {
             Error::Data(m) => StoreError::Data(m),
+            e @ Error::Door(_) => StoreError::Data(e.to_string()),
             e if e.is_refused_value() => StoreError::Data(e.to_string()),
             other => StoreError::Database(other.to_string()),
         }

@@ -15,7 +15,6 @@ use diesel::QueryableByName;
 use diesel::sql_types::Text;
 use diesel_async::AsyncConnection;
 use ingot_actors::function::{IDEMPOTENCY_WINDOW_MS, Match};
-use ingot_actors::run::state::RunStatus;
 use std::collections::{HashMap, HashSet};
 
 /// A validated event with the functions it matched.
@@ -337,7 +336,7 @@ pub async fn ingest_in<T: Tx>(tx: &mut T, batch: &[NewEvent], now_ms: i64) -> Re
                     Param::Text(run_id.clone()),
                     Param::Text(m.function_id.clone()),
                     Param::Text(e.id.clone()),
-                    Param::Text(RunStatus::Queued.as_str().into()),
+                    crate::store::runs::status::initial(),
                     Param::BigInt(run_at),
                     Param::NullText(m.idempotency_key.clone()),
                     Param::BigInt(now_ms),

@@ -395,6 +395,7 @@ pub async fn preview(db: &Db, now_ms: i64, policy: &Policy) -> Result<Pruned> {
                 Stmt {
                     sql: format!("SELECT COUNT(*) AS n FROM {table} WHERE run_id IN ({})", inner.sql),
                     params: inner.params,
+                    edges: Vec::new(),
                 }
             };
             p.steps = count(tx, of_old_runs("steps")).await?;

@@ -7,6 +7,7 @@ use diesel::backend::Backend as DieselBackend;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, Bool, HasSqlType, Integer, Nullable, Text};
+use ingot_actors::run::state::RunEvent;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Param {
@@ -23,6 +24,9 @@ pub enum Param {
 pub struct Stmt {
     pub sql: String,
     pub params: Vec<Param>,
+    /// The lifecycle edges whose target this statement writes into `runs.status`, recorded by the one door that
+    /// may write it (`runs::status`); empty for every other statement.
+    pub edges: Vec<RunEvent>,
 }
 
 impl Stmt {
@@ -30,6 +34,7 @@ impl Stmt {
         Stmt {
             sql: sql.into(),
             params: Vec::new(),
+            edges: Vec::new(),
         }
     }
 

@@ -248,3 +248,6 @@ async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun)
         resume_at_ms,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -229,6 +229,156 @@ mod tests {
         assert!(c.notify, "a final change carries the notify flag");
     }
 
+    /// Which row of the decision table a handler result falls in. Exhaustive on purpose: a new `FnError` or
+    /// `Interrupt` variant fails to compile here until the table below has its row.
+    fn kind(r: &Result<serde_json::Value, FnError>) -> &'static str {
+        match r {
+            Ok(_) => "ok",
+            Err(FnError::Interrupted(i)) => match i {
+                Interrupt::RetryAt(_) => "step retry",
+                Interrupt::Shutdown => "shutdown",
+                Interrupt::LeaseLost => "lease lost",
+                Interrupt::Suspend { .. } => "suspend",
+            },
+            Err(FnError::StepFailed { .. }) => "step failed",
+            Err(FnError::NonRetriable(_)) => "non-retriable",
+            Err(FnError::Retryable { .. }) => "retryable",
+            Err(FnError::Store(_)) => "storage error",
+            Err(FnError::StoreUnavailable(_)) => "storage unavailable",
+            Err(FnError::Cancelled(_)) => "cancelled",
+        }
+    }
+
+    /// One row: the result, the attempt that just ran (of `RETRIES`), and what must be persisted — the event, the
+    /// run's next `run_at`, the function attempt after the change and the error's name — or `None` (abandon).
+    type Row = (
+        Result<serde_json::Value, FnError>,
+        u32,
+        Option<(RunEvent, Option<i64>, u32, Option<&'static str>)>,
+    );
+
+    const RETRIES: u32 = 2;
+
+    fn table() -> Vec<Row> {
+        use RunEvent as E;
+        let retryable = || {
+            Err(FnError::Retryable {
+                message: "m".into(),
+                retry_after: None,
+            })
+        };
+        let store = || Err(FnError::Store("connection refused".into()));
+        let suspend = |status, at| Err(FnError::Interrupted(Interrupt::Suspend { status, at }));
+        let step_failed = Err(FnError::StepFailed {
+            step: "s".into(),
+            message: "m".into(),
+        });
+        vec![
+            (Ok(serde_json::json!(1)), 1, Some((E::Succeeded, None, 1, None))),
+            (
+                Err(FnError::Interrupted(Interrupt::RetryAt(NOW + 7))),
+                1,
+                Some((E::RetryScheduled, Some(NOW + 7), 1, None)),
+            ),
+            (
+                Err(FnError::Interrupted(Interrupt::Shutdown)),
+                1,
+                Some((E::Released, Some(NOW), 1, None)),
+            ),
+            (Err(FnError::Interrupted(Interrupt::LeaseLost)), 1, None),
+            (
+                suspend(RunStatus::Sleeping, NOW + 9),
+                1,
+                Some((E::Slept, Some(NOW + 9), 1, None)),
+            ),
+            (
+                suspend(RunStatus::Waiting, NOW + 5),
+                1,
+                Some((E::WaitStarted, Some(NOW + 5), 1, None)),
+            ),
+            (step_failed, 0, Some((E::FailedForGood, None, 0, Some("StepError")))),
+            (
+                Err(FnError::NonRetriable("m".into())),
+                0,
+                Some((E::FailedForGood, None, 0, Some("NonRetriableError"))),
+            ),
+            (
+                retryable(),
+                1,
+                Some((E::RetryScheduled, Some(NOW + 500), 2, Some("Error"))),
+            ),
+            (
+                retryable(),
+                RETRIES,
+                Some((E::FailedForGood, None, RETRIES, Some("Error"))),
+            ),
+            (
+                store(),
+                1,
+                Some((E::RetryScheduled, Some(NOW + 500), 2, Some("StorageError"))),
+            ),
+            (
+                store(),
+                RETRIES,
+                Some((E::FailedForGood, None, RETRIES, Some("StorageError"))),
+            ),
+            (
+                Err(FnError::StoreUnavailable("connection refused".into())),
+                RETRIES,
+                Some((
+                    E::RetryScheduled,
+                    Some(NOW + STORAGE_PAUSE_MS),
+                    RETRIES,
+                    Some("StorageUnavailable"),
+                )),
+            ),
+            (
+                Err(FnError::Cancelled("timeouts.finish".into())),
+                1,
+                Some((E::Cancelled, None, 1, Some("Cancelled"))),
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_decision_table_covers_every_outcome() {
+        let mut kinds = std::collections::BTreeSet::new();
+        for (result, attempt, want) in table() {
+            kinds.insert(kind(&result));
+            for notify in [false, true] {
+                let got = decide(result.clone(), attempt, RETRIES, B, NOW, notify);
+                let Some((event, run_at, next_attempt, error)) = want else {
+                    assert_eq!(got, Decision::Abandon, "{result:?}");
+                    continue;
+                };
+                let c = persisted(got);
+                let to = transition(RunStatus::Running, event).unwrap();
+                assert_eq!((c.from, c.event, c.to), (RunStatus::Running, event, to), "{result:?}");
+                assert_eq!(c.run_at_ms, run_at, "{result:?}");
+                assert_eq!(c.attempt, next_attempt, "{result:?}");
+                assert_eq!(c.error.as_ref().map(|e| e.name.as_str()), error, "{result:?}");
+                assert_eq!(c.output.is_some(), event == RunEvent::Succeeded, "{result:?}");
+                // Only a final change tells others (system events, an invoking parent).
+                assert_eq!(c.notify, notify && to.is_final(), "{result:?}");
+                assert_eq!((c.at_ms, c.resolved_since_ms, c.steps.len()), (NOW, None, 0));
+            }
+        }
+        let all = [
+            "ok",
+            "step retry",
+            "shutdown",
+            "lease lost",
+            "suspend",
+            "step failed",
+            "non-retriable",
+            "retryable",
+            "storage error",
+            "storage unavailable",
+            "cancelled",
+        ];
+        assert_eq!(kinds, all.into_iter().collect(), "every kind of result has a row");
+    }
+
     #[test]
     fn shutdown_releases_and_lost_lease_abandons() {
         let c = persisted(decide(

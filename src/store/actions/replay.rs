@@ -17,7 +17,6 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use ingot_actors::Registry;
 use ingot_actors::function::Trigger;
-use ingot_actors::run::state::RunStatus;
 use serde_json::json;
 
 /// Most events one replay may cover.
@@ -157,7 +156,7 @@ pub async fn replay(
                 Param::Text(run_id),
                 Param::Text(fid.into()),
                 Param::Text(event.0.clone()),
-                Param::Text(RunStatus::Queued.as_str().into()),
+                crate::store::runs::status::initial(),
                 Param::BigInt(now_ms),
                 Param::BigInt(now_ms),
                 Param::BigInt(now_ms),

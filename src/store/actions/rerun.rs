@@ -162,7 +162,7 @@ async fn create_run<T: Tx>(
     ins.params = vec![
         Param::Text(new_id.into()),
         Param::Text(original.into()),
-        Param::Text(RunStatus::Queued.as_str().into()),
+        crate::store::runs::status::initial(),
         Param::BigInt(now_ms),
         Param::BigInt(i64::from(seeded)),
     ];

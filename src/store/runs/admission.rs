@@ -2,11 +2,13 @@
 //! run per key that takes the newest event) and `cancel_on` listeners for the runs created. The claim-side limits
 //! (concurrency, throttle, priority) are in [`super::claim`].
 
+use super::status;
 use crate::store::db::Backend;
 use crate::store::error::Result;
 use crate::store::sql::{Param, Stmt, Tx};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Integer, Text};
+use ingot_actors::run::state::RunStatus;
 
 #[derive(QueryableByName)]
 struct CountRow {
@@ -60,11 +62,13 @@ pub async fn pending_debounce<T: Tx>(
     } else {
         ""
     };
-    let mut s = Stmt::new(format!(
-        "SELECT id, event_id, created_at FROM runs WHERE function_id = $1 AND debounce_key = $2 \
-         AND status = 'queued' AND started_at IS NULL{lock}"
-    ));
+    let mut s = Stmt::new("");
     s.params = vec![Param::Text(function_id.into()), Param::Text(key.into())];
+    let queued = status::param(&mut s, RunStatus::Queued);
+    s.sql = format!(
+        "SELECT id, event_id, created_at FROM runs WHERE function_id = $1 AND debounce_key = $2 \
+         AND status = {queued} AND started_at IS NULL{lock}"
+    );
     Ok(tx
         .rows::<Pending>(&s)
         .await?
@@ -75,16 +79,18 @@ pub async fn pending_debounce<T: Tx>(
 
 /// Gives a pending debounced run a newer event and pushes its start back (guarded: still pending).
 pub async fn debounce_run<T: Tx>(tx: &mut T, run_id: &str, event_id: &str, run_at: i64, now: i64) -> Result<()> {
-    let mut s = Stmt::new(
-        "UPDATE runs SET event_id = $2, run_at = $3, updated_at = $4 WHERE id = $1 AND status = 'queued' \
-         AND started_at IS NULL",
-    );
+    let mut s = Stmt::new("");
     s.params = vec![
         Param::Text(run_id.into()),
         Param::Text(event_id.into()),
         Param::BigInt(run_at),
         Param::BigInt(now),
     ];
+    let queued = status::param(&mut s, RunStatus::Queued);
+    s.sql = format!(
+        "UPDATE runs SET event_id = $2, run_at = $3, updated_at = $4 WHERE id = $1 AND status = {queued} \
+         AND started_at IS NULL"
+    );
     tx.exec(&s).await?;
     Ok(())
 }
@@ -109,15 +115,17 @@ pub async fn open_batch<T: Tx>(tx: &mut T, function_id: &str, key: &str, max: u3
     } else {
         ""
     };
-    let mut s = Stmt::new(format!(
-        "SELECT id, batch_size FROM runs WHERE function_id = $1 AND batch_key = $2 AND status = 'queued' \
-         AND started_at IS NULL AND batch_size < $3 ORDER BY created_at LIMIT 1{lock}"
-    ));
+    let mut s = Stmt::new("");
     s.params = vec![
         Param::Text(function_id.into()),
         Param::Text(key.into()),
         Param::Int(max as i32),
     ];
+    let queued = status::param(&mut s, RunStatus::Queued);
+    s.sql = format!(
+        "SELECT id, batch_size FROM runs WHERE function_id = $1 AND batch_key = $2 AND status = {queued} \
+         AND started_at IS NULL AND batch_size < $3 ORDER BY created_at LIMIT 1{lock}"
+    );
     Ok(tx
         .rows::<Open>(&s)
         .await?
@@ -144,16 +152,18 @@ pub async fn grow_batches<T: Tx>(
         tx.exec(&s).await?;
     }
     for (run, size, full) in stored {
-        let mut s = Stmt::new(
-            "UPDATE runs SET batch_size = $2, run_at = CASE WHEN $3 THEN $4 ELSE run_at END, updated_at = $4 \
-             WHERE id = $1 AND status = 'queued' AND started_at IS NULL",
-        );
+        let mut s = Stmt::new("");
         s.params = vec![
             Param::Text(run),
             Param::Int(size as i32),
             Param::Bool(full),
             Param::BigInt(now),
         ];
+        let queued = status::param(&mut s, RunStatus::Queued);
+        s.sql = format!(
+            "UPDATE runs SET batch_size = $2, run_at = CASE WHEN $3 THEN $4 ELSE run_at END, updated_at = $4 \
+             WHERE id = $1 AND status = {queued} AND started_at IS NULL"
+        );
         tx.exec(&s).await?;
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! cancelled from, and the status it goes to, come from `ingot_actors::run::state::transition` and are bound as
 //! parameters, never written into the SQL.
 
+use super::status;
 use crate::store::actions::audit::{self, Audit};
 use crate::store::db::Db;
 use crate::store::error::{Error, Result};
@@ -16,7 +17,8 @@ use serde_json::json;
 /// Runs a bulk cancel changes per transaction.
 pub const BATCH: usize = 500;
 
-/// The statuses the `Cancelled` edge leaves from (every unfinished status).
+/// The statuses the `Cancelled` edge leaves from (every unfinished status), from the lifecycle table — the same
+/// sources the door guards the cancel with.
 pub fn cancellable() -> Vec<RunStatus> {
     RunStatus::ALL
         .into_iter()
@@ -36,11 +38,6 @@ pub(crate) fn in_list(s: &mut Stmt, values: impl IntoIterator<Item = String>) ->
     format!("IN ({})", marks.join(", "))
 }
 
-/// `IN (…)` over run statuses, bound as parameters.
-pub(crate) fn status_in(s: &mut Stmt, statuses: &[RunStatus]) -> String {
-    in_list(s, statuses.iter().map(|st| st.as_str().to_string()))
-}
-
 #[derive(QueryableByName, Debug, Clone)]
 pub struct CancelledRun {
     #[diesel(sql_type = Text)]
@@ -55,21 +52,7 @@ pub async fn cancel_many_in<T: Tx>(tx: &mut T, ids: &[String], why: &str, now_ms
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let from = cancellable();
-    let to = transition(from[0], RunEvent::Cancelled).map_err(|e| Error::Data(e.to_string()))?;
-    let error = json!({"name": "Cancelled", "message": why}).to_string();
-    let mut up = Stmt::new("");
-    up.params = vec![
-        Param::Text(to.as_str().into()),
-        Param::Text(error),
-        Param::BigInt(now_ms),
-    ];
-    let ids_in = in_list(&mut up, ids.iter().cloned());
-    let status_in = status_in(&mut up, &from);
-    up.push_sql(&format!(
-        "UPDATE runs SET status = $1, error = $2, finished_at = $3, updated_at = $3, lease_owner = NULL, \
-         notify_pending = TRUE WHERE id {ids_in} AND status {status_in} RETURNING id, function_id"
-    ));
+    let up = cancel_stmt(ids, why, now_ms)?;
     let cancelled: Vec<CancelledRun> = tx.rows(&up).await?;
     if !cancelled.is_empty() {
         let mut del = Stmt::new("");
@@ -78,6 +61,21 @@ pub async fn cancel_many_in<T: Tx>(tx: &mut T, ids: &[String], why: &str, now_ms
         tx.exec(&del).await?;
     }
     Ok(cancelled)
+}
+
+/// The `Cancelled` edge for those of `ids` that have not finished: `RETURNING id, function_id`.
+pub(super) fn cancel_stmt(ids: &[String], why: &str, now_ms: i64) -> Result<Stmt> {
+    let error = json!({"name": "Cancelled", "message": why}).to_string();
+    let mut up = Stmt::new("");
+    up.params = vec![Param::Text(error), Param::BigInt(now_ms)];
+    let set = status::set(&mut up, &[RunEvent::Cancelled])?;
+    let from = status::sources(&mut up, RunEvent::Cancelled)?;
+    let ids_in = in_list(&mut up, ids.iter().cloned());
+    up.sql = format!(
+        "UPDATE runs SET {set}, error = $1, finished_at = $2, updated_at = $2, lease_owner = NULL, \
+         notify_pending = TRUE WHERE id {ids_in} AND status {from} RETURNING id, function_id"
+    );
+    Ok(up)
 }
 
 /// Cancels one run that has not finished and records the action with it, in one transaction. False (and nothing
@@ -118,7 +116,7 @@ fn select_batch(f: &CancelFilter) -> Stmt {
     } else {
         f.statuses.clone()
     };
-    let mut clauses = vec![format!("r.status {}", status_in(&mut s, &statuses))];
+    let mut clauses = vec![format!("r.status {}", status::param_in(&mut s, &statuses))];
     let mut bind = |s: &mut Stmt, p: Param, clause: &str| {
         s.params.push(p);
         clauses.push(clause.replace('#', &format!("${}", s.params.len())));
@@ -197,6 +195,7 @@ mod tests {
             ]
         );
         assert!(cancellable().iter().all(|s| !s.is_final()));
+        assert_eq!(cancellable(), status::Edge::of(RunEvent::Cancelled).unwrap().from);
     }
 
     #[test]

@@ -4,15 +4,16 @@
 //! the throttle period) — on PostgreSQL under a per-function advisory lock, so several daemons take turns.
 
 use super::DbRunStore;
+use super::status;
 use crate::store::actions::pauses::NOT_PAUSED;
 use crate::store::db::Backend;
 use crate::store::error::{Error, Result};
 use crate::store::sql::{Param, Stmt, Tx};
-use crate::store::sql_for;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::AsyncConnection;
 use ingot_actors::flow::ClaimLimits;
+use ingot_actors::run::state::{RunEvent, RunStatus};
 use ingot_actors::store::{ClaimRequest, ClaimedRun};
 use std::collections::HashMap;
 
@@ -36,43 +37,50 @@ pub(super) struct ClaimedRow {
     pub(super) batch_size: i32,
 }
 
-/// Queued runs whose `run_at` has come (`$now` is a placeholder number). Written so the
-/// `(function_id, status, run_at)` and `(status, run_at)` indexes serve it: completed runs are never scanned.
-pub(super) fn due_queued(now: u8) -> String {
-    format!("status IN ('queued', 'sleeping', 'waiting') AND run_at <= ${now}")
+/// Runs whose `run_at` has come (`now` is a placeholder): the sources of the `Claimed` edge, bound on `s`.
+/// Written so the `(function_id, status, run_at)` and `(status, run_at)` indexes serve it: completed runs are
+/// never scanned.
+pub(super) fn due_queued(s: &mut Stmt, now: &str) -> Result<String> {
+    Ok(format!(
+        "status {} AND run_at <= {now}",
+        status::sources(s, RunEvent::Claimed)?
+    ))
 }
 
-/// Running runs whose node's last heartbeat is older than `$stale`: their owner is presumed dead.
-pub(super) fn due_rescue(stale: u8) -> String {
-    format!(
-        "status = 'running' AND NOT EXISTS \
-         (SELECT 1 FROM nodes WHERE nodes.id = runs.lease_owner AND nodes.heartbeat_at >= ${stale})"
-    )
+/// Running runs whose node's last heartbeat is older than `stale` (a placeholder): their owner is presumed dead.
+/// The source of the `Rescued` edge, bound on `s`.
+pub(super) fn due_rescue(s: &mut Stmt, stale: &str) -> Result<String> {
+    let running = status::source(s, RunEvent::Rescued, RunStatus::Running)?;
+    Ok(format!(
+        "status = {running} AND NOT EXISTS \
+         (SELECT 1 FROM nodes WHERE nodes.id = runs.lease_owner AND nodes.heartbeat_at >= {stale})"
+    ))
 }
 
 const RETURNING: &str = "RETURNING runs.id, runs.event_id, runs.lease_token, runs.attempt, runs.parent_run_id, \
                          runs.created_at, runs.started_at, runs.batch_size";
-const SET: &str = "SET status = 'running', lease_owner = $1, lease_token = lease_token + 1, \
-                   started_at = COALESCE(started_at, $2), updated_at = $2";
 
-/// Due runs of function `$3` in one status, in claim order, at most `$5`: a subquery both backends can UNION
-/// (`k` orders the groups). `by` is the placeholder of the time a run must be due by.
-fn due_group(status: &str, by: &str, k: u8, lock: &str) -> String {
+/// The claim's `SET`: the target of `Claimed` and `Rescued` (running) through the door, a new lease token.
+fn claim_set(s: &mut Stmt) -> Result<String> {
+    let set = status::set(s, &[RunEvent::Claimed, RunEvent::Rescued])?;
+    Ok(format!(
+        "SET {set}, lease_owner = $1, lease_token = lease_token + 1, started_at = COALESCE(started_at, $2), \
+         updated_at = $2"
+    ))
+}
+
+/// Due runs of function `$3` in one status (`status`, a placeholder), in claim order, at most `$5`: a subquery
+/// both backends can UNION (`k` orders the groups). `by` is the placeholder of the time a run must be due by.
+fn due_group(name: &str, status: &str, by: &str, k: u8, lock: &str) -> String {
     format!(
-        "SELECT id, run_at, {k} AS k FROM (SELECT id, run_at FROM runs WHERE function_id = $3 AND status = '{status}' \
-         AND run_at <= {by} ORDER BY run_at, id LIMIT $5{lock}) AS {status}_due"
+        "SELECT id, run_at, {k} AS k FROM (SELECT id, run_at FROM runs WHERE function_id = $3 AND status = {status} \
+         AND run_at <= {by} ORDER BY run_at, id LIMIT $5{lock}) AS {name}_due"
     )
 }
 
-/// The claim's guard, re-checked on each row it changes: due (a sleeper `wake_ahead` early) or to be rescued.
-fn claimable() -> String {
-    format!(
-        "(status IN ('queued', 'waiting') AND run_at <= $2) OR (status = 'sleeping' AND run_at <= $6) OR ({})",
-        due_rescue(4)
-    )
-}
-
-fn claim_sql(backend: Backend) -> String {
+/// The plain claim: `$1` node, `$2` now, `$3` function, `$4` stale-before, `$5` limit, `$6` wake-by (sleepers are
+/// claimed that much ahead); the statuses after them, bound by the door.
+pub(super) fn claim_stmt(backend: Backend, req: &ClaimRequest) -> Result<Stmt> {
     // Implements the `Claimed` (queued/sleeping/waiting → running) and `Rescued` (running → running, new token)
     // edges of `ingot_actors::run::state::transition`.
     //
@@ -80,19 +88,36 @@ fn claim_sql(backend: Backend) -> String {
     // before runs that have not started, so a burst of new events does not make wake-ups late (README, Decisions).
     // Within a group: oldest `run_at` first. Each group is an index range (`function_id, status, run_at`) cut at
     // the limit, so a long queue is never sorted whole.
-    let rescue = due_rescue(4);
+    let mut s = Stmt::new("");
+    s.params = vec![
+        Param::Text(req.node_id.clone()),
+        Param::BigInt(req.now_ms),
+        Param::Text(req.function_id.clone()),
+        Param::BigInt(req.stale_before_ms),
+        Param::BigInt(req.limit as i64),
+        Param::BigInt(req.wake_by_ms),
+    ];
+    let set = claim_set(&mut s)?;
+    let queued = status::source(&mut s, RunEvent::Claimed, RunStatus::Queued)?;
+    let sleeping = status::source(&mut s, RunEvent::Claimed, RunStatus::Sleeping)?;
+    let waiting = status::source(&mut s, RunEvent::Claimed, RunStatus::Waiting)?;
+    let rescue = due_rescue(&mut s, "$4")?;
     let groups = |lock: &str| {
         [
-            due_group("sleeping", "$6", 0, lock),
-            due_group("waiting", "$2", 0, lock),
-            due_group("queued", "$2", 1, lock),
+            due_group("sleeping", &sleeping, "$6", 0, lock),
+            due_group("waiting", &waiting, "$2", 0, lock),
+            due_group("queued", &queued, "$2", 1, lock),
         ]
         .join(" UNION ALL ")
     };
-    let (set, returning, guard) = (SET, RETURNING, claimable());
+    // The claim's guard, re-checked on each row it changes: due (a sleeper `wake_ahead` early) or to be rescued.
+    let guard = format!(
+        "(status IN ({queued}, {waiting}) AND run_at <= $2) OR (status = {sleeping} AND run_at <= $6) OR ({rescue})"
+    );
+    let returning = RETURNING;
     // A paused function's runs stay where they are (`actions/pauses.rs`).
     let not_paused = NOT_PAUSED;
-    match backend {
+    s.sql = match backend {
         // A MATERIALIZED CTE picks the rows exactly once: a `WHERE id IN (subquery ... SKIP LOCKED)` may be
         // re-evaluated by the planner and claim more rows than the LIMIT. SKIP LOCKED lets several daemons claim
         // at the same time without waiting on each other.
@@ -107,16 +132,14 @@ fn claim_sql(backend: Backend) -> String {
             )
         }
         // SQLite has one writer: the subquery and the update see the same snapshot.
-        Backend::Sqlite => sql_for(
-            backend,
-            &format!(
-                "UPDATE runs {set} WHERE id IN (SELECT id FROM ({} \
-                   UNION ALL SELECT id, run_at, 0 AS k FROM runs WHERE function_id = $3 AND {rescue}) \
-                 ORDER BY k, run_at, id LIMIT $5) AND {not_paused} {returning}",
-                groups("")
-            ),
+        Backend::Sqlite => format!(
+            "UPDATE runs {set} WHERE id IN (SELECT id FROM ({} \
+               UNION ALL SELECT id, run_at, 0 AS k FROM runs WHERE function_id = $3 AND {rescue}) \
+             ORDER BY k, run_at, id LIMIT $5) AND {not_paused} {returning}",
+            groups("")
         ),
-    }
+    };
+    Ok(s)
 }
 
 impl DbRunStore {
@@ -130,18 +153,8 @@ impl DbRunStore {
     }
 
     async fn claim_plain(&self, req: &ClaimRequest) -> Result<Vec<ClaimedRow>> {
-        let sql = claim_sql(self.db.backend());
-        Ok(crate::with_conn!(&self.db, write, |c| {
-            diesel::sql_query(sql.as_str())
-                .bind::<Text, _>(&req.node_id)
-                .bind::<BigInt, _>(req.now_ms)
-                .bind::<Text, _>(&req.function_id)
-                .bind::<BigInt, _>(req.stale_before_ms)
-                .bind::<BigInt, _>(req.limit as i64)
-                .bind::<BigInt, _>(req.wake_by_ms)
-                .load(c)
-                .await?
-        }))
+        let s = claim_stmt(self.db.backend(), req)?;
+        Ok(crate::with_conn!(&self.db, write, |c| c.rows::<ClaimedRow>(&s).await?))
     }
 }
 
@@ -221,26 +234,32 @@ impl DbRunStore {
         let f = Param::Text(req.function_id.clone());
         let mut lock = Stmt::new("SELECT pg_advisory_xact_lock(hashtext($1))");
         lock.params = vec![f.clone()];
-        let mut running = Stmt::new(
-            "SELECT COALESCE(concurrency_key, '') AS k, COUNT(*) AS n FROM runs WHERE function_id = $1 \
-             AND status = 'running' GROUP BY COALESCE(concurrency_key, '')",
-        );
+        let mut running = Stmt::new("");
         running.params = vec![f.clone()];
+        let is_running = status::param(&mut running, RunStatus::Running);
+        running.sql = format!(
+            "SELECT COALESCE(concurrency_key, '') AS k, COUNT(*) AS n FROM runs WHERE function_id = $1 \
+             AND status = {is_running} GROUP BY COALESCE(concurrency_key, '')"
+        );
         let period = limits.throttle.map(|t| t.1).unwrap_or(0);
         let mut started = Stmt::new(
             "SELECT COALESCE(throttle_key, '') AS k, COUNT(*) AS n FROM runs WHERE function_id = $1 \
              AND throttle_key IS NOT NULL AND started_at > $2 GROUP BY COALESCE(throttle_key, '')",
         );
         started.params = vec![f.clone(), Param::BigInt(req.now_ms - period)];
-        let mut cands = Stmt::new(format!(
-            "SELECT id, COALESCE(concurrency_key, '') AS ck, COALESCE(throttle_key, '') AS tk, \
-             started_at IS NULL AS fresh, status = 'running' AS rescue FROM runs \
-             WHERE function_id = $1 AND (({}) OR ({})) AND {NOT_PAUSED} \
-             ORDER BY CASE WHEN status = 'queued' THEN 1 ELSE 0 END, run_at - priority, id LIMIT {CANDIDATES}",
-            due_queued(2),
-            due_rescue(3)
-        ));
+        let mut cands = Stmt::new("");
         cands.params = vec![f.clone(), Param::BigInt(req.now_ms), Param::BigInt(req.stale_before_ms)];
+        let (due, rescue) = (due_queued(&mut cands, "$2")?, due_rescue(&mut cands, "$3")?);
+        let (is_running, is_queued) = (
+            status::param(&mut cands, RunStatus::Running),
+            status::param(&mut cands, RunStatus::Queued),
+        );
+        cands.sql = format!(
+            "SELECT id, COALESCE(concurrency_key, '') AS ck, COALESCE(throttle_key, '') AS tk, \
+             started_at IS NULL AS fresh, status = {is_running} AS rescue FROM runs \
+             WHERE function_id = $1 AND (({due}) OR ({rescue})) AND {NOT_PAUSED} \
+             ORDER BY CASE WHEN status = {is_queued} THEN 1 ELSE 0 END, run_at - priority, id LIMIT {CANDIDATES}"
+        );
         crate::with_conn!(&self.db, write, |c| {
             c.transaction::<_, Error, _>(async |tx| {
                 if tx.backend() == Backend::Postgres {
@@ -261,25 +280,32 @@ impl DbRunStore {
                 if ids.is_empty() {
                     return Ok(Vec::new());
                 }
-                let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 5)).collect();
-                let mut up = Stmt::new(format!(
-                    "UPDATE runs {SET} WHERE function_id = $3 AND id IN ({}) AND (({}) OR ({})) {RETURNING}",
-                    marks.join(", "),
-                    due_queued(2),
-                    due_rescue(4)
-                ));
-                up.params = vec![
-                    Param::Text(req.node_id.clone()),
-                    Param::BigInt(req.now_ms),
-                    f.clone(),
-                    Param::BigInt(req.stale_before_ms),
-                ];
-                up.params.extend(ids.into_iter().map(Param::Text));
-                tx.rows::<ClaimedRow>(&up).await
+                tx.rows::<ClaimedRow>(&limited_claim_stmt(req, ids)?).await
             })
             .await
         })
     }
+}
+
+/// A limited claim's update of the runs it picked (`ids`), each guarded again as the plain claim guards it.
+pub(super) fn limited_claim_stmt(req: &ClaimRequest, ids: Vec<String>) -> Result<Stmt> {
+    let mut up = Stmt::new("");
+    up.params = vec![
+        Param::Text(req.node_id.clone()),
+        Param::BigInt(req.now_ms),
+        Param::Text(req.function_id.clone()),
+        Param::BigInt(req.stale_before_ms),
+    ];
+    let set = claim_set(&mut up)?;
+    let (due, rescue) = (due_queued(&mut up, "$2")?, due_rescue(&mut up, "$4")?);
+    let first = up.next_placeholder();
+    let marks: Vec<String> = (first..first + ids.len()).map(|i| format!("${i}")).collect();
+    up.sql = format!(
+        "UPDATE runs {set} WHERE function_id = $3 AND id IN ({}) AND (({due}) OR ({rescue})) {RETURNING}",
+        marks.join(", ")
+    );
+    up.params.extend(ids.into_iter().map(Param::Text));
+    Ok(up)
 }
 
 #[cfg(test)]

@@ -1,12 +1,14 @@
-//! The engine's run store over Diesel — the only module that writes run state. Every write to a claimed run is
-//! guarded by its lease (`status = 'running' AND lease_token = <ours>`), so a worker whose run was rescued by
-//! another node can never overwrite the newer attempt. Step attempts and run transitions are group-committed by
-//! [`writer`]; claims, heartbeats and releases are written here directly.
+//! The engine's run store over Diesel — the only module that writes run state, and only through one door,
+//! [`status`]: every status write names its lifecycle edge, and the door binds the guard and the target. Every
+//! write to a claimed run is guarded by its lease (still running, and `lease_token = <ours>`), so a worker whose
+//! run was rescued by another node can never overwrite the newer attempt. Step attempts and run transitions are
+//! group-committed by [`writer`]; claims, heartbeats and releases are written here directly.
 
 pub mod admission;
 pub mod cancel;
 pub mod claim;
 pub mod claimed;
+pub mod status;
 pub mod suspend;
 pub mod waits;
 pub mod writer;
@@ -15,14 +17,15 @@ use super::actions::pauses::NOT_PAUSED;
 use super::db::Db;
 use super::error::{Error, Result};
 use super::schema::{events, nodes, runs, steps};
-use super::{from_json_text, sql_for, to_json_text};
+use super::sql::{Param, Stmt, Tx};
+use super::{from_json_text, to_json_text};
 use async_trait::async_trait;
 use claim::{due_queued, due_rescue};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
 use ingot_actors::ErrorInfo;
-use ingot_actors::run::state::{RunStatus, StepStatus};
+use ingot_actors::run::state::{RunEvent, RunStatus, StepStatus};
 use ingot_actors::store::{
     ClaimRequest, ClaimedRun, FinishedRun, Lease, OutEvent, ParentResolution, RunChange, RunStore, StepAttempt,
     StepRecord, StepWrite, StoreError, WaitSpec,
@@ -133,7 +136,7 @@ pub(super) fn step_write(lease: &Lease, a: &StepAttempt) -> Write {
         attempt: a.attempt as i32,
         position: a.position as i32,
         name: a.name.clone(),
-        status: a.status.as_str().to_string(),
+        status: a.status,
         output: a.output.as_ref().map(to_json_text),
         error: a.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default()),
         started_at: a.started_at_ms,
@@ -142,6 +145,43 @@ pub(super) fn step_write(lease: &Lease, a: &StepAttempt) -> Write {
         kind: a.kind.to_string(),
         wake_at: a.wake_at_ms,
     }
+}
+
+/// A run's transition as the writer's guarded write (with the step attempts deferred to it, first): the engine's
+/// decision, checked against the lifecycle by the door, so the writer carries the edge, not status text.
+pub(super) fn run_write(lease: &Lease, ch: &RunChange) -> Result<Write> {
+    let edge = status::row_for(ch.from, ch.event, ch.to)?;
+    let (run_id, token) = (lease.run_id.clone(), lease.token);
+    let error = ch.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default());
+    let write = if ch.to.is_final() {
+        Write::Finish {
+            run_id,
+            token,
+            edge,
+            attempt: ch.attempt as i32,
+            output: ch.output.as_ref().map(to_json_text),
+            error,
+            at: ch.at_ms,
+            notify: ch.notify,
+        }
+    } else {
+        Write::Requeue {
+            run_id,
+            token,
+            edge,
+            attempt: ch.attempt as i32,
+            run_at: ch.run_at_ms.unwrap_or(ch.at_ms),
+            error,
+            at: ch.at_ms,
+            resolved_since: ch.resolved_since_ms,
+        }
+    };
+    if ch.steps.is_empty() {
+        return Ok(write);
+    }
+    let mut parts: Vec<Write> = ch.steps.iter().map(|a| step_write(lease, a)).collect();
+    parts.push(write);
+    Ok(Write::Many(parts))
 }
 
 pub(crate) fn parse_error(text: Option<String>) -> Option<ErrorInfo> {
@@ -208,65 +248,18 @@ impl DbRunStore {
     }
 
     async fn change_run_inner(&self, lease: &Lease, ch: &RunChange) -> Result<usize> {
-        let (run_id, token, from, to) = (
-            lease.run_id.clone(),
-            lease.token,
-            ch.from.as_str().to_string(),
-            ch.to.as_str().to_string(),
-        );
-        let error = ch.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default());
-        let write = if ch.to.is_final() {
-            let output = ch.output.as_ref().map(to_json_text);
-            Write::Finish {
-                run_id,
-                token,
-                from,
-                to,
-                attempt: ch.attempt as i32,
-                output,
-                error,
-                at: ch.at_ms,
-                notify: ch.notify,
-            }
-        } else {
-            let run_at = ch.run_at_ms.unwrap_or(ch.at_ms);
-            Write::Requeue {
-                run_id,
-                token,
-                from,
-                to,
-                attempt: ch.attempt as i32,
-                run_at,
-                error,
-                at: ch.at_ms,
-                resolved_since: ch.resolved_since_ms,
-            }
-        };
-        if ch.steps.is_empty() {
-            return self.writer.write(write).await;
-        }
-        let mut parts: Vec<Write> = ch.steps.iter().map(|a| step_write(lease, a)).collect();
-        parts.push(write);
-        self.writer.write(Write::Many(parts)).await
+        self.writer.write(run_write(lease, ch)?).await
     }
 
     async fn due_functions_inner(&self, now_ms: i64, stale_before_ms: i64) -> Result<Vec<String>> {
-        let sql = sql_for(
-            self.db.backend(),
-            &format!(
-                "SELECT DISTINCT function_id FROM runs WHERE {} AND {NOT_PAUSED} UNION SELECT DISTINCT function_id FROM runs \
-                 WHERE {} AND {NOT_PAUSED}",
-                due_queued(1),
-                due_rescue(2)
-            ),
+        let mut s = Stmt::new("");
+        s.params = vec![Param::BigInt(now_ms), Param::BigInt(stale_before_ms)];
+        let (due, rescue) = (due_queued(&mut s, "$1")?, due_rescue(&mut s, "$2")?);
+        s.sql = format!(
+            "SELECT DISTINCT function_id FROM runs WHERE {due} AND {NOT_PAUSED} UNION SELECT DISTINCT function_id \
+             FROM runs WHERE {rescue} AND {NOT_PAUSED}"
         );
-        let rows: Vec<FunctionIdRow> = crate::with_conn!(&self.db, read, |c| {
-            diesel::sql_query(sql.as_str())
-                .bind::<BigInt, _>(now_ms)
-                .bind::<BigInt, _>(stale_before_ms)
-                .load(c)
-                .await?
-        });
+        let rows: Vec<FunctionIdRow> = crate::with_conn!(&self.db, read, |c| c.rows::<FunctionIdRow>(&s).await?);
         Ok(rows.into_iter().map(|r| r.function_id).collect())
     }
 
@@ -288,22 +281,23 @@ impl DbRunStore {
     }
 
     async fn release_node_inner(&self, node_id: &str, now_ms: i64) -> Result<u64> {
-        // The `Released` edge (running → queued) for every run this node holds.
-        let n = crate::with_conn!(&self.db, write, |c| {
-            diesel::update(runs::table)
-                .filter(runs::status.eq(RunStatus::Running.as_str()))
-                .filter(runs::lease_owner.eq(node_id))
-                .set((
-                    runs::status.eq(RunStatus::Queued.as_str()),
-                    runs::lease_owner.eq(None::<String>),
-                    runs::run_at.eq(now_ms),
-                    runs::updated_at.eq(now_ms),
-                ))
-                .execute(c)
-                .await?
-        });
+        let s = release_stmt(node_id, now_ms)?;
+        let n = crate::with_conn!(&self.db, write, |c| c.exec(&s).await?);
         Ok(n as u64)
     }
+}
+
+/// The `Released` edge (running → queued) for every run `node_id` holds, due at once.
+pub(super) fn release_stmt(node_id: &str, now_ms: i64) -> Result<Stmt> {
+    let mut s = Stmt::new("");
+    s.params = vec![Param::Text(node_id.into()), Param::BigInt(now_ms)];
+    let set = status::set(&mut s, &[RunEvent::Released])?;
+    let from = status::sources(&mut s, RunEvent::Released)?;
+    s.sql = format!(
+        "UPDATE runs SET {set}, lease_owner = NULL, run_at = $2, updated_at = $2 WHERE status {from} \
+         AND lease_owner = $1"
+    );
+    Ok(s)
 }
 
 #[async_trait]

@@ -2,6 +2,7 @@
 //! Same rules as the rest of [`super`]: every write to a claimed run is guarded by its lease, and everything a
 //! change implies (a wait and its index, a child run, a parent's resumption) commits in one transaction.
 
+use super::status;
 use super::waits::{cancel_in, resolve_step};
 use super::{DbRunStore, EVENT_COLUMNS, EventTuple, event_json, parse_error};
 use crate::store::error::{Error, Result};
@@ -12,7 +13,7 @@ use crate::store::{from_json_text, to_json_text};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use ingot_actors::run::state::RunStatus;
+use ingot_actors::run::state::{RunEvent, RunStatus, StepStatus};
 use ingot_actors::store::{
     FinishedRun, Lease, OutEvent, ParentResolution, StepAttempt, StepWrite, StoreError, WaitSpec,
 };
@@ -40,38 +41,54 @@ struct NextWakeRow {
 }
 
 /// One `MIN` per status, so each is a single probe of the `(function_id, status, run_at)` index rather than a scan
-/// of every sleeper. Sleepers count `$3` ms early: the claim takes them that much ahead of their wake-up.
-fn next_wake_sql(backend: crate::store::db::Backend) -> String {
-    let one = |status: &str, early: bool| {
+/// of every sleeper. Sleepers count `$3` ms early: the claim takes them that much ahead of their wake-up. `$1`
+/// function, `$2` after; the statuses bound after them.
+fn next_wake_stmt(function_id: &str, after_ms: i64, ahead_ms: i64) -> Stmt {
+    let mut s = Stmt::new("");
+    s.params = vec![
+        Param::Text(function_id.into()),
+        Param::BigInt(after_ms),
+        Param::BigInt(ahead_ms),
+    ];
+    let mut one = |st: RunStatus, early: bool| {
         let (minus, plus) = if early { (" - $3", " + $3") } else { ("", "") };
+        let status = status::param(&mut s, st);
         format!(
-            "SELECT MIN(run_at){minus} AS at FROM runs WHERE function_id = $1 AND status = '{status}' \
-             AND run_at > $2{plus}"
+            "SELECT MIN(run_at){minus} AS at FROM runs WHERE function_id = $1 AND status = {status} AND run_at > $2{plus}"
         )
     };
-    crate::store::sql_for(
-        backend,
-        &format!(
-            "SELECT MIN(at) AS at FROM ({} UNION ALL {} UNION ALL {}) AS next_wakes",
-            one("queued", false),
-            one("sleeping", true),
-            one("waiting", false)
-        ),
-    )
+    let groups = [
+        one(RunStatus::Queued, false),
+        one(RunStatus::Sleeping, true),
+        one(RunStatus::Waiting, false),
+    ];
+    s.sql = format!(
+        "SELECT MIN(at) AS at FROM ({}) AS next_wakes",
+        groups.join(" UNION ALL ")
+    );
+    s
+}
+
+/// The `Resumed` edge (waiting → queued, due now) for a run one of whose waits or invokes resolved since `since`.
+pub(super) fn resume_if_resolved_stmt(run_id: &str, since: i64, now: i64) -> Result<Stmt> {
+    let mut s = Stmt::new("");
+    s.params = vec![Param::Text(run_id.into()), Param::BigInt(since), Param::BigInt(now)];
+    let set = status::set(&mut s, &[RunEvent::Resumed])?;
+    let from = status::sources(&mut s, RunEvent::Resumed)?;
+    let done = status::step_in(&mut s, &[StepStatus::Completed, StepStatus::Failed]);
+    s.sql = format!(
+        "UPDATE runs SET {set}, run_at = $3, updated_at = $3 WHERE id = $1 AND status {from} \
+         AND EXISTS (SELECT 1 FROM steps WHERE run_id = $1 AND status {done} AND attempt > 0 \
+         AND kind IN ('wait_for_event', 'invoke') AND finished_at >= $2) RETURNING id"
+    );
+    Ok(s)
 }
 
 impl DbRunStore {
     pub(super) async fn next_wake_inner(&self, function_id: &str, after_ms: i64, ahead_ms: i64) -> Result<Option<i64>> {
-        let sql = next_wake_sql(self.db.backend());
-        let row: NextWakeRow = crate::with_conn!(&self.db, read, |c| {
-            diesel::sql_query(sql.as_str())
-                .bind::<Text, _>(function_id)
-                .bind::<diesel::sql_types::BigInt, _>(after_ms)
-                .bind::<diesel::sql_types::BigInt, _>(ahead_ms)
-                .get_result(c)
-                .await?
-        });
-        Ok(row.at)
+        let s = next_wake_stmt(function_id, after_ms, ahead_ms);
+        let rows: Vec<NextWakeRow> = crate::with_conn!(&self.db, read, |c| c.rows::<NextWakeRow>(&s).await?);
+        Ok(rows.into_iter().next().and_then(|r| r.at))
     }
 
     pub(super) async fn begin_wait_inner(
@@ -81,7 +98,7 @@ impl DbRunStore {
         wait: Option<&WaitSpec>,
         child: Option<&OutEvent>,
     ) -> Result<Result<StepWrite, StoreError>> {
-        let insert = super::writer::step_insert(super::step_write(lease, step));
+        let insert = super::writer::step_insert(super::step_write(lease, step))?;
         let now = step.started_at_ms;
         let (inserted, _woken) = crate::with_conn!(&self.db, write, |c| {
             c.transaction::<_, Error, _>(async |tx| {
@@ -143,12 +160,7 @@ impl DbRunStore {
     }
 
     pub(super) async fn resume_if_resolved_inner(&self, run_id: &str, since: i64, now: i64) -> Result<bool> {
-        let mut s = Stmt::new(
-            "UPDATE runs SET status = 'queued', run_at = $3, updated_at = $3 WHERE id = $1 AND status = 'waiting' \
-             AND EXISTS (SELECT 1 FROM steps WHERE run_id = $1 AND status IN ('completed', 'failed') AND attempt > 0 \
-             AND kind IN ('wait_for_event', 'invoke') AND finished_at >= $2) RETURNING id",
-        );
-        s.params = vec![Param::Text(run_id.into()), Param::BigInt(since), Param::BigInt(now)];
+        let s = resume_if_resolved_stmt(run_id, since, now)?;
         let rows = crate::with_conn!(&self.db, write, |c| c.rows::<IdRow>(&s).await?);
         Ok(!rows.is_empty())
     }
@@ -238,8 +250,7 @@ impl DbRunStore {
                 if let Some(p) = parent {
                     let output = p.output.as_ref().map(to_json_text);
                     let error = p.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default());
-                    let status = p.status.as_str();
-                    woken.extend(resolve_step(tx, &p.parent_run_id, &p.step_key, status, output, error, now).await?);
+                    woken.extend(resolve_step(tx, &p.parent_run_id, &p.step_key, p.status, output, error, now).await?);
                 }
                 Ok(woken)
             })

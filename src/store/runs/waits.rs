@@ -3,12 +3,14 @@
 //! cancels the run. Both are guarded: a step already resolved (by its timeout, or another event) and a run already
 //! finished are left alone.
 
+use super::status;
 use crate::store::error::Result;
 use crate::store::events::NewEvent;
 use crate::store::sql::{Param, Stmt, Tx};
 use diesel::QueryableByName;
 use diesel::sql_types::{Nullable, Text};
 use ingot_actors::expr::{Expr, Vars};
+use ingot_actors::run::state::{RunEvent, StepStatus};
 use std::collections::HashMap;
 
 #[derive(QueryableByName)]
@@ -99,25 +101,27 @@ pub async fn resolve_step<T: Tx>(
     tx: &mut T,
     run_id: &str,
     step_key: &str,
-    status: &str,
+    status: StepStatus,
     output: Option<String>,
     error: Option<String>,
     now_ms: i64,
 ) -> Result<Option<String>> {
-    let mut ins = Stmt::new(
-        "INSERT INTO steps (run_id, step_key, attempt, position, name, status, output, error, started_at, \
-         finished_at, retry_at, kind, wake_at) SELECT run_id, step_key, attempt + 1, position, name, $3, $4, $5, \
-         started_at, $6, NULL, kind, NULL FROM steps WHERE run_id = $1 AND step_key = $2 AND status = 'waiting' \
-         ON CONFLICT DO NOTHING RETURNING run_id",
-    );
+    let mut ins = Stmt::new("");
     ins.params = vec![
         Param::Text(run_id.into()),
         Param::Text(step_key.into()),
-        Param::Text(status.into()),
+        Param::Text(status.as_str().into()),
         Param::NullText(output),
         Param::NullText(error),
         Param::BigInt(now_ms),
     ];
+    let waiting = status::step_param(&mut ins, StepStatus::Waiting);
+    ins.sql = format!(
+        "INSERT INTO steps (run_id, step_key, attempt, position, name, status, output, error, started_at, \
+         finished_at, retry_at, kind, wake_at) SELECT run_id, step_key, attempt + 1, position, name, $3, $4, $5, \
+         started_at, $6, NULL, kind, NULL FROM steps WHERE run_id = $1 AND step_key = $2 AND status = {waiting} \
+         ON CONFLICT DO NOTHING RETURNING run_id"
+    );
     #[derive(QueryableByName)]
     struct RunRow {
         #[diesel(sql_type = Text)]
@@ -127,18 +131,24 @@ pub async fn resolve_step<T: Tx>(
     if tx.rows::<RunRow>(&ins).await?.is_empty() {
         return Ok(None);
     }
-    // The `Resumed` edge (waiting → queued): due now.
-    let mut up = Stmt::new(
-        "UPDATE runs SET status = 'queued', run_at = $2, updated_at = $2 WHERE id = $1 AND status = 'waiting' \
-         RETURNING function_id",
-    );
-    up.params = vec![Param::Text(run_id.into()), Param::BigInt(now_ms)];
     Ok(tx
-        .rows::<FunctionRow>(&up)
+        .rows::<FunctionRow>(&resume_stmt(run_id, now_ms)?)
         .await?
         .into_iter()
         .next()
         .map(|r| r.function_id))
+}
+
+/// The `Resumed` edge (waiting → queued): due now.
+pub(super) fn resume_stmt(run_id: &str, now_ms: i64) -> Result<Stmt> {
+    let mut up = Stmt::new("");
+    up.params = vec![Param::Text(run_id.into()), Param::BigInt(now_ms)];
+    let set = status::set(&mut up, &[RunEvent::Resumed])?;
+    let from = status::sources(&mut up, RunEvent::Resumed)?;
+    up.sql = format!(
+        "UPDATE runs SET {set}, run_at = $2, updated_at = $2 WHERE id = $1 AND status {from} RETURNING function_id"
+    );
+    Ok(up)
 }
 
 async fn resolve_wait<T: Tx>(
@@ -148,7 +158,16 @@ async fn resolve_wait<T: Tx>(
     event: &serde_json::Value,
     now_ms: i64,
 ) -> Result<Option<String>> {
-    let woken = resolve_step(tx, run_id, key, "completed", Some(event.to_string()), None, now_ms).await?;
+    let woken = resolve_step(
+        tx,
+        run_id,
+        key,
+        StepStatus::Completed,
+        Some(event.to_string()),
+        None,
+        now_ms,
+    )
+    .await?;
     let mut del = Stmt::new("DELETE FROM waits WHERE run_id = $1 AND wait_key = $2");
     del.params = vec![Param::Text(run_id.into()), Param::Text(key.into())];
     tx.exec(&del).await?;

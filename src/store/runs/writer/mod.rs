@@ -8,6 +8,7 @@
 //! (`RETURNING` tells which rows changed), so one write matching no row never affects the others; a failed
 //! transaction fails every write in it, and each caller retries as for any database error.
 
+use super::status::{self, Row};
 use crate::store::db::{Backend, Db};
 use crate::store::error::{Error, Result};
 use crate::store::sql::{Param, Stmt};
@@ -15,6 +16,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::{Integer, Text};
 use diesel_async::AsyncConnection;
 use ingot_actors::metrics::{Histogram, SIZE_BUCKETS};
+use ingot_actors::run::state::{RunStatus, StepStatus};
 use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -26,7 +28,7 @@ const PG_WRITERS: usize = 4;
 /// One guarded row change. Its result is 1 if the row changed, 0 if the guard did not match.
 #[derive(Debug, Clone)]
 pub enum Write {
-    /// Insert a finished step attempt, only while the run is still ours (`status = 'running'` and our token).
+    /// Insert a finished step attempt, only while the run is still ours (running, and our token).
     Step {
         run_id: String,
         token: i64,
@@ -34,7 +36,7 @@ pub enum Write {
         attempt: i32,
         position: i32,
         name: String,
-        status: String,
+        status: StepStatus,
         output: Option<String>,
         error: Option<String>,
         started_at: i64,
@@ -43,12 +45,12 @@ pub enum Write {
         kind: String,
         wake_at: Option<i64>,
     },
-    /// running → completed / failed.
+    /// running → completed / failed (`Succeeded`, `FailedForGood`).
     Finish {
         run_id: String,
         token: i64,
-        from: String,
-        to: String,
+        /// The lifecycle edge: its source is the row's guard, its target the status written.
+        edge: Row,
         attempt: i32,
         output: Option<String>,
         error: Option<String>,
@@ -56,12 +58,12 @@ pub enum Write {
         /// Leave the outbox flag for the run's notification.
         notify: bool,
     },
-    /// running → queued (retry later, or handed back), sleeping or waiting.
+    /// running → queued (retry later, or handed back), sleeping or waiting (`RetryScheduled`, `Released`,
+    /// `Slept`, `WaitStarted`).
     Requeue {
         run_id: String,
         token: i64,
-        from: String,
-        to: String,
+        edge: Row,
         attempt: i32,
         run_at: i64,
         error: Option<String>,
@@ -92,29 +94,34 @@ struct RunKey {
     id: String,
 }
 
-/// A `waiting` transition whose wait was already resolved (`WaitStarted` then `Resumed`, in one statement).
-const RESOLVED: &str = "v.column2 = 'waiting' AND EXISTS (SELECT 1 FROM steps s WHERE s.run_id = runs.id \
-     AND s.status IN ('completed', 'failed') AND s.attempt > 0 AND s.kind IN ('wait_for_event', 'invoke') \
-     AND s.finished_at >= v.column9)";
+/// A `waiting` transition whose wait was already resolved (`WaitStarted` then `Resumed`, in one statement): a
+/// wait or invoke step of the run finished since `v.column9`. Step statuses bound on `s`.
+fn resolved(s: &mut Stmt) -> String {
+    let done = status::step_in(s, &[StepStatus::Completed, StepStatus::Failed]);
+    format!(
+        "EXISTS (SELECT 1 FROM steps s WHERE s.run_id = runs.id AND s.status {done} AND s.attempt > 0 \
+         AND s.kind IN ('wait_for_event', 'invoke') AND s.finished_at >= v.column9)"
+    )
+}
 
 /// The guarded insert of one step attempt, for a caller that writes it inside its own transaction.
-pub(super) fn step_insert(write: Write) -> Stmt {
-    plan(std::slice::from_ref(&write))
+pub(super) fn step_insert(write: Write) -> Result<Stmt> {
+    plan(std::slice::from_ref(&write))?
         .steps
-        .expect("a step write plans a step insert")
+        .ok_or_else(|| Error::Data("a step write plans no step insert".into()))
 }
 
 /// The batch as at most three statements.
-struct Plan {
-    steps: Option<Stmt>,
-    finish: Option<Stmt>,
-    requeue: Option<Stmt>,
+pub(in crate::store::runs) struct Plan {
+    pub(in crate::store::runs) steps: Option<Stmt>,
+    pub(in crate::store::runs) finish: Option<Stmt>,
+    pub(in crate::store::runs) requeue: Option<Stmt>,
 }
 
-fn plan(writes: &[Write]) -> Plan {
+pub(in crate::store::runs) fn plan(writes: &[Write]) -> Result<Plan> {
     let mut steps = Vec::new();
-    let mut finish = Vec::new();
-    let mut requeue = Vec::new();
+    let (mut finish, mut finish_edges) = (Vec::new(), Vec::new());
+    let (mut requeue, mut requeue_edges) = (Vec::new(), Vec::new());
     let flat = writes.iter().cloned().flat_map(|w| match w {
         Write::Many(parts) => parts,
         one => vec![one],
@@ -142,7 +149,7 @@ fn plan(writes: &[Write]) -> Plan {
                 Param::Int(attempt),
                 Param::Int(position),
                 Param::Text(name),
-                Param::Text(status),
+                Param::Text(status.as_str().into()),
                 Param::NullText(output),
                 Param::NullText(error),
                 Param::BigInt(started_at),
@@ -155,84 +162,104 @@ fn plan(writes: &[Write]) -> Plan {
             Write::Finish {
                 run_id,
                 token,
-                from,
-                to,
+                edge,
                 attempt,
                 output,
                 error,
                 at,
                 notify,
-            } => finish.push(vec![
-                Param::Text(run_id),
-                Param::Text(to),
-                Param::Int(attempt),
-                Param::NullText(output),
-                Param::NullText(error),
-                Param::BigInt(at),
-                Param::Text(from),
-                Param::BigInt(token),
-                Param::Bool(notify),
-            ]),
+            } => {
+                let (from, to) = edge.params();
+                finish_edges.push(edge);
+                finish.push(vec![
+                    Param::Text(run_id),
+                    to,
+                    Param::Int(attempt),
+                    Param::NullText(output),
+                    Param::NullText(error),
+                    Param::BigInt(at),
+                    from,
+                    Param::BigInt(token),
+                    Param::Bool(notify),
+                ])
+            }
             Write::Requeue {
                 run_id,
                 token,
-                from,
-                to,
+                edge,
                 attempt,
                 run_at,
                 error,
                 at,
                 resolved_since,
-            } => requeue.push(vec![
-                Param::Text(run_id),
-                Param::Text(to),
-                Param::Int(attempt),
-                Param::BigInt(run_at),
-                Param::NullText(error),
-                Param::BigInt(at),
-                Param::Text(from),
-                Param::BigInt(token),
-                Param::NullBigInt(resolved_since),
-            ]),
+            } => {
+                let (from, to) = edge.params();
+                requeue_edges.push(edge);
+                requeue.push(vec![
+                    Param::Text(run_id),
+                    to,
+                    Param::Int(attempt),
+                    Param::BigInt(run_at),
+                    Param::NullText(error),
+                    Param::BigInt(at),
+                    from,
+                    Param::BigInt(token),
+                    Param::NullBigInt(resolved_since),
+                ])
+            }
             Write::Many(_) => unreachable!("nested writes are flattened above"),
         }
     }
-    let build = |head: &str, rows: Vec<Vec<Param>>, tail: &str| {
-        (!rows.is_empty()).then(|| {
-            let mut s = Stmt::new(head);
-            s.push_values(rows);
-            s.push_sql(tail);
-            s
-        })
-    };
-    Plan {
-        // VALUES columns are named column1, column2, ... on both backends.
-        steps: build(
+    // VALUES columns are named column1, column2, ... on both backends. Statuses the statement needs besides the
+    // rows' are bound first; the rows' placeholders are numbered after them.
+    let steps = (!steps.is_empty()).then(|| {
+        let mut s = Stmt::new("");
+        let running = status::param(&mut s, RunStatus::Running);
+        s.push_sql(
             "INSERT INTO steps (run_id, step_key, attempt, position, name, status, output, error, started_at, \
              finished_at, retry_at, kind, wake_at) SELECT v.column1, v.column2, v.column3, v.column4, v.column5, \
              v.column6, v.column7, v.column8, v.column9, v.column10, v.column11, v.column13, v.column14 FROM (VALUES ",
-            steps,
-            ") AS v WHERE EXISTS (SELECT 1 FROM runs WHERE runs.id = v.column1 AND runs.status = 'running' \
-             AND runs.lease_token = v.column12) ON CONFLICT DO NOTHING RETURNING run_id, step_key, attempt",
-        ),
-        finish: build(
-            "UPDATE runs SET status = v.column2, attempt = v.column3, output = v.column4, error = v.column5, \
-             finished_at = v.column6, updated_at = v.column6, notify_pending = v.column9 FROM (VALUES ",
-            finish,
+        );
+        s.push_values(steps);
+        s.push_sql(&format!(
+            ") AS v WHERE EXISTS (SELECT 1 FROM runs WHERE runs.id = v.column1 AND runs.status = {running} \
+             AND runs.lease_token = v.column12) ON CONFLICT DO NOTHING RETURNING run_id, step_key, attempt"
+        ));
+        s
+    });
+    let finish = (!finish.is_empty()).then(|| {
+        let mut s = Stmt::new("");
+        let set = status::set_rows(&mut s, "v.column2", &finish_edges);
+        s.push_sql(&format!(
+            "UPDATE runs SET {set}, attempt = v.column3, output = v.column4, error = v.column5, \
+             finished_at = v.column6, updated_at = v.column6, notify_pending = v.column9 FROM (VALUES "
+        ));
+        s.push_values(finish);
+        s.push_sql(
             ") AS v WHERE runs.id = v.column1 AND runs.status = v.column7 AND runs.lease_token = v.column8 \
              RETURNING runs.id AS id",
-        ),
-        requeue: build(
-            &format!(
-                "UPDATE runs SET status = CASE WHEN {RESOLVED} THEN 'queued' ELSE v.column2 END, \
-                 attempt = v.column3, run_at = CASE WHEN {RESOLVED} THEN v.column6 ELSE v.column4 END, \
-                 error = v.column5, lease_owner = NULL, updated_at = v.column6 FROM (VALUES "
-            ),
-            requeue,
-            ") AS v WHERE runs.id = v.column1 AND runs.status = v.column7 AND runs.lease_token = v.column8 \
-             RETURNING runs.id AS id",
-        ),
-    }
+        );
+        s
+    });
+    let requeue = match requeue.is_empty() {
+        true => None,
+        false => {
+            let mut s = Stmt::new("");
+            let resolved = resolved(&mut s);
+            let (set, resumed) = status::set_rows_or_resumed(&mut s, "v.column2", &requeue_edges, &resolved)?;
+            s.push_sql(&format!(
+                "UPDATE runs SET {set}, attempt = v.column3, run_at = CASE WHEN {resumed} THEN v.column6 \
+                 ELSE v.column4 END, error = v.column5, lease_owner = NULL, updated_at = v.column6 FROM (VALUES "
+            ));
+            s.push_values(requeue);
+            s.push_sql(
+                ") AS v WHERE runs.id = v.column1 AND runs.status = v.column7 AND runs.lease_token = v.column8 \
+                 RETURNING runs.id AS id",
+            );
+            Some(s)
+        }
+    };
+    Ok(Plan { steps, finish, requeue })
 }
 
 /// What the statements reported as changed.
@@ -325,7 +352,10 @@ async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>, stats: Arc<WriterStats
         let writes: Vec<Write> = jobs.iter().map(|j| j.write.clone()).collect();
         stats.batch_size.observe(jobs.len() as f64);
         let began = std::time::Instant::now();
-        let applied = apply(&db, plan(&writes)).await;
+        let applied = match plan(&writes) {
+            Ok(plan) => apply(&db, plan).await,
+            Err(e) => Err(e),
+        };
         stats.commit_seconds.observe_duration(began.elapsed());
         match applied {
             Ok(changed) => {

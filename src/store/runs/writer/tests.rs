@@ -1,4 +1,5 @@
 use super::*;
+use ingot_actors::run::state::RunEvent;
 
 fn step(key: &str) -> Write {
     Write::Step {
@@ -8,7 +9,7 @@ fn step(key: &str) -> Write {
         attempt: 1,
         position: 0,
         name: key.into(),
-        status: "completed".into(),
+        status: StepStatus::Completed,
         output: None,
         error: None,
         started_at: 0,
@@ -24,8 +25,7 @@ fn a_composite_write_plans_its_steps_before_the_transition_and_answers_for_the_t
     let finish = Write::Finish {
         run_id: "r".into(),
         token: 2,
-        from: "running".into(),
-        to: "completed".into(),
+        edge: status::row(RunEvent::Succeeded).unwrap(),
         attempt: 0,
         output: None,
         error: None,
@@ -33,7 +33,7 @@ fn a_composite_write_plans_its_steps_before_the_transition_and_answers_for_the_t
         notify: false,
     };
     let many = Write::Many(vec![step("nap"), finish]);
-    let p = plan(std::slice::from_ref(&many));
+    let p = plan(std::slice::from_ref(&many)).unwrap();
     assert!(p.steps.is_some() && p.finish.is_some() && p.requeue.is_none());
     let mut changed = Changed::default();
     changed.steps.insert(("r".into(), "nap".into(), 1));
