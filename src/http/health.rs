@@ -8,6 +8,11 @@ use serde_json::json;
 use std::time::Duration;
 
 pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(report(&state).await?))
+}
+
+/// What `GET /health` answers (the dashboard's Health page renders the same value).
+pub async fn report(state: &AppState) -> Result<serde_json::Value, ApiError> {
     let pools = tokio::time::timeout(Duration::from_secs(5), state.supervisor.health())
         .await
         .map_err(|_| ApiError::Unavailable("the supervisor did not answer within 5s".into()))?;
@@ -28,7 +33,7 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             })
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
+    Ok(json!({
         "status": 200,
         "message": "OK",
         "node_id": rt.config.node_id,
@@ -49,7 +54,7 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             "prune_interval_seconds": state.config.prune_interval.as_secs(),
             "pruner": state.retention.snapshot(),
         },
-    })))
+    }))
 }
 
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
