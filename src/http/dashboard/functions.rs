@@ -95,7 +95,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>, who: Identity) -
                 escape(at),
                 escape(by)
             ),
-            None => "running".into(),
+            None => "active".into(),
         };
         let st = stats.get(&def.id).cloned().unwrap_or_default();
         let finished: i64 = st.finished.values().sum();
@@ -132,9 +132,9 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>, who: Identity) -
     }
     let mut body = format!(
         r#"<p>A paused function still gets a run for every event it matches; those runs are <strong>held</strong> (queued, not started) and start, oldest first, when it is resumed. Nothing is skipped. A run already executing goes on.</p>
-<table id="functions"><caption class="muted">Figures: runs finished in the last {WINDOW_HOURS} h; success = completed / (completed + failed); durations from start to finish.</caption>
+<div class="scroll"><table id="functions"><caption class="muted">Figures: runs finished in the last {WINDOW_HOURS} h; success = completed / (completed + failed); durations from start to finish.</caption>
 <thead><tr><th scope="col">Function</th><th scope="col">Triggers</th><th scope="col">Flow control</th><th scope="col">Retries</th><th scope="col">State</th><th scope="col">Finished</th><th scope="col">Success</th><th scope="col">p50</th><th scope="col">p99</th><th scope="col">Action</th></tr></thead>
-<tbody>{rows}</tbody></table>"#
+<tbody>{rows}</tbody></table></div>"#
     );
     if ctx.can_act() {
         let options: String = defs
