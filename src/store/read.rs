@@ -693,6 +693,45 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn cursors_round_trip_and_bad_ones_are_refused() {
+        let c = Cursor {
+            created_at: 1_700_000_000_000,
+            id: "01a23a6f-d942-7625".into(),
+        };
+        assert_eq!(c.to_string(), "1700000000000.01a23a6f-d942-7625");
+        assert_eq!(Cursor::parse(&c.to_string()), Some(c));
+        for bad in ["", "123", "x.id", "123.", ".id"] {
+            assert_eq!(Cursor::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn free_text_is_lowercased_and_its_wildcards_escaped() {
+        assert_eq!(like_pattern("Card Declined"), "%card declined%");
+        assert_eq!(like_pattern(r"50%_off\"), r"%50\%\_off\\%");
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        assert_eq!(percentile(&[], 50), None);
+        assert_eq!(percentile(&[7], 99), Some(7));
+        let v: Vec<i64> = (1..=100).collect();
+        assert_eq!((percentile(&v, 50), percentile(&v, 99)), (Some(50), Some(99)));
+        assert_eq!(percentile(&[1, 2, 3], 50), Some(2));
+        assert_eq!(percentile(&[1, 2, 3], 99), Some(3));
+    }
+
+    #[test]
+    fn the_success_rate_leaves_cancelled_runs_out() {
+        let mut s = FunctionStats::default();
+        assert_eq!(s.success_rate(), None);
+        s.finished.insert("completed".into(), 3);
+        s.finished.insert("failed".into(), 1);
+        s.finished.insert("cancelled".into(), 10);
+        assert_eq!(s.success_rate(), Some(0.75));
+    }
+
+    #[test]
     fn credentials_are_redacted_at_any_depth() {
         let mut v = json!({"account": {"provider": "discord", "access_token": "t1", "Refresh_Token": "t2",
             "id_token": null}, "list": [{"password": "p"}], "accessToken": "t3", "token_type": "bearer"});
