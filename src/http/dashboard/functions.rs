@@ -91,8 +91,10 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>, who: Identity) -
         let p = paused.get(&def.id);
         let state_cell = match p {
             Some((at, by)) => format!(
-                r#"<strong class="paused">paused</strong><br><span class="muted">{} by {}</span>"#,
-                escape(at),
+                r#"<strong class="paused">paused</strong><br><span class="muted">since {} by {}</span>"#,
+                chrono::DateTime::parse_from_rfc3339(at)
+                    .map(|t| layout::time(t.timestamp_millis()))
+                    .unwrap_or_else(|_| escape(at)),
                 escape(by)
             ),
             None => "active".into(),
