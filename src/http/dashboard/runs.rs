@@ -313,3 +313,59 @@ fn bulk_cancel_form(
         csrf = ctx.csrf_field(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> RunsQuery {
+        let text: String = pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", layout::url_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        web::Query::<RunsQuery>::from_query(&text).unwrap().into_inner()
+    }
+
+    #[test]
+    fn the_query_becomes_the_stores_filter() {
+        let f = q(&[
+            ("function", "napper"),
+            ("status", "sleeping"),
+            ("event", " test/nap "),
+            ("from", "2023-11-14T22:13"),
+            ("q", "  "),
+            ("before", "5.abc"),
+            ("limit", "2"),
+        ])
+        .filter()
+        .unwrap();
+        assert_eq!(f.function_id.as_deref(), Some("napper"));
+        assert_eq!(f.status, Some(RunStatus::Sleeping));
+        assert_eq!(f.event_name.as_deref(), Some("test/nap"));
+        assert_eq!((f.from_ms, f.to_ms), (Some(1_699_999_980_000), None));
+        assert_eq!(f.text, None, "blank text is no filter");
+        assert_eq!(f.before.map(|c| c.to_string()).as_deref(), Some("5.abc"));
+        assert_eq!(f.limit, 2);
+        assert_eq!(q(&[]).filter().unwrap().limit, PAGE);
+        for bad in [
+            ("status", "nope"),
+            ("limit", "0"),
+            ("limit", "501"),
+            ("before", "x"),
+            ("to", "soon"),
+        ] {
+            assert!(q(&[bad]).filter().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn links_keep_the_filter_and_replace_one_field() {
+        let query = q(&[("function", "a b"), ("status", "failed"), ("live", "0")]);
+        assert_eq!(
+            query.url(&[("status", None), ("before", Some("9.x"))]),
+            "/dashboard/runs?function=a%20b&live=0&before=9.x"
+        );
+        assert_eq!(query.url(&[]), "/dashboard/runs?function=a%20b&status=failed&live=0");
+    }
+}
