@@ -46,6 +46,7 @@ pub async fn list_runs(q: web::Query<RunsQuery>, state: web::Data<AppState>) -> 
         function_id: q.function.clone(),
         status,
         limit,
+        ..RunFilter::default()
     };
     let runs = read::list_runs(&state.db, &filter).await?;
     Ok(HttpResponse::Ok().json(json!({ "runs": runs })))

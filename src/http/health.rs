@@ -9,6 +9,11 @@ use serde_json::json;
 use std::time::Duration;
 
 pub async fn health(state: web::Data<AppState>, gate: web::Data<super::guard::Gate>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(report(&state, &gate).await?))
+}
+
+/// What `GET /health` answers (the dashboard's Health page renders the same value).
+pub async fn report(state: &AppState, gate: &super::guard::Gate) -> Result<serde_json::Value, ApiError> {
     let pools = tokio::time::timeout(Duration::from_secs(5), state.supervisor.health())
         .await
         .map_err(|_| ApiError::Unavailable("the supervisor did not answer within 5s".into()))?;
@@ -29,7 +34,7 @@ pub async fn health(state: web::Data<AppState>, gate: web::Data<super::guard::Ga
             })
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
+    Ok(json!({
         "status": 200,
         "message": "OK",
         "node_id": rt.config.node_id,
@@ -51,7 +56,7 @@ pub async fn health(state: web::Data<AppState>, gate: web::Data<super::guard::Ga
             "prune_interval_seconds": state.config.prune_interval.as_secs(),
             "pruner": state.retention.snapshot(),
         },
-    })))
+    }))
 }
 
 /// Ready when the database takes a write within `INGOT_DB_TIMEOUT`, on the probes' own connection

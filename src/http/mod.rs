@@ -9,6 +9,7 @@
 pub mod actions;
 pub mod api;
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod guard;
@@ -71,7 +72,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/actions", web::get().to(actions::list))
         .route("/api/v1/drain", web::get().to(api::drain))
         .configure(webhooks::routes)
-        .configure(auth::login::routes);
+        .configure(auth::login::routes)
+        .configure(dashboard::routes);
 }
 
 /// Serves the API on a listener the daemon bound first (so a taken port fails start-up before anything else

@@ -13,6 +13,7 @@ mod claim_order;
 mod config;
 mod crash;
 mod crash_steps;
+mod dashboard;
 mod docs;
 mod email;
 mod engine;

@@ -22,13 +22,19 @@ pub async fn cancel_run(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let now = now();
-    let audit = Audit::new(actor_of(&req), ActionKind::Cancel, json!({})).on_run(&id);
-    if cancel::cancel_one(&state.db, &id, &audit, now).await? {
-        tracing::info!(run_id = %id, actor = %audit.actor, "run cancelled through the API");
-        return Ok(HttpResponse::Ok().json(json!({"id": id, "status": RunStatus::Cancelled.as_str()})));
+    cancel(&state, &id, actor_of(&req)).await?;
+    Ok(HttpResponse::Ok().json(json!({"id": id, "status": RunStatus::Cancelled.as_str()})))
+}
+
+/// Cancels one run for `actor` (the JSON API and the dashboard): the store's cancel, audited; 404 unknown run,
+/// 409 finished run.
+pub async fn cancel(state: &AppState, id: &str, actor: String) -> Result<(), ApiError> {
+    let audit = Audit::new(actor, ActionKind::Cancel, json!({})).on_run(id);
+    if cancel::cancel_one(&state.db, id, &audit, now()).await? {
+        tracing::info!(run_id = %id, actor = %audit.actor, "run cancelled");
+        return Ok(());
     }
-    match read::get_run(&state.db, &id).await? {
+    match read::get_run(&state.db, id).await? {
         Some(r) => Err(ApiError::Conflict(format!(
             "run {id:?} has already finished ({})",
             r.summary.status
@@ -104,12 +110,25 @@ pub async fn bulk_cancel(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let params: serde_json::Value = body(&bytes)?;
-    let f = filter(body(&bytes)?, &state)?;
-    let mut audit = Audit::new(actor_of(&req), ActionKind::BulkCancel, params);
+    let (n, action_id) = bulk_cancel_by(&state, params, actor_of(&req)).await?;
+    Ok(HttpResponse::Ok().json(json!({"cancelled": n, "action_id": action_id})))
+}
+
+/// A bulk cancel by the filter `params` (`{function, status, from, to, event}`, checked here) for `actor` (the
+/// JSON API and the dashboard). Returns how many runs it cancelled and the action's id.
+pub async fn bulk_cancel_by(
+    state: &AppState,
+    params: serde_json::Value,
+    actor: String,
+) -> Result<(usize, String), ApiError> {
+    let b: BulkCancel = serde_json::from_value(params.clone())
+        .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?;
+    let f = filter(b, state)?;
+    let mut audit = Audit::new(actor, ActionKind::BulkCancel, params);
     audit.function_id = f.function_id.clone();
     let n = cancel::bulk_cancel(&state.db, &f, &audit, now()).await?;
-    tracing::info!(cancelled = n, actor = %audit.actor, "runs cancelled by a bulk cancel through the API");
-    Ok(HttpResponse::Ok().json(json!({"cancelled": n, "action_id": audit.id})))
+    tracing::info!(cancelled = n, actor = %audit.actor, "runs cancelled by a bulk cancel");
+    Ok((n, audit.id))
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,11 +148,7 @@ pub async fn rerun(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let b: RerunBody = body(&bytes)?;
-    let params = json!({"from_step": b.from_step});
-    let audit = Audit::new(actor_of(&req), ActionKind::Rerun, params).on_run(&id);
-    let run = rerun::rerun(&state.db, &state.registry, &id, b.from_step.as_deref(), &audit, now()).await?;
-    state.supervisor.wake(vec![run.function_id.clone()]);
-    tracing::info!(run_id = %id, new_run_id = %run.id, actor = %audit.actor, "run rerun through the API");
+    let (run, action_id) = rerun_one(&state, &id, b.from_step.clone(), actor_of(&req)).await?;
     Ok(HttpResponse::Ok().json(json!({
         "id": run.id,
         "rerun_of": id,
@@ -141,6 +156,22 @@ pub async fn rerun(
         "status": RunStatus::Queued.as_str(),
         "from_step": b.from_step,
         "kept_steps": run.kept_steps,
-        "action_id": audit.id,
+        "action_id": action_id,
     })))
+}
+
+/// Reruns a finished run (from a step) for `actor` (the JSON API and the dashboard), audited, and wakes its
+/// function's pool. Returns the new run and the action's id.
+pub async fn rerun_one(
+    state: &AppState,
+    id: &str,
+    from_step: Option<String>,
+    actor: String,
+) -> Result<(rerun::Rerun, String), ApiError> {
+    let params = json!({"from_step": from_step});
+    let audit = Audit::new(actor, ActionKind::Rerun, params).on_run(id);
+    let run = rerun::rerun(&state.db, &state.registry, id, from_step.as_deref(), &audit, now()).await?;
+    state.supervisor.wake(vec![run.function_id.clone()]);
+    tracing::info!(run_id = %id, new_run_id = %run.id, actor = %audit.actor, "run rerun");
+    Ok((run, audit.id))
 }

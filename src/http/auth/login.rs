@@ -1,9 +1,8 @@
 //! The dashboard's sign-in: `GET /login` (a server-rendered form, no script), `POST /login` (name and password →
-//! session cookie, then `/dashboard`), `POST /logout` (behind the middleware: needs the session and its CSRF
-//! token) and `GET /dashboard`, the page a session lands on until the dashboard's own pages arrive: who is signed
-//! in, the auth-off warning, the sign-out button.
+//! session cookie, then `/dashboard`, whose pages are in `http::dashboard`) and `POST /logout` (behind the
+//! middleware: needs the session and its CSRF token).
 
-use super::identity::{Identity, Principal};
+use super::identity::Identity;
 use super::{DASHBOARD_PREFIX, passwords, sessions};
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -15,8 +14,7 @@ use serde::Deserialize;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(form))
         .route("/login", web::post().to(login))
-        .route("/logout", web::post().to(logout))
-        .route(DASHBOARD_PREFIX, web::get().to(home));
+        .route("/logout", web::post().to(logout));
 }
 
 /// Escapes text for HTML.
@@ -120,28 +118,4 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest, _who: Identity
         .insert_header((header::SET_COOKIE, sessions::clear_cookie(&state.auth.config)))
         .insert_header((header::LOCATION, "/login"))
         .finish())
-}
-
-/// `GET /dashboard`: who is signed in, and the sign-out form (with the CSRF token).
-pub async fn home(state: web::Data<AppState>, who: Identity) -> HttpResponse {
-    let signed_in = match &who.principal {
-        Principal::User { name } => format!("<p>Signed in as <strong>{}</strong>.</p>", escape(name)),
-        _ => format!("<p>Signed in as <strong>{}</strong>.</p>", escape(&who.who())),
-    };
-    let logout = who.csrf_token.as_ref().map_or(String::new(), |csrf| {
-        format!(
-            r#"<form method="post" action="/logout"><input type="hidden" name="csrf_token" value="{}"><button type="submit">Sign out</button></form>"#,
-            escape(csrf)
-        )
-    });
-    html(
-        actix_web::http::StatusCode::OK,
-        page(
-            "Dashboard",
-            &format!(
-                r#"<h1>Ingot</h1>{banner}{signed_in}<p>The JSON API is under <code>/api/v1/</code>.</p>{logout}"#,
-                banner = auth_off_banner(&state)
-            ),
-        ),
-    )
 }
