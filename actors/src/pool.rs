@@ -8,7 +8,7 @@
 use crate::function::Function;
 use crate::run::{RunActor, RunDone};
 use crate::runtime::Runtime;
-use crate::store::ClaimRequest;
+use crate::store::{ClaimRequest, StoreError};
 use crate::time::now_ms;
 use actix::prelude::*;
 use std::sync::Arc;
@@ -43,6 +43,11 @@ pub struct Pool {
     function: Arc<Function>,
     slots: usize,
     in_flight: usize,
+    /// The runs this pool executes now (their actors are alive).
+    running: std::collections::HashSet<String>,
+    /// Since when a claim's answer was lost (the database failed after perhaps committing it): once the database
+    /// answers again, runs this node holds since then and does not execute are handed back.
+    in_doubt_since: Option<i64>,
     claiming: bool,
     maybe_more: bool,
     draining: bool,
@@ -64,6 +69,8 @@ impl Pool {
                 rt,
                 function,
                 in_flight: 0,
+                running: std::collections::HashSet::new(),
+                in_doubt_since: None,
                 claiming: false,
                 maybe_more: true,
                 draining: false,
@@ -113,6 +120,9 @@ impl Pool {
                     // hands the run back.
                     let full = runs.len() >= limit;
                     act.start_runs(runs, ctx);
+                    if let Some(since) = act.in_doubt_since.take() {
+                        act.release_in_doubt(since, ctx);
+                    }
                     if full {
                         act.maybe_more = true;
                     } else if !act.draining {
@@ -121,6 +131,9 @@ impl Pool {
                 }
                 Err(e) if !act.draining => {
                     tracing::error!(function_id = %act.function.id(), error = %e, "claim failed; retrying in 1s");
+                    if !matches!(e, StoreError::Data(_)) {
+                        act.in_doubt_since = Some(act.in_doubt_since.map_or(now, |t| t.min(now)));
+                    }
                     act.maybe_more = true;
                     ctx.run_later(Duration::from_secs(1), |act, ctx| act.try_claim(ctx));
                     return;
@@ -135,11 +148,41 @@ impl Pool {
         }));
     }
 
+    /// Hands back the runs claimed by a claim whose answer was lost ([`crate::store::RunStore::release_in_doubt`]), then
+    /// claims again; on failure, tries again at the next successful claim.
+    fn release_in_doubt(&mut self, since: i64, ctx: &mut Context<Self>) {
+        let store = self.rt.store.clone();
+        let function_id = self.function.id().to_string();
+        let node_id = self.rt.config.node_id.clone();
+        let keep: Vec<String> = self.running.iter().cloned().collect();
+        ctx.spawn(
+            async move {
+                store
+                    .release_in_doubt(&function_id, &node_id, since, &keep, now_ms())
+                    .await
+            }
+            .into_actor(self)
+            .map(move |res, act, ctx| match res {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::warn!(function_id = %act.function.id(), released = n, "runs claimed by a claim whose answer was lost are handed back");
+                    act.maybe_more = true;
+                    act.try_claim(ctx);
+                }
+                Err(e) => {
+                    tracing::warn!(function_id = %act.function.id(), error = %e, "could not hand back runs of a lost claim; trying again later");
+                    act.in_doubt_since = Some(act.in_doubt_since.map_or(since, |t| t.min(since)));
+                }
+            }),
+        );
+    }
+
     fn start_runs(&mut self, runs: Vec<crate::store::ClaimedRun>, ctx: &mut Context<Self>) {
         self.claimed_total += runs.len() as u64;
         let me = ctx.address().recipient();
         for run in runs {
             self.in_flight += 1;
+            self.running.insert(run.lease.run_id.clone());
             let actor = RunActor::new(self.rt.clone(), self.function.clone(), run, me.clone());
             if self.executors.is_empty() {
                 actor.start();
@@ -215,6 +258,7 @@ impl Handler<RunDone> for Pool {
     type Result = ();
     fn handle(&mut self, done: RunDone, ctx: &mut Self::Context) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        self.running.remove(&done.run_id);
         if let Some(at) = done.resume_at_ms {
             self.wake_at(at, ctx);
         }

@@ -203,6 +203,18 @@ pub trait RunStore: Send + Sync + 'static {
     async fn heartbeat(&self, node_id: &str, now_ms: i64) -> Result<(), StoreError>;
     /// Hands back every run this node holds (start-up after a crash, or shutdown): running → queued.
     async fn release_node(&self, node_id: &str, now_ms: i64) -> Result<u64, StoreError>;
+    /// Hands back (running → queued) the runs of `function_id` this node holds since `since_ms`, except `keep`:
+    /// after a claim whose answer was lost — the database may have committed it and gone away before replying —
+    /// the pool calls this once the database answers again, so a run claimed without anyone executing it does not
+    /// stay `running` for as long as the node lives.
+    async fn release_in_doubt(
+        &self,
+        function_id: &str,
+        node_id: &str,
+        since_ms: i64,
+        keep: &[String],
+        now_ms: i64,
+    ) -> Result<u64, StoreError>;
 
     /// Atomically records a step's waiting attempt, the wait to index (wait_for_event) and the child run to start
     /// (invoke), guarded by the lease. A waiting attempt already recorded is not an error.

@@ -1,6 +1,7 @@
 //! The claim's order and look-ahead, on the store itself (both backends): runs already under way (a sleeper
 //! about to wake, a due wait) go before runs that have not started; a sleeper is claimed `wake_ahead` early, a
-//! waiting run or a retry only when due; and `next_wake` tells a pool when to look again.
+//! waiting run or a retry only when due; `next_wake` tells a pool when to look again; and the runs of a claim
+//! whose answer was lost are handed back (`release_in_doubt`).
 
 use crate::both;
 use crate::support::{Backend, TestDb};
@@ -106,4 +107,58 @@ async fn ahead_impl(backend: Backend) {
     assert_eq!(store.next_wake(F, NOW, 250).await.unwrap(), Some(NOW + 150));
     assert_eq!(store.next_wake(F, NOW + 150, 250).await.unwrap(), None);
     assert_eq!(store.next_wake("other", NOW, 250).await.unwrap(), None);
+}
+
+both!(runs_of_a_lost_claim_are_handed_back, in_doubt_impl);
+async fn in_doubt_impl(backend: Backend) {
+    let (db, store) = setup(backend).await;
+    // Claimed earlier and still executing on this node: untouched.
+    run(&db, "earlier", "queued", NOW - 5_000).await;
+    assert_eq!(claim(&store, 1, 0).await, ["earlier"]);
+    db.exec(
+        "UPDATE runs SET updated_at = CAST($1 AS BIGINT) WHERE id = 'earlier'",
+        &[&(NOW - 1_000).to_string()],
+    )
+    .await;
+    // A claim at NOW whose answer was lost: it committed, nobody executes its runs.
+    run(&db, "lost-1", "queued", NOW - 10).await;
+    run(&db, "lost-2", "queued", NOW - 10).await;
+    run(&db, "kept", "queued", NOW - 10).await;
+    assert_eq!(claim(&store, 5, 0).await, ["kept", "lost-1", "lost-2"]);
+    // `kept` was started by a later claim and runs here: the pool names it.
+    let released = store
+        .release_in_doubt(F, "n", NOW, &["kept".to_string()], NOW)
+        .await
+        .expect("release");
+    assert_eq!(released, 2);
+    let status = |id: &'static str| {
+        let db = &db;
+        async move {
+            db.count(
+                &format!(
+                    "SELECT COUNT(*) AS n FROM runs WHERE id = '{id}' AND status = 'queued' AND lease_owner IS NULL"
+                ),
+                &[],
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        (status("lost-1").await, status("lost-2").await),
+        (1, 1),
+        "handed back, due at once"
+    );
+    assert_eq!(
+        (status("kept").await, status("earlier").await),
+        (0, 0),
+        "runs executing here stay theirs"
+    );
+    // Another node's runs and another function's are never touched.
+    assert_eq!(store.release_in_doubt("other", "n", 0, &[], NOW).await.unwrap(), 0);
+    assert_eq!(
+        store.release_in_doubt(F, "other-node", 0, &[], NOW + 6).await.unwrap(),
+        0
+    );
+    // They are claimed again.
+    assert_eq!(claim(&store, 5, 0).await, ["lost-1", "lost-2"]);
 }

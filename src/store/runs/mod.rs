@@ -287,6 +287,58 @@ impl DbRunStore {
     }
 }
 
+/// The `Released` edge for the runs of one function this node holds since a claim whose answer was lost (the
+/// database went away between committing the claim and replying), except `keep`, the runs this node executes:
+/// due at once, so the pool claims them again.
+pub(super) fn release_in_doubt_stmt(
+    function_id: &str,
+    node_id: &str,
+    since_ms: i64,
+    keep: &[String],
+    now_ms: i64,
+) -> Result<Stmt> {
+    let mut s = Stmt::new("");
+    s.params = vec![
+        Param::Text(node_id.into()),
+        Param::BigInt(now_ms),
+        Param::Text(function_id.into()),
+        Param::BigInt(since_ms),
+    ];
+    let set = status::set(&mut s, &[RunEvent::Released])?;
+    let from = status::sources(&mut s, RunEvent::Released)?;
+    let mut sql = format!(
+        "UPDATE runs SET {set}, lease_owner = NULL, run_at = $2, updated_at = $2 WHERE status {from} \
+         AND lease_owner = $1 AND function_id = $3 AND updated_at >= $4"
+    );
+    if !keep.is_empty() {
+        let marks: Vec<String> = keep
+            .iter()
+            .map(|id| {
+                s.params.push(Param::Text(id.clone()));
+                format!("${}", s.params.len())
+            })
+            .collect();
+        sql.push_str(&format!(" AND id NOT IN ({})", marks.join(", ")));
+    }
+    s.sql = sql;
+    Ok(s)
+}
+
+impl DbRunStore {
+    async fn release_in_doubt_inner(
+        &self,
+        function_id: &str,
+        node_id: &str,
+        since_ms: i64,
+        keep: &[String],
+        now_ms: i64,
+    ) -> Result<u64> {
+        let s = release_in_doubt_stmt(function_id, node_id, since_ms, keep, now_ms)?;
+        let n = crate::with_conn!(&self.db, write, |c| c.exec(&s).await?);
+        Ok(n as u64)
+    }
+}
+
 /// The `Released` edge (running → queued) for every run `node_id` holds, due at once.
 pub(super) fn release_stmt(node_id: &str, now_ms: i64) -> Result<Stmt> {
     let mut s = Stmt::new("");
@@ -335,6 +387,19 @@ impl RunStore for DbRunStore {
 
     async fn release_node(&self, node_id: &str, now_ms: i64) -> Result<u64, StoreError> {
         Ok(self.release_node_inner(node_id, now_ms).await?)
+    }
+
+    async fn release_in_doubt(
+        &self,
+        function_id: &str,
+        node_id: &str,
+        since_ms: i64,
+        keep: &[String],
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(self
+            .release_in_doubt_inner(function_id, node_id, since_ms, keep, now_ms)
+            .await?)
     }
 
     async fn begin_wait(

@@ -6,3 +6,4 @@ mod admission;
 mod bad_input;
 mod deadlines;
 mod network;
+mod pg_restart;

@@ -1,5 +1,5 @@
 //! A throwaway PostgreSQL server of a test's own (initdb + pg_ctl in a temp dir, on a free port): for what the
-//! shared server must not go through (TLS settings). As root, the server
+//! shared server must not go through — TLS settings, a stop and a restart in the middle of load. As root, the server
 //! runs as the `postgres` user (PostgreSQL refuses root).
 
 use std::path::{Path, PathBuf};
@@ -78,6 +78,12 @@ impl PgServer {
             &bin("pg_ctl"),
             &["-D", &self.data_str(), "-o", &self.options, "-w", "-l", &log, "start"],
         );
+    }
+
+    /// Stops the server: `fast` (sessions ended, a clean shutdown) or `immediate` (like a crash: recovery at the
+    /// next start). Returns once it is down.
+    pub fn stop(&self, mode: &str) {
+        self.run(&bin("pg_ctl"), &["-D", &self.data_str(), "-m", mode, "-w", "stop"]);
     }
 
     fn data_str(&self) -> String {

@@ -61,6 +61,9 @@ impl RunStore for Scripted {
     async fn release_node(&self, _: &str, _: i64) -> Result<u64, StoreError> {
         unexpected("release_node")
     }
+    async fn release_in_doubt(&self, _: &str, _: &str, _: i64, _: &[String], _: i64) -> Result<u64, StoreError> {
+        unexpected("release_in_doubt")
+    }
     async fn begin_wait(
         &self,
         _: &Lease,
