@@ -3,7 +3,8 @@
 //! `user_created::render`. Input: `<template>\0<globals JSON>`. A bad template renders as itself.
 #![no_main]
 
-use ingot::functions::{event_reminder_broadcast, user_created};
+use ingot::functions::live_events::event_reminder_broadcast;
+use ingot::functions::people::user_created;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
