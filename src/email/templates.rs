@@ -146,3 +146,66 @@ mod tests {
         assert!(err.contains("cohort_title"), "{err}");
     }
 }
+
+/// Whether a Liquid tag or output (`{{ … }}`, `{% … %}`) of `template` holds an integer literal beyond `i64`:
+/// liquid-core 0.26 panics on one (found by fuzz/liquid_user_template), so callers treat such a template as a bad
+/// one before parsing it. Digits outside tags are text and do not count.
+pub fn has_oversized_integer(template: &str) -> bool {
+    let mut rest = template;
+    while let Some(start) = rest.find(['{']) {
+        let after = &rest[start + 1..];
+        let close = match after.chars().next() {
+            Some('{') => "}}",
+            Some('%') => "%}",
+            _ => {
+                rest = after;
+                continue;
+            }
+        };
+        let inner = &after[1..];
+        let end = inner.find(close).unwrap_or(inner.len());
+        let tag = &inner[..end];
+        if tag
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|digits| !digits.is_empty() && digits.parse::<i64>().is_err())
+        {
+            return true;
+        }
+        rest = &inner[end..];
+    }
+    false
+}
+
+#[cfg(test)]
+mod oversized_integer_tests {
+    use super::has_oversized_integer;
+
+    #[test]
+    fn only_integers_in_tags_beyond_i64_count() {
+        assert!(has_oversized_integer(
+            "{{ user.email | append: 99999999999999999999999999 }}"
+        ));
+        assert!(has_oversized_integer("{% if x > 9223372036854775808 %}y{% endif %}"));
+        assert!(
+            has_oversized_integer("{{ 1 | plus: 99999999999999999999"),
+            "an unclosed tag too"
+        );
+        assert!(!has_oversized_integer("{{ 9223372036854775807 }}"));
+        assert!(
+            !has_oversized_integer("call 99999999999999999999999 {{ user.name }}"),
+            "text is not a literal"
+        );
+        assert!(!has_oversized_integer("{{ price | times: 1.5 }} { } {"));
+    }
+
+    #[test]
+    fn the_fuzz_finding_renders_as_itself() {
+        let t = "{{ user.email | append: 99999999999999999999999999 }}";
+        let user = serde_json::json!({"email": "a@example.com"});
+        assert_eq!(crate::functions::people::user_created::render(t, &user), t);
+        assert_eq!(
+            crate::functions::live_events::event_reminder_broadcast::render(t, &serde_json::json!({"user": user})),
+            t
+        );
+    }
+}
