@@ -147,6 +147,25 @@ mod tests {
     }
 }
 
+/// Renders a template people wrote (content fields, reminders, notification subjects) with `vars`, a JSON object;
+/// a template that does not parse or render, `vars` that is not an object, or an integer literal beyond `i64`
+/// ([`has_oversized_integer`]) gives the template back as it is.
+pub fn render_or_itself(template: &str, vars: &Value) -> String {
+    let Ok(globals) = liquid::model::to_object(vars) else {
+        return template.to_string();
+    };
+    // liquid-core 0.26 panics on an integer literal over i64 (found by fuzz/liquid_user_template): refused before
+    // parsing; the catch is a second guard (a fuzzer aborts at any panic, so only the check counts there).
+    if has_oversized_integer(template) {
+        return template.to_string();
+    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser().parse(template)))
+        .ok()
+        .and_then(Result::ok)
+        .and_then(|t| t.render(&globals).ok())
+        .unwrap_or_else(|| template.to_string())
+}
+
 /// Whether a Liquid tag or output (`{{ … }}`, `{% … %}`) of `template` holds an integer literal beyond `i64`:
 /// liquid-core 0.26 panics on one (found by fuzz/liquid_user_template), so callers treat such a template as a bad
 /// one before parsing it. Digits outside tags are text and do not count.
@@ -205,6 +224,10 @@ mod oversized_integer_tests {
         assert_eq!(crate::functions::people::user_created::render(t, &user), t);
         assert_eq!(
             crate::functions::live_events::event_reminder_broadcast::render(t, &serde_json::json!({"user": user})),
+            t
+        );
+        assert_eq!(
+            crate::functions::content::resource_chat::render(t, &serde_json::json!({"user": user})),
             t
         );
     }

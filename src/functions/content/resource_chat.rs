@@ -36,7 +36,6 @@ use crate::platform::content::{self, ContentResource};
 use ingot_actors::{FnError, FunctionDef, ResultExt, RunCtx, StepError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::sync::LazyLock;
 use std::time::Duration;
 
 pub const ID: &str = "resource-chat";
@@ -60,21 +59,9 @@ pub fn definition(deps: Deps) -> FunctionDef {
         .emits(&[])
 }
 
-static LIQUID: LazyLock<liquid::Parser> = LazyLock::new(|| {
-    liquid::ParserBuilder::with_stdlib()
-        .build()
-        .expect("the standard Liquid parser builds")
-});
-
 /// Renders `template` with `vars` (an object); a template that does not parse or render is returned as it is.
 pub fn render(template: &str, vars: &Value) -> String {
-    let Ok(liquid::model::Value::Object(globals)) = liquid::model::to_value(vars) else {
-        return template.to_string();
-    };
-    LIQUID
-        .parse(template)
-        .and_then(|t| t.render(&globals))
-        .unwrap_or_else(|_| template.to_string())
+    crate::email::templates::render_or_itself(template, vars)
 }
 
 /// The Liquid variables of a resource (see the module doc).

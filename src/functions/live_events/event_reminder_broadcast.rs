@@ -31,7 +31,6 @@ use ingot_actors::service::ServiceError;
 use ingot_actors::{FnError, FunctionDef, ResultExt, RunCtx, StepError, Trigger};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::sync::LazyLock;
 
 pub const ID: &str = "event-reminder-broadcast";
 pub const SCHEDULE: &str = "TZ=America/Los_Angeles 0 6 * * *";
@@ -77,27 +76,9 @@ pub fn due_reminders(links: &[ReminderLink], tick: DateTime<Utc>) -> Vec<Reminde
     out
 }
 
-static LIQUID: LazyLock<liquid::Parser> = LazyLock::new(|| {
-    liquid::ParserBuilder::with_stdlib()
-        .build()
-        .expect("the standard Liquid parser builds")
-});
-
 /// Renders a Liquid template with these globals; on any error returns the template unrendered.
 pub fn render(template: &str, globals: &Value) -> String {
-    let Ok(globals) = liquid::model::to_object(globals) else {
-        return template.to_string();
-    };
-    // liquid-core 0.26 panics on an integer literal over i64 (found by fuzz/liquid_user_template): such a template
-    // is a bad template, refused before parsing; the catch is a second guard (a fuzzer aborts at any panic).
-    if crate::email::templates::has_oversized_integer(template) {
-        return template.to_string();
-    }
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| LIQUID.parse(template)))
-        .ok()
-        .and_then(Result::ok)
-        .and_then(|t| t.render(&globals).ok())
-        .unwrap_or_else(|| template.to_string())
+    crate::email::templates::render_or_itself(template, globals)
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -19,7 +19,6 @@ use crate::functions::Deps;
 use crate::platform::{communication, users};
 use ingot_actors::{FnError, FunctionDef, ResultExt, RunCtx, StepError, Trigger};
 use serde_json::{Value, json};
-use std::sync::LazyLock;
 
 pub const ID: &str = "user-created";
 pub const EVENT: &str = "user/created";
@@ -32,25 +31,9 @@ pub fn definition(deps: Deps) -> FunctionDef {
         .summary("Gives a new user the `user` role and an active Newsletter/Email preference; renders the admin notification (not sent).")
 }
 
-static LIQUID: LazyLock<liquid::Parser> = LazyLock::new(|| {
-    liquid::ParserBuilder::with_stdlib()
-        .build()
-        .expect("the standard Liquid parser builds")
-});
-
 /// Renders a Liquid template with `user`; on any template error returns the template unrendered.
 pub fn render(template: &str, user: &Value) -> String {
-    let globals = liquid::object!({ "user": liquid::model::to_value(user).unwrap_or(liquid::model::Value::Nil) });
-    // liquid-core 0.26 panics on an integer literal over i64 (found by fuzz/liquid_user_template): such a template
-    // is a bad template, refused before parsing; the catch is a second guard (a fuzzer aborts at any panic).
-    if crate::email::templates::has_oversized_integer(template) {
-        return template.to_string();
-    }
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| LIQUID.parse(template)))
-        .ok()
-        .and_then(Result::ok)
-        .and_then(|t| t.render(&globals).ok())
-        .unwrap_or_else(|| template.to_string())
+    crate::email::templates::render_or_itself(template, &json!({ "user": user }))
 }
 
 async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
