@@ -297,19 +297,15 @@ pub(super) fn release_in_doubt_stmt(
     keep: &[String],
     now_ms: i64,
 ) -> Result<Stmt> {
-    let mut s = Stmt::new("");
-    s.params = vec![
-        Param::Text(node_id.into()),
-        Param::BigInt(now_ms),
-        Param::Text(function_id.into()),
-        Param::BigInt(since_ms),
-    ];
-    let set = status::set(&mut s, &[RunEvent::Released])?;
-    let from = status::sources(&mut s, RunEvent::Released)?;
-    let mut sql = format!(
-        "UPDATE runs SET {set}, lease_owner = NULL, run_at = $2, updated_at = $2 WHERE status {from} \
-         AND lease_owner = $1 AND function_id = $3 AND updated_at >= $4"
-    );
+    let mut s = released(
+        vec![
+            Param::Text(node_id.into()),
+            Param::BigInt(now_ms),
+            Param::Text(function_id.into()),
+            Param::BigInt(since_ms),
+        ],
+        " AND function_id = $3 AND updated_at >= $4",
+    )?;
     if !keep.is_empty() {
         let marks: Vec<String> = keep
             .iter()
@@ -318,9 +314,8 @@ pub(super) fn release_in_doubt_stmt(
                 format!("${}", s.params.len())
             })
             .collect();
-        sql.push_str(&format!(" AND id NOT IN ({})", marks.join(", ")));
+        s.sql.push_str(&format!(" AND id NOT IN ({})", marks.join(", ")));
     }
-    s.sql = sql;
     Ok(s)
 }
 
@@ -341,13 +336,18 @@ impl DbRunStore {
 
 /// The `Released` edge (running → queued) for every run `node_id` holds, due at once.
 pub(super) fn release_stmt(node_id: &str, now_ms: i64) -> Result<Stmt> {
+    released(vec![Param::Text(node_id.into()), Param::BigInt(now_ms)], "")
+}
+
+/// The `Released` edge for the runs leased to `$1`, due at `$2`, narrowed by `filter` (over further `params`).
+fn released(params: Vec<Param>, filter: &str) -> Result<Stmt> {
     let mut s = Stmt::new("");
-    s.params = vec![Param::Text(node_id.into()), Param::BigInt(now_ms)];
+    s.params = params;
     let set = status::set(&mut s, &[RunEvent::Released])?;
     let from = status::sources(&mut s, RunEvent::Released)?;
     s.sql = format!(
         "UPDATE runs SET {set}, lease_owner = NULL, run_at = $2, updated_at = $2 WHERE status {from} \
-         AND lease_owner = $1"
+         AND lease_owner = $1{filter}"
     );
     Ok(s)
 }
