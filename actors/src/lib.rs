@@ -25,6 +25,9 @@
 //! - Work waits in the database, never in a mailbox: a wake-up message only says "look at the store".
 //! - A step's result is persisted before the handler continues; a persisted completed step never runs again.
 //! - Every run-state write is guarded by the run's lease token (fencing), see [`store::RunStore`].
+// The crate's documentation is for its maintainers (`cargo doc --document-private-items` in CI), so a module's
+// doc comment may link to the private items it is made of.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod backoff;
 pub mod cron;

@@ -15,13 +15,56 @@ const MIGRATION_LOCK: i64 = 0x1_6_0_7;
 
 /// Applies pending migrations; returns the versions applied.
 pub async fn run(db: &Db) -> Result<Vec<String>> {
+    migrate(db, Direction::Up).await
+}
+
+/// Reverts every applied migration, newest first, through its `down.sql`; returns the versions reverted.
+pub async fn revert_all(db: &Db) -> Result<Vec<String>> {
+    migrate(db, Direction::DownAll).await
+}
+
+/// Applies the oldest pending migration only. With [`revert_last`], the schema test walks every migration up and
+/// down one at a time on both backends.
+pub async fn run_next(db: &Db) -> Result<Vec<String>> {
+    migrate(db, Direction::Next).await
+}
+
+/// Reverts the newest applied migration only.
+pub async fn revert_last(db: &Db) -> Result<Vec<String>> {
+    migrate(db, Direction::Last).await
+}
+
+#[derive(Clone, Copy)]
+enum Direction {
+    Up,
+    Next,
+    Last,
+    DownAll,
+}
+
+/// One direction through a backend's embedded tree.
+fn apply<DB: diesel::backend::Backend>(
+    harness: &mut impl MigrationHarness<DB>,
+    source: EmbeddedMigrations,
+    direction: Direction,
+) -> std::result::Result<Vec<String>, String> {
+    let versions = match direction {
+        Direction::Up => harness.run_pending_migrations(source),
+        Direction::Next => harness.run_next_migration(source).map(|v| vec![v]),
+        Direction::Last => harness.revert_last_migration(source).map(|v| vec![v]),
+        Direction::DownAll => harness.revert_all_migrations(source),
+    };
+    versions
+        .map(|v| v.iter().map(|m| m.to_string()).collect())
+        .map_err(|e| e.to_string())
+}
+
+async fn migrate(db: &Db, direction: Direction) -> Result<Vec<String>> {
     match db {
         Db::Sqlite { write, .. } => {
             let mut conn = write.get().await.map_err(Error::pool)?;
-            conn.spawn_blocking(|c| {
-                c.run_pending_migrations(SQLITE)
-                    .map(|v| v.iter().map(|m| m.to_string()).collect())
-                    .map_err(diesel::result::Error::QueryBuilderError)
+            conn.spawn_blocking(move |c| {
+                apply(c, SQLITE, direction).map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))
             })
             .await
             .map_err(|e| Error::Migration(e.to_string()))
@@ -42,10 +85,7 @@ pub async fn run(db: &Db) -> Result<Vec<String>> {
                     &mut conn,
                 )
                 .map_err(|e| Error::Migration(format!("cannot take the migration lock: {e}")))?;
-                let applied = conn
-                    .run_pending_migrations(POSTGRES)
-                    .map(|v| v.iter().map(|m| m.to_string()).collect())
-                    .map_err(|e| Error::Migration(e.to_string()));
+                let applied = apply(&mut conn, POSTGRES, direction).map_err(Error::Migration);
                 // Unlock explicitly: the session may outlive this function while its runtime is busy.
                 let unlocked = diesel::RunQueryDsl::execute(
                     diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")),

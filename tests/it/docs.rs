@@ -1,5 +1,6 @@
 //! ARCHITECTURE.md stays true where a claim can be checked by code: every file or folder it cites exists, and its
-//! lists of lifecycle states and events are the code's. The README documents every setting and uses each section title once.
+//! lists of lifecycle states and events are the code's. The README documents every setting, uses each section title once,
+//! and gives the test command CI runs.
 
 use ingot_actors::run::state::{RunEvent, RunStatus, StepEvent, StepStatus};
 use std::path::{Path, PathBuf};
@@ -41,7 +42,13 @@ fn repo_paths() -> Vec<String> {
             }
         }
     }
-    let mut out = Vec::new();
+    // The root's own files (Cargo.toml, deny.toml, ...).
+    let mut out: Vec<PathBuf> = std::fs::read_dir(ROOT)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
     for top in TOP {
         let dir = Path::new(ROOT).join(top);
         if dir.is_dir() {
@@ -147,4 +154,27 @@ fn readme_sections_are_unique() {
         }
     }
     assert!(twice.is_empty(), "README headings used twice: {twice:?}");
+}
+
+/// CI runs the README's test command as written (the command under "Run the tests"), so what a newcomer runs is
+/// what CI checks.
+#[test]
+fn ci_runs_the_readmes_test_command() {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).expect("README");
+    let after = readme
+        .split("Run the tests")
+        .nth(1)
+        .expect("the README says how to run the tests");
+    let command = after
+        .split("```sh")
+        .nth(1)
+        .and_then(|block| block.split("```").next())
+        .map(str::trim)
+        .expect("a sh block with the test command");
+    assert!(command.starts_with("cargo test"), "{command}");
+    let ci = std::fs::read_to_string(Path::new(ROOT).join(".ci/run")).expect(".ci/run");
+    assert!(
+        ci.lines().any(|line| line.trim() == command),
+        ".ci/run does not run the README's test command `{command}`"
+    );
 }

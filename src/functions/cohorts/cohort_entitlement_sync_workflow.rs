@@ -12,7 +12,7 @@
 //! 2. "find-users-with-entitlements" — distinct users with a live `cohort_content_access` entitlement from a
 //!    non-refunded purchase of a product that sells the cohort, with their email. A missing entitlement type is
 //!    non-retriable. None: returns `{cohortId, cohortTitle, usersProcessed: 0, message}`.
-//! 3. sendEvent "fan-out-user-sync-events-batch-<n>" (n from 1) — per 100 users, one
+//! 3. sendEvent "fan-out-user-sync-events-batch-\<n>" (n from 1) — per 100 users, one
 //!    `cohort-entitlement/sync.user` `{cohortId, userId, userEmail, cohortResourceIds}` each.
 //!
 //! Returns `{cohortId, cohortTitle, usersProcessed, message}`. `changes` is not read (as in the original): each

@@ -10,8 +10,8 @@
 //!    `fields.startsAt` falls on the tick's UTC date, earliest start first (the original kept position order, so
 //!    a workshop opening early waited behind a later one); a workshop sold by two products is listed once. A product
 //!    whose cohort cannot be read is an error in the list, not a failure of the run.
-//! 3. Per workshop: "prep-workshop-<id>" (the start as a time; an unparsable `startsAt` is recorded as an error
-//!    and the workshop skipped), sleepUntil "wait-for-workshop-start-<id>", then "send-emails-<id>": the users
+//! 3. Per workshop: "prep-workshop-\<id>" (the start as a time; an unparsable `startsAt` is recorded as an error
+//!    and the workshop skipped), sleepUntil "wait-for-workshop-start-\<id>", then "send-emails-\<id>": the users
 //!    with a live `cohort_content_access` entitlement covering the workshop (none: skipped with a reason); the
 //!    workshop's attached `email` children, or a default one titled `Your access to <title> opens today`; every
 //!    email to every user with the `workshop_access` template (subject = the email's title, body = its
@@ -167,7 +167,7 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     ctx.step.run("log-summary", || async { Ok(summary.clone()) }).await
 }
 
-/// The body of "send-emails-<id>".
+/// The body of "send-emails-\<id>".
 async fn send_emails(deps: &Deps, key: &str, w: &Workshop) -> Result<Sent, StepError> {
     let db = &deps.db;
     let access = entitlements::require_entitlement_type(db, "cohort_content_access")

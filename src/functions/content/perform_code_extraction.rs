@@ -8,7 +8,7 @@
 //! 2. "detect the text" — Textract `DetectDocumentText` on that object; the `LINE` blocks joined with newlines.
 //! 3. "extract code from screenshot" — OpenAI chat completion (`gpt-4`): a system prompt to reformat OCR'd code
 //!    without changing it, the user prompt asking for one fenced code block with its language.
-//! 4. "partykit broadcast [<resourceId>]" — only with a `resourceId`: `{body: {content: code, role: "assistant"},
+//! 4. "partykit broadcast \[\<resourceId>]" — only with a `resourceId`: `{body: {content: code, role: "assistant"},
 //!    requestId: resourceId, name: "code.extraction.completed"}` to the room `resourceId`.
 //!
 //! Decision: the original turned every failure into a non-retriable error ("Error extracting code from

@@ -5,7 +5,7 @@
 //! messages: [{role, content}], selectedWorkflow?, promptId?, model?}`, `user` = the asking user. Flow control: at
 //! most 5 runs per minute per `event.user.id` (Inngest `rateLimit`; the 6th event is recorded as skipped with
 //! reason `rate_limit`, as Inngest drops it). Steps:
-//! 1. "partykit broadcast user prompt [<resourceId>]" — when the last message has content: `{body: content,
+//! 1. "partykit broadcast user prompt \[\<resourceId>]" — when the last message has content: `{body: content,
 //!    requestId: resourceId, name: "resource.chat.prompted", userId}`.
 //! 2. "get the resource" — missing: non-retriable.
 //! 3. "get the video resource" — the resource's first child when it is a `videoResource` (else null): its
@@ -21,7 +21,7 @@
 //!    (what arrived within 250 ms of the first unsent piece goes out as one message), then the sentinel body `\ok`.
 //!    The assistant's message is appended. A crash or failure mid-stream leaves no record: the step runs again from
 //!    the start (the editor receives the answer again, then `\ok`).
-//! 7. "partykit broadcast [<resourceId>]" — `{body: messages, requestId, name: "resource.chat.completed",
+//! 7. "partykit broadcast \[\<resourceId>]" — `{body: messages, requestId, name: "resource.chat.completed",
 //!    metadata: {workflow}}`.
 //!
 //! Liquid variables: the resource's fields at the top level (`{{title}}`, `{{body}}`, ...), `resource` (the whole

@@ -16,7 +16,7 @@
 //!    restriction and amount is reused, else one is created with an id derived from the product, restriction
 //!    and amount (a repeated step makes no second coupon).
 //! 6. "prepare coupon data for entitlements" — (couponId, userId, amount) per purchase.
-//! 7. "grant entitlement to user <userId>" — one step per purchase, all started together (concurrent
+//! 7. "grant entitlement to user \<userId>" — one step per purchase, all started together (concurrent
 //!    `step.run`s: the step API keys them in the order they are created, so a replay matches them; each is
 //!    persisted on its own). Each loads the user, ensures the personal organization (learner role) and a live
 //!    credit from the coupon; it reports `granted`, `skipped` (they already hold one) or `failed` (no user, no

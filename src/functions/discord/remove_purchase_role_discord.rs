@@ -16,10 +16,10 @@
 //!    ones count too: `refund-entitlements` may already have soft-deleted them for the same refund, and the role at
 //!    Discord must still go. For each, whether another live entitlement of that user (from any other source) grants
 //!    the same role. None → returns `{status: "skipped", reason: "No discord role entitlements"}`.
-//! 5. Per entitlement: "remove discord role <roleId>" — skipped when another live entitlement still grants the
+//! 5. Per entitlement: "remove discord role \<roleId>" — skipped when another live entitlement still grants the
 //!    role, or the user has no linked Discord account; else GET the member and DELETE
 //!    `guilds/{guild}/members/{id}/roles/{roleId}` only if they have it. Then "soft delete discord role entitlement
-//!    <entitlementId>" (a no-op for one already deleted).
+//!    \<entitlementId>" (a no-op for one already deleted).
 //!
 //! Returns `{status: "success", userId, purchaseId, productType, rolesRemoved, removalResults}`.
 //!

@@ -6,7 +6,7 @@
 //! nothing). Steps:
 //! 1. "load the preference type and channel" — Newsletter / Email; missing: non-retriable
 //!    ("Preference type or channel not found").
-//! 2. "load the user" — missing: non-retriable ("User not found with id <id>").
+//! 2. "load the user" — missing: non-retriable ("User not found with id \<id>").
 //! 3. "load the user preference" — the user's Newsletter/Email preference.
 //! 4. Only when there is none: "create the user preference" (active, opted in now) and "load the user
 //!    preference" again (the engine numbers the repeated name `load the user preference:1`).

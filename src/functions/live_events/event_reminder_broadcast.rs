@@ -8,7 +8,7 @@
 //!    `{type: "event-reminder", hoursInAdvance: <number>}`; the event must be `published` (`fields.state`) and have
 //!    a `startsAt`; reminder time = start − hoursInAdvance hours; kept when tick ≤ time < the next UTC midnight
 //!    after the tick; sorted by time (then event, email).
-//! 2. Per reminder: sleepUntil "wait-for-reminder-<eventId>-<emailId>", then "send-reminder-<eventId>-<emailId>":
+//! 2. Per reminder: sleepUntil "wait-for-reminder-\<eventId>-\<emailId>", then "send-reminder-\<eventId>-\<emailId>":
 //!    recipients = users with a `Valid` purchase of a product selling the event (none: of its event-series), in
 //!    email order, then `NEXT_PUBLIC_SUPPORT_EMAIL` (as "team"; left out when unset or already a buyer). Subject =
 //!    the email's `fields.subject` (default `Tomorrow's <title> - Please Review Instructions First!`), body = its
@@ -119,7 +119,7 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     Ok(json!({"scheduled": reminders.len(), "sent": sent, "reminders": listed, "errors": errors}))
 }
 
-/// The body of "send-reminder-<eventId>-<emailId>".
+/// The body of "send-reminder-\<eventId>-\<emailId>".
 async fn send_reminder(deps: &Deps, key: &str, r: &Reminder) -> Result<Outcome, StepError> {
     let db = &deps.db;
     let missing = |what: &str, id: &str| StepError::fatal(format!("{what} {id} not found"));

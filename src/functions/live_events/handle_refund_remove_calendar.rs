@@ -11,7 +11,7 @@
 //!    `{outcome: "skipped", reason: "No event resource"}`.
 //! 5. "fetch-user-by-id" — no user or no email: non-retriable "User email not found".
 //! 6. "fetch-and-validate-event-resource" — missing or invalid: non-retriable.
-//! 7. Event series: for each child `event` with a `calendarId`, step "remove-user-from-event-<childId>"; returns
+//! 7. Event series: for each child `event` with a `calendarId`, step "remove-user-from-event-\<childId>"; returns
 //!    `{outcome: "event-series-processed", …, childResults: [{eventId, calendarId, outcome, …}]}` (children
 //!    without a calendar id are reported `skipped`). A series without events is `skipped`.
 //! 8. Single event: without `calendarId` returns `{outcome: "skipped", reason: "No calendarId"}`; else step

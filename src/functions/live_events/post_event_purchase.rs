@@ -13,10 +13,10 @@
 //! 3. "get event resource" — the event or series with its ordered children. Gone (or not an event): `skipped`,
 //!    "Event resource not found"; an event without a title is invalid data: non-retriable.
 //! 4. A team purchase (bulk coupon): nothing — seats get their invitation when redeemed (`isTeamPurchase`).
-//! 5. Status other than Valid / Restricted: nothing (`skipped`, "Purchase is <status>").
+//! 5. Status other than Valid / Restricted: nothing (`skipped`, "Purchase is \<status>").
 //! 6. "get org membership" — only when the purchase has an organization: membership (invited by the buyer) with
 //!    the `learner` role; otherwise `null`, as in the original (no personal organization is made here).
-//! 7. A series: per child `event` with a `calendarId`, step "add user to calendar event (<child title>)" (a
+//! 7. A series: per child `event` with a `calendarId`, step "add user to calendar event (\<child title>)" (a
 //!    repeated title gets the engine's `:n` suffix); children without one are reported `skipped`. A single event
 //!    with a `calendarId`: step "add user to calendar event"; without one: `skipped`, "No calendarId".
 //!

@@ -15,7 +15,7 @@
 //!    found"}`; no `startsAt` / `endsAt`: `{skipped, "No event dates available"}`.
 //! 7. "send welcome email" — `live_event_welcome` (individual: no seat count, decision "welcome emails to an
 //!    individual buyer state quantity 1") or `live_event_welcome_team` (the seats and the invite link
-//!    `<NEXT_PUBLIC_URL>/?code=<bulk coupon>`), subject "You're in! Get Ready for <product>! 🎉", Reply-To
+//!    `<NEXT_PUBLIC_URL>/?code=<bulk coupon>`), subject "You're in! Get Ready for \<product>! 🎉", Reply-To
 //!    `NEXT_PUBLIC_SUPPORT_EMAIL`. The date is `MMMM do, yyyy` and the times `h:mm a`, in America/Los_Angeles
 //!    whatever the event's own time zone (as the original).
 //!

@@ -6,7 +6,7 @@
 //! non-retriable error), `after` the id of the last user the previous batch handed out. No idempotency key. Steps:
 //! 1. "get users" — users with no organization membership, oldest first (`created_at`, then id), after `after`,
 //!    at most `limit`.
-//! 2. Per user, sendEvent "create organization for user <id>" → `personal-organization/ensure`
+//! 2. Per user, sendEvent "create organization for user \<id>" → `personal-organization/ensure`
 //!    `{userId, createIfMissing: true}` with `user` = the user row (`ensure-personal-organization` does the work).
 //! 3. A full batch (`users == limit`): sendEvent "create next batch" → `user-organizations/create`
 //!    `{limit, after: <last user id>}` — the function calls itself until a batch comes back short, which ends it.

@@ -4,7 +4,7 @@
 //! Triggers `personal-organization/ensure` (design document) and its original name `organization/ensure-personal`
 //! (`EVENT_ALIASES`), data `{userId, createIfMissing?}` (default true). No idempotency key: every step is a
 //! find-or-create, so a second event changes nothing. Steps:
-//! 1. "get user" — missing user (or no `userId`): non-retriable "User not found: <id>" (the design document's rule
+//! 1. "get user" — missing user (or no `userId`): non-retriable "User not found: \<id>" (the design document's rule
 //!    for missing data; the original retried a plain error).
 //! 2. `createIfMissing == false`: "check personal organization" — the organization named `Personal (<email>)`, else
 //!    the user's oldest membership (as the original), else none; nothing is written.

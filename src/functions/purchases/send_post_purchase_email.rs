@@ -12,7 +12,7 @@
 //!    `verification_tokens` (identifier = the email, token = `sha256(token + NEXTAUTH_SECRET)` in hex, expires in
 //!    24 h) and the link `<NEXT_PUBLIC_URL>/api/auth/callback/postmark?callbackUrl=<NEXT_PUBLIC_URL>/welcome?purchaseId=<id>&token=<token>&email=<email>`;
 //!    the invoice link `<COURSEBUILDER_URL or NEXT_PUBLIC_URL>/invoices/<merchant charge id>` (none for a purchase
-//!    without a charge); template `post_purchase_login`, subject "Thank you for Purchasing <product> (<host>)".
+//!    without a charge); template `post_purchase_login`, subject "Thank you for Purchasing \<product> (\<host>)".
 //!    Missing `NEXT_PUBLIC_URL` or `NEXTAUTH_SECRET`: non-retriable, naming the setting.
 //!
 //! Durability: the raw token is never stored (nor in the step's output). It is derived as

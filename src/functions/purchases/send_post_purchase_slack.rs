@@ -9,9 +9,9 @@
 //!   expansions) parsed as the checkout does, for the buyer's email and the quantity; the product's name from our
 //!   catalogue; the amount from the purchase. No session id, a session Stripe refuses (4xx) or cannot be parsed:
 //!   non-retriable; Stripe's 429 (honouring `Retry-After`), 5xx and timeouts retry.
-//! - "send slack notification" — one message through the incoming webhook: text "Someone purchased <product>",
-//!   username "Announce Bot", icon `:robot_face:`, one attachment titled "Sold (<qty>) <product>" with "Somebody
-//!   (<email>) bought <qty> copy|copies of <product> for $<amount>[ as an upgrade]", colour `#eba234`. Slack's
+//! - "send slack notification" — one message through the incoming webhook: text "Someone purchased \<product>",
+//!   username "Announce Bot", icon `:robot_face:`, one attachment titled "Sold (\<qty>) \<product>" with "Somebody
+//!   (\<email>) bought \<qty> copy|copies of \<product> for $\<amount>[ as an upgrade]", colour `#eba234`. Slack's
 //!   429 (with `Retry-After`) and 5xx retry; its 4xx (`invalid_payload`, `no_service`) fail the run.
 //!
 //! Decision: `SLACK_WEBHOOK_URL` (the design document's setting) rather than the original's bot token and

@@ -2,7 +2,7 @@
 //!
 //! Trigger: `video-resource/created` `{videoResourceId, originalMediaUrl, moduleSlug?}`. Steps:
 //! 1. "Load Video Resource" — missing → non-retriable.
-//! 2. "Order Transcript [Deepgram]" — `POST /v1/listen?model=whisper-large&punctuate=true&paragraphs=true&
+//! 2. "Order Transcript \[Deepgram\]" — `POST /v1/listen?model=whisper-large&punctuate=true&paragraphs=true&
 //!    utterances=true&utt_split=0.5&callback=<NEXT_PUBLIC_URL>/webhooks/deepgram?videoResourceId=…&secret=…`,
 //!    body `{url: originalMediaUrl}` (the event's URL, else the resource's `fields.originalMediaUrl`).
 //!    Deepgram later calls back; `process-deepgram-transcript` takes it from there.

@@ -17,15 +17,15 @@
 //! 5. "gather all resource contexts" (none: non-retriable "No resources found for product"), "load resource data
 //!    for all contexts" (each cohort/workshop with its nested content).
 //! 6. Team purchase (the purchase has a bulk coupon): "get bulk coupon", then per resource "send welcome email to
-//!    team purchaser for <resourceType>" (seats = the coupon's max uses). No access, roles or membership: seats
+//!    team purchaser for \<resourceType>" (seats = the coupon's max uses). No access, roles or membership: seats
 //!    get those when redeemed.
 //! 7. Individual purchase, only if Valid or Restricted: "ensure org membership" (the purchase's organization with
 //!    the `learner` role, invited by the team buyer for a redemption; else the personal organization), then per
-//!    resource: the two entitlement-type lookups, sendEvent "send-discord-role-event for <id>"
-//!    (`discord/user-added-to-cohort` / `discord/user-added-to-workshop`), "add <prefix> discord entitlement for
-//!    <id>" when a role is known (product `fields.discordRoleId`, else `DISCORD_COHORT_001_ROLE_ID` /
-//!    `DISCORD_PURCHASER_ROLE_ID`), "add user to <prefix> via entitlement for <id>" (§6.2) and "send welcome
-//!    email to individual for <id>" (quantity 1; the team-redeemer variant for a redemption).
+//!    resource: the two entitlement-type lookups, sendEvent "send-discord-role-event for \<id>"
+//!    (`discord/user-added-to-cohort` / `discord/user-added-to-workshop`), "add \<prefix> discord entitlement for
+//!    \<id>" when a role is known (product `fields.discordRoleId`, else `DISCORD_COHORT_001_ROLE_ID` /
+//!    `DISCORD_PURCHASER_ROLE_ID`), "add user to \<prefix> via entitlement for \<id>" (§6.2) and "send welcome
+//!    email to individual for \<id>" (quantity 1; the team-redeemer variant for a redemption).
 //!
 //! Returns `{purchase, product, user, resourceContexts, isTeamPurchase, isFullPriceCouponRedemption,
 //! bulkCouponData}`. A crash or retry repeats nothing: completed steps replay, grants never make a second live

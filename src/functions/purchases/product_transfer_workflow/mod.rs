@@ -22,8 +22,8 @@
 //!      "remove source user from team organization" takes the source's membership there (unless owner). For any
 //!      other purchase, as the original: the target's personal organization (with `learner`), "move purchase to
 //!      target user organization", "ensure source user organization integrity" (the source keeps a personal org).
-//!    - the primary resource (the first context of the product's own type; none → non-retriable): "get <prefix>
-//!      content access entitlement type" (none → non-retriable), "get <prefix> discord role entitlement type",
+//!    - the primary resource (the first context of the product's own type; none → non-retriable): "get \<prefix>
+//!      content access entitlement type" (none → non-retriable), "get \<prefix> discord role entitlement type",
 //!      "remove entitlements from source user" (content access and Discord role from this purchase, live ones
 //!      only), "remove discord role from source user" (the product's `fields.discordRoleId`, else
 //!      `DISCORD_COHORT_001_ROLE_ID` / `DISCORD_PURCHASER_ROLE_ID`; kept if another live entitlement of the source
@@ -31,8 +31,8 @@
 //!      (`discord/user-added-to-cohort` / `-workshop` for the target, which PATCHes the role if they linked
 //!      Discord), "add entitlements to target user" (content access over the resource tree plus the Discord-role
 //!      entitlement — never a second live one).
-//!    - every other context (e.g. a workshop inside a cohort): "remove <prefix> entitlements from source user for
-//!      <id>", then "add entitlements to target user" (numbered by the engine), no Discord entitlement.
+//!    - every other context (e.g. a workshop inside a cohort): "remove \<prefix> entitlements from source user for
+//!      \<id>", then "add entitlements to target user" (numbered by the engine), no Discord entitlement.
 //!    - "transfer coupon entitlements" — the source's live special credits for the product move to the target in
 //!      one transaction.
 //! 7. "log transfer completed".
