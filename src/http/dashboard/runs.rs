@@ -154,27 +154,29 @@ pub async fn list(req: HttpRequest, q: web::Query<RunsQuery>, state: web::Data<A
         }
     };
     let counts = read::status_counts(&state.db, &filter).await?;
-    let live = q.live != "0";
+    // A CEL page does not reload itself: every reload would repeat its scan.
+    let live = q.live != "0" && cel.is_none();
 
     let mut body = filter_form(&state, &q);
     body.push_str(&counts_list(&q, &counts));
     if cel.is_some() {
-        body.push_str(r#"<p class="muted" id="counts-note">The counts leave the CEL expression out: it is evaluated only for the runs a page shows.</p>"#);
+        body.push_str(r#"<p class="muted" id="counts-note">The counts leave the CEL expression out: it is evaluated only for the runs a page shows. A page filtered by CEL does not reload itself.</p>"#);
+    } else {
+        body.push_str(&format!(
+            r#"<p class="muted">{} <a href="{}">{}</a></p>"#,
+            if live {
+                format!("Live: this page reloads every {REFRESH_SECS} s.")
+            } else {
+                "Live updates are paused.".into()
+            },
+            escape(&q.url(&[("live", if live { Some("0") } else { None }), ("before", None)])),
+            if live {
+                "Pause live updates"
+            } else {
+                "Resume live updates"
+            },
+        ));
     }
-    body.push_str(&format!(
-        r#"<p class="muted">{} <a href="{}">{}</a></p>"#,
-        if live {
-            format!("Live: this page reloads every {REFRESH_SECS} s.")
-        } else {
-            "Live updates are paused.".into()
-        },
-        escape(&q.url(&[("live", if live { Some("0") } else { None }), ("before", None)])),
-        if live {
-            "Pause live updates"
-        } else {
-            "Resume live updates"
-        },
-    ));
     if let Some(scan) = &scan {
         body.push_str(&scan_note(scan));
     }

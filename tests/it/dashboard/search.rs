@@ -47,6 +47,11 @@ async fn search_impl(backend: Backend) {
         first.contains(r#"id="counts-note""#) && first.contains(">all: 7</a>"),
         "{first}"
     );
+    // A search page does not reload itself, even when asked to (each reload would repeat the scan).
+    let asked_live = s
+        .page(&format!("/dashboard/runs?cel={}", enc("output.big == true")))
+        .await;
+    assert!(!asked_live.contains("http-equiv=\"refresh\""), "{asked_live}");
     let (href, text) = next(&first).expect("a next page");
     assert_eq!(text, "Next page");
     assert!(href.contains("cel=output.big%20%3D%3D%20true"), "{href}");
