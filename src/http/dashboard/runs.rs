@@ -1,7 +1,7 @@
 //! `GET /dashboard/runs` (and `/dashboard`): the runs list, newest first, with filters (function, status, event
 //! name, creation time range, free text, a CEL expression over the event and the output), counts per status,
-//! cursor pagination, a meta refresh every [`REFRESH_SECS`] (live updates without script; `live=0` stops it), and
-//! the bulk cancel of the current filter.
+//! cursor pagination, a meta refresh every [`REFRESH_SECS`] (live updates without script; `live=0` stops it; never
+//! under CEL, whose every reload would repeat its scan), and the bulk cancel of the current filter.
 
 use super::layout::{self, Ctx, Nav, Page, escape, query, status_badge, url_encode};
 use crate::http::AppState;
