@@ -165,6 +165,12 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
         "rows per pruning transaction (each kind of row: at most 20 batches per pass)",
     ),
     (
+        "runs_filter_scan",
+        "INGOT_RUNS_FILTER_SCAN",
+        "10000",
+        "runs a CEL filter of the runs list evaluates per request at most; a page stopped there says so and continues on the next",
+    ),
+    (
         "auth",
         "INGOT_AUTH",
         "on",
@@ -243,6 +249,8 @@ pub struct Config {
     pub retention: Duration,
     pub prune_interval: Duration,
     pub prune_batch: usize,
+    /// The most runs one page of the runs list's CEL filter evaluates (src/store/run_search.rs).
+    pub runs_filter_scan: usize,
     /// OpenTelemetry traces (src/telemetry/): the collector's base URL, when set.
     pub otlp_endpoint: Option<String>,
     pub site_title: String,
@@ -412,6 +420,7 @@ impl Config {
             retention: duration("retention", secs(3600), secs(10 * 366 * 86_400))?,
             prune_interval: duration("prune_interval", secs(1), secs(86_400))?,
             prune_batch: number("prune_batch", 10, 100_000)?,
+            runs_filter_scan: number("runs_filter_scan", 1, 1_000_000)?,
             otlp_endpoint,
             site_title: get("site_title").2,
             auth: crate::http::auth::AuthConfig {

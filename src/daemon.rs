@@ -73,6 +73,10 @@ pub async fn run(
         }
         None => None,
     };
+    // The node list's start time (`/health`'s `nodes`); the supervisor's heartbeats keep it live.
+    crate::store::nodes::started(&db, &config.node_id, ingot_actors::time::now_ms())
+        .await
+        .context("node registration")?;
     let supervisor = SupervisorHandle::start(rt.clone(), systemd::watchdog_hook())
         .await
         .context("supervisor")?;

@@ -4,6 +4,7 @@
 use super::AppState;
 use super::error::ApiError;
 use crate::store::read::{self, RunFilter};
+use crate::store::run_search;
 use actix_web::{HttpResponse, web};
 use ingot_actors::function::Trigger;
 use ingot_actors::run::state::RunStatus;
@@ -27,9 +28,20 @@ pub async fn get_event(id: web::Path<String>, state: web::Data<AppState>) -> Res
 pub struct RunsQuery {
     function: Option<String>,
     status: Option<String>,
+    /// The name of the event that started the run.
+    event: Option<String>,
+    /// Free text (ids, names, errors; never payloads).
+    q: Option<String>,
+    /// A CEL expression over `event` and `output` (`src/store/run_search.rs`).
+    cel: Option<String>,
+    /// The page after this cursor (a previous answer's `next`).
+    before: Option<String>,
     limit: Option<i64>,
 }
 
+/// `GET /api/v1/runs`: a page of runs, newest first, and the cursor of the next page (`next`, null at the end).
+/// With `cel`, the runs the other filters select are evaluated page by page, at most `INGOT_RUNS_FILTER_SCAN` per
+/// request; `scan` says how many were, and whether the page stopped at that cap (then `next` continues the scan).
 pub async fn list_runs(q: web::Query<RunsQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let status = match q.status.as_deref() {
         None => None,
@@ -42,14 +54,35 @@ pub async fn list_runs(q: web::Query<RunsQuery>, state: web::Data<AppState>) -> 
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
     }
+    let before = match q.before.as_deref() {
+        None => None,
+        Some(c) => Some(read::Cursor::parse(c).ok_or_else(|| ApiError::BadRequest(format!("bad cursor {c:?}")))?),
+    };
+    // Refused before anything is read.
+    let cel = match q.cel.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        None => None,
+        Some(source) => Some(run_search::compile(source).map_err(|e| ApiError::BadRequest(e.to_string()))?),
+    };
     let filter = RunFilter {
         function_id: q.function.clone(),
         status,
+        event_name: q.event.clone(),
+        text: q.q.clone().filter(|t| !t.trim().is_empty()),
+        before,
         limit,
         ..RunFilter::default()
     };
-    let runs = read::list_runs(&state.db, &filter).await?;
-    Ok(HttpResponse::Ok().json(json!({ "runs": runs })))
+    if let Some(expr) = cel {
+        let now = ingot_actors::time::now_ms();
+        let page = run_search::page_matching(&state.db, &filter, &expr, state.config.runs_filter_scan, now).await?;
+        return Ok(HttpResponse::Ok().json(json!({
+            "runs": page.runs,
+            "next": page.next.map(|c| c.to_string()),
+            "scan": page.scan,
+        })));
+    }
+    let (runs, next) = read::page_runs(&state.db, &filter).await?;
+    Ok(HttpResponse::Ok().json(json!({ "runs": runs, "next": next.map(|c| c.to_string()) })))
 }
 
 pub async fn get_run(id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

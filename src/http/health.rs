@@ -3,8 +3,10 @@
 
 use super::AppState;
 use super::error::ApiError;
+use crate::store::nodes::{self, Node};
 use crate::store::read::queued_counts;
 use actix_web::{HttpResponse, web};
+use ingot_actors::time::{now_ms, rfc3339};
 use serde_json::json;
 use std::time::Duration;
 
@@ -21,6 +23,10 @@ pub async fn report(state: &AppState, gate: &super::guard::Gate) -> Result<serde
     let database = if queued.is_ok() { "ok" } else { "unavailable" };
     let queued = queued.unwrap_or_default();
     let rt = state.supervisor.runtime();
+    let nodes = match state.db.within(crate::store::nodes::list(&state.db)).await {
+        Ok(list) => json!(node_list(&list, &rt.config.node_id, state.config.lease_ttl, now_ms())),
+        Err(_) => serde_json::Value::Null,
+    };
     let functions: Vec<_> = pools
         .iter()
         .map(|p| {
@@ -50,6 +56,7 @@ pub async fn report(state: &AppState, gate: &super::guard::Gate) -> Result<serde
         },
         "admission": gate.snapshot(),
         "functions": functions,
+        "nodes": nodes,
         "services": state.integrations.stats(),
         "retention": {
             "retention_seconds": state.config.retention.as_secs(),
@@ -57,6 +64,26 @@ pub async fn report(state: &AppState, gate: &super::guard::Gate) -> Result<serde
             "pruner": state.retention.snapshot(),
         },
     }))
+}
+
+/// Every node sharing the database (`nodes`): when it started, its last heartbeat and that heartbeat's age, and
+/// `live` or `stale` (stale: older than `INGOT_LEASE_TTL`, so the other nodes rescue its running runs); `this`
+/// marks the node answering.
+pub fn node_list(nodes: &[Node], this: &str, lease_ttl: Duration, now_ms: i64) -> Vec<serde_json::Value> {
+    let ttl_ms = lease_ttl.as_millis() as i64;
+    nodes
+        .iter()
+        .map(|n| {
+            json!({
+                "id": n.id,
+                "this": n.id == this,
+                "state": if nodes::is_live(n, now_ms, ttl_ms) { "live" } else { "stale" },
+                "started_at": rfc3339(n.started_at),
+                "heartbeat_at": rfc3339(n.heartbeat_at),
+                "heartbeat_age_ms": (now_ms - n.heartbeat_at).max(0),
+            })
+        })
+        .collect()
 }
 
 /// Ready when the database takes a write within `INGOT_DB_TIMEOUT`, on the probes' own connection

@@ -333,13 +333,14 @@ macro_rules! narrow_runs {
     }};
 }
 
-/// Newest first.
-pub async fn list_runs(db: &Db, f: &RunFilter) -> Result<Vec<RunSummary>> {
-    // A boxed query is typed by its backend, so the filter is applied in each arm of `with_conn!`.
-    let rows: Vec<RunRow> = crate::with_conn!(db, read, |c| {
+/// The runs query of a [`RunFilter`] selecting `$columns`: every narrowing field, its status, the page after its
+/// cursor, newest first, at most `limit` (in each arm of `with_conn!`, where the query is typed by its backend).
+macro_rules! runs_page {
+    ($c:expr, $f:expr, $columns:expr) => {{
+        let f: &RunFilter = $f;
         let mut q = narrow_runs!(
             runs::table
-                .select(run_columns!())
+                .select($columns)
                 .order((runs::created_at.desc(), runs::id.desc()))
                 .limit(f.limit)
                 .into_boxed(),
@@ -355,9 +356,44 @@ pub async fn list_runs(db: &Db, f: &RunFilter) -> Result<Vec<RunSummary>> {
                     .or(runs::created_at.eq(c.created_at).and(runs::id.lt(c.id.clone()))),
             );
         }
-        q.load(c).await?
-    });
+        q.load($c).await?
+    }};
+}
+
+/// Newest first.
+pub async fn list_runs(db: &Db, f: &RunFilter) -> Result<Vec<RunSummary>> {
+    let rows: Vec<RunRow> = crate::with_conn!(db, read, |c| runs_page!(c, f, run_columns!()));
     Ok(rows.into_iter().map(summary).collect())
+}
+
+/// As [`list_runs`], each run with its output (as stored, not redacted) and its event as functions see it (not
+/// redacted; `null` if it is gone): what the runs list's CEL filter evaluates (`store::run_search`).
+pub(crate) async fn list_runs_with_payloads(db: &Db, f: &RunFilter) -> Result<Vec<(RunSummary, Value, Value)>> {
+    let rows: Vec<(RunRow, Option<String>)> =
+        crate::with_conn!(db, read, |c| runs_page!(c, f, (run_columns!(), runs::output)));
+    let event_ids: Vec<&String> = rows.iter().map(|(r, _)| &r.2).collect();
+    let stored: Vec<EventTuple> = crate::with_conn!(db, read, |c| {
+        events::table
+            .filter(events::id.eq_any(&event_ids))
+            .select(EVENT_COLUMNS)
+            .load(c)
+            .await?
+    });
+    let mut events_by_id = BTreeMap::new();
+    for row in &stored {
+        events_by_id.insert(row.0.clone(), event_json(row)?);
+    }
+    rows.into_iter()
+        .map(|(run, output)| {
+            let event = events_by_id.get(&run.2).cloned().unwrap_or(Value::Null);
+            let output = output
+                .as_deref()
+                .map(from_json_text)
+                .transpose()?
+                .unwrap_or(Value::Null);
+            Ok((summary(run), event, output))
+        })
+        .collect()
 }
 
 /// How many runs `f` selects per status (its `status`, `before` and `limit` ignored), for the dashboard's counts.

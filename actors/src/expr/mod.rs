@@ -15,6 +15,8 @@
 //!   deliberately conservative: `event.data.userId == async.data.userId` never matches when both are missing.
 //! - Unknown variables (anything but `event`, `async`, `events`, `vars`) and unknown functions (such as
 //!   `.substring()`, which Inngest lacks too) are refused at compile time, as Inngest's type-checker does.
+//!   A caller with other names in scope says which ([`Expr::compile_over`]: the runs list's filter sees `event` and
+//!   `output`).
 
 mod functions;
 mod rewrite;
@@ -27,6 +29,9 @@ use std::sync::{Arc, OnceLock};
 
 /// The variables an expression may use.
 pub const VARIABLES: [&str; 4] = ["event", "async", "events", "vars"];
+
+/// The variables of a filter over finished work (the runs list's CEL filter): the run's trigger event and its output.
+pub const RUN_VARIABLES: [&str; 2] = ["event", "output"];
 
 /// Type names that may appear as identifiers (`type(x) == string`).
 /// `type` is left out on purpose: a bare `type == "video.asset.ready"` (shorthand for `event.data.type`) must be refused,
@@ -119,6 +124,11 @@ impl<'a> Vars<'a> {
         self.bind("vars", Binding::One(vars))
     }
 
+    /// Binds `output`, a run's output (`null` when it has none), for expressions compiled over [`RUN_VARIABLES`].
+    pub fn output(self, output: &'a serde_json::Value) -> Vars<'a> {
+        self.bind("output", Binding::One(output))
+    }
+
     fn bind(mut self, name: &'a str, value: Binding<'a>) -> Vars<'a> {
         self.bindings.retain(|(n, _)| *n != name);
         self.bindings.push((name, value));
@@ -134,6 +144,11 @@ fn env() -> Arc<Env> {
 impl Expr {
     /// Parses and checks `source`; refuses a syntax error or an unknown variable with a message naming the source.
     pub fn compile(source: &str) -> Result<Expr, ExprError> {
+        Expr::compile_over(source, &VARIABLES)
+    }
+
+    /// As [`Expr::compile`], with `variables` the only names the expression may use.
+    pub fn compile_over(source: &str, variables: &[&str]) -> Result<Expr, ExprError> {
         let refuse = |message: String| ExprError {
             source_text: source.to_string(),
             message,
@@ -149,14 +164,18 @@ impl Expr {
         let unknown: Vec<&String> = found
             .free_variables
             .iter()
-            .filter(|v| !VARIABLES.contains(&v.as_str()) && !TYPE_NAMES.contains(&v.as_str()))
+            .filter(|v| !variables.contains(&v.as_str()) && !TYPE_NAMES.contains(&v.as_str()))
             .collect();
         if !unknown.is_empty() {
             let names: Vec<String> = unknown.iter().map(|v| format!("`{v}`")).collect();
             return Err(refuse(format!(
                 "unknown variable {} (an expression can use {}; did you mean `event.data.{}`?)",
                 names.join(", "),
-                VARIABLES.map(|v| format!("`{v}`")).join(", "),
+                variables
+                    .iter()
+                    .map(|v| format!("`{v}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 unknown[0]
             )));
         }

@@ -322,3 +322,30 @@ fn long_or_nul_keys_are_stored_as_their_hash() {
         "at the bound: kept"
     );
 }
+
+#[test]
+fn a_run_filter_sees_the_event_and_the_output_and_nothing_else() {
+    let e = event();
+    let output = json!({"charge": "declined", "amount": 150});
+    let none = Json::Null;
+    let filter = |src: &str| Expr::compile_over(src, &RUN_VARIABLES).unwrap_or_else(|e| panic!("{e}"));
+    let on = |src: &str, out: &Json| filter(src).matches_with(&Vars::new(NOW).event(&e).output(out));
+    assert!(on(
+        "output.charge == 'declined' && event.data.amount == output.amount",
+        &output
+    ));
+    assert!(on("event.user.email.endsWith('@example.com')", &none));
+    assert!(on("output == null", &none));
+    assert!(!on("output == null", &output));
+    // A missing field of a null output is no match, not an error.
+    assert!(!on("output.charge == 'declined'", &none));
+    // Not a bool: no match.
+    assert!(!on("event.data.amount", &output));
+    // `output` is no variable of a trigger; `async` and `vars` are none of a run filter.
+    let err = Expr::compile("output.x == 1").unwrap_err().to_string();
+    assert!(err.contains("unknown variable `output`"), "{err}");
+    for source in ["async.data.x == 1", "vars.x == 1"] {
+        let err = Expr::compile_over(source, &RUN_VARIABLES).unwrap_err().to_string();
+        assert!(err.contains("an expression can use `event`, `output`"), "{err}");
+    }
+}

@@ -1,5 +1,6 @@
 //! `GET /dashboard/health`: what `GET /health` reports (the same `http::health::report`), rendered: the daemon's
-//! facts, then each section — the supervisor, the pools per function, the services, retention — as a table.
+//! facts, then each section — the supervisor, the pools per function, the nodes with their heartbeats, the
+//! services, retention — as a table.
 
 use super::layout::{self, Ctx, Nav, Page, escape};
 use super::runs::REFRESH_SECS;
@@ -36,9 +37,10 @@ pub fn render(report: &Value) -> String {
     for (k, v) in map {
         match v {
             Value::Object(_) | Value::Array(_) => {
+                let content = if k == "nodes" { nodes_table(v) } else { value(v) };
                 sections.push_str(&format!(
                     r#"<section aria-labelledby="h-{id}"><h2 id="h-{id}">{label}</h2>{}</section>"#,
-                    value(v),
+                    content,
                     id = escape(k),
                     label = escape(&label(k)),
                 ));
@@ -47,6 +49,38 @@ pub fn render(report: &Value) -> String {
         }
     }
     format!(r#"<dl class="facts" id="health-facts">{facts}</dl>{sections}"#)
+}
+
+/// The node list (`http::health::node_list`) in a fixed column order, the heartbeat's age as a duration.
+fn nodes_table(nodes: &Value) -> String {
+    let Value::Array(list) = nodes else {
+        return value(nodes);
+    };
+    if list.is_empty() {
+        return r#"<span class="muted">none</span>"#.into();
+    }
+    let rows: String = list
+        .iter()
+        .map(|n| {
+            let cell = |k: &str| value(n.get(k).unwrap_or(&Value::Null));
+            let age = n["heartbeat_age_ms"]
+                .as_i64()
+                .map_or_else(|| cell("heartbeat_age_ms"), layout::duration);
+            format!(
+                r#"<tr id="node-{id}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+                cell("id"),
+                cell("this"),
+                cell("state"),
+                cell("started_at"),
+                cell("heartbeat_at"),
+                escape(&age),
+                id = escape(n["id"].as_str().unwrap_or_default()),
+            )
+        })
+        .collect();
+    format!(
+        r#"<table id="nodes"><thead><tr><th scope="col">Node</th><th scope="col">This node</th><th scope="col">State</th><th scope="col">Started</th><th scope="col">Last heartbeat</th><th scope="col">Heartbeat age</th></tr></thead><tbody>{rows}</tbody></table><p class="muted">Stale: no heartbeat for longer than the lease TTL; the other nodes rescue its running runs.</p>"#
+    )
 }
 
 fn label(key: &str) -> String {

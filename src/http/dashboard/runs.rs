@@ -1,14 +1,18 @@
 //! `GET /dashboard/runs` (and `/dashboard`): the runs list, newest first, with filters (function, status, event
-//! name, creation time range, free text), counts per status, cursor pagination, a meta refresh every
-//! [`REFRESH_SECS`] (live updates without script; `live=0` stops it), and the bulk cancel of the current filter.
+//! name, creation time range, free text, a CEL expression over the event and the output), counts per status,
+//! cursor pagination, a meta refresh every [`REFRESH_SECS`] (live updates without script; `live=0` stops it; never
+//! under CEL, whose every reload would repeat its scan), and the bulk cancel of the current filter.
 
 use super::layout::{self, Ctx, Nav, Page, escape, query, status_badge, url_encode};
 use crate::http::AppState;
 use crate::http::auth::Identity;
 use crate::http::error::ApiError;
 use crate::store::read::{self, Cursor, RunFilter};
+use crate::store::run_search;
 use crate::store::runs::cancel::cancellable;
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
+use ingot_actors::expr::{Expr, ExprError};
 use ingot_actors::run::state::RunStatus;
 use serde::Deserialize;
 
@@ -33,6 +37,9 @@ pub struct RunsQuery {
     pub to: String,
     #[serde(default)]
     pub q: String,
+    /// A CEL expression over `event` and `output` ([`run_search`]).
+    #[serde(default)]
+    pub cel: String,
     #[serde(default)]
     pub before: String,
     /// `0`: no auto-refresh.
@@ -84,6 +91,11 @@ impl RunsQuery {
         })
     }
 
+    /// The CEL filter, compiled, if one is given.
+    pub fn cel(&self) -> Result<Option<Expr>, ExprError> {
+        some(&self.cel).map(|c| run_search::compile(&c)).transpose()
+    }
+
     /// The filter as query pairs (no cursor), for links that keep it.
     fn pairs(&self) -> Vec<(&'static str, Option<&str>)> {
         vec![
@@ -93,6 +105,7 @@ impl RunsQuery {
             ("from", Some(self.from.as_str())),
             ("to", Some(self.to.as_str())),
             ("q", Some(self.q.as_str())),
+            ("cel", Some(self.cel.as_str())),
             ("live", Some(self.live.as_str())),
             ("limit", Some(self.limit.as_str())),
         ]
@@ -115,26 +128,58 @@ pub async fn list(req: HttpRequest, q: web::Query<RunsQuery>, state: web::Data<A
     let q = q.into_inner();
     let filter = q.filter()?;
     let ctx = Ctx::new(&state, &who, &req);
-    let (runs, next) = read::page_runs(&state.db, &filter).await?;
+    // A bad expression is refused before anything is read: the form again, with the message.
+    let cel = match q.cel() {
+        Ok(cel) => cel,
+        Err(e) => {
+            let body = format!(
+                r#"{}<p class="notice error" role="alert" id="cel-error">The CEL filter was not applied: {}</p>"#,
+                filter_form(&state, &q),
+                escape(&e.to_string())
+            );
+            let mut page = layout::page(&ctx, "Runs", Some(Nav::Runs), None, &body);
+            *page.status_mut() = StatusCode::BAD_REQUEST;
+            return Ok(page);
+        }
+    };
+    let (runs, next, scan) = match &cel {
+        None => {
+            let (runs, next) = read::page_runs(&state.db, &filter).await?;
+            (runs, next, None)
+        }
+        Some(expr) => {
+            let now = ingot_actors::time::now_ms();
+            let page = run_search::page_matching(&state.db, &filter, expr, state.config.runs_filter_scan, now).await?;
+            (page.runs, page.next, Some(page.scan))
+        }
+    };
     let counts = read::status_counts(&state.db, &filter).await?;
-    let live = q.live != "0";
+    // A CEL page does not reload itself: every reload would repeat its scan.
+    let live = q.live != "0" && cel.is_none();
 
     let mut body = filter_form(&state, &q);
     body.push_str(&counts_list(&q, &counts));
-    body.push_str(&format!(
-        r#"<p class="muted">{} <a href="{}">{}</a></p>"#,
-        if live {
-            format!("Live: this page reloads every {REFRESH_SECS} s.")
-        } else {
-            "Live updates are paused.".into()
-        },
-        escape(&q.url(&[("live", if live { Some("0") } else { None }), ("before", None)])),
-        if live {
-            "Pause live updates"
-        } else {
-            "Resume live updates"
-        },
-    ));
+    if cel.is_some() {
+        body.push_str(r#"<p class="muted" id="counts-note">The counts leave the CEL expression out: it is evaluated only for the runs a page shows. A page filtered by CEL does not reload itself.</p>"#);
+    } else {
+        body.push_str(&format!(
+            r#"<p class="muted">{} <a href="{}">{}</a></p>"#,
+            if live {
+                format!("Live: this page reloads every {REFRESH_SECS} s.")
+            } else {
+                "Live updates are paused.".into()
+            },
+            escape(&q.url(&[("live", if live { Some("0") } else { None }), ("before", None)])),
+            if live {
+                "Pause live updates"
+            } else {
+                "Resume live updates"
+            },
+        ));
+    }
+    if let Some(scan) = &scan {
+        body.push_str(&scan_note(scan));
+    }
     body.push_str(&runs_table(&runs));
     body.push_str(r#"<nav class="pager" aria-label="Pages">"#);
     if filter.before.is_some() {
@@ -144,8 +189,13 @@ pub async fn list(req: HttpRequest, q: web::Query<RunsQuery>, state: web::Data<A
         ));
     }
     if let Some(c) = next {
+        let label = if scan.as_ref().is_some_and(|s| s.capped) {
+            "Continue the search"
+        } else {
+            "Next page"
+        };
         body.push_str(&format!(
-            r#"<a href="{}" rel="next">Next page</a>"#,
+            r#"<a href="{}" rel="next">{label}</a>"#,
             escape(&q.url(&[("before", Some(&c.to_string()))]))
         ));
     }
@@ -156,6 +206,21 @@ pub async fn list(req: HttpRequest, q: web::Query<RunsQuery>, state: web::Data<A
     // A page further down the list does not move; only the first page is live.
     let refresh = (live && filter.before.is_none()).then_some(REFRESH_SECS);
     Ok(layout::page(&ctx, "Runs", Some(Nav::Runs), refresh, &body))
+}
+
+/// How far a CEL page's scan went, and whether it stopped at the cap.
+fn scan_note(scan: &run_search::Scan) -> String {
+    if scan.capped {
+        format!(
+            r#"<p class="notice" role="status" id="scan-capped">The CEL filter stopped after evaluating {} runs, the most one page evaluates (<code>INGOT_RUNS_FILTER_SCAN</code>): more runs may match further down the list. “Continue the search” goes on from the last run evaluated.</p>"#,
+            scan.scanned
+        )
+    } else {
+        format!(
+            r#"<p class="muted" id="scan-note">The CEL filter evaluated {} runs for this page.</p>"#,
+            scan.scanned
+        )
+    }
 }
 
 fn filter_form(state: &AppState, q: &RunsQuery) -> String {
@@ -195,12 +260,14 @@ fn filter_form(state: &AppState, q: &RunsQuery) -> String {
 <div><label for="f-from">Created from (UTC)</label><input id="f-from" name="from" type="datetime-local" value="{from}"></div>
 <div><label for="f-to">Created to (UTC)</label><input id="f-to" name="to" type="datetime-local" value="{to}"></div>
 <div><label for="f-q">Text</label><input id="f-q" name="q" type="search" value="{text}" placeholder="run id, event, function, error"></div>
+<div class="wide"><label for="f-cel">CEL over <code>event</code> and <code>output</code></label><input id="f-cel" name="cel" value="{cel}" placeholder="event.data.amount &gt; 100 &amp;&amp; output.status == &quot;ok&quot;" aria-describedby="f-cel-help"><small id="f-cel-help" class="muted">true keeps a run; credentials read as "[redacted]"</small></div>
 {hidden}<div><button type="submit" id="apply-filter">Filter</button> <a href="/dashboard/runs">Clear</a></div>
 </form>"#,
         event = escape(&q.event),
         from = escape(&q.from),
         to = escape(&q.to),
         text = escape(&q.q),
+        cel = escape(&q.cel),
     )
 }
 
@@ -266,6 +333,11 @@ fn bulk_cancel_form(
     counts: &std::collections::BTreeMap<String, i64>,
 ) -> String {
     let head = r#"<h2 id="bulk">Cancel runs by this filter</h2>"#;
+    if !q.cel.trim().is_empty() {
+        return format!(
+            r#"{head}<p>A bulk cancel selects by function, status, event name and time; clear the CEL expression to use it.</p>"#
+        );
+    }
     if filter.text.is_some() {
         return format!(
             r#"{head}<p>A bulk cancel selects by function, status, event name and time; clear the text search to use it.</p>"#

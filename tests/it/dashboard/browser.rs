@@ -218,6 +218,22 @@ async fn drive(backend: Backend) {
         assert!(row.text().await.unwrap().contains("napper"));
     }
 
+    // A CEL expression over the event and the output, typed into the form: the sleepers have no output yet.
+    let cel = wait_for(c, "#f-cel").await;
+    cel.send_keys(r#"event.name == "test/nap" && output == null"#)
+        .await
+        .unwrap();
+    c.find(Locator::Id("apply-filter"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(c, "#scan-note").await;
+    assert_eq!(c.find_all(Locator::Css("#runs tbody tr")).await.unwrap().len(), 2);
+    b.shot("runs-cel").await;
+    wait_for(c, "#f-cel").await.clear().await.unwrap();
+
     // The failed run: open it from the list filtered by status, read the step's error.
     wait_for(c, "#f-status").await.select_by_value("failed").await.unwrap();
     wait_for(c, "#f-function").await.select_by_value("").await.unwrap();

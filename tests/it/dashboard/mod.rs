@@ -1,10 +1,11 @@
 //! The dashboard (issue 13): its pages over HTTP with a signed-in session on both backends ([`pages`]: filters,
 //! pages, escaping, redaction, auth off; [`forms`]: every action as a form, CSRF, read-only tokens), and in a
-//! real headless Chromium over WebDriver ([`browser`]).
+//! real headless Chromium over WebDriver ([`browser`]); the runs list's CEL filter ([`search`]).
 
 mod browser;
 mod forms;
 mod pages;
+mod search;
 
 use crate::support::TestDb;
 use ingot::store::auth::operators::{NewOperator, create};
