@@ -29,6 +29,7 @@ mod platform;
 mod read_api;
 mod retention;
 mod schema;
+mod singleton;
 mod steps;
 mod traces;
 mod webhooks;
