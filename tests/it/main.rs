@@ -30,6 +30,7 @@ mod read_api;
 mod retention;
 mod schema;
 mod singleton;
+mod step_retries;
 mod steps;
 mod traces;
 mod webhooks;
