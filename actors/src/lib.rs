@@ -50,6 +50,6 @@ pub use error::{ErrorInfo, FnError, ResultExt, StepError};
 pub use function::{Catalogue, FunctionDef, Registry, RegistryError, Trigger};
 pub use run::RunCtx;
 pub use runtime::{Runtime, RuntimeConfig};
-pub use step::{SendEvent, Step, StepOptions, WaitFor};
+pub use step::{AnyOf, Arrived, SendEvent, Step, StepOptions, WaitFor};
 pub use store::RunStore;
 pub use supervisor::{PoolHealth, Supervisor, SupervisorHandle};

@@ -134,6 +134,8 @@ diesel::table! {
         trigger_event -> Text,
         expires_at -> BigInt,
         created_at -> BigInt,
+        step_key -> Nullable<Text>,
+        alternative -> Nullable<BigInt>,
     }
 }
 

@@ -33,5 +33,6 @@ mod singleton;
 mod step_retries;
 mod steps;
 mod traces;
+mod wait_any;
 mod webhooks;
 mod workflows;

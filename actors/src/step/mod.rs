@@ -17,7 +17,7 @@ mod wait;
 
 pub use options::StepOptions;
 pub use send::SendEvent;
-pub use wait::WaitFor;
+pub use wait::{AnyOf, Arrived, WaitFor};
 
 use crate::error::{ErrorInfo, FnError, Interrupt, StepError};
 use crate::run::state::{StepEvent, StepStatus, step_transition};
