@@ -17,6 +17,9 @@ pub enum Backoff {
     Inngest,
     /// The same delay after every failed attempt, without jitter.
     Fixed(Duration),
+    /// `initial` after the first failed attempt, doubled after each next one, at most `max`; without jitter (a
+    /// per-step override, [`crate::step::StepOptions`]).
+    Exponential { initial: Duration, max: Duration },
 }
 
 impl Backoff {
@@ -24,6 +27,10 @@ impl Backoff {
     pub fn delay(&self, attempt: u32) -> Duration {
         match self {
             Backoff::Fixed(d) => *d,
+            Backoff::Exponential { initial, max } => {
+                let factor = 1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX);
+                initial.checked_mul(factor).map_or(*max, |d| d.min(*max))
+            }
             Backoff::Inngest => {
                 let base = TABLE_SECS[(attempt as usize).min(TABLE_SECS.len() - 1)];
                 let jitter = rand::rng().random_range(0..=JITTER_MS);
@@ -52,6 +59,22 @@ mod tests {
             assert!(d >= Duration::from_secs(base), "{attempt}: {d:?}");
             assert!(d <= Duration::from_secs(base + 30), "{attempt}: {d:?}");
         }
+    }
+
+    #[test]
+    fn exponential_doubles_up_to_its_cap() {
+        let b = Backoff::Exponential {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        let delays: Vec<u128> = (0..6).map(|n| b.delay(n).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(b.delay(u32::MAX), Duration::from_secs(1), "no overflow");
+        let huge = Backoff::Exponential {
+            initial: Duration::from_secs(u64::MAX / 2),
+            max: Duration::from_secs(60),
+        };
+        assert_eq!(huge.delay(40), Duration::from_secs(60), "no overflow");
     }
 
     #[test]

@@ -53,6 +53,6 @@ pub use error::{ErrorInfo, FnError, ResultExt, StepError};
 pub use function::{Catalogue, FunctionDef, Registry, RegistryError, Trigger};
 pub use run::RunCtx;
 pub use runtime::{Runtime, RuntimeConfig};
-pub use step::{SendEvent, Step, WaitFor};
+pub use step::{AnyOf, Arrived, SendEvent, Step, StepOptions, WaitFor};
 pub use store::RunStore;
 pub use supervisor::{PoolHealth, Supervisor, SupervisorHandle};

@@ -135,10 +135,13 @@ pub struct OutEvent {
     pub matches: Vec<Match>,
 }
 
-/// What a `wait_for_event` step waits for; indexed so that intake can match arriving events.
+/// What a `wait_for_event` step waits for; indexed so that intake can match arriving events. A `wait_for_any`
+/// step has one per alternative, numbered by `alternative`, each with a `key` of its own.
 #[derive(Debug, Clone)]
 pub struct WaitSpec {
     pub key: String,
+    /// For `wait_for_any`: which of the step's alternatives this is (the resolution records it, with the event).
+    pub alternative: Option<u32>,
     pub event_name: String,
     pub expr: Option<String>,
     /// The run's trigger event (CEL's `event`).
@@ -216,13 +219,14 @@ pub trait RunStore: Send + Sync + 'static {
         now_ms: i64,
     ) -> Result<u64, StoreError>;
 
-    /// Atomically records a step's waiting attempt, the wait to index (wait_for_event) and the child run to start
-    /// (invoke), guarded by the lease. A waiting attempt already recorded is not an error.
+    /// Atomically records a step's waiting attempt, the waits to index (wait_for_event: one; wait_for_any: one per
+    /// alternative) and the child run to start (invoke), guarded by the lease. A waiting attempt already recorded is
+    /// not an error.
     async fn begin_wait(
         &self,
         lease: &Lease,
         step: &StepAttempt,
-        wait: Option<&WaitSpec>,
+        waits: &[WaitSpec],
         child: Option<&OutEvent>,
     ) -> Result<StepWrite, StoreError>;
     /// Events named `name` received in `[from_ms, to_ms]`, oldest first, as CEL sees them (wait look-back).

@@ -14,6 +14,7 @@ use super::sql::{Param, Stmt, Tx};
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
 use diesel_async::AsyncConnection;
+use ingot_actors::flow::SingletonMode;
 use ingot_actors::function::{IDEMPOTENCY_WINDOW_MS, Match};
 use std::collections::{HashMap, HashSet};
 
@@ -227,6 +228,23 @@ pub async fn ingest_in<T: Tx>(tx: &mut T, batch: &[NewEvent], now_ms: i64) -> Re
                     key_owner.insert((r.function_id, r.key), r.run_id);
                 }
             }
+            // Singleton keys: concurrent intakes of the same keys take turns (PostgreSQL), so each sees the other's
+            // runs before deciding.
+            admission::lock_singletons(
+                tx,
+                planned
+                    .iter()
+                    .filter_map(|(_, m, _)| {
+                        m.admission
+                            .singleton
+                            .as_ref()
+                            .map(|(k, _)| (m.function_id.clone(), k.clone()))
+                    })
+                    .collect(),
+            )
+            .await?;
+            // (function, singleton key) → the newest run created here holding it, and the mode.
+            let mut singletons: HashMap<(String, String), (String, SingletonMode)> = HashMap::new();
             let mut runs = Vec::new();
             let mut woken = Vec::new();
             // Flow control: rate limits skip, debounce folds events into one pending run per key.
@@ -284,8 +302,26 @@ pub async fn ingest_in<T: Tx>(tx: &mut T, batch: &[NewEvent], now_ms: i64) -> Re
                         debounce_updates.push((pending, e.id.clone(), at));
                         continue;
                     }
+                }
+                // Singleton: a key held by an unfinished run (stored, or created earlier in this request) skips this
+                // run (`skip`), or this run replaces the holder, cancelled after the inserts (`cancel`).
+                if let Some((key, mode)) = &a.singleton {
+                    let fk = (m.function_id.clone(), key.clone());
+                    if *mode == SingletonMode::Skip {
+                        let holder = match singletons.get(&fk) {
+                            Some((run, _)) => Some(run.clone()),
+                            None => admission::singleton_holder(tx, &m.function_id, key).await?,
+                        };
+                        if holder.is_some() {
+                            skips.push((e.id.clone(), m.function_id.clone(), "singleton", holder));
+                            continue;
+                        }
+                    }
+                    singletons.insert(fk, (run_id.clone(), *mode));
+                }
+                if let Some((key, period, timeout)) = &a.debounce {
                     run_at = admission::debounce_at(now_ms, run_at, *period, *timeout);
-                    debounced.insert(fk, runs.len());
+                    debounced.insert((m.function_id.clone(), key.clone()), runs.len());
                 }
                 let mut batch = None;
                 if let Some((key, max, timeout)) = &a.batch {
@@ -349,6 +385,7 @@ pub async fn ingest_in<T: Tx>(tx: &mut T, batch: &[NewEvent], now_ms: i64) -> Re
                     Param::NullText(a.debounce.as_ref().map(|d| d.0.clone())),
                     Param::NullText(batch.clone()),
                     Param::Int(i32::from(batch.is_some())),
+                    Param::NullText(a.singleton.as_ref().map(|s| s.0.clone())),
                 ]);
             }
             let events = batch
@@ -390,7 +427,7 @@ pub async fn ingest_in<T: Tx>(tx: &mut T, batch: &[NewEvent], now_ms: i64) -> Re
                 chunked(
                     "INSERT INTO runs (id, function_id, event_id, status, run_at, idempotency_key, created_at, updated_at, \
                      parent_run_id, parent_step_key, concurrency_key, throttle_key, priority, debounce_key, batch_key, \
-                     batch_size) VALUES ",
+                     batch_size, singleton_key) VALUES ",
                     runs,
                     "",
                 ),
@@ -408,6 +445,14 @@ pub async fn ingest_in<T: Tx>(tx: &mut T, batch: &[NewEvent], now_ms: i64) -> Re
                 admission::debounce_run(tx, &run, &event, at, now_ms).await?;
             }
             admission::insert_cancel_waits(tx, cancel_waits, now_ms).await?;
+            // Singleton `cancel`: the newest run of each key replaces the unfinished ones (after its insert, so the
+            // cancelled runs' events and the new run are all stored).
+            for ((function_id, key), (newest, mode)) in &singletons {
+                if *mode == SingletonMode::Cancel {
+                    let cancelled = admission::cancel_singleton_holders(tx, function_id, key, newest, now_ms).await?;
+                    woken.extend(cancelled.into_iter().map(|r| r.function_id));
+                }
+            }
             let stored: Vec<(String, u32, bool)> =
                 stored_batches.into_iter().map(|(r, (n, full))| (r, n, full)).collect();
             admission::grow_batches(tx, batch_appends, stored, now_ms).await?;

@@ -57,6 +57,7 @@ diesel::table! {
         batch_key -> Nullable<Text>,
         batch_size -> Integer,
         rerun_of -> Nullable<Text>,
+        singleton_key -> Nullable<Text>,
     }
 }
 
@@ -133,6 +134,8 @@ diesel::table! {
         trigger_event -> Text,
         expires_at -> BigInt,
         created_at -> BigInt,
+        step_key -> Nullable<Text>,
+        alternative -> Nullable<BigInt>,
     }
 }
 

@@ -160,6 +160,71 @@ async fn debounce_impl(backend: Backend) {
     d.stop().await;
 }
 
+// Debounce's `timeout` (maxWait): events keep arriving, each within the period of the last, across requests; the
+// intake is given its clock, so the test decides when each event arrives. The pending run is pushed back by each
+// event but never past `timeout` after the first event of its window, then runs once with the newest event.
+both!(
+    debounce_starts_by_max_wait_while_events_keep_coming,
+    debounce_max_wait_impl
+);
+async fn debounce_max_wait_impl(backend: Backend) {
+    use ingot::store::events::{NewEvent, ingest};
+    use ingot_actors::flow::Flow;
+    use ingot_actors::function::Match;
+    let db = TestDb::new(backend).await;
+    let def = || {
+        FunctionDef::new(
+            "debounced",
+            "Debounced",
+            |ctx| async move { Ok(ctx.event["data"].clone()) },
+        )
+        .trigger(Trigger::event("test/edit"))
+        .debounce(
+            Duration::from_secs(1),
+            Some("event.data.doc"),
+            Some(Duration::from_secs(3)),
+        )
+    };
+    let flow = Flow::compile(def().flow).unwrap();
+    let t0 = ingot_actors::time::now_ms() - 60_000;
+    let run_at = || db.count("SELECT run_at AS n FROM runs WHERE function_id = $1", &["debounced"]);
+    let runs = || db.count("SELECT COUNT(*) AS n FROM runs", &[]);
+    // One event every 800 ms, each within the 1 s period of the one before.
+    for (i, dt) in [0i64, 800, 1600, 2400, 3200].into_iter().enumerate() {
+        let data = json!({"doc": "a", "v": i});
+        let view = ingot_actors::event::view(&format!("e{i}"), "test/edit", &data, &json!({}), t0 + dt, None);
+        let event = NewEvent {
+            id: uuid::Uuid::now_v7().to_string(),
+            external_id: None,
+            name: "test/edit".into(),
+            data,
+            user: json!({}),
+            ts: t0 + dt,
+            v: None,
+            matches: vec![Match {
+                function_id: "debounced".into(),
+                idempotency_key: None,
+                run_id: None,
+                parent: None,
+                admission: flow.admit(&view, t0 + dt),
+            }],
+        };
+        ingest(&db.db, &[event], t0 + dt).await.unwrap();
+        assert_eq!(runs().await, 1, "one pending run per key");
+        // Pushed back to `period` after this event, capped at `timeout` after the first.
+        let expected = (t0 + dt + 1000).min(t0 + 3000);
+        assert_eq!(run_at().await, expected, "after the event at +{dt} ms");
+    }
+    // Without the cap the run would still be pushed back (to +4200 ms): it is due at +3000 ms.
+    let d = InProc::start(&db.url, vec![def()], &[]).await;
+    d.api.drain().await;
+    let done = d.api.runs_of_function("debounced").await;
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0]["status"], "completed");
+    assert_eq!(done[0]["output"], json!({"doc": "a", "v": 4}), "the newest event");
+    d.stop().await;
+}
+
 both!(cancel_on_cancels_only_the_matching_run, cancel_on_impl);
 async fn cancel_on_impl(backend: Backend) {
     let db = TestDb::new(backend).await;

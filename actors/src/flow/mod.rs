@@ -1,11 +1,14 @@
 //! Flow control: how a function's runs are admitted, ordered and bounded — Inngest's `concurrency`, `throttle`,
-//! `rateLimit`, `debounce`, `cancelOn`, `timeouts`, `priority` and `batchEvents`.
+//! `rateLimit`, `debounce`, `cancelOn`, `timeouts`, `priority`, `batchEvents` and `singleton`.
 //!
 //! [`FlowConfig`] is what a function declares; [`Flow::compile`] validates it (bounds, CEL, combinations Inngest
 //! refuses) when the registry is built, so a bad configuration refuses start-up. [`Flow::admit`] evaluates the keys
 //! for one event at intake; the store enforces the rest:
 //! - rate limit: events over the limit in the window (which starts at the first event) are skipped and recorded;
-//! - debounce: one pending run per key, pushed back by each new event and given the newest event;
+//! - debounce: one pending run per key, pushed back by each new event and given the newest event, started at the
+//!   latest `timeout` (Inngest's `timeout`, elsewhere called maxWait) after the first event of its window;
+//! - singleton: at most one unfinished run per key — a new run is skipped (`skip`) or replaces the unfinished
+//!   one, which is cancelled (`cancel`);
 //! - cancel_on: a wait per rule, indexed like `wait_for_event`;
 //! - concurrency and throttle: the claim takes only runs whose key has room (several daemons take turns on
 //!   PostgreSQL under a per-function advisory lock);
@@ -52,6 +55,31 @@ pub struct Debounce {
     pub timeout: Option<Duration>,
 }
 
+/// What a singleton function does with a new run while one is unfinished for the same key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SingletonMode {
+    /// The new run is not created; the event records the skip (`singleton`) and the run that holds the key.
+    Skip,
+    /// The unfinished run is cancelled and the new one starts.
+    Cancel,
+}
+
+impl SingletonMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SingletonMode::Skip => "skip",
+            SingletonMode::Cancel => "cancel",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Singleton {
+    /// CEL: one slot per key value (none: one slot for the function).
+    pub key: Option<String>,
+    pub mode: SingletonMode,
+}
+
 #[derive(Debug, Clone)]
 pub struct CancelOn {
     pub event: String,
@@ -90,6 +118,7 @@ pub struct FlowConfig {
     /// CEL yielding an integer number of seconds.
     pub priority: Option<String>,
     pub batch: Option<BatchEvents>,
+    pub singleton: Option<Singleton>,
 }
 
 /// The keys and limits evaluated for one event at intake.
@@ -106,6 +135,8 @@ pub struct Admission {
     pub cancel_on: Vec<(String, Option<String>, i64)>,
     /// (key, max size, timeout ms)
     pub batch: Option<(String, u32, i64)>,
+    /// (key, mode)
+    pub singleton: Option<(String, SingletonMode)>,
 }
 
 /// What the claim must respect (per function, across every daemon).
@@ -137,6 +168,7 @@ pub struct Flow {
     debounce_key: Option<Expr>,
     priority: Option<Expr>,
     batch_key: Option<Expr>,
+    singleton_key: Option<Expr>,
     pub limits: ClaimLimits,
 }
 
@@ -247,6 +279,7 @@ impl Flow {
                 ("debounce", c.debounce.is_some()),
                 ("cancel_on", !c.cancel_on.is_empty()),
                 ("priority", c.priority.is_some()),
+                ("singleton", c.singleton.is_some()),
             ];
             if let Some((what, _)) = clash.iter().find(|(_, on)| *on) {
                 return Err(FlowError::Invalid(format!(
@@ -257,6 +290,7 @@ impl Flow {
         limits.by_priority = c.priority.is_some();
         Ok(Flow {
             batch_key: compile(&c.batch.as_ref().and_then(|b| b.key.clone()))?,
+            singleton_key: compile(&c.singleton.as_ref().and_then(|s| s.key.clone()))?,
             key_concurrency: compile(&keyed.first().and_then(|x| x.key.clone()))?,
             throttle_key: compile(&c.throttle.as_ref().and_then(|t| t.key.clone()))?,
             rate_key: compile(&c.rate_limit.as_ref().and_then(|t| t.key.clone()))?,
@@ -298,6 +332,10 @@ impl Flow {
                 .batch
                 .as_ref()
                 .map(|b| (key(&self.batch_key).unwrap_or_default(), b.max_size, ms(b.timeout))),
+            singleton: c
+                .singleton
+                .as_ref()
+                .map(|s| (key(&self.singleton_key).unwrap_or_default(), s.mode)),
             cancel_on: c
                 .cancel_on
                 .iter()
@@ -365,12 +403,22 @@ impl crate::function::FunctionDef {
         self
     }
     /// Collects events into one run (`ctx.events`): it starts at `max_size` events or `timeout` after the first,
-    /// one batch per `key`. Not combinable with idempotency, rate_limit, debounce, cancel_on or priority.
+    /// one batch per `key`. Not combinable with idempotency, rate_limit, debounce, cancel_on, priority or singleton.
     pub fn batch_events(mut self, max_size: u32, timeout: Duration, key: Option<&str>) -> Self {
         self.flow.batch = Some(BatchEvents {
             max_size,
             timeout,
             key: key.map(str::to_string),
+        });
+        self
+    }
+    /// At most one unfinished run per `key` (CEL; none: per function). While one is unfinished — queued, running,
+    /// sleeping, waiting, or queued for a retry — a new run is skipped ([`SingletonMode::Skip`]) or replaces it,
+    /// the unfinished one being cancelled ([`SingletonMode::Cancel`]). Not combinable with `batch_events`.
+    pub fn singleton(mut self, key: Option<&str>, mode: SingletonMode) -> Self {
+        self.flow.singleton = Some(Singleton {
+            key: key.map(str::to_string),
+            mode,
         });
         self
     }

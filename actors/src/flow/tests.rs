@@ -76,3 +76,61 @@ fn admission_evaluates_keys_and_clamps_priority() {
     let b = flow.admit(&json!({"data": {"vip": false}, "user": {}}), 0);
     assert_eq!((b.concurrency_key.as_deref(), b.priority_ms), (Some(""), -30_000));
 }
+
+#[test]
+fn singleton_evaluates_its_key_and_refuses_batching() {
+    let flow = Flow::compile(FlowConfig {
+        singleton: Some(Singleton {
+            key: Some("event.data.doc".into()),
+            mode: SingletonMode::Cancel,
+        }),
+        ..Default::default()
+    })
+    .unwrap();
+    let a = flow.admit(&json!({"data": {"doc": "d1"}}), 0);
+    assert_eq!(a.singleton, Some(("d1".into(), SingletonMode::Cancel)));
+    // A key that does not evaluate shares the "" slot, as for every other key.
+    let b = flow.admit(&json!({"data": {}}), 0);
+    assert_eq!(b.singleton, Some(("".into(), SingletonMode::Cancel)));
+    let whole = Flow::compile(FlowConfig {
+        singleton: Some(Singleton {
+            key: None,
+            mode: SingletonMode::Skip,
+        }),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(
+        whole.admit(&json!({}), 0).singleton,
+        Some(("".into(), SingletonMode::Skip))
+    );
+    assert_eq!(
+        Flow::compile(FlowConfig::default())
+            .unwrap()
+            .admit(&json!({}), 0)
+            .singleton,
+        None
+    );
+
+    let batched = FlowConfig {
+        singleton: Some(Singleton {
+            key: None,
+            mode: SingletonMode::Skip,
+        }),
+        batch: Some(BatchEvents {
+            max_size: 10,
+            timeout: Duration::from_secs(5),
+            key: None,
+        }),
+        ..Default::default()
+    };
+    assert!(Flow::compile(batched).unwrap_err().to_string().contains("singleton"));
+    let bad_key = FlowConfig {
+        singleton: Some(Singleton {
+            key: Some("event.data.".into()),
+            mode: SingletonMode::Skip,
+        }),
+        ..Default::default()
+    };
+    assert!(Flow::compile(bad_key).unwrap_err().to_string().contains("invalid CEL"));
+}

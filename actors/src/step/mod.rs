@@ -3,6 +3,7 @@
 //! its stored result is returned instead.
 //!
 //! - [`Step::run`]: run code once (retried on its own). Several awaited together run concurrently.
+//!   [`Step::run_with`] gives the step its own retry count and backoff ([`StepOptions`]).
 //! - [`Step::sleep`] / [`Step::sleep_until`], [`Step::wait_for_event`], [`Step::invoke`] (in [`wait`]): the run
 //!   suspends in the database and holds nothing while it waits.
 //! - [`Step::send_event`] (in [`send`]): durable fan-out with ids fixed the first time.
@@ -10,11 +11,13 @@
 //! Step names may repeat (a loop): the first use is keyed `name`, later ones `name:1`, `name:2`, as Inngest does.
 //! A run may reach at most [`MAX_STEPS`] steps and keep at most [`MAX_STATE_BYTES`] of step outputs.
 
+mod options;
 mod send;
 mod wait;
 
+pub use options::StepOptions;
 pub use send::SendEvent;
-pub use wait::WaitFor;
+pub use wait::{AnyOf, Arrived, WaitFor};
 
 use crate::error::{ErrorInfo, FnError, Interrupt, StepError};
 use crate::run::state::{StepEvent, StepStatus, step_transition};
@@ -238,15 +241,36 @@ impl Step {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, StepError>>,
     {
-        self.run_kind(name, "run", code).await
+        self.run_kind(name, "run", StepOptions::default(), code).await
     }
 
-    async fn run_kind<T, F, Fut>(&self, name: &str, kind: &'static str, code: F) -> Result<T, FnError>
+    /// [`Step::run`] with this step's own retry count and backoff, overriding the function's (see
+    /// [`StepOptions`]). Options out of bounds fail the run (a programming error, not worth a retry).
+    pub async fn run_with<T, F, Fut>(&self, name: &str, options: StepOptions, code: F) -> Result<T, FnError>
     where
         T: Serialize + DeserializeOwned,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, StepError>>,
     {
+        self.run_kind(name, "run", options, code).await
+    }
+
+    async fn run_kind<T, F, Fut>(
+        &self,
+        name: &str,
+        kind: &'static str,
+        options: StepOptions,
+        code: F,
+    ) -> Result<T, FnError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, StepError>>,
+    {
+        options
+            .check()
+            .map_err(|e| FnError::NonRetriable(format!("step {name:?}: {e}")))?;
+        let (retries, backoff) = options.resolve(self.inner.retries, self.inner.rt.config.backoff);
         let (key, position) = self.next_key(name)?;
         let (from, attempt) = match self.memo(&key) {
             Some(Memo::Final(rec)) => return replay(name, &rec),
@@ -283,7 +307,7 @@ impl Step {
         }) {
             Ok(json) => (StepEvent::Succeeded, Some(json), None),
             Err(e) => (
-                StepEvent::classify(false, e.is_retryable(), attempt, self.inner.retries),
+                StepEvent::classify(false, e.is_retryable(), attempt, retries),
                 None,
                 Some(e),
             ),
@@ -291,7 +315,7 @@ impl Step {
         let status = step_transition(from, event).map_err(|e| FnError::NonRetriable(e.to_string()))?;
         let retry_at_ms = match (&status, &error) {
             (StepStatus::Errored, Some(StepError::Retryable { retry_after, .. })) => {
-                let delay = self.inner.rt.config.backoff.delay_for(attempt, *retry_after);
+                let delay = backoff.delay_for(attempt, *retry_after);
                 Some(finished_at_ms + delay.as_millis() as i64)
             }
             _ => None,

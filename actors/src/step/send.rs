@@ -62,7 +62,7 @@ impl Step {
         let rt = self.inner.rt.clone();
         let declared = declared_emits(&rt, &self.inner.function_id);
         let sent: Sent = self
-            .run_kind(name, "send_event", move || async move {
+            .run_kind(name, "send_event", super::StepOptions::default(), move || async move {
                 if events.is_empty() || events.len() > MAX_SEND {
                     return Err(StepError::fatal(format!(
                         "send_event takes 1 to {MAX_SEND} events, got {}",

@@ -1,4 +1,5 @@
-//! Steps that suspend the run in the database: `sleep`, `sleep_until`, `wait_for_event`, `invoke`.
+//! Steps that suspend the run in the database: `sleep`, `sleep_until`, `wait_for_event`, `wait_for_any`,
+//! `invoke`.
 //!
 //! Each writes a `waiting` attempt (with `wake_at`: the sleep's end or the timeout) and returns
 //! [`Interrupt::Suspend`]; the run actor then persists the run as `sleeping` or `waiting` and lets go of it. When
@@ -31,6 +32,24 @@ pub struct WaitFor<'a> {
     pub event: &'a str,
     pub if_expr: Option<&'a str>,
     pub timeout: Duration,
+}
+
+/// The most alternatives one `wait_for_any` may list.
+pub const MAX_ALTERNATIVES: usize = 10;
+
+/// One alternative of [`Step::wait_for_any`]: an event `name`, optionally matching a CEL `if` over `event` (this
+/// run's trigger) and `async` (the candidate).
+#[derive(Debug, Clone, Copy)]
+pub struct AnyOf<'a> {
+    pub event: &'a str,
+    pub if_expr: Option<&'a str>,
+}
+
+/// Which alternative of a [`Step::wait_for_any`] arrived first, and its event (`{id, name, data, user, ts, v}`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Arrived {
+    pub index: usize,
+    pub event: Value,
 }
 
 fn suspend(status: RunStatus, at: i64) -> FnError {
@@ -134,6 +153,7 @@ impl Step {
         attempt.wake_at_ms = Some(at);
         let spec = WaitSpec {
             key: key.clone(),
+            alternative: None,
             event_name: wait.event.to_string(),
             expr: wait.if_expr.map(str::to_string),
             trigger_event: self.inner.event.clone(),
@@ -143,7 +163,7 @@ impl Step {
             .inner
             .rt
             .store
-            .begin_wait(&self.inner.lease, &attempt, Some(&spec), None)
+            .begin_wait(&self.inner.lease, &attempt, std::slice::from_ref(&spec), None)
             .await
             .map_err(Self::store_err)?;
         let rec = self.remember(written, attempt);
@@ -153,6 +173,97 @@ impl Step {
         // An event stored between the first look and the wait being indexed.
         if let Some(event) = self.find(wait.event, &expr, now - lookback, now_ms()).await? {
             let rec = self.resolve(name, position, &rec, Ok(event)).await?;
+            return replay(name, &rec);
+        }
+        Err(suspend(RunStatus::Waiting, at))
+    }
+
+    /// Waits for the first of several events (inngest#1046, #1315): resolves to which alternative arrived and its
+    /// event, or `None` on timeout. Each alternative has its event name and optional `if`; the first event to
+    /// arrive that matches any of them wins, the others are dropped. Looks back like [`Step::wait_for_event`]; in
+    /// the look-back the earliest match by `ts` wins (then the lower alternative).
+    pub async fn wait_for_any(
+        &self,
+        name: &str,
+        alternatives: &[AnyOf<'_>],
+        timeout: Duration,
+    ) -> Result<Option<Arrived>, FnError> {
+        let (key, position) = self.next_key(name)?;
+        let refuse = |why: String| FnError::NonRetriable(format!("step {key:?}: {why}"));
+        if alternatives.is_empty() || alternatives.len() > MAX_ALTERNATIVES {
+            return Err(refuse(format!(
+                "wait_for_any takes 1 to {MAX_ALTERNATIVES} events, got {}",
+                alternatives.len()
+            )));
+        }
+        if alternatives.iter().any(|a| a.event.trim().is_empty()) {
+            return Err(refuse("an event name is empty".into()));
+        }
+        let exprs = alternatives
+            .iter()
+            .map(|a| a.if_expr.map(Expr::compile).transpose())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| refuse(e.to_string()))?;
+        let lookback = self.inner.rt.config.wait_lookback.as_millis() as i64;
+        let now = now_ms();
+        match self.memo(&key) {
+            Some(Memo::Final(rec)) => return replay(name, &rec),
+            Some(Memo::Waiting(rec)) => {
+                let at = rec.wake_at_ms.unwrap_or(now);
+                if now < at {
+                    return Err(suspend(RunStatus::Waiting, at));
+                }
+                // Timed out — unless an event was stored while the waits were being indexed (a last look).
+                let found = self
+                    .find_any(alternatives, &exprs, rec.started_at_ms - lookback, at)
+                    .await?;
+                let rec = self.resolve(name, position, &rec, Ok(arrived(found))).await?;
+                return replay(name, &rec);
+            }
+            Some(Memo::Errored { .. }) => return Err(changed(&key, "wait_for_any")),
+            None => {}
+        }
+        let mut attempt = self.attempt(&key, name, position, "wait_for_event", now);
+        if let Some(found) = self.find_any(alternatives, &exprs, now - lookback, now).await? {
+            attempt.status = StepStatus::Completed;
+            attempt.output = Some(arrived(Some(found)));
+            let rec = self.persist(attempt).await?;
+            return replay(name, &rec);
+        }
+        let at = now + ms(timeout);
+        attempt.status = step_transition(StepStatus::Pending, StepEvent::Suspended).expect("pending suspends");
+        let listed: Vec<Value> = alternatives
+            .iter()
+            .map(|a| json!({ "event": a.event, "if": a.if_expr }))
+            .collect();
+        attempt.output = Some(json!({ "any_of": listed, "timeout_at": rfc3339(at) }));
+        attempt.wake_at_ms = Some(at);
+        let specs: Vec<WaitSpec> = alternatives
+            .iter()
+            .enumerate()
+            .map(|(i, a)| WaitSpec {
+                key: format!("{key}#any:{i}"),
+                alternative: Some(i as u32),
+                event_name: a.event.to_string(),
+                expr: a.if_expr.map(str::to_string),
+                trigger_event: self.inner.event.clone(),
+                expires_at_ms: at,
+            })
+            .collect();
+        let written = self
+            .inner
+            .rt
+            .store
+            .begin_wait(&self.inner.lease, &attempt, &specs, None)
+            .await
+            .map_err(Self::store_err)?;
+        let rec = self.remember(written, attempt);
+        if rec.status != StepStatus::Waiting {
+            return replay(name, &rec);
+        }
+        // An event stored between the first look and the waits being indexed.
+        if let Some(found) = self.find_any(alternatives, &exprs, now - lookback, now_ms()).await? {
+            let rec = self.resolve(name, position, &rec, Ok(arrived(Some(found)))).await?;
             return replay(name, &rec);
         }
         Err(suspend(RunStatus::Waiting, at))
@@ -260,7 +371,7 @@ impl Step {
             .inner
             .rt
             .store
-            .begin_wait(&self.inner.lease, &attempt, None, Some(&child))
+            .begin_wait(&self.inner.lease, &attempt, &[], Some(&child))
             .await
             .map_err(Self::store_err)?;
         let rec = self.remember(written, attempt);
@@ -350,6 +461,37 @@ impl Step {
     }
 }
 
+impl Step {
+    /// The earliest match (by `ts`, then the lower alternative) of any alternative in `[from, to]`.
+    async fn find_any(
+        &self,
+        alternatives: &[AnyOf<'_>],
+        exprs: &[Option<Expr>],
+        from: i64,
+        to: i64,
+    ) -> Result<Option<(usize, Value)>, FnError> {
+        let mut found = Vec::new();
+        for (i, (a, expr)) in alternatives.iter().zip(exprs).enumerate() {
+            if let Some(e) = self.find(a.event, expr, from, to).await? {
+                found.push((i, e));
+            }
+        }
+        Ok(earliest(found))
+    }
+}
+
+/// Of the alternatives' first matches, the one to resolve with: the earliest `ts`, then the lower alternative.
+fn earliest(found: Vec<(usize, Value)>) -> Option<(usize, Value)> {
+    found
+        .into_iter()
+        .min_by_key(|(i, e)| (e["ts"].as_i64().unwrap_or(i64::MAX), *i))
+}
+
+/// A wait_for_any step's output: `{index, event}`, or null on timeout.
+fn arrived(found: Option<(usize, Value)>) -> Value {
+    found.map_or(Value::Null, |(index, event)| json!({ "index": index, "event": event }))
+}
+
 fn kind_of(rec: &StepRecord) -> &'static str {
     match rec.kind.as_str() {
         "sleep" => "sleep",
@@ -363,4 +505,32 @@ fn changed(key: &str, kind: &str) -> FnError {
     FnError::NonRetriable(format!(
         "step {key:?} ran as a plain step before and is now a {kind} step: the function's steps changed"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_look_back_takes_the_earliest_match_then_the_lower_alternative() {
+        let e = |ts: i64| json!({ "name": "x", "ts": ts });
+        assert_eq!(earliest(vec![(0, e(20)), (1, e(10)), (2, e(30))]), Some((1, e(10))));
+        assert_eq!(earliest(vec![(2, e(10)), (1, e(10))]), Some((1, e(10))));
+        assert_eq!(earliest(Vec::new()), None);
+    }
+
+    #[test]
+    fn the_output_reads_back_as_arrived() {
+        let out = arrived(Some((1, json!({ "name": "b" }))));
+        let back: Option<Arrived> = serde_json::from_value(out).unwrap();
+        assert_eq!(
+            back,
+            Some(Arrived {
+                index: 1,
+                event: json!({ "name": "b" })
+            })
+        );
+        let none: Option<Arrived> = serde_json::from_value(arrived(None)).unwrap();
+        assert_eq!(none, None);
+    }
 }

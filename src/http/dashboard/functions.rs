@@ -71,6 +71,9 @@ fn flow(def: &FunctionDef) -> String {
     if let Some(b) = &f.batch {
         out.push(format!("batches of {}", b.max_size));
     }
+    if let Some(s) = &f.singleton {
+        out.push(format!("singleton ({})", s.mode.as_str()));
+    }
     if let Some(i) = &def.idempotency {
         out.push(format!("idempotency {i}"));
     }

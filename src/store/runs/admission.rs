@@ -1,7 +1,8 @@
 //! Intake-side flow control, inside the intake transaction: rate limits (skip the event), debounce (one pending
-//! run per key that takes the newest event) and `cancel_on` listeners for the runs created. The claim-side limits
-//! (concurrency, throttle, priority) are in [`super::claim`].
+//! run per key that takes the newest event), singleton (one unfinished run per key) and `cancel_on` listeners for
+//! the runs created. The claim-side limits (concurrency, throttle, priority) are in [`super::claim`].
 
+use super::cancel::CancelledRun;
 use super::status;
 use crate::store::db::Backend;
 use crate::store::error::Result;
@@ -167,6 +168,72 @@ pub async fn grow_batches<T: Tx>(
         tx.exec(&s).await?;
     }
     Ok(())
+}
+
+/// Serializes intakes that look at the same singleton keys, so two concurrent requests cannot both find a key
+/// free: on PostgreSQL a transaction-scoped advisory lock per (function, key), taken in sorted order so requests
+/// with several keys cannot deadlock (the two-`int4` lock space, apart from the claim's one-`bigint` locks). SQLite
+/// has one writer, so its intake transactions are serialized already.
+pub async fn lock_singletons<T: Tx>(tx: &mut T, mut keys: Vec<(String, String)>) -> Result<()> {
+    if tx.backend() != Backend::Postgres {
+        return Ok(());
+    }
+    keys.sort();
+    keys.dedup();
+    for (function_id, key) in keys {
+        let mut s = Stmt::new("SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))");
+        s.params = vec![Param::Text(function_id), Param::Text(key)];
+        tx.exec(&s).await?;
+    }
+    Ok(())
+}
+
+/// The statuses in which a run holds its singleton key: every unfinished one (a run queued for a retry, sleeping or
+/// waiting still holds it, as in Inngest).
+fn unfinished() -> Vec<RunStatus> {
+    RunStatus::ALL.into_iter().filter(|s| !s.is_final()).collect()
+}
+
+/// The oldest unfinished run of a function holding `key` (singleton), if any.
+pub async fn singleton_holder<T: Tx>(tx: &mut T, function_id: &str, key: &str) -> Result<Option<String>> {
+    #[derive(QueryableByName)]
+    struct Holder {
+        #[diesel(sql_type = Text)]
+        id: String,
+    }
+    let mut s = Stmt::new("");
+    s.params = vec![Param::Text(function_id.into()), Param::Text(key.into())];
+    let open = status::param_in(&mut s, &unfinished());
+    s.sql = format!(
+        "SELECT id FROM runs WHERE function_id = $1 AND singleton_key = $2 AND status {open}          ORDER BY created_at LIMIT 1"
+    );
+    Ok(tx.rows::<Holder>(&s).await?.into_iter().next().map(|h| h.id))
+}
+
+/// Singleton `cancel` mode: cancels every unfinished run of a function holding `key` except `newest` (the run this
+/// intake created), through the `Cancelled` edge.
+pub async fn cancel_singleton_holders<T: Tx>(
+    tx: &mut T,
+    function_id: &str,
+    key: &str,
+    newest: &str,
+    now: i64,
+) -> Result<Vec<CancelledRun>> {
+    #[derive(QueryableByName)]
+    struct Holder {
+        #[diesel(sql_type = Text)]
+        id: String,
+    }
+    let mut s = Stmt::new("");
+    s.params = vec![
+        Param::Text(function_id.into()),
+        Param::Text(key.into()),
+        Param::Text(newest.into()),
+    ];
+    let open = status::param_in(&mut s, &unfinished());
+    s.sql = format!("SELECT id FROM runs WHERE function_id = $1 AND singleton_key = $2 AND id <> $3 AND status {open}");
+    let ids: Vec<String> = tx.rows::<Holder>(&s).await?.into_iter().map(|h| h.id).collect();
+    super::cancel::cancel_many_in(tx, &ids, "singleton: a newer run of the same key started", now).await
 }
 
 /// A `cancel_on` listener for a new run.

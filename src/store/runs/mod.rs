@@ -406,10 +406,10 @@ impl RunStore for DbRunStore {
         &self,
         lease: &Lease,
         step: &StepAttempt,
-        wait: Option<&WaitSpec>,
+        waits: &[WaitSpec],
         child: Option<&OutEvent>,
     ) -> Result<StepWrite, StoreError> {
-        self.begin_wait_inner(lease, step, wait, child).await?
+        self.begin_wait_inner(lease, step, waits, child).await?
     }
 
     async fn recent_events(&self, name: &str, from_ms: i64, to_ms: i64) -> Result<Vec<serde_json::Value>, StoreError> {

@@ -95,7 +95,7 @@ impl DbRunStore {
         &self,
         lease: &Lease,
         step: &StepAttempt,
-        wait: Option<&WaitSpec>,
+        waits: &[WaitSpec],
         child: Option<&OutEvent>,
     ) -> Result<Result<StepWrite, StoreError>> {
         let insert = super::writer::step_insert(super::step_write(lease, step))?;
@@ -105,20 +105,27 @@ impl DbRunStore {
                 if tx.rows::<super::writer::StepKey>(&insert).await?.is_empty() {
                     return Ok((false, Vec::new()));
                 }
-                if let Some(w) = wait {
+                if !waits.is_empty() {
+                    // A wait_for_any alternative names its step (`step_key`); a single wait's key is its step's.
                     let mut s = Stmt::new(
                         "INSERT INTO waits (run_id, wait_key, kind, event_name, expr, trigger_event, expires_at, \
-                         created_at) VALUES ($1, $2, 'event', $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                         created_at, step_key, alternative) VALUES ",
                     );
-                    s.params = vec![
-                        Param::Text(lease.run_id.clone()),
-                        Param::Text(w.key.clone()),
-                        Param::Text(w.event_name.clone()),
-                        Param::NullText(w.expr.clone()),
-                        Param::Text(w.trigger_event.to_string()),
-                        Param::BigInt(w.expires_at_ms),
-                        Param::BigInt(now),
-                    ];
+                    s.push_values(waits.iter().map(|w| {
+                        vec![
+                            Param::Text(lease.run_id.clone()),
+                            Param::Text(w.key.clone()),
+                            Param::Text("event".into()),
+                            Param::Text(w.event_name.clone()),
+                            Param::NullText(w.expr.clone()),
+                            Param::Text(w.trigger_event.to_string()),
+                            Param::BigInt(w.expires_at_ms),
+                            Param::BigInt(now),
+                            Param::NullText(w.alternative.map(|_| step.key.clone())),
+                            Param::NullBigInt(w.alternative.map(i64::from)),
+                        ]
+                    }));
+                    s.push_sql(" ON CONFLICT DO NOTHING");
                     tx.exec(&s).await?;
                 }
                 let woken = match child {

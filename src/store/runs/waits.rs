@@ -1,14 +1,16 @@
 //! Events resuming and cancelling runs, inside the event's intake transaction: an event that matches a waiting
 //! `wait_for_event` completes that step and makes its run due (`Resumed`); one that matches a `cancel_on` rule
 //! cancels the run. Both are guarded: a step already resolved (by its timeout, or another event) and a run already
-//! finished are left alone.
+//! finished are left alone. A `wait_for_any` step has a wait per alternative (`step_key` names the step,
+//! `alternative` the one): the first event to arrive that matches any of them resolves the step with
+//! `{index, event}`, and the step's other waits go.
 
 use super::status;
 use crate::store::error::Result;
 use crate::store::events::NewEvent;
 use crate::store::sql::{Param, Stmt, Tx};
 use diesel::QueryableByName;
-use diesel::sql_types::{Nullable, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
 use ingot_actors::expr::{Expr, Vars};
 use ingot_actors::run::state::{RunEvent, StepStatus};
 use std::collections::HashMap;
@@ -27,6 +29,36 @@ struct WaitRow {
     expr: Option<String>,
     #[diesel(sql_type = Text)]
     trigger_event: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    step_key: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    alternative: Option<i64>,
+}
+
+impl WaitRow {
+    /// The step this wait resolves.
+    fn step(&self) -> &str {
+        self.step_key.as_deref().unwrap_or(&self.wait_key)
+    }
+}
+
+/// Of the waits an intake's events matched (each with the position of the first event it matched), the ones to
+/// apply: per run and step, the wait whose event came first in the request (then the lowest alternative) — a
+/// `wait_for_any` resolves once, with the first event to arrive. Cancellations and single waits pass as they are.
+fn first_per_step(matched: Vec<(WaitRow, usize)>) -> Vec<(WaitRow, usize)> {
+    let mut best: HashMap<(String, String), (usize, i64)> = HashMap::new();
+    for (w, at) in &matched {
+        let k = (w.run_id.clone(), w.step().to_string());
+        let rank = (*at, w.alternative.unwrap_or(0));
+        best.entry(k).and_modify(|b| *b = (*b).min(rank)).or_insert(rank);
+    }
+    matched
+        .into_iter()
+        .filter(|(w, at)| {
+            w.kind == "cancel"
+                || best.get(&(w.run_id.clone(), w.step().to_string())) == Some(&(*at, w.alternative.unwrap_or(0)))
+        })
+        .collect()
 }
 
 #[derive(QueryableByName)]
@@ -50,7 +82,8 @@ pub async fn match_waits<T: Tx>(tx: &mut T, events: &[&NewEvent], now_ms: i64) -
     names.sort();
     names.dedup();
     let mut q = Stmt::new(
-        "SELECT run_id, wait_key, kind, event_name, expr, trigger_event FROM waits WHERE expires_at > $1 AND event_name IN (",
+        "SELECT run_id, wait_key, kind, event_name, expr, trigger_event, step_key, alternative FROM waits \
+         WHERE expires_at > $1 AND event_name IN (",
     );
     q.params.push(Param::BigInt(now_ms));
     let marks: Vec<String> = names
@@ -68,7 +101,7 @@ pub async fn match_waits<T: Tx>(tx: &mut T, events: &[&NewEvent], now_ms: i64) -
     }
     let views: Vec<(&str, serde_json::Value)> = events.iter().map(|e| (e.name.as_str(), event_view(e))).collect();
     let mut compiled: HashMap<String, Option<Expr>> = HashMap::new();
-    let mut woken = Vec::new();
+    let mut matched = Vec::new();
     for w in waits {
         let trigger: serde_json::Value = serde_json::from_str(&w.trigger_event).unwrap_or_default();
         let expr = match &w.expr {
@@ -79,17 +112,30 @@ pub async fn match_waits<T: Tx>(tx: &mut T, events: &[&NewEvent], now_ms: i64) -
                 None => continue,
             },
         };
-        let found = views.iter().find(|(name, view)| {
+        let found = views.iter().position(|(name, view)| {
             *name == w.event_name
                 && view["id"] != trigger["id"]
                 && expr
                     .as_ref()
                     .is_none_or(|x| x.matches_with(&Vars::new(now_ms).event(&trigger).async_event(view)))
         });
-        let Some((_, view)) = found else { continue };
+        if let Some(at) = found {
+            matched.push((w, at));
+        }
+    }
+    let mut woken = Vec::new();
+    for (w, at) in first_per_step(matched) {
+        let view = &views[at].1;
         let resumed = match w.kind.as_str() {
             "cancel" => cancel_in(tx, &w.run_id, "a cancel_on event matched", now_ms).await?,
-            _ => resolve_wait(tx, &w.run_id, &w.wait_key, view, now_ms).await?,
+            _ => {
+                // A wait_for_any step resolves to which alternative arrived, with its event.
+                let output = match w.alternative {
+                    Some(i) => serde_json::json!({ "index": i, "event": view }),
+                    None => view.clone(),
+                };
+                resolve_wait(tx, &w.run_id, w.step(), &output, now_ms).await?
+            }
         };
         woken.extend(resumed);
     }
@@ -168,7 +214,8 @@ async fn resolve_wait<T: Tx>(
         now_ms,
     )
     .await?;
-    let mut del = Stmt::new("DELETE FROM waits WHERE run_id = $1 AND wait_key = $2");
+    // The step's waits: its one wait, or every alternative of a wait_for_any.
+    let mut del = Stmt::new("DELETE FROM waits WHERE run_id = $1 AND (wait_key = $2 OR step_key = $2)");
     del.params = vec![Param::Text(run_id.into()), Param::Text(key.into())];
     tx.exec(&del).await?;
     Ok(woken)
@@ -179,4 +226,68 @@ async fn resolve_wait<T: Tx>(
 pub async fn cancel_in<T: Tx>(tx: &mut T, run_id: &str, why: &str, now_ms: i64) -> Result<Option<String>> {
     let done = super::cancel::cancel_many_in(tx, &[run_id.to_string()], why, now_ms).await?;
     Ok(done.into_iter().next().map(|r| r.function_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wait(run: &str, step: &str, kind: &str, alternative: Option<i64>) -> WaitRow {
+        WaitRow {
+            run_id: run.into(),
+            wait_key: match alternative {
+                Some(i) => format!("{step}#{i}"),
+                None => step.into(),
+            },
+            kind: kind.into(),
+            event_name: String::new(),
+            expr: None,
+            trigger_event: String::new(),
+            step_key: alternative.map(|_| step.to_string()),
+            alternative,
+        }
+    }
+
+    fn kept(matched: Vec<(WaitRow, usize)>) -> Vec<(String, String, Option<i64>, usize)> {
+        first_per_step(matched)
+            .into_iter()
+            .map(|(w, at)| (w.run_id.clone(), w.step().to_string(), w.alternative, at))
+            .collect()
+    }
+
+    #[test]
+    fn a_wait_for_any_resolves_once_with_the_first_event_to_arrive() {
+        // Alternative 1 matched the request's first event, alternative 0 its third: alternative 1 wins.
+        let got = kept(vec![
+            (wait("r1", "approval", "event", Some(0)), 2),
+            (wait("r1", "approval", "event", Some(1)), 0),
+            (wait("r1", "approval", "event", Some(2)), 1),
+        ]);
+        assert_eq!(got, [("r1".into(), "approval".into(), Some(1), 0)]);
+        // The same event matched two alternatives: the lower one.
+        let got = kept(vec![
+            (wait("r1", "approval", "event", Some(1)), 0),
+            (wait("r1", "approval", "event", Some(0)), 0),
+        ]);
+        assert_eq!(got, [("r1".into(), "approval".into(), Some(0), 0)]);
+    }
+
+    #[test]
+    fn other_steps_runs_and_cancellations_are_left_as_they_are() {
+        let got = kept(vec![
+            (wait("r1", "a", "event", Some(0)), 1),
+            (wait("r2", "a", "event", Some(1)), 0),
+            (wait("r1", "b", "event", None), 3),
+            (wait("r1", "cancel:0", "cancel", None), 2),
+        ]);
+        assert_eq!(
+            got,
+            [
+                ("r1".into(), "a".into(), Some(0), 1),
+                ("r2".into(), "a".into(), Some(1), 0),
+                ("r1".into(), "b".into(), None, 3),
+                ("r1".into(), "cancel:0".into(), None, 2),
+            ]
+        );
+    }
 }

@@ -68,7 +68,7 @@ impl RunStore for Scripted {
         &self,
         _: &Lease,
         _: &StepAttempt,
-        _: Option<&WaitSpec>,
+        _: &[WaitSpec],
         _: Option<&OutEvent>,
     ) -> Result<StepWrite, StoreError> {
         unexpected("begin_wait")
