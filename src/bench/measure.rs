@@ -99,7 +99,12 @@ pub async fn runs(db: &Db, function_id: &str, expected: usize) -> anyhow::Result
 
 /// This process's resident memory (VmRSS) and its peak so far (VmHWM), in KiB, from `/proc/self/status`.
 pub fn memory_kib() -> anyhow::Result<(u64, u64)> {
-    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    memory_kib_at("/proc/self/status")
+}
+
+/// `VmRSS` and `VmHWM` of the process whose `/proc/<pid>/status` is `path`, in KiB.
+pub fn memory_kib_at(path: &str) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
     let field = |name: &str| {
         status
             .lines()

@@ -15,10 +15,13 @@
 //! - [`sleepers`]: 10,000 runs sleeping 1 s (wake-up lateness), and 10,000 long sleepers (memory and database
 //!   queries per second while they all sleep, counted by [`crate::store::db::queries_total`]);
 //! - [`soak`] (only when named, never in `all`): a steady rate of mixed workflows for an hour with retention
-//!   running, one row of memory, database size, connections and latency per interval.
+//!   running, one row of memory, database size, connections and latency per interval;
+//! - [`flood`] (only when named, never in `all`): many large bodies at once against admission control, to a
+//!   daemon in its own process: answers by status, events stored, the daemon's peak and settled memory.
 
 mod client;
 mod fan_out;
+mod flood;
 mod fresh;
 mod functions;
 mod inproc;
@@ -52,12 +55,14 @@ pub enum ScenarioChoice {
     FanOut,
     Sleepers,
     Soak,
+    Flood,
     All,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Scenarios to run, comma-separated: one-step, ten-steps, fan-out, sleepers, soak, all (all but soak).
+    /// Scenarios to run, comma-separated: one-step, ten-steps, fan-out, sleepers, soak, flood, all (all but soak
+    /// and flood).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
     pub scenario: Vec<ScenarioChoice>,
     /// Which backend(s) to measure.
@@ -103,11 +108,26 @@ pub struct BenchArgs {
     /// soak: the daemon's retention horizon (set below the 1h the setting allows, so growth flattens in the run).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub soak_retention: Duration,
+    /// flood: requests sent all at once, each one event.
+    #[arg(long, default_value_t = 200)]
+    pub flood_requests: usize,
+    /// flood: the size of each request's body (one event; at most 3 MiB, the per-event limit).
+    #[arg(long, default_value_t = 2_621_440)]
+    pub flood_body_bytes: usize,
+    /// flood: the daemon's INGOT_MAX_INFLIGHT_BYTES.
+    #[arg(long, default_value_t = 268_435_456)]
+    pub flood_inflight_bytes: u64,
+    /// flood: the daemon's INGOT_MAX_INFLIGHT_REQUESTS.
+    #[arg(long, default_value_t = 256)]
+    pub flood_inflight_requests: u64,
+    /// flood: how long after the last answer the daemon's memory is read again.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub flood_settle: Duration,
 }
 
 impl BenchArgs {
     fn wants(&self, s: ScenarioChoice) -> bool {
-        let in_all = s != ScenarioChoice::Soak;
+        let in_all = !matches!(s, ScenarioChoice::Soak | ScenarioChoice::Flood);
         self.scenario
             .iter()
             .any(|c| *c == s || (*c == ScenarioChoice::All && in_all))
@@ -155,6 +175,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.soak_retention >= Duration::from_secs(10),
         "--soak-retention must be at least 10s"
     );
+    anyhow::ensure!(
+        args.flood_requests >= 1 && (64..=crate::http::intake::MAX_EVENT_BYTES).contains(&args.flood_body_bytes),
+        "--flood-requests must be at least 1 and --flood-body-bytes between 64 and {}",
+        crate::http::intake::MAX_EVENT_BYTES
+    );
     let kinds = match args.backend {
         BackendChoice::Sqlite => vec![Kind::Sqlite],
         BackendChoice::Postgres => vec![Kind::Postgres],
@@ -192,6 +217,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let out = each_backend(&rt, &kinds, &args, soak::measure);
         soak::print(&args, &out.rows);
         failed.extend(report_failures("soak", out.failures));
+    }
+    if args.wants(ScenarioChoice::Flood) {
+        let out = each_backend(&rt, &kinds, &args, flood::measure);
+        flood::print(&args, &out.rows);
+        failed.extend(report_failures("flood", out.failures));
     }
     println!();
     println!("{}", machine());

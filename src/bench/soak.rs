@@ -10,16 +10,20 @@
 //! setting itself refuses less than 1 h; the bench sets the validated config directly, so a short run flattens.
 //!
 //! A row: `rss_MiB` is the resident memory of this process (the daemon runs in-process; the sender is small);
-//! `db_MiB` the SQLite file with its WAL, or `pg_database_size`; `conns` PostgreSQL sessions on the database other
-//! than the measuring one, or on SQLite the open file descriptors on the database file (each connection holds
-//! one; the measuring reader included); `events`/`runs` the rows in the tables now; `unfinished` runs queued or
-//! running; latency = run finished − event received for the runs of the window that do not sleep (p50/p99/max,
-//! ms); `finished` runs completed in the window and `failed` runs failed in it.
+//! `db_MiB` the SQLite file with its WAL, or `pg_database_size`; on SQLite `wal_MiB` the WAL alone and
+//! `free_pages` the file's free-list pages (`PRAGMA freelist_count`; `-` on PostgreSQL); `conns` PostgreSQL
+//! sessions on the database other than the measuring one, or on SQLite the open file descriptors on the database
+//! file (each connection holds one; the measuring reader included); `events`/`runs` the rows in the tables now;
+//! `dedupe` the rows of `event_ids` and `idempotency_keys`, which retention keeps for their 24 h window whatever
+//! the horizon (here: the fan-out's child events, whose ids make a replayed `send_event` step harmless), so they,
+//! and the file with them, grow for the first 24 h of a steady load; `unfinished` runs queued or running;
+//! latency = run finished − event received for the runs of the window that do not sleep (p50/p99/max, ms);
+//! `finished` runs completed in the window and `failed` runs failed in it.
 
 use super::fresh::{FreshDb, Kind};
 use super::measure::{Percentiles, memory_kib};
 use super::{BenchArgs, client, functions};
-use crate::store::schema::{events, runs};
+use crate::store::schema::{event_ids, events, idempotency_keys, runs};
 use crate::store::{Backend, DatabaseUrl, Db, PoolOptions};
 use anyhow::Context;
 use diesel::prelude::*;
@@ -42,9 +46,13 @@ pub struct Row {
     pub at: Duration,
     pub rss_mib: f64,
     pub db_mib: f64,
+    /// SQLite: the WAL file, and the free-list pages of the database file.
+    pub wal_mib: Option<f64>,
+    pub free_pages: Option<i64>,
     pub conns: i64,
     pub events: i64,
     pub runs: i64,
+    pub dedupe: i64,
     pub unfinished: i64,
     pub latency: Percentiles,
     pub finished: i64,
@@ -166,8 +174,20 @@ async fn sample(db: &Db, fresh: &FreshDb, at: Duration, from_ms: i64, to_ms: i64
         (DatabaseUrl::Sqlite(path), Backend::Sqlite) => (sqlite_bytes(path), sqlite_fds(path)),
         _ => pg_size_and_sessions(db).await?,
     };
+    let (wal_mib, free_pages) = match (&fresh.url, db.backend()) {
+        (DatabaseUrl::Sqlite(path), Backend::Sqlite) => (
+            Some(file_bytes(&wal_path(path)) as f64 / (1024.0 * 1024.0)),
+            Some(sqlite_free_pages(db).await?),
+        ),
+        _ => (None, None),
+    };
     let events_n: i64 = crate::with_conn!(db, read, |c| events::table.count().get_result(c).await?);
     let runs_n: i64 = crate::with_conn!(db, read, |c| runs::table.count().get_result(c).await?);
+    let dedupe: i64 = crate::with_conn!(db, read, |c| {
+        let ids: i64 = event_ids::table.count().get_result(c).await?;
+        let keys: i64 = idempotency_keys::table.count().get_result(c).await?;
+        ids + keys
+    });
     let unfinished: i64 = crate::with_conn!(db, read, |c| {
         runs::table
             .filter(runs::status.eq_any([RunStatus::Queued.as_str(), RunStatus::Running.as_str()]))
@@ -203,9 +223,12 @@ async fn sample(db: &Db, fresh: &FreshDb, at: Duration, from_ms: i64, to_ms: i64
         at,
         rss_mib: rss_kib as f64 / 1024.0,
         db_mib: db_bytes as f64 / (1024.0 * 1024.0),
+        wal_mib,
+        free_pages,
         conns,
         events: events_n,
         runs: runs_n,
+        dedupe,
         unfinished,
         latency: Percentiles::of(latency),
         finished,
@@ -216,10 +239,30 @@ async fn sample(db: &Db, fresh: &FreshDb, at: Duration, from_ms: i64, to_ms: i64
 
 /// The database file and its WAL.
 fn sqlite_bytes(path: &std::path::Path) -> u64 {
-    let size = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    file_bytes(path) + file_bytes(&wal_path(path))
+}
+
+fn file_bytes(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn wal_path(path: &std::path::Path) -> std::path::PathBuf {
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
-    size(path.to_path_buf()) + size(wal.into())
+    wal.into()
+}
+
+/// Pages on the database file's free list: space SQLite reuses before it grows the file.
+async fn sqlite_free_pages(db: &Db) -> anyhow::Result<i64> {
+    #[derive(QueryableByName)]
+    struct Free {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        freelist_count: i64,
+    }
+    let f: Free = crate::with_conn!(db, read, |c| {
+        diesel::sql_query("PRAGMA freelist_count").get_result(c).await?
+    });
+    Ok(f.freelist_count)
 }
 
 /// Open file descriptors of this process on the database file: one per SQLite connection.
@@ -263,14 +306,17 @@ pub fn print_header(args: &BenchArgs) {
         humantime::format_duration(args.soak_retention)
     );
     println!(
-        "{:<9} {:>7} {:>8} {:>8} {:>6} {:>8} {:>8} {:>10} {:>18} {:>9} {:>7} {:>9}",
+        "{:<9} {:>7} {:>8} {:>8} {:>8} {:>10} {:>6} {:>8} {:>8} {:>8} {:>10} {:>18} {:>9} {:>7} {:>9}",
         "backend",
         "at_s",
         "rss_MiB",
         "db_MiB",
+        "wal_MiB",
+        "free_pages",
         "conns",
         "events",
         "runs",
+        "dedupe",
         "unfinished",
         "lat_p50/p99/max_ms",
         "finished",
@@ -281,14 +327,17 @@ pub fn print_header(args: &BenchArgs) {
 
 fn print_row(kind: Kind, r: &Row) {
     println!(
-        "{:<9} {:>7.0} {:>8.1} {:>8.2} {:>6} {:>8} {:>8} {:>10} {:>18} {:>9} {:>7} {:>9}",
+        "{:<9} {:>7.0} {:>8.1} {:>8.2} {:>8} {:>10} {:>6} {:>8} {:>8} {:>8} {:>10} {:>18} {:>9} {:>7} {:>9}",
         kind.to_string(),
         r.at.as_secs_f64(),
         r.rss_mib,
         r.db_mib,
+        r.wal_mib.map_or("-".to_string(), |w| format!("{w:.2}")),
+        r.free_pages.map_or("-".to_string(), |f| f.to_string()),
         r.conns,
         r.events,
         r.runs,
+        r.dedupe,
         r.unfinished,
         format!("{}/{}/{}", r.latency.p50, r.latency.p99, r.latency.max),
         r.finished,

@@ -4,12 +4,14 @@ use super::AppState;
 use super::error::ApiError;
 use super::intake::parse_body;
 use crate::store::events::{NewEvent, ingest as store_events};
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use ingot_actors::time::now_ms;
 use serde_json::json;
 
 pub async fn ingest(
+    req: HttpRequest,
     path: web::Path<String>,
     mut payload: web::Payload,
     state: web::Data<AppState>,
@@ -18,7 +20,15 @@ pub async fn ingest(
         return Err(ApiError::Unauthorized);
     }
     let limit = state.config.max_request_bytes;
-    let mut body = web::BytesMut::new();
+    // Sized once from Content-Length (what admission counted): a buffer grown by doubling would hold up to twice
+    // the body. A length over the limit reserves nothing (the body is refused as it arrives).
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = web::BytesMut::with_capacity(if announced <= limit { announced } else { 0 });
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
         if body.len() + chunk.len() > limit {
@@ -29,6 +39,8 @@ pub async fn ingest(
         body.extend_from_slice(&chunk);
     }
     let parsed = parse_body(&body)?;
+    // The parsed events hold what is stored; the raw body is not kept while the request waits for the database.
+    drop(body);
     let now = now_ms();
     let batch: Vec<NewEvent> = parsed
         .into_iter()

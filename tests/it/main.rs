@@ -6,6 +6,7 @@ mod support;
 
 mod actions;
 mod auth;
+mod bench_flood;
 mod bench_soak;
 
 mod catalogue;

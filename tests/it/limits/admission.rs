@@ -104,6 +104,99 @@ async fn admission_impl(b: Backend) {
     d.stop().await;
 }
 
+/// One POST of `body`: the status, whether a `Retry-After` came with it, and the ids a 200 answered.
+async fn post_event(base: String, body: String) -> (u16, bool, Vec<String>) {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/e/k"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let retry_after = resp.headers().get("retry-after").is_some_and(|v| v == "1");
+    let answer: Value = resp.json().await.unwrap();
+    let ids = answer["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    (status, retry_after, ids)
+}
+
+both!(
+    a_flood_beyond_the_limits_is_refused_and_what_is_acknowledged_is_stored,
+    flood_impl
+);
+async fn flood_impl(b: Backend) {
+    let db = TestDb::new(b).await;
+    let d = InProc::start(
+        &db.url,
+        vec![],
+        &[("max_inflight_requests", "3"), ("max_inflight_bytes", "250000")],
+    )
+    .await;
+    // Two large bodies held in flight fill the byte bound.
+    let (release_a, a) = held(&d.api.base, event("flood/held", 100_000));
+    let (release_b, b2) = held(&d.api.base, event("flood/held", 100_000));
+    until(&d, "requests_in_flight", 2).await;
+    // A flood of 30 large bodies at once: each is refused with Retry-After, none is stored.
+    let wave: Vec<_> = (0..30)
+        .map(|_| tokio::spawn(post_event(d.api.base.clone(), event("flood/refused", 100_000))))
+        .collect();
+    for t in wave {
+        let (status, retry_after, ids) = t.await.unwrap();
+        assert_eq!((status, retry_after, ids.len()), (503, true, 0));
+    }
+    release_a.send(()).unwrap();
+    release_b.send(()).unwrap();
+    assert_eq!((a.await.unwrap(), b2.await.unwrap()), (200, 200));
+    until(&d, "requests_in_flight", 0).await;
+    // A second flood, not held: whatever each answer, a 200 stored every id it answered and a refusal (503 with
+    // Retry-After) stored nothing.
+    let wave: Vec<_> = (0..30)
+        .map(|i| tokio::spawn(post_event(d.api.base.clone(), event(&format!("flood/w{i}"), 60_000))))
+        .collect();
+    let mut acknowledged = Vec::new();
+    for (i, t) in wave.into_iter().enumerate() {
+        let (status, retry_after, ids) = t.await.unwrap();
+        let stored = db
+            .count(
+                "SELECT COUNT(*) AS n FROM events WHERE name = $1",
+                &[format!("flood/w{i}").as_str()],
+            )
+            .await;
+        match status {
+            200 => {
+                assert_eq!((ids.len(), stored), (1, 1), "request {i}");
+                acknowledged.extend(ids);
+            }
+            503 => assert!(retry_after && ids.is_empty() && stored == 0, "request {i}"),
+            other => panic!("request {i} answered {other}"),
+        }
+    }
+    for id in &acknowledged {
+        assert_eq!(
+            db.count("SELECT COUNT(*) AS n FROM events WHERE id = $1", &[id.as_str()])
+                .await,
+            1
+        );
+    }
+    assert_eq!(
+        db.count("SELECT COUNT(*) AS n FROM events WHERE name = 'flood/refused'", &[])
+            .await,
+        0
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) AS n FROM events WHERE name = 'flood/held'", &[])
+            .await,
+        2
+    );
+    assert_eq!(admission(&d).await["bytes_in_flight"], 0);
+    d.stop().await;
+}
+
 fn sleeper() -> ingot_actors::FunctionDef {
     ingot_actors::FunctionDef::new("sleeper", "Sleeper", |ctx| async move {
         ctx.step.sleep("nap", std::time::Duration::from_secs(3600)).await?;

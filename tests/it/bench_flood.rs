@@ -1,0 +1,71 @@
+//! `ingot bench --scenario flood`, small: the real binary starts `ingot serve` as a process of its own, floods it
+//! with concurrent large bodies beyond its in-flight bounds, and prints one row per backend. No memory figure or
+//! timing is asserted (a measurement, not a test of speed): the row is there, well formed, the answers add up to
+//! the requests sent, refusals came with Retry-After, and every acknowledged event is stored (plus at most one per 503
+//! past the database deadline, which on PostgreSQL may come after a COMMIT that succeeded).
+
+use crate::both;
+use crate::support::Backend;
+use std::process::Command;
+
+both!(flood_prints_a_row_with_answers_and_memory, flood_impl);
+async fn flood_impl(b: Backend) {
+    let backend = match b {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_ingot"))
+            .args(["bench", "--scenario", "flood", "--backend", backend])
+            .args([
+                "--flood-requests",
+                "24",
+                "--flood-body-bytes",
+                "200000",
+                "--flood-inflight-bytes",
+                "400000",
+                "--flood-inflight-requests",
+                "8",
+                "--flood-settle",
+                "1s",
+            ])
+            .env("INGOT_LOG", "warn")
+            .output()
+            .expect("run ingot bench")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ingot bench failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .filter(|l| l.starts_with(backend))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 1, "one row: {stdout}");
+    let row = &rows[0];
+    assert_eq!(row.len(), 16, "backend and 15 figures: {row:?}");
+    let n = |i: usize| -> u64 { row[i].parse().unwrap() };
+    let (ok, overloaded, past_deadline, too_many, other) = (n(1), n(2), n(3), n(4), n(5));
+    let (no_retry, acked, stored) = (n(6), n(7), n(8));
+    assert_eq!(
+        ok + overloaded + past_deadline + too_many + other,
+        24,
+        "every request answered: {row:?}"
+    );
+    assert!(ok >= 1 && other == 0 && no_retry == 0, "{row:?}");
+    assert_eq!(acked, ok, "one event per 200: {row:?}");
+    assert!(
+        stored >= acked && stored <= acked + past_deadline,
+        "every acknowledged event stored: {row:?}"
+    );
+    for i in 10..=14 {
+        let mib: f64 = row[i].parse().unwrap();
+        assert!(mib > 0.0, "memory figure {i}: {row:?}");
+    }
+    assert!(matches!(row[15], "met" | "MISSED"), "{row:?}");
+}
