@@ -9,6 +9,7 @@ use crate::store::runs::DbRunStore;
 use crate::store::{Db, migrate};
 use crate::systemd;
 use anyhow::Context;
+use ingot_actors::heartbeat::Heartbeat;
 use ingot_actors::{Registry, Runtime, RuntimeConfig, SupervisorHandle};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,13 +74,21 @@ pub async fn run(
         }
         None => None,
     };
-    // The node list's start time (`/health`'s `nodes`); the supervisor's heartbeats keep it live.
+    // The node list's start time (`/health`'s `nodes`); the heartbeat thread keeps it live.
     crate::store::nodes::started(&db, &config.node_id, ingot_actors::time::now_ms())
         .await
         .context("node registration")?;
-    let supervisor = SupervisorHandle::start(rt.clone(), systemd::watchdog_hook())
-        .await
-        .context("supervisor")?;
+    let supervisor = SupervisorHandle::start(rt.clone()).await.context("supervisor")?;
+    // The heartbeat and the watchdog on a thread of their own, with connections of their own: a step that blocks
+    // an engine thread cannot let this node's leases lapse (another node would run the step a second time).
+    let heartbeat_db = db.own_pools().context("heartbeat database handle")?;
+    let heartbeat = Heartbeat::start(
+        config.node_id.clone(),
+        config.lease_ttl,
+        systemd::watchdog_hook(),
+        Box::new(move || Arc::new(DbRunStore::new(heartbeat_db))),
+    )
+    .context("heartbeat thread")?;
     let retention = Arc::new(crate::store::retention::StatsCell::default());
     let pruner = actix_rt::spawn(crate::store::retention::run_pruner(
         db.clone(),
@@ -116,6 +125,8 @@ pub async fn run(
     pruner.abort();
     let stop_http = handle.stop(true);
     let drained = supervisor.shutdown(config.shutdown_timeout).await;
+    // Heartbeats went on while in-flight steps finished; the node's runs are handed back now.
+    let _ = tokio::task::spawn_blocking(move || heartbeat.stop()).await;
     stop_http.await;
     let _ = server_task.await;
     if let Some(otlp) = traces {

@@ -21,7 +21,10 @@ pub fn status(text: &str) {
 pub fn watchdog_hook() -> Option<Arc<dyn Fn() + Send + Sync>> {
     let mut usec = 0;
     if sd_notify::watchdog_enabled(false, &mut usec) {
-        tracing::info!(watchdog_usec = usec, "feeding the systemd watchdog from the supervisor");
+        tracing::info!(
+            watchdog_usec = usec,
+            "feeding the systemd watchdog from the heartbeat thread"
+        );
         Some(Arc::new(|| notify(&[NotifyState::Watchdog])))
     } else {
         None

@@ -14,7 +14,8 @@
 //! - [`notify`]: what a run's end tells others: system events and an invoking parent (an outbox).
 //! - [`store`]: the storage seam ([`RunStore`]); the application implements it with Diesel.
 //! - [`pool`]: one actor per function that claims due runs from the store and starts run actors.
-//! - [`supervisor`]: owns the pools, routes wake-ups to them, polls for due work, heartbeats the node lease.
+//! - [`supervisor`]: owns the pools, routes wake-ups to them, polls for due work.
+//! - [`heartbeat`]: the node's heartbeat (its leases) and the systemd watchdog, on an OS thread of their own.
 //! - [`error`]: step and function errors with an explicit retryable / fatal classification.
 //! - [`backoff`]: Inngest's retry schedule.
 //! - [`metrics`]: the engine's counters and histograms for `/metrics` (atomics, read at scrape time).
@@ -36,6 +37,7 @@ pub mod event;
 pub mod expr;
 pub mod flow;
 pub mod function;
+pub mod heartbeat;
 pub mod metrics;
 pub mod notify;
 pub mod pool;

@@ -1,6 +1,7 @@
 //! The supervisor: owns one [`Pool`] per registered function, routes wake-ups to them, polls the store for due
-//! work it was not told about (retries coming due, other daemons' events, rescues), and heartbeats this node so
-//! its leases stay valid. Callers hold a [`SupervisorHandle`]; they never see the actor or its messages.
+//! work it was not told about (retries coming due, other daemons' events, rescues). The node's heartbeat is not
+//! here: it runs on a thread of its own ([`crate::heartbeat`]), so a step blocking this thread cannot let the
+//! node's leases lapse. Callers hold a [`SupervisorHandle`]; they never see the actor or its messages.
 
 use crate::pool::{Drain, GetStats, Pool, Wake};
 use crate::runtime::Runtime;
@@ -14,9 +15,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::oneshot;
-
-/// A callback run on every supervisor tick (the daemon feeds the systemd watchdog with it).
-pub type TickHook = Arc<dyn Fn() + Send + Sync>;
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -45,7 +43,6 @@ pub struct Supervisor {
     pools: BTreeMap<String, Addr<Pool>>,
     /// The engine threads run actors execute on (stopped once drained).
     engine: Vec<Arbiter>,
-    tick: Option<TickHook>,
     polling: bool,
 }
 
@@ -63,24 +60,6 @@ impl Actor for Supervisor {
             );
         }
         ctx.run_interval(self.rt.config.poll_interval, |act, ctx| act.poll(ctx));
-        // The tick hook (systemd's watchdog) runs every second whatever the poll interval.
-        ctx.run_interval(Duration::from_secs(1), |act, _| {
-            if let Some(tick) = &act.tick {
-                tick();
-            }
-        });
-        let beat = (self.rt.config.lease_ttl / 3).max(Duration::from_millis(100));
-        ctx.run_interval(beat, |act, ctx| {
-            let rt = act.rt.clone();
-            ctx.spawn(
-                async move {
-                    if let Err(e) = rt.store.heartbeat(&rt.config.node_id, now_ms()).await {
-                        tracing::error!(error = %e, "heartbeat failed; this node's leases may lapse");
-                    }
-                }
-                .into_actor(act),
-            );
-        });
     }
 }
 
@@ -185,8 +164,9 @@ pub struct SupervisorHandle {
 
 impl SupervisorHandle {
     /// Marks this node alive, hands back runs a previous life of this node left running (a crash), then
-    /// starts the supervisor and its pools on the current actix arbiter.
-    pub async fn start(rt: Arc<Runtime>, tick: Option<TickHook>) -> Result<SupervisorHandle, StoreError> {
+    /// starts the supervisor and its pools on the current actix arbiter. The caller keeps the node alive from
+    /// then on with a [`crate::heartbeat::Heartbeat`].
+    pub async fn start(rt: Arc<Runtime>) -> Result<SupervisorHandle, StoreError> {
         let node = rt.config.node_id.clone();
         rt.store.heartbeat(&node, now_ms()).await?;
         let released = rt.store.release_node(&node, now_ms()).await?;
@@ -197,7 +177,6 @@ impl SupervisorHandle {
             rt: rt.clone(),
             pools: BTreeMap::new(),
             engine: Vec::new(),
-            tick,
             polling: false,
         }
         .start();

@@ -193,6 +193,45 @@ impl Db {
         })
     }
 
+    /// A handle with small pools of its own (one connection each, opened on first use by the runtime that uses
+    /// it): for the heartbeat thread, which must never wait for a connection the engine's threads hold — nor, on
+    /// PostgreSQL, for a connection driven by a task on a runtime whose thread a step may block.
+    pub fn own_pools(&self) -> Result<Db> {
+        Ok(match self {
+            Db::Sqlite {
+                url: url @ DatabaseUrl::Sqlite(path),
+                deadline,
+                ..
+            } => {
+                let path = path.to_string_lossy().to_string();
+                let options = PoolOptions {
+                    size: 1,
+                    deadline: *deadline,
+                    ..PoolOptions::default()
+                };
+                Db::Sqlite {
+                    write: sqlite_pool(&path, 1, &options)?,
+                    read: sqlite_pool(&path, 1, &options)?,
+                    probe: sqlite_pool(&path, 1, &options)?,
+                    url: url.clone(),
+                    deadline: *deadline,
+                }
+            }
+            Db::Postgres {
+                url: DatabaseUrl::Postgres(u),
+                options,
+                ..
+            } => Db::Postgres {
+                pool: pg_pool(u, 1, options.deadline)?,
+                probe: pg_pool(u, 1, options.deadline)?,
+                url: self.url().clone(),
+                options: options.clone(),
+                deadline: options.deadline,
+            },
+            _ => unreachable!("a handle's pools match its URL"),
+        })
+    }
+
     /// A handle for another async runtime (an HTTP worker thread). PostgreSQL connections are driven by a task
     /// on the runtime that opened them, so each runtime gets its own pool; SQLite pools are shared.
     pub fn for_another_runtime(&self) -> Result<Db> {

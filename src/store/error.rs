@@ -35,15 +35,74 @@ impl Error {
     }
 
     /// The database refused a value itself (PostgreSQL's SQLSTATE classes 22 "data exception" and 54 "program
-    /// limit exceeded", SQLite's "too big"): the same statement fails the same way every time.
+    /// limit exceeded", SQLite's "too big", and on both a `CHECK` or `NOT NULL` constraint): the same statement
+    /// fails the same way every time.
     pub fn is_refused_value(&self) -> bool {
+        use diesel::result::DatabaseErrorKind as Kind;
         match self {
-            Error::Query(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::Unknown, info)) => {
+            Error::Query(diesel::result::Error::DatabaseError(Kind::CheckViolation | Kind::NotNullViolation, _)) => {
+                true
+            }
+            Error::Query(diesel::result::Error::DatabaseError(Kind::Unknown, info)) => {
                 refused_value_message(info.message())
             }
             _ => false,
         }
     }
+
+    /// The database failed, not one statement: it could not be reached, a pool wait or a call timed out, the
+    /// connection closed, or the transaction lost to contention (a deadlock, a serialization failure, a lock or
+    /// statement timeout, SQLite's busy database). Applying a smaller part of the work would fail the same way,
+    /// so the group-commit writer does not split a batch that failed so ([`super::runs::writer`]).
+    pub fn is_outage(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind as Kind, Error as Diesel};
+        match self {
+            Error::Connect(_) | Error::Pool(_) | Error::Timeout(_) => true,
+            Error::Query(Diesel::BrokenTransactionManager) => true,
+            Error::Query(Diesel::DatabaseError(
+                Kind::ClosedConnection | Kind::UnableToSendCommand | Kind::SerializationFailure,
+                _,
+            )) => true,
+            Error::Query(Diesel::DatabaseError(_, info)) => contention_message(info.message()),
+            _ => false,
+        }
+    }
+
+    /// A copy of this error with the same class — variant, database error kind and message — for each write of a
+    /// group-committed batch that one failure answers (diesel's errors are not `Clone`).
+    pub fn duplicate(&self) -> Error {
+        use diesel::result::Error as Diesel;
+        match self {
+            Error::Connect(m) => Error::Connect(m.clone()),
+            Error::Pool(m) => Error::Pool(m.clone()),
+            Error::Migration(m) => Error::Migration(m.clone()),
+            Error::Data(m) => Error::Data(m.clone()),
+            Error::Timeout(d) => Error::Timeout(*d),
+            Error::Door(d) => Error::Door(d.clone()),
+            Error::Query(Diesel::DatabaseError(kind, info)) => {
+                Error::Query(Diesel::DatabaseError(*kind, Box::new(info.message().to_string())))
+            }
+            Error::Query(Diesel::BrokenTransactionManager) => Error::Query(Diesel::BrokenTransactionManager),
+            // Not a database error (a query builder or (de)serialization failure): retryable, as the original.
+            Error::Query(other) => Error::Query(Diesel::QueryBuilderError(other.to_string().into())),
+        }
+    }
+}
+
+/// Messages of failures that concern the database's state at that moment, not the statement's values.
+fn contention_message(message: &str) -> bool {
+    const CONTENTION: &[&str] = &[
+        "database is locked",         // SQLite SQLITE_BUSY after the busy timeout
+        "database table is locked",   // SQLite SQLITE_LOCKED
+        "deadlock detected",          // 40P01
+        "could not serialize access", // 40001
+        "statement timeout",          // 57014
+        "lock timeout",               // 55P03
+        "terminating connection",     // 57P01
+        "the database system is",     // 57P03: starting up, shutting down
+    ];
+    let m = message.to_ascii_lowercase();
+    CONTENTION.iter().any(|p| m.contains(p))
 }
 
 /// Messages of data errors. diesel-async does not expose the SQLSTATE (only a few codes become an error kind), so
@@ -115,5 +174,56 @@ mod tests {
             assert!(e.is_retryable(), "{transient}");
         }
         assert!(db_error(DatabaseErrorKind::ClosedConnection, "invalid input syntax").is_retryable());
+        let check = db_error(DatabaseErrorKind::CheckViolation, "CHECK constraint failed: status");
+        assert!(check.is_refused_value() && !check.is_retryable());
+    }
+
+    #[test]
+    fn outages_are_told_from_failures_of_one_statement() {
+        for outage in [
+            Error::Pool("timed out".into()),
+            Error::Timeout(std::time::Duration::from_secs(1)),
+            db_error(DatabaseErrorKind::ClosedConnection, "server closed the connection"),
+            db_error(DatabaseErrorKind::SerializationFailure, "could not serialize access"),
+            db_error(DatabaseErrorKind::Unknown, "database is locked"),
+            db_error(DatabaseErrorKind::Unknown, "deadlock detected"),
+        ] {
+            assert!(outage.is_outage(), "{outage}");
+        }
+        for one_statement in [
+            db_error(
+                DatabaseErrorKind::Unknown,
+                "invalid byte sequence for encoding \"UTF8\": 0x00",
+            ),
+            db_error(DatabaseErrorKind::CheckViolation, "CHECK constraint failed"),
+            db_error(DatabaseErrorKind::UniqueViolation, "duplicate key"),
+            Error::Data("bad".into()),
+        ] {
+            assert!(!one_statement.is_outage(), "{one_statement}");
+        }
+    }
+
+    #[test]
+    fn a_duplicate_keeps_the_class() {
+        for e in [
+            db_error(
+                DatabaseErrorKind::Unknown,
+                "invalid byte sequence for encoding \"UTF8\": 0x00",
+            ),
+            db_error(DatabaseErrorKind::CheckViolation, "CHECK constraint failed"),
+            db_error(DatabaseErrorKind::ClosedConnection, "gone"),
+            db_error(DatabaseErrorKind::Unknown, "database is locked"),
+            Error::Pool("p".into()),
+            Error::Data("d".into()),
+            Error::Query(DieselError::NotFound),
+        ] {
+            let d = e.duplicate();
+            assert_eq!(
+                (d.is_retryable(), d.is_refused_value(), d.is_outage()),
+                (e.is_retryable(), e.is_refused_value(), e.is_outage()),
+                "{e}"
+            );
+            assert_eq!(StoreError::from(d), StoreError::from(e), "same class, same message");
+        }
     }
 }

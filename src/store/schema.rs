@@ -57,6 +57,7 @@ diesel::table! {
         batch_key -> Nullable<Text>,
         batch_size -> Integer,
         rerun_of -> Nullable<Text>,
+        resolved_at -> Nullable<BigInt>,
         singleton_key -> Nullable<Text>,
     }
 }

@@ -13,7 +13,7 @@ use crate::store::{from_json_text, to_json_text};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use ingot_actors::run::state::{RunEvent, RunStatus, StepStatus};
+use ingot_actors::run::state::{RunEvent, RunStatus};
 use ingot_actors::store::{
     FinishedRun, Lease, OutEvent, ParentResolution, StepAttempt, StepWrite, StoreError, WaitSpec,
 };
@@ -69,17 +69,16 @@ fn next_wake_stmt(function_id: &str, after_ms: i64, ahead_ms: i64) -> Stmt {
     s
 }
 
-/// The `Resumed` edge (waiting → queued, due now) for a run one of whose waits or invokes resolved since `since`.
+/// The `Resumed` edge (waiting → queued, due now) for a run one of whose waits or invokes resolved since `since`
+/// (`runs.resolved_at`, written by [`super::waits::resolve_step`]).
 pub(super) fn resume_if_resolved_stmt(run_id: &str, since: i64, now: i64) -> Result<Stmt> {
     let mut s = Stmt::new("");
     s.params = vec![Param::Text(run_id.into()), Param::BigInt(since), Param::BigInt(now)];
     let set = status::set(&mut s, &[RunEvent::Resumed])?;
     let from = status::sources(&mut s, RunEvent::Resumed)?;
-    let done = status::step_in(&mut s, &[StepStatus::Completed, StepStatus::Failed]);
     s.sql = format!(
         "UPDATE runs SET {set}, run_at = $3, updated_at = $3 WHERE id = $1 AND status {from} \
-         AND EXISTS (SELECT 1 FROM steps WHERE run_id = $1 AND status {done} AND attempt > 0 \
-         AND kind IN ('wait_for_event', 'invoke') AND finished_at >= $2) RETURNING id"
+         AND resolved_at >= $2 RETURNING id"
     );
     Ok(s)
 }

@@ -143,6 +143,12 @@ pub async fn match_waits<T: Tx>(tx: &mut T, events: &[&NewEvent], now_ms: i64) -
 }
 
 /// Completes a waiting step with `output` (a later attempt row) and resumes its run if it is waiting.
+///
+/// Wait fencing: the resolution is also recorded on the run's row (`runs.resolved_at`), whatever its status, before
+/// the `Resumed` edge is tried. A run still `running` is then resumed by its own `waiting` transition, which
+/// checks that column in the same statement ([`super::writer`]); on PostgreSQL the two transactions meet on the
+/// row's lock, so whichever commits second sees the other's write: the run is never left waiting for a result
+/// it already has.
 pub async fn resolve_step<T: Tx>(
     tx: &mut T,
     run_id: &str,
@@ -177,6 +183,9 @@ pub async fn resolve_step<T: Tx>(
     if tx.rows::<RunRow>(&ins).await?.is_empty() {
         return Ok(None);
     }
+    let mut fence = Stmt::new("UPDATE runs SET resolved_at = $2 WHERE id = $1");
+    fence.params = vec![Param::Text(run_id.into()), Param::BigInt(now_ms)];
+    tx.exec(&fence).await?;
     Ok(tx
         .rows::<FunctionRow>(&resume_stmt(run_id, now_ms)?)
         .await?

@@ -344,17 +344,14 @@ fn the_batched_door_guards_each_row_by_its_source_and_resumes_a_resolved_wait() 
     let s = p.requeue.unwrap();
     assert!(
         s.sql
-            .starts_with("UPDATE runs SET status = CASE WHEN v.column2 = $3 AND EXISTS"),
-        "{}",
+            .starts_with("UPDATE runs SET status = CASE WHEN v.column2 = $1 AND runs.resolved_at >= v.column9"),
+        "the resolution is read from the run's own row (wait fencing): {}",
         s.sql
     );
-    assert_eq!(
-        s.params[..4],
-        ["completed", "failed", "waiting", "queued"].map(|t| Param::Text(t.into()))
-    );
+    assert_eq!(s.params[..2], ["waiting", "queued"].map(|t| Param::Text(t.into())));
     // The row: its target in column 2, its guard (the edge's one source) in column 7.
-    assert_eq!(s.params[4 + 1], Param::Text("waiting".into()));
-    assert_eq!(s.params[4 + 6], Param::Text("running".into()));
+    assert_eq!(s.params[2 + 1], Param::Text("waiting".into()));
+    assert_eq!(s.params[2 + 6], Param::Text("running".into()));
     assert!(s.sql.contains("runs.status = v.column7"));
 }
 

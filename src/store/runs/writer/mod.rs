@@ -5,8 +5,14 @@
 //! Callers enqueue a [`Write`] on a bounded channel and await its own result; writer tasks take whatever is
 //! waiting (up to [`MAX_BATCH`]) and apply it in one transaction. SQLite has one writer task (one writer
 //! connection, the whole batch on one blocking thread); PostgreSQL has several. Every row is guarded on its own
-//! (`RETURNING` tells which rows changed), so one write matching no row never affects the others; a failed
-//! transaction fails every write in it, and each caller retries as for any database error.
+//! (`RETURNING` tells which rows changed), so one write matching no row never affects the others.
+//!
+//! Failure isolation: when a batch's transaction fails because of what it writes (a value the database refuses,
+//! a constraint, a write the status door refuses), the batch is split in halves and each half applied on its own,
+//! down to the single write that fails ([`isolate`]): the other writes commit, and only the failing write's caller
+//! gets the error — with its class (retryable or not, [`Error::is_retryable`]), never flattened to text. A batch
+//! that failed because the database did ([`Error::is_outage`]: unreachable, timed out, contention) is not split:
+//! every write in it gets a copy of that error, which is retryable, so no run spends a function attempt on it.
 
 use super::status::{self, Row};
 use crate::store::db::{Backend, Db};
@@ -94,15 +100,13 @@ struct RunKey {
     id: String,
 }
 
-/// A `waiting` transition whose wait was already resolved (`WaitStarted` then `Resumed`, in one statement): a
-/// wait or invoke step of the run finished since `v.column9`. Step statuses bound on `s`.
-fn resolved(s: &mut Stmt) -> String {
-    let done = status::step_in(s, &[StepStatus::Completed, StepStatus::Failed]);
-    format!(
-        "EXISTS (SELECT 1 FROM steps s WHERE s.run_id = runs.id AND s.status {done} AND s.attempt > 0 \
-         AND s.kind IN ('wait_for_event', 'invoke') AND s.finished_at >= v.column9)"
-    )
-}
+/// A `waiting` transition whose wait was already resolved (`WaitStarted` then `Resumed`, in one statement): an
+/// event or a child's result resolved a wait or invoke of the run since `v.column9` (this attempt's start). The
+/// resolution is recorded on the run's own row (`runs.resolved_at`, [`super::waits::resolve_step`]), not only in
+/// `steps`: on PostgreSQL a resolution that commits while this statement runs holds the row's lock, so this
+/// statement waits for it and then reads the column from the row's newest version — a subquery on `steps` would
+/// read this statement's older snapshot and miss it, leaving the run waiting until its timeout.
+const RESOLVED: &str = "runs.resolved_at >= v.column9";
 
 /// The guarded insert of one step attempt, for a caller that writes it inside its own transaction.
 pub(super) fn step_insert(write: Write) -> Result<Stmt> {
@@ -245,8 +249,7 @@ pub(in crate::store::runs) fn plan(writes: &[Write]) -> Result<Plan> {
         true => None,
         false => {
             let mut s = Stmt::new("");
-            let resolved = resolved(&mut s);
-            let (set, resumed) = status::set_rows_or_resumed(&mut s, "v.column2", &requeue_edges, &resolved)?;
+            let (set, resumed) = status::set_rows_or_resumed(&mut s, "v.column2", &requeue_edges, RESOLVED)?;
             s.push_sql(&format!(
                 "UPDATE runs SET {set}, attempt = v.column3, run_at = CASE WHEN {resumed} THEN v.column6 \
                  ELSE v.column4 END, error = v.column5, lease_owner = NULL, updated_at = v.column6 FROM (VALUES "
@@ -264,7 +267,7 @@ pub(in crate::store::runs) fn plan(writes: &[Write]) -> Result<Plan> {
 
 /// What the statements reported as changed.
 #[derive(Default)]
-struct Changed {
+pub(super) struct Changed {
     steps: HashSet<(String, String, i32)>,
     runs: HashSet<String>,
 }
@@ -284,7 +287,7 @@ impl Changed {
 
 struct Job {
     write: Write,
-    reply: oneshot::Sender<Result<usize, String>>,
+    reply: oneshot::Sender<Result<usize>>,
 }
 
 /// The writer's figures for `/metrics`: writes per batch and the time one batch's transaction took.
@@ -334,9 +337,7 @@ impl Writer {
             .send(Job { write, reply })
             .await
             .map_err(|_| Error::Pool("the writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| Error::Pool("the writer dropped a write".into()))?
-            .map_err(Error::Pool)
+        rx.await.map_err(|_| Error::Pool("the writer dropped a write".into()))?
     }
 }
 
@@ -349,30 +350,67 @@ async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>, stats: Arc<WriterStats
                 return;
             }
         }
-        let writes: Vec<Write> = jobs.iter().map(|j| j.write.clone()).collect();
-        stats.batch_size.observe(jobs.len() as f64);
+        let (writes, replies): (Vec<Write>, Vec<_>) = jobs.into_iter().map(|j| (j.write, j.reply)).unzip();
+        stats.batch_size.observe(writes.len() as f64);
         let began = std::time::Instant::now();
-        let applied = match plan(&writes) {
-            Ok(plan) => apply(&db, plan).await,
-            Err(e) => Err(e),
-        };
+        let results = apply_batch(&db, &writes).await;
         stats.commit_seconds.observe_duration(began.elapsed());
-        match applied {
+        for (reply, result) in replies.into_iter().zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// Applies a batch as the writer tasks do: in one transaction, split on a failure that concerns what it writes
+/// ([`isolate`]). One result per write, in order: the rows it changed (0 or 1), or its own error.
+pub async fn apply_batch(db: &Db, writes: &[Write]) -> Vec<Result<usize>> {
+    isolate(writes, |part| async move { apply(db, plan(part)?).await }).await
+}
+
+/// Failure isolation, without the database: `apply` commits a slice of `writes` in one transaction. If that
+/// fails and the error is an outage ([`Error::is_outage`]) or the slice is one write, every write of the slice
+/// gets (a class-keeping copy of) that error; otherwise the slice is split in halves and each is applied on its
+/// own. One poisoned write among n costs about 2·log2(n) further transactions; writes whose slice committed get
+/// what the statements reported for them.
+pub(super) async fn isolate<'w, F, Fut>(writes: &'w [Write], mut apply: F) -> Vec<Result<usize>>
+where
+    F: FnMut(&'w [Write]) -> Fut,
+    Fut: std::future::Future<Output = Result<Changed>>,
+{
+    let mut results: Vec<Option<Result<usize>>> = writes.iter().map(|_| None).collect();
+    let mut todo = Vec::with_capacity(16);
+    todo.push(0..writes.len());
+    while let Some(range) = todo.pop() {
+        if range.is_empty() {
+            continue;
+        }
+        match apply(&writes[range.clone()]).await {
             Ok(changed) => {
-                for job in jobs {
-                    let n = changed.count(&job.write);
-                    let _ = job.reply.send(Ok(n));
+                for i in range {
+                    results[i] = Some(Ok(changed.count(&writes[i])));
+                }
+            }
+            Err(e) if range.len() == 1 || e.is_outage() => {
+                if range.len() > 1 {
+                    tracing::warn!(error = %e, writes = range.len(), "a write batch failed; its runs will retry");
+                }
+                for i in range {
+                    results[i] = Some(Err(e.duplicate()));
                 }
             }
             Err(e) => {
-                let msg = e.to_string();
-                tracing::warn!(error = %msg, batch = jobs.len(), "a write batch failed; its runs will retry");
-                for job in jobs {
-                    let _ = job.reply.send(Err(msg.clone()));
-                }
+                tracing::warn!(error = %e, writes = range.len(), "a write batch failed; applying it in halves");
+                let mid = range.start + range.len() / 2;
+                // The first half is applied first (popped last-in first-out).
+                todo.push(mid..range.end);
+                todo.push(range.start..mid);
             }
         }
     }
+    results
+        .into_iter()
+        .map(|r| r.expect("isolate answers every write"))
+        .collect()
 }
 
 /// One transaction for the whole batch.
