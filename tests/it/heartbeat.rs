@@ -46,13 +46,16 @@ async fn blocked_impl(backend: Backend) {
     };
     let settings = [("lease_ttl", "300ms"), ("engine_threads", "0")];
     let d = InProc::start(&db.url, vec![f], &settings).await;
+    // Declared after the daemon, so dropped before it when an assertion fails: the blocked step is released (its
+    // receiver sees the sender gone) and the daemon's shutdown does not wait for it forever.
+    let release = release;
     let ids = d.api.send(json!({"name": "test/block"})).await;
     started.notified().await;
     let blocked_at = now_ms();
     // Let more than a lease pass while the step blocks: until this node has heartbeaten a whole TTL after the step
     // blocked (time passing is what is under test; nothing notifies a heartbeat, so its row is polled), or — if
     // the heartbeat is stuck behind the blocked thread — four TTLs, after which its leases have certainly lapsed.
-    let heartbeat_sql = "SELECT heartbeat_at AS n FROM nodes WHERE id = 'inproc-node'";
+    let heartbeat_sql = "SELECT COALESCE(MAX(heartbeat_at), 0) AS n FROM nodes WHERE id = 'inproc-node'";
     loop {
         let beat = db.count(heartbeat_sql, &[]).await;
         if beat > blocked_at + TTL_MS || now_ms() > blocked_at + 4 * TTL_MS {
@@ -64,10 +67,6 @@ async fn blocked_impl(backend: Backend) {
     let rescuer = DbRunStore::new(db.db.clone());
     let now = now_ms();
     let due = rescuer.due_functions(now, now - TTL_MS).await.expect("due functions");
-    assert!(
-        !due.contains(&"blocker".to_string()),
-        "a live node's run is not due for rescue: {due:?}"
-    );
     let rescued = rescuer
         .claim(ClaimRequest {
             function_id: "blocker".into(),
@@ -80,11 +79,17 @@ async fn blocked_impl(backend: Backend) {
         })
         .await
         .expect("claim");
+    // The step is released before anything is asserted: a failed assertion would otherwise drop the daemon while
+    // its engine thread is still blocked, and the test would hang instead of failing.
+    release.send(()).expect("the step waits");
+    assert!(
+        !due.contains(&"blocker".to_string()),
+        "a live node's run is not due for rescue: {due:?}"
+    );
     assert!(
         rescued.is_empty(),
         "the blocked run was rescued although its node is alive"
     );
-    release.send(()).expect("the step waits");
     d.api.drain().await;
     let run = d.api.only_run(&ids[0]).await;
     assert_eq!(run["status"], "completed", "{run}");
