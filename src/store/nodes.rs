@@ -18,7 +18,7 @@ pub struct Node {
 }
 
 /// Records that `node_id` (re)started now: its start time and a heartbeat. Called once at start-up, before the
-/// supervisor's own heartbeats, which change `heartbeat_at` only.
+/// heartbeat thread's beats (`RunStore::heartbeat`), which change `heartbeat_at` only.
 pub async fn started(db: &Db, node_id: &str, now_ms: i64) -> Result<()> {
     crate::with_conn!(db, write, |c| {
         diesel::insert_into(nodes::table)
