@@ -22,6 +22,16 @@ pub async fn send_events(
     n: usize,
     how: Sending,
 ) -> anyhow::Result<Duration> {
+    send(base, |i| serde_json::json!({"name": name, "data": data(i)}), n, how).await
+}
+
+/// [`send_events`] with each whole event given by `event(i)`.
+pub async fn send(
+    base: &str,
+    event: impl Fn(usize) -> serde_json::Value,
+    n: usize,
+    how: Sending,
+) -> anyhow::Result<Duration> {
     let Sending { batch, concurrency } = how;
     let client = reqwest::Client::new();
     let url = format!("{base}/e/{EVENT_KEY}");
@@ -29,10 +39,7 @@ pub async fn send_events(
     let bodies: Vec<(usize, String)> = indexes
         .chunks(batch)
         .map(|chunk| {
-            let events: Vec<serde_json::Value> = chunk
-                .iter()
-                .map(|&i| serde_json::json!({"name": name, "data": data(i)}))
-                .collect();
+            let events: Vec<serde_json::Value> = chunk.iter().map(|&i| event(i)).collect();
             (chunk.len(), serde_json::Value::Array(events).to_string())
         })
         .collect();

@@ -15,13 +15,13 @@
 //! plus one body (a request alone is always admitted).
 
 use super::fresh::{FreshDb, Kind};
+use super::serving::Serving;
 use super::{BenchArgs, inproc};
 use crate::store::schema::events;
 use anyhow::Context;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 
@@ -74,94 +74,6 @@ fn memory_of(pid: u32) -> anyhow::Result<(u64, u64)> {
     super::measure::memory_kib_at(&format!("/proc/{pid}/status"))
 }
 
-/// The daemon in a process of its own; killed if still running when dropped.
-struct Serving {
-    child: Child,
-    base: String,
-}
-
-impl Serving {
-    fn start(fresh: &FreshDb, args: &BenchArgs) -> anyhow::Result<Serving> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .context("cannot find a free port")?
-            .port();
-        let exe = std::env::current_exe().context("cannot find the ingot executable")?;
-        let child = Command::new(exe)
-            .arg("serve")
-            .env("INGOT_DATABASE_URL", fresh.config_url())
-            .env("INGOT_LISTEN", format!("127.0.0.1:{port}"))
-            .env("INGOT_EVENT_KEYS", inproc::EVENT_KEY)
-            .env("INGOT_NODE_ID", "flood")
-            .env(
-                "INGOT_ADMIN_TOKEN_SHA256",
-                crate::http::auth::sha256_hex(&inproc::TOKEN),
-            )
-            .env("INGOT_MAX_INFLIGHT_BYTES", args.flood_inflight_bytes.to_string())
-            .env("INGOT_MAX_INFLIGHT_REQUESTS", args.flood_inflight_requests.to_string())
-            .env(
-                "INGOT_LOG",
-                std::env::var("INGOT_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .context("cannot start `ingot serve`")?;
-        Ok(Serving {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Polls `/health/ready` (every 50 ms, at most 60 s) until the daemon answers 200.
-    async fn ready(&mut self, http: &reqwest::Client) -> anyhow::Result<()> {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                anyhow::bail!("`ingot serve` exited before it was ready: {status}");
-            }
-            if let Ok(r) = http.get(format!("{}/health/ready", self.base)).send().await
-                && r.status().is_success()
-            {
-                return Ok(());
-            }
-            anyhow::ensure!(
-                started.elapsed() < Duration::from_secs(60),
-                "the daemon was not ready within 60 s"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGTERM (a graceful stop), then waits; SIGKILL if it has not stopped within 30 s.
-    fn stop(mut self) -> anyhow::Result<()> {
-        let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(30) {
-            if self.child.try_wait()?.is_some() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.child.kill()?;
-        self.child.wait()?;
-        anyhow::bail!("the daemon did not stop within 30 s of SIGTERM (killed)")
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 /// What one request got.
 struct Answer {
     status: u16,
@@ -197,7 +109,14 @@ async fn post(http: reqwest::Client, url: String, body: bytes::Bytes) -> anyhow:
 }
 
 pub fn measure(rt: &Runtime, fresh: &FreshDb, args: &BenchArgs) -> anyhow::Result<Row> {
-    let mut daemon = Serving::start(fresh, args)?;
+    let mut daemon = Serving::start(
+        fresh,
+        "flood",
+        &[
+            ("INGOT_MAX_INFLIGHT_BYTES", args.flood_inflight_bytes.to_string()),
+            ("INGOT_MAX_INFLIGHT_REQUESTS", args.flood_inflight_requests.to_string()),
+        ],
+    )?;
     let http = reqwest::Client::new();
     rt.block_on(daemon.ready(&http))?;
     let pid = daemon.pid();

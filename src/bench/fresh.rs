@@ -67,6 +67,33 @@ impl FreshDb {
         }
     }
 
+    pub fn kind(&self) -> Kind {
+        match self.url {
+            DatabaseUrl::Sqlite(_) => Kind::Sqlite,
+            DatabaseUrl::Postgres(_) => Kind::Postgres,
+        }
+    }
+
+    /// The PostgreSQL database's name (`None` on SQLite).
+    pub fn pg_name(&self) -> Option<&str> {
+        match &self.cleanup {
+            Cleanup::Database { name, .. } => Some(name),
+            Cleanup::Dir(_) => None,
+        }
+    }
+
+    /// A connection to the administration database (a PostgreSQL fresh database only): what it runs does not
+    /// count in the fresh database's statistics.
+    pub async fn admin(&self) -> anyhow::Result<AsyncPgConnection> {
+        match &self.cleanup {
+            Cleanup::Database { admin_url, .. } => {
+                let parsed = DatabaseUrl::parse(admin_url).map_err(anyhow::Error::msg)?;
+                admin_connection(admin_url, &parsed).await
+            }
+            Cleanup::Dir(_) => anyhow::bail!("an SQLite fresh database has no administration database"),
+        }
+    }
+
     /// The URL as the daemon's `database_url` setting spells it.
     pub fn config_url(&self) -> String {
         match &self.url {

@@ -14,6 +14,9 @@
 //! - [`fan_out`]: one run whose `send_event` step starts 1,000 child runs; time to the last child finished;
 //! - [`sleepers`]: 10,000 runs sleeping 1 s (wake-up lateness), and 10,000 long sleepers (memory and database
 //!   queries per second while they all sleep, counted by [`crate::store::db::queries_total`]);
+//! - [`user_created`]: the platform's `user-created` workflow against `ingot serve` in its own process, as a
+//!   backlog (`user-created`) and one event per request at a steady rate (`user-created-steady`); CPU and
+//!   database transactions per run;
 //! - [`soak`] (only when named, never in `all`): a steady rate of mixed workflows for an hour with retention
 //!   running, one row of memory, database size, connections and latency per interval;
 //! - [`flood`] (only when named, never in `all`): many large bodies at once against admission control, to a
@@ -27,9 +30,11 @@ mod functions;
 mod inproc;
 mod measure;
 mod one_step;
+mod serving;
 mod sleepers;
 mod soak;
 mod ten_steps;
+mod user_created;
 
 use crate::config::Config;
 use anyhow::Context;
@@ -54,6 +59,8 @@ pub enum ScenarioChoice {
     TenSteps,
     FanOut,
     Sleepers,
+    UserCreated,
+    UserCreatedSteady,
     Soak,
     Flood,
     All,
@@ -61,8 +68,8 @@ pub enum ScenarioChoice {
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Scenarios to run, comma-separated: one-step, ten-steps, fan-out, sleepers, soak, flood, all (all but soak
-    /// and flood).
+    /// Scenarios to run, comma-separated: one-step, ten-steps, fan-out, sleepers, user-created,
+    /// user-created-steady, soak, flood, all (all but soak and flood).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
     pub scenario: Vec<ScenarioChoice>,
     /// Which backend(s) to measure.
@@ -96,6 +103,18 @@ pub struct BenchArgs {
     /// and the first waking.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub idle_sleep: Duration,
+    /// user-created: events enqueued at once (`--batch` per request, `--concurrency` requests in flight).
+    #[arg(long, default_value_t = 2000)]
+    pub uc_events: usize,
+    /// user-created-steady: events per second, one per request.
+    #[arg(long, default_value_t = 500)]
+    pub steady_rate: u32,
+    /// user-created-steady: how long to send.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub steady_seconds: Duration,
+    /// user-created-steady: keep-alive connections sending (each waits for its answer before its next event).
+    #[arg(long, default_value_t = 16)]
+    pub steady_conns: usize,
     /// soak: events per second, steadily.
     #[arg(long, default_value_t = 100)]
     pub rate: u32,
@@ -180,6 +199,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "--flood-requests must be at least 1 and --flood-body-bytes between 64 and {}",
         crate::http::intake::MAX_EVENT_BYTES
     );
+    anyhow::ensure!(args.uc_events >= 1, "--uc-events must be at least 1");
+    anyhow::ensure!(
+        (1..=100_000).contains(&args.steady_rate) && args.steady_conns >= 1,
+        "--steady-rate must be between 1 and 100000 and --steady-conns at least 1"
+    );
+    anyhow::ensure!(
+        args.steady_seconds >= Duration::from_millis(100),
+        "--steady-seconds must be at least 100ms"
+    );
     let kinds = match args.backend {
         BackendChoice::Sqlite => vec![Kind::Sqlite],
         BackendChoice::Postgres => vec![Kind::Postgres],
@@ -211,6 +239,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let out = each_backend(&rt, &kinds, &args, sleepers::measure);
         sleepers::print(&args, &out.rows);
         failed.extend(report_failures("sleepers", out.failures));
+    }
+    if args.wants(ScenarioChoice::UserCreated) {
+        let out = each_backend(&rt, &kinds, &args, user_created::batched::measure);
+        user_created::batched::print(&args, &out.rows);
+        failed.extend(report_failures("user-created", out.failures));
+    }
+    if args.wants(ScenarioChoice::UserCreatedSteady) {
+        let out = each_backend(&rt, &kinds, &args, user_created::steady::measure);
+        user_created::steady::print(&args, &out.rows);
+        failed.extend(report_failures("user-created-steady", out.failures));
     }
     if args.wants(ScenarioChoice::Soak) {
         soak::print_header(&args);

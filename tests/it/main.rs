@@ -8,6 +8,7 @@ mod actions;
 mod auth;
 mod bench_flood;
 mod bench_soak;
+mod bench_user_created;
 
 mod catalogue;
 mod claim_order;

@@ -1,0 +1,98 @@
+//! `--scenario user-created`: `--uc-events` `user/created` events enqueued at once (`--batch` per request,
+//! `--concurrency` requests in flight) to `ingot serve` in its own process, then drained. Runs/s and latency
+//! (event received → run finished) from the database; CPU and transactions per run ([`super::Costs`]).
+
+use super::super::fresh::{FreshDb, Kind};
+use super::super::measure::{self, RunFigures};
+use super::super::serving::{self, Serving};
+use super::super::{BenchArgs, client};
+use super::{Costs, or_na};
+use crate::functions::people::user_created;
+use anyhow::Context;
+use tokio::runtime::Runtime;
+
+/// The issue's targets for a backlog on PostgreSQL: transactions per run.
+pub const TARGET_TRANSACTIONS_PER_RUN: f64 = 3.0;
+
+pub struct Row {
+    pub events: usize,
+    pub runs: RunFigures,
+    pub costs: Costs,
+}
+
+pub fn measure(rt: &Runtime, fresh: &FreshDb, args: &BenchArgs) -> anyhow::Result<Row> {
+    let n = args.uc_events;
+    rt.block_on(super::prepare(fresh, n))?;
+    let t0 = rt.block_on(super::transactions(fresh))?;
+    let mut daemon = Serving::start(fresh, "bench-user-created", &[])?;
+    let http = reqwest::Client::new();
+    rt.block_on(daemon.ready(&http))?;
+    let cpu0 = serving::cpu_seconds(daemon.pid())?;
+    let pg0 = serving::postgres_cpu_seconds();
+    rt.block_on(async {
+        client::send(&daemon.base, super::event, n, args.sending())
+            .await
+            .context("sending events")?;
+        client::drain(&daemon.base, false).await.context("waiting for the runs")
+    })?;
+    let daemon_cpu_s = serving::cpu_seconds(daemon.pid())? - cpu0;
+    let postgres_cpu_s = serving::postgres_cpu_seconds() - pg0;
+    daemon.stop()?;
+    let t1 = rt.block_on(super::transactions(fresh))?;
+    let runs = rt.block_on(async {
+        let db = super::super::open(fresh).await?;
+        measure::runs(&db, user_created::ID, n).await
+    })?;
+    rt.block_on(super::verify(fresh, n))?;
+    Ok(Row {
+        events: n,
+        runs,
+        costs: Costs {
+            daemon_cpu_s,
+            postgres_cpu_s,
+            transactions: t0.zip(t1).map(|(a, b)| b - a),
+        },
+    })
+}
+
+pub fn print(args: &BenchArgs, rows: &[(Kind, Row)]) {
+    println!();
+    println!(
+        "== user-created (batched): {} `user/created` events per backend, {} per request, {} requests in flight, \
+         to `ingot serve` in its own process; `{}` (5 memoized steps, platform writes) each",
+        args.uc_events,
+        args.batch,
+        args.concurrency,
+        user_created::ID
+    );
+    println!(
+        "{:<9} {:>7} {:>8} {:>7} {:>7} {:>7} {:>14} {:>16} {:>13}  targets",
+        "backend", "runs", "runs/s", "p50_ms", "p99_ms", "max_ms", "daemon_cpu_ms", "postgres_cpu_ms", "transactions"
+    );
+    for (kind, r) in rows {
+        let tx = r.costs.transactions_per_run(r.events);
+        let verdict = match tx {
+            Some(t) if t <= TARGET_TRANSACTIONS_PER_RUN => "met",
+            Some(_) => "missed: transactions",
+            None => "-",
+        };
+        println!(
+            "{:<9} {:>7} {:>8.0} {:>7} {:>7} {:>7} {:>14.2} {:>16} {:>13}  {verdict}",
+            kind.to_string(),
+            r.events,
+            r.runs.runs_per_s,
+            r.runs.latency.p50,
+            r.runs.latency.p99,
+            r.runs.latency.max,
+            r.costs.daemon_ms_per_run(r.events),
+            or_na(r.costs.postgres_ms_per_run(*kind, r.events), 16, 2),
+            or_na(tx, 13, 2),
+        );
+    }
+    println!(
+        "per run: daemon and PostgreSQL-server CPU ms, database transactions (PostgreSQL xact_commit + xact_rollback \
+         of the bench's database, daemon start to stop). Target (PostgreSQL): <= {TARGET_TRANSACTIONS_PER_RUN:.0} \
+         transactions per run; the throughput targets are relative to the non-durable floor of ../shared/peers \
+         (graphile-worker, one job), measured there"
+    );
+}

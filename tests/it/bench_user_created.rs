@@ -1,0 +1,72 @@
+//! `ingot bench --scenario user-created,user-created-steady`, small: the real binary seeds users, starts
+//! `ingot serve` as a process of its own, sends `user/created` events (batched, then one per request at a steady
+//! rate) and prints one row per scenario and backend. No speed is asserted (a measurement, not a test of speed):
+//! the bench itself fails unless every run completed and each user got exactly one role and one preference; here
+//! the rows are there, count every run, and carry CPU figures — and transactions per run on PostgreSQL only.
+
+use crate::both;
+use crate::support::Backend;
+use std::process::Command;
+
+both!(user_created_scenarios_print_costs_per_run, user_created_impl);
+async fn user_created_impl(b: Backend) {
+    let backend = match b {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_ingot"))
+            .args([
+                "bench",
+                "--scenario",
+                "user-created,user-created-steady",
+                "--backend",
+                backend,
+            ])
+            .args([
+                "--uc-events",
+                "30",
+                "--batch",
+                "10",
+                "--steady-rate",
+                "20",
+                "--steady-seconds",
+                "1s",
+            ])
+            .env("INGOT_LOG", "warn")
+            .output()
+            .expect("run ingot bench")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ingot bench failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .filter(|l| l.starts_with(backend))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "a batched and a steady row: {stdout}");
+    let (batched, steady) = (&rows[0], &rows[1]);
+    // Batched: backend runs runs/s p50 p99 max daemon_cpu postgres_cpu transactions verdict…
+    assert_eq!(batched[1], "30", "{batched:?}");
+    // Steady: backend rate runs p50 p99 max answer_p99 lag_p99 runs/s daemon_cpu postgres_cpu transactions verdict…
+    assert_eq!((steady[1], steady[2]), ("20", "20"), "{steady:?}");
+    for (row, cpu, pg, tx) in [(batched, 6, 7, 8), (steady, 9, 10, 11)] {
+        let daemon_cpu: f64 = row[cpu].parse().unwrap();
+        assert!(daemon_cpu > 0.0, "the daemon used CPU: {row:?}");
+        match b {
+            Backend::Sqlite => assert_eq!((row[pg], row[tx]), ("n/a", "n/a"), "{row:?}"),
+            Backend::Postgres => {
+                let per_run: f64 = row[tx].parse().unwrap();
+                // Each run commits at least its intake and its own steps: never fewer than one per run.
+                assert!(per_run >= 1.0, "transactions per run: {row:?}");
+                let _: f64 = row[pg].parse().unwrap();
+            }
+        }
+    }
+}
