@@ -7,10 +7,10 @@
 
 use super::status;
 use crate::store::error::Result;
-use crate::store::events::NewEvent;
 use crate::store::sql::{Param, Stmt, Tx};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Nullable, Text};
+use ingot_actors::event::NewEvent;
 use ingot_actors::expr::{Expr, Vars};
 use ingot_actors::run::state::{RunEvent, StepStatus};
 use std::collections::HashMap;
@@ -67,12 +67,6 @@ struct FunctionRow {
     function_id: String,
 }
 
-/// The event as CEL and the handler see it.
-pub fn event_view(e: &NewEvent) -> serde_json::Value {
-    let shown_id = e.external_id.as_deref().unwrap_or(&e.id);
-    ingot_actors::event::view(shown_id, &e.name, &e.data, &e.user, e.ts, e.v.as_deref())
-}
-
 /// Resolves the waits the events match; returns the functions whose runs became due.
 pub async fn match_waits<T: Tx>(tx: &mut T, events: &[&NewEvent], now_ms: i64) -> Result<Vec<String>> {
     if events.is_empty() {
@@ -99,7 +93,7 @@ pub async fn match_waits<T: Tx>(tx: &mut T, events: &[&NewEvent], now_ms: i64) -
     if waits.is_empty() {
         return Ok(Vec::new());
     }
-    let views: Vec<(&str, serde_json::Value)> = events.iter().map(|e| (e.name.as_str(), event_view(e))).collect();
+    let views: Vec<(&str, serde_json::Value)> = events.iter().map(|e| (e.name.as_str(), e.view())).collect();
     let mut compiled: HashMap<String, Option<Expr>> = HashMap::new();
     let mut matched = Vec::new();
     for w in waits {

@@ -14,22 +14,10 @@ use super::sql::{Param, Stmt, Tx};
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
 use diesel_async::AsyncConnection;
+use ingot_actors::event::NewEvent;
 use ingot_actors::flow::SingletonMode;
-use ingot_actors::function::{IDEMPOTENCY_WINDOW_MS, Match};
+use ingot_actors::function::IDEMPOTENCY_WINDOW_MS;
 use std::collections::{HashMap, HashSet};
-
-/// A validated event with the functions it matched.
-#[derive(Debug, Clone)]
-pub struct NewEvent {
-    pub id: String,
-    pub external_id: Option<String>,
-    pub name: String,
-    pub data: serde_json::Value,
-    pub user: serde_json::Value,
-    pub ts: i64,
-    pub v: Option<String>,
-    pub matches: Vec<Match>,
-}
 
 #[derive(Debug, Default)]
 pub struct Ingested {
@@ -125,21 +113,6 @@ pub async fn ingest_once(
         })
         .await
     })
-}
-
-impl From<&ingot_actors::store::OutEvent> for NewEvent {
-    fn from(e: &ingot_actors::store::OutEvent) -> Self {
-        NewEvent {
-            id: e.id.clone(),
-            external_id: e.external_id.clone(),
-            name: e.name.clone(),
-            data: e.data.clone(),
-            user: e.user.clone(),
-            ts: e.ts,
-            v: None,
-            matches: e.matches.clone(),
-        }
-    }
 }
 
 /// [`ingest`] inside the caller's transaction (a run emitting events writes them with its own step or outcome).
@@ -363,7 +336,7 @@ pub async fn ingest_in<T: Tx>(tx: &mut T, batch: &[NewEvent], now_ms: i64) -> Re
                         index: i,
                         event_name: event_name.clone(),
                         expr: expr.clone(),
-                        trigger_event: super::runs::waits::event_view(e).to_string(),
+                        trigger_event: e.view().to_string(),
                         expires_at: now_ms + lifetime,
                     });
                 }
