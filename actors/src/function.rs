@@ -305,8 +305,9 @@ impl Registry {
     }
 
     /// The functions an event starts, in registration order. `event` is the full event object
-    /// (`{name, data, user, id, ts, v}`) that CEL sees as `event`.
-    pub fn matching(&self, name: &str, event: &serde_json::Value) -> Vec<Match> {
+    /// (`{name, data, user, id, ts, v}`) that CEL sees as `event`; `now_ms` is the clock of the admission keys.
+    /// Producers go through [`crate::event::prepare`], which calls this.
+    pub fn matching(&self, name: &str, event: &serde_json::Value, now_ms: i64) -> Vec<Match> {
         let Some(indexes) = self.by_event.get(name) else {
             return Vec::new();
         };
@@ -323,7 +324,7 @@ impl Registry {
                 idempotency_key: f.idempotency.as_ref().and_then(|k| k.key(event)),
                 run_id: None,
                 parent: None,
-                admission: f.flow.admit(event, crate::time::now_ms()),
+                admission: f.flow.admit(event, now_ms),
             })
             .collect()
     }
@@ -372,14 +373,14 @@ mod tests {
         ])
         .unwrap();
         let e = json!({"name": "x/y", "data": {"kind": "solo"}, "user": {"email": "a@b.c"}});
-        let m = reg.matching("x/y", &e);
+        let m = reg.matching("x/y", &e, 0);
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].function_id, "a");
         assert_eq!(m[0].idempotency_key.as_deref(), Some("a@b.c"));
         let e = json!({"name": "x/y", "data": {"kind": "cohort"}, "user": {}});
-        let ids: Vec<_> = reg.matching("x/y", &e).into_iter().map(|m| m.function_id).collect();
+        let ids: Vec<_> = reg.matching("x/y", &e, 0).into_iter().map(|m| m.function_id).collect();
         assert_eq!(ids, ["a", "b"]);
-        assert!(reg.matching("nope", &e).is_empty());
+        assert!(reg.matching("nope", &e, 0).is_empty());
     }
 
     #[test]

@@ -6,10 +6,11 @@
 //! supervisor's poll flushes whatever a crash left pending. System events are stored only when some function
 //! triggers on them (an `on_failure` handler, say), so runs nobody listens to cost nothing extra.
 
+use crate::event::{Draft, NewEvent, Origin, Target, prepare};
 use crate::function::Registry;
 use crate::run::state::{RunStatus, StepStatus};
 use crate::runtime::Runtime;
-use crate::store::{FinishedRun, OutEvent, ParentResolution};
+use crate::store::{FinishedRun, ParentResolution};
 use crate::time::now_ms;
 use serde_json::{Value, json};
 
@@ -23,7 +24,7 @@ pub fn wanted(registry: &Registry, has_parent: bool) -> bool {
 }
 
 /// The system events for a finished run that some function listens to.
-pub fn system_events(registry: &Registry, run: &FinishedRun, now: i64) -> Vec<OutEvent> {
+pub fn system_events(registry: &Registry, run: &FinishedRun, now: i64) -> Vec<NewEvent> {
     let mut data = json!({
         "function_id": run.function_id,
         "run_id": run.run_id,
@@ -44,18 +45,17 @@ pub fn system_events(registry: &Registry, run: &FinishedRun, now: i64) -> Vec<Ou
     names
         .iter()
         .filter(|n| registry.listens_to(n))
-        .map(|name| {
-            let external_id = format!("{name}:{}", run.run_id);
-            let as_seen = crate::event::view(&external_id, name, &data, &json!({}), now, None);
-            OutEvent {
-                id: uuid::Uuid::now_v7().to_string(),
-                external_id: Some(external_id),
-                name: name.to_string(),
-                data: data.clone(),
-                user: json!({}),
-                ts: now,
-                matches: registry.matching(name, &as_seen),
-            }
+        .filter_map(|name| {
+            let draft = Draft {
+                external_id: Some(format!("{name}:{}", run.run_id)),
+                ts: Some(now),
+                ..Draft::new(*name, data.clone())
+            };
+            prepare(draft, Origin::System, Target::Triggers(registry), now)
+                .inspect_err(
+                    |invalid| tracing::error!(run_id = run.run_id, name, %invalid, "a system event was refused"),
+                )
+                .ok()
         })
         .collect()
 }

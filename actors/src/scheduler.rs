@@ -9,9 +9,9 @@
 //! schedule that never fired (a new deployment, a new function) starts with its next tick. Inngest skips missed
 //! ticks; a user of a daily email expects it not to be skipped silently because of a restart.
 
-use crate::function::{CRON_EVENT, Function, Match};
+use crate::event::{Draft, Invalid, NewEvent, Origin, Target, prepare};
+use crate::function::{CRON_EVENT, Function};
 use crate::runtime::Runtime;
-use crate::store::OutEvent;
 use crate::time::now_ms;
 use actix::prelude::*;
 use serde_json::json;
@@ -90,16 +90,13 @@ async fn catch_up(rt: &Runtime, function: &Function, index: usize, now_ms: i64) 
 /// Fires one tick (at most once across daemons); retries a few times if the database is briefly unavailable.
 async fn fire(rt: &Runtime, function: &Function, index: usize, tick_ms: i64) {
     let schedule = function.crons[index].source().to_string();
-    let data = json!({ "cron": schedule });
-    let view = crate::event::view(
-        &tick_id(function.id(), &schedule, tick_ms),
-        CRON_EVENT,
-        &data,
-        &json!({}),
-        tick_ms,
-        None,
-    );
-    let event = tick_event(function.id(), &schedule, tick_ms, function.flow.admit(&view, tick_ms));
+    let event = match tick_event(function.id(), &schedule, tick_ms, Some(&function.flow)) {
+        Ok(event) => event,
+        Err(invalid) => {
+            tracing::error!(function_id = function.id(), schedule, %invalid, "cron tick refused");
+            return;
+        }
+    };
     for attempt in 0..5u32 {
         match rt.store.fire_cron(function.id(), &schedule, tick_ms, &event).await {
             Ok(true) => {
@@ -128,22 +125,24 @@ pub fn tick_id(function_id: &str, schedule: &str, tick_ms: i64) -> String {
     format!("cron:{function_id}:{schedule}:{tick_ms}")
 }
 
-/// The `inngest/scheduled.timer` event of one tick, with its run for the function: what the scheduler stores
-/// through [`crate::store::RunStore::fire_cron`] (tests fire a chosen tick the same way).
-pub fn tick_event(function_id: &str, schedule: &str, tick_ms: i64, admission: crate::flow::Admission) -> OutEvent {
-    OutEvent {
-        id: uuid::Uuid::now_v7().to_string(),
+/// The `inngest/scheduled.timer` event of one tick, with its run for the function (admission keys from `flow`):
+/// what the scheduler stores through [`crate::store::RunStore::fire_cron`] (tests fire a chosen tick the same way).
+pub fn tick_event(
+    function_id: &str,
+    schedule: &str,
+    tick_ms: i64,
+    flow: Option<&crate::flow::Flow>,
+) -> Result<NewEvent, Invalid> {
+    let draft = Draft {
         external_id: Some(tick_id(function_id, schedule, tick_ms)),
-        name: CRON_EVENT.into(),
-        data: json!({ "cron": schedule }),
-        user: json!({}),
-        ts: tick_ms,
-        matches: vec![Match {
-            function_id: function_id.to_string(),
-            idempotency_key: None,
-            run_id: None,
-            parent: None,
-            admission,
-        }],
-    }
+        ts: Some(tick_ms),
+        ..Draft::new(CRON_EVENT, json!({ "cron": schedule }))
+    };
+    let target = Target::Function {
+        function_id,
+        flow,
+        run_id: None,
+        parent: None,
+    };
+    prepare(draft, Origin::System, target, tick_ms)
 }

@@ -8,7 +8,7 @@
 //!   [`StepWrite::AlreadyFinal`] with what was stored first.
 
 use crate::error::ErrorInfo;
-use crate::function::Match;
+pub use crate::event::NewEvent;
 use crate::run::state::{RunEvent, RunStatus, StepStatus};
 use async_trait::async_trait;
 
@@ -121,20 +121,6 @@ pub struct RunChange {
     pub steps: Vec<StepAttempt>,
 }
 
-/// An event a run emits (`send_event`, `invoke`, system events) with the functions it starts.
-#[derive(Debug, Clone)]
-pub struct OutEvent {
-    /// Internal id (fresh per attempt).
-    pub id: String,
-    /// Dedupe id: fixed the first time, so a retried emit is recorded as a duplicate and starts nothing.
-    pub external_id: Option<String>,
-    pub name: String,
-    pub data: serde_json::Value,
-    pub user: serde_json::Value,
-    pub ts: i64,
-    pub matches: Vec<Match>,
-}
-
 /// What a `wait_for_event` step waits for; indexed so that intake can match arriving events. A `wait_for_any`
 /// step has one per alternative, numbered by `alternative`, each with a `key` of its own.
 #[derive(Debug, Clone)]
@@ -227,12 +213,12 @@ pub trait RunStore: Send + Sync + 'static {
         lease: &Lease,
         step: &StepAttempt,
         waits: &[WaitSpec],
-        child: Option<&OutEvent>,
+        child: Option<&NewEvent>,
     ) -> Result<StepWrite, StoreError>;
     /// Events named `name` received in `[from_ms, to_ms]`, oldest first, as CEL sees them (wait look-back).
     async fn recent_events(&self, name: &str, from_ms: i64, to_ms: i64) -> Result<Vec<serde_json::Value>, StoreError>;
     /// Stores emitted events and starts their runs (one transaction); returns the functions to wake.
-    async fn send_events(&self, events: &[OutEvent], now_ms: i64) -> Result<Vec<String>, StoreError>;
+    async fn send_events(&self, events: &[NewEvent], now_ms: i64) -> Result<Vec<String>, StoreError>;
     /// After a run went `waiting`: if one of its waits was resolved since `since_ms` (an event raced the
     /// suspension), make it due now (`Resumed`).
     async fn resume_if_resolved(&self, run_id: &str, since_ms: i64, now_ms: i64) -> Result<bool, StoreError>;
@@ -247,7 +233,7 @@ pub trait RunStore: Send + Sync + 'static {
         function_id: &str,
         schedule: &str,
         tick_ms: i64,
-        event: &OutEvent,
+        event: &NewEvent,
     ) -> Result<bool, StoreError>;
     /// The latest tick of `(function, schedule)` fired so far (by any daemon), if any: the scheduler's start-up
     /// uses it to catch up one tick missed while no daemon ran. The default (no record) catches up nothing.
@@ -261,7 +247,7 @@ pub trait RunStore: Send + Sync + 'static {
     async fn complete_notification(
         &self,
         run_id: &str,
-        events: &[OutEvent],
+        events: &[NewEvent],
         parent: Option<&ParentResolution>,
         now_ms: i64,
     ) -> Result<Vec<String>, StoreError>;

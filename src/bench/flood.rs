@@ -278,7 +278,7 @@ mod tests {
     fn the_body_is_one_valid_event_of_the_size_asked() {
         let b = body(100_000);
         assert_eq!(b.len(), 100_000);
-        let events = crate::http::intake::parse_body(&b).unwrap();
+        let events = crate::http::intake::parse_body(&b, 1_700_000_000_000).unwrap();
         assert_eq!(events[0].name, FLOOD_EVENT);
     }
 }

@@ -3,10 +3,11 @@
 use super::AppState;
 use super::error::ApiError;
 use super::intake::parse_body;
-use crate::store::events::{NewEvent, ingest as store_events};
+use crate::store::events::ingest as store_events;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
+use ingot_actors::event::{NewEvent, Target, prepare_valid};
 use ingot_actors::time::now_ms;
 use serde_json::json;
 
@@ -38,29 +39,13 @@ pub async fn ingest(
         }
         body.extend_from_slice(&chunk);
     }
-    let parsed = parse_body(&body)?;
+    let now = now_ms();
+    let parsed = parse_body(&body, now)?;
     // The parsed events hold what is stored; the raw body is not kept while the request waits for the database.
     drop(body);
-    let now = now_ms();
     let batch: Vec<NewEvent> = parsed
         .into_iter()
-        .map(|p| {
-            let id = uuid::Uuid::now_v7().to_string();
-            let ts = p.ts.unwrap_or(now);
-            let shown_id = p.external_id.as_deref().unwrap_or(&id);
-            let event = ingot_actors::event::view(shown_id, &p.name, &p.data, &p.user, ts, p.v.as_deref());
-            let matches = state.registry.matching(&p.name, &event);
-            NewEvent {
-                id,
-                external_id: p.external_id,
-                name: p.name,
-                data: p.data,
-                user: p.user,
-                ts,
-                v: p.v,
-                matches,
-            }
-        })
+        .map(|valid| prepare_valid(valid, Target::Triggers(&state.registry), now))
         .collect();
     let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
     // Bounded: past the deadline the transaction is dropped before its COMMIT (rolled back, never committed

@@ -1,34 +1,24 @@
-//! Parsing and validating the body of `POST /e/{event_key}` (Inngest's event API): one event object or an array
-//! of up to 5,000. Pure — nothing here touches the database. Any invalid event refuses the whole request.
+//! Parsing the body of `POST /e/{event_key}` (Inngest's event API): one event object or an array of up to 5,000.
+//! Pure — nothing here touches the database. Any invalid event refuses the whole request.
 //!
-//! Fields: `name` (required, not under the reserved `inngest/` prefix), `data` (object, default `{}`, the
-//! reserved `data._inngest` is stripped), `user` (object, default `{}`), `id` (the producer's dedupe id), `ts`
-//! (ms since epoch, 1980–2100, default now), `v` (string). Other fields (such as `meta`) are ignored, so newer
-//! SDKs keep working; a known field of the wrong type is an error.
+//! This file reads the JSON (`name`, `data`, `user`, `id` — the producer's dedupe id —, `ts`, `v`, each of its
+//! type); what makes an event valid is the one rule set every producer shares, [`ingot_actors::event::rules`]
+//! (name not blank nor reserved, `data`/`user` objects, `data._inngest` stripped, lengths, NUL, `ts` between 1980
+//! and 2100). Other fields (such as `meta`) are ignored, so newer SDKs keep working; a known field of the wrong
+//! type is an error.
 
 use super::error::ApiError;
+use ingot_actors::event::rules::{self, Draft, Origin, Valid};
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+
+pub use ingot_actors::event::rules::{MAX_ID_LEN, MAX_NAME_LEN, no_nul};
 
 pub const MAX_EVENTS: usize = 5_000;
 pub const MAX_EVENT_BYTES: usize = 3 * 1024 * 1024;
-pub const MAX_NAME_LEN: usize = 512;
-pub const MAX_ID_LEN: usize = 1_024;
-const MIN_TS: i64 = 315_532_800_000; // 1980-01-01
-const MAX_TS: i64 = 4_102_444_800_000; // 2100-01-01
 
-/// A valid event, before it gets our id.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ParsedEvent {
-    pub name: String,
-    pub data: Value,
-    pub user: Value,
-    pub external_id: Option<String>,
-    pub ts: Option<i64>,
-    pub v: Option<String>,
-}
-
-pub fn parse_body(body: &[u8]) -> Result<Vec<ParsedEvent>, ApiError> {
+/// The body's events, each checked by the one rule set (`ts` defaults to `now_ms`).
+pub fn parse_body(body: &[u8], now_ms: i64) -> Result<Vec<Valid>, ApiError> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     let raws: Vec<Box<RawValue>> = match first {
         Some(b'{') => vec![serde_json::from_slice(body).map_err(malformed)?],
@@ -45,14 +35,17 @@ pub fn parse_body(body: &[u8]) -> Result<Vec<ParsedEvent>, ApiError> {
             raws.len()
         )));
     }
-    raws.iter().enumerate().map(|(i, raw)| parse_event(i, raw)).collect()
+    raws.iter()
+        .enumerate()
+        .map(|(i, raw)| parse_event(i, raw, now_ms))
+        .collect()
 }
 
 fn malformed(e: serde_json::Error) -> ApiError {
     ApiError::BadRequest(format!("Malformed JSON: {e}"))
 }
 
-fn parse_event(i: usize, raw: &RawValue) -> Result<ParsedEvent, ApiError> {
+fn parse_event(i: usize, raw: &RawValue, now_ms: i64) -> Result<Valid, ApiError> {
     let size = raw.get().len();
     if size > MAX_EVENT_BYTES {
         return Err(ApiError::TooLarge(format!(
@@ -64,74 +57,31 @@ fn parse_event(i: usize, raw: &RawValue) -> Result<ParsedEvent, ApiError> {
         return Err(bad("must be a JSON object".into()));
     };
     let name = match obj.remove("name") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s,
+        Some(Value::String(s)) => s,
         None | Some(Value::Null) => return Err(bad("\"name\" is required".into())),
-        Some(Value::String(_)) => return Err(bad("\"name\" must not be empty".into())),
         Some(_) => return Err(bad("\"name\" must be a string".into())),
     };
-    no_nul("name", &name).map_err(bad)?;
-    if name.len() > MAX_NAME_LEN {
-        return Err(bad(format!("\"name\" is longer than {MAX_NAME_LEN} bytes")));
-    }
-    if name.to_ascii_lowercase().starts_with("inngest/") {
-        return Err(bad(format!(
-            "event names starting with \"inngest/\" are reserved: {name:?}"
-        )));
-    }
-    let mut data = object_field(&mut obj, "data").map_err(bad)?;
-    data.remove("_inngest");
-    let user = object_field(&mut obj, "user").map_err(bad)?;
-    let external_id = match obj.remove("id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) if s.len() > MAX_ID_LEN => {
-            return Err(bad(format!("\"id\" is longer than {MAX_ID_LEN} bytes")));
-        }
-        Some(Value::String(s)) => Some(no_nul("id", &s).map(|_| s).map_err(bad)?),
-        Some(_) => return Err(bad("\"id\" must be a string".into())),
+    let mut text = |key: &str| match obj.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(bad(format!("\"{key}\" must be a string"))),
     };
+    let (external_id, v) = (text("id")?, text("v")?);
     let ts = match obj.remove("ts") {
         None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(t) if (MIN_TS..=MAX_TS).contains(&t) => Some(t),
-            _ => {
-                return Err(bad(
-                    "\"ts\" must be milliseconds since the epoch between 1980 and 2100".into()
-                ));
-            }
-        },
+        // A number that is no i64 (a fraction, or too large) is out of the rules' range: they name the range.
+        Some(Value::Number(n)) => Some(n.as_i64().unwrap_or(i64::MIN)),
         Some(_) => return Err(bad("\"ts\" must be an integer (milliseconds since the epoch)".into())),
     };
-    let v = match obj.remove("v") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(no_nul("v", &s).map(|_| s).map_err(bad)?),
-        Some(_) => return Err(bad("\"v\" must be a string".into())),
-    };
-    Ok(ParsedEvent {
+    let draft = Draft {
         name,
-        data: Value::Object(data),
-        user: Value::Object(user),
+        data: obj.remove("data").unwrap_or(Value::Null),
+        user: obj.remove("user").unwrap_or(Value::Null),
         external_id,
         ts,
         v,
-    })
-}
-
-/// Text columns cannot hold NUL on PostgreSQL; both backends refuse it alike (`data` and `user` are stored as
-/// JSON, where NUL is escaped, so they may hold it).
-pub fn no_nul(field: &str, value: &str) -> Result<(), String> {
-    if value.contains('\0') {
-        return Err(format!("\"{field}\" must not contain the NUL character (\\u0000)"));
-    }
-    Ok(())
-}
-
-fn object_field(obj: &mut Map<String, Value>, key: &str) -> Result<Map<String, Value>, String> {
-    match obj.remove(key) {
-        None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(m)) => Ok(m),
-        Some(_) => Err(format!("\"{key}\" must be an object")),
-    }
+    };
+    rules::check(draft, Origin::Producer, now_ms).map_err(|invalid| bad(invalid.0))
 }
 
 #[cfg(test)]
@@ -139,8 +89,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse(v: Value) -> Result<Vec<ParsedEvent>, ApiError> {
-        parse_body(v.to_string().as_bytes())
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn parse(v: Value) -> Result<Vec<Valid>, ApiError> {
+        parse_body(v.to_string().as_bytes(), NOW)
+    }
+
+    fn parse_body_at(body: &[u8]) -> Result<Vec<Valid>, ApiError> {
+        parse_body(body, NOW)
     }
 
     fn err(v: Value) -> String {
@@ -154,7 +110,7 @@ mod tests {
         assert_eq!(one[0].user, json!({}));
         assert_eq!(
             (one[0].external_id.clone(), one[0].ts, one[0].v.clone()),
-            (None, None, None)
+            (None, NOW, None)
         );
         let many = parse(json!([{"name": "a", "data": {"x": 1, "_inngest": {}}, "id": "e1", "ts": 1_700_000_000_000i64, "v": "1", "meta": {}}, {"name": "b"}])).unwrap();
         assert_eq!(many.len(), 2);
@@ -184,18 +140,18 @@ mod tests {
         );
         assert!(err(json!([{"name": "a"}, 3])).contains("event 1: must be a JSON object"));
         assert!(
-            parse_body(b"{\"name\": ")
+            parse_body_at(b"{\"name\": ")
                 .unwrap_err()
                 .to_string()
                 .starts_with("Malformed JSON")
         );
         assert!(
-            parse_body(b"hello")
+            parse_body_at(b"hello")
                 .unwrap_err()
                 .to_string()
                 .contains("event object or an array")
         );
-        assert!(parse_body(b"").is_err());
+        assert!(parse_body_at(b"").is_err());
     }
 
     #[test]

@@ -168,9 +168,9 @@ both!(
     debounce_max_wait_impl
 );
 async fn debounce_max_wait_impl(backend: Backend) {
-    use ingot::store::events::{NewEvent, ingest};
+    use ingot::store::events::ingest;
+    use ingot_actors::event::{Draft, Origin, Target, prepare};
     use ingot_actors::flow::Flow;
-    use ingot_actors::function::Match;
     let db = TestDb::new(backend).await;
     let def = || {
         FunctionDef::new(
@@ -192,23 +192,17 @@ async fn debounce_max_wait_impl(backend: Backend) {
     // One event every 800 ms, each within the 1 s period of the one before.
     for (i, dt) in [0i64, 800, 1600, 2400, 3200].into_iter().enumerate() {
         let data = json!({"doc": "a", "v": i});
-        let view = ingot_actors::event::view(&format!("e{i}"), "test/edit", &data, &json!({}), t0 + dt, None);
-        let event = NewEvent {
-            id: uuid::Uuid::now_v7().to_string(),
-            external_id: None,
-            name: "test/edit".into(),
-            data,
-            user: json!({}),
-            ts: t0 + dt,
-            v: None,
-            matches: vec![Match {
-                function_id: "debounced".into(),
-                idempotency_key: None,
-                run_id: None,
-                parent: None,
-                admission: flow.admit(&view, t0 + dt),
-            }],
+        let draft = Draft {
+            ts: Some(t0 + dt),
+            ..Draft::new("test/edit", data)
         };
+        let target = Target::Function {
+            function_id: "debounced",
+            flow: Some(&flow),
+            run_id: None,
+            parent: None,
+        };
+        let event = prepare(draft, Origin::Producer, target, t0 + dt).unwrap();
         ingest(&db.db, &[event], t0 + dt).await.unwrap();
         assert_eq!(runs().await, 1, "one pending run per key");
         // Pushed back to `period` after this event, capped at `timeout` after the first.

@@ -6,10 +6,11 @@
 use crate::both;
 use crate::support::{Backend, TestDb};
 use ingot::store::Db;
-use ingot::store::events::{NewEvent, ingest_in};
+use ingot::store::events::ingest_in;
 use ingot::store::runs::DbRunStore;
+use ingot_actors::event::NewEvent;
 use ingot_actors::run::state::{RunEvent, RunStatus, StepStatus};
-use ingot_actors::store::{Lease, OutEvent, RunChange, RunStore, StepAttempt, WaitSpec};
+use ingot_actors::store::{Lease, RunChange, RunStore, StepAttempt, WaitSpec};
 use serde_json::json;
 
 const NOW: i64 = 1_000_000;
@@ -85,15 +86,16 @@ fn suspension(at: i64) -> RunChange {
 }
 
 fn paid() -> NewEvent {
-    NewEvent::from(&OutEvent {
+    NewEvent {
         id: "paid-1".into(),
         external_id: None,
         name: "test/paid".into(),
         data: json!({}),
         user: json!({}),
         ts: NOW,
+        v: None,
         matches: Vec::new(),
-    })
+    }
 }
 
 async fn status_and_run_at(db: &TestDb) -> (String, i64) {
@@ -125,7 +127,7 @@ both!(
 async fn resolved_first_impl(backend: Backend) {
     let (db, store, lease) = waiting_step(backend).await;
     // The event's intake commits while the run is still running: nothing to resume yet.
-    let woken = store.send_events(&[out(&paid())], NOW).await.expect("intake");
+    let woken = store.send_events(&[paid()], NOW).await.expect("intake");
     assert!(woken.is_empty(), "a running run is not resumed by the intake");
     assert_eq!(
         db.count("SELECT resolved_at AS n FROM runs WHERE id = 'r'", &[]).await,
@@ -150,18 +152,6 @@ async fn older_resolution_impl(backend: Backend) {
     .await;
     store.change_run(&lease, &suspension(NOW + 10)).await.expect("suspend");
     assert_eq!(status_and_run_at(&db).await, ("waiting".to_string(), TIMEOUT));
-}
-
-fn out(e: &NewEvent) -> OutEvent {
-    OutEvent {
-        id: e.id.clone(),
-        external_id: e.external_id.clone(),
-        name: e.name.clone(),
-        data: e.data.clone(),
-        user: e.user.clone(),
-        ts: e.ts,
-        matches: Vec::new(),
-    }
 }
 
 /// The interleaving that stranded runs on PostgreSQL: the intake's transaction has resolved the wait (and found

@@ -6,10 +6,10 @@
 
 use super::Step;
 use crate::error::{FnError, StepError};
-use crate::store::OutEvent;
+use crate::event::{Draft, Origin, Target, prepare};
 use crate::time::now_ms;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Most events in one `send_event` (Inngest's limit).
 pub const MAX_SEND: usize = 5_000;
@@ -72,12 +72,6 @@ impl Step {
                 let now = now_ms();
                 let mut out = Vec::with_capacity(events.len());
                 for (e, id) in events.into_iter().zip(&ids) {
-                    if e.name.trim().is_empty() || e.name.starts_with("inngest/") {
-                        return Err(StepError::fatal(format!(
-                            "event name {:?} is empty or reserved (inngest/ prefix)",
-                            e.name
-                        )));
-                    }
                     if let Some(declared) = &declared
                         && !declared.iter().any(|d| d == &e.name)
                     {
@@ -86,24 +80,18 @@ impl Step {
                             e.name
                         )));
                     }
-                    let data = match e.data {
-                        Value::Null => json!({}),
-                        d @ Value::Object(_) => d,
-                        _ => return Err(StepError::fatal(format!("event {:?}: data must be an object", e.name))),
-                    };
-                    let user = if e.user.is_object() { e.user } else { json!({}) };
-                    let ts = e.ts.unwrap_or(now);
-                    let as_seen = crate::event::view(id, &e.name, &data, &user, ts, None);
-                    let matches = rt.registry.matching(&e.name, &as_seen);
-                    out.push(OutEvent {
-                        id: uuid::Uuid::now_v7().to_string(),
-                        external_id: Some(id.clone()),
+                    let name = e.name.clone();
+                    let draft = Draft {
                         name: e.name,
-                        data,
-                        user,
-                        ts,
-                        matches,
-                    });
+                        data: e.data,
+                        user: e.user,
+                        external_id: Some(id.clone()),
+                        ts: e.ts,
+                        v: None,
+                    };
+                    let event = prepare(draft, Origin::Producer, Target::Triggers(&rt.registry), now)
+                        .map_err(|invalid| StepError::fatal(format!("event {name:?}: {invalid}")))?;
+                    out.push(event);
                 }
                 let woken = rt
                     .store

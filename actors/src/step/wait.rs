@@ -13,10 +13,10 @@
 
 use super::{Memo, Step, replay};
 use crate::error::{ErrorInfo, FnError, Interrupt};
+use crate::event::{Draft, Origin, Target, prepare};
 use crate::expr::{Expr, Vars};
-use crate::function::Match;
 use crate::run::state::{RunStatus, StepEvent, StepStatus, step_transition};
-use crate::store::{OutEvent, StepAttempt, StepRecord, WaitSpec};
+use crate::store::{StepAttempt, StepRecord, WaitSpec};
 use crate::time::{now_ms, rfc3339};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -346,23 +346,20 @@ impl Step {
             "expire": at,
         });
         let dedupe_id = format!("invoke:{child_run_id}");
-        let view = crate::event::view(&dedupe_id, "inngest/function.invoked", &data, &json!({}), now, None);
-        let admission = target.flow.admit(&view, now);
-        let child = OutEvent {
-            id: uuid::Uuid::now_v7().to_string(),
+        let draft = Draft {
             external_id: Some(dedupe_id),
-            name: "inngest/function.invoked".into(),
-            data,
-            user: json!({}),
-            ts: now,
-            matches: vec![Match {
-                function_id: function_id.to_string(),
-                idempotency_key: None,
-                run_id: Some(child_run_id.clone()),
-                parent: Some((run_id.clone(), key.clone())),
-                admission,
-            }],
+            ts: Some(now),
+            ..Draft::new("inngest/function.invoked", data)
         };
+        let to = Target::Function {
+            function_id,
+            flow: Some(&target.flow),
+            run_id: Some(&child_run_id),
+            parent: Some((run_id, &key)),
+        };
+        let child = prepare(draft, Origin::System, to, now).map_err(|invalid| {
+            FnError::NonRetriable(format!("step {key:?}: cannot invoke {function_id:?}: {invalid}"))
+        })?;
         let mut attempt = self.attempt(&key, name, position, "invoke", now);
         attempt.status = step_transition(StepStatus::Pending, StepEvent::Suspended).expect("pending suspends");
         attempt.output = Some(json!({ "function_id": function_id, "run_id": child_run_id, "timeout_at": rfc3339(at) }));

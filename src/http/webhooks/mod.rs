@@ -13,10 +13,11 @@ pub mod stripe;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::store::events::{NewEvent, ingest, ingest_once};
+use crate::store::events::{ingest, ingest_once};
 use crate::store::sql::Stmt;
 use actix_web::{HttpResponse, web};
 use hmac::{KeyInit, Mac};
+use ingot_actors::event::{Draft, NewEvent, Origin, Target, prepare};
 use ingot_actors::time::now_ms;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -85,30 +86,18 @@ fn batch(state: &AppState, provider: &str, incoming: Vec<Incoming>, now: i64) ->
             undeclared.name
         )));
     }
-    if let Some(bad) = incoming
-        .iter()
-        .find_map(|i| crate::http::intake::no_nul("id", &i.id).err())
-    {
-        return Err(ApiError::BadRequest(format!("{provider} event: {bad}")));
-    }
-    Ok(incoming
+    incoming
         .into_iter()
         .map(|i| {
-            let id = uuid::Uuid::now_v7().to_string();
-            let event = ingot_actors::event::view(&i.id, &i.name, &i.data, &json!({}), now, None);
-            let matches = state.registry.matching(&i.name, &event);
-            NewEvent {
-                id,
+            let draft = Draft {
                 external_id: Some(i.id),
-                name: i.name,
-                data: i.data,
-                user: json!({}),
-                ts: now,
-                v: None,
-                matches,
-            }
+                ts: Some(now),
+                ..Draft::new(i.name, i.data)
+            };
+            prepare(draft, Origin::Producer, Target::Triggers(&state.registry), now)
+                .map_err(|invalid| ApiError::BadRequest(format!("{provider} event: {invalid}")))
         })
-        .collect())
+        .collect()
 }
 
 /// Stores the events (and the runs they start) in one transaction, wakes the pools, answers 200 with our ids.

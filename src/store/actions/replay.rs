@@ -134,7 +134,7 @@ pub async fn replay(
             out.events += 1;
             let view = event_json(event)?;
             let Some(m) = registry
-                .matching(&event.2, &view)
+                .matching(&event.2, &view, now_ms)
                 .into_iter()
                 .find(|m| m.function_id == fid)
             else {

@@ -17,20 +17,21 @@ struct CountRow {
     count: i32,
 }
 
-/// Counts this event in its key's window (which starts at the first event); false when over the limit.
-pub async fn admit_rate<T: Tx>(
+/// Counts `n` events in their key's window (which starts at the first event); returns the window's count with
+/// them. An event is admitted when its place in the count is within the limit (see the intake's plan).
+pub async fn count_rate<T: Tx>(
     tx: &mut T,
     function_id: &str,
     key: &str,
-    limit: u32,
+    n: i64,
     period_ms: i64,
     now: i64,
-) -> Result<bool> {
+) -> Result<i64> {
     let mut s = Stmt::new(
-        "INSERT INTO rate_limits (function_id, key, window_start, count) VALUES ($1, $2, $3, 1) \
+        "INSERT INTO rate_limits (function_id, key, window_start, count) VALUES ($1, $2, $3, $5) \
          ON CONFLICT (function_id, key) DO UPDATE SET \
          window_start = CASE WHEN rate_limits.window_start + $4 <= $3 THEN $3 ELSE rate_limits.window_start END, \
-         count = CASE WHEN rate_limits.window_start + $4 <= $3 THEN 1 ELSE rate_limits.count + 1 END \
+         count = CASE WHEN rate_limits.window_start + $4 <= $3 THEN $5 ELSE rate_limits.count + $5 END \
          RETURNING count",
     );
     s.params = vec![
@@ -38,9 +39,10 @@ pub async fn admit_rate<T: Tx>(
         Param::Text(key.into()),
         Param::BigInt(now),
         Param::BigInt(period_ms),
+        Param::Int(i32::try_from(n).unwrap_or(i32::MAX)),
     ];
     let rows: Vec<CountRow> = tx.rows(&s).await?;
-    Ok(rows.first().is_some_and(|r| r.count as i64 <= limit as i64))
+    Ok(rows.first().map_or(n, |r| i64::from(r.count)))
 }
 
 /// The pending (not started) debounced run of a function and key: (run id, its event id, created at).
@@ -237,6 +239,7 @@ pub async fn cancel_singleton_holders<T: Tx>(
 }
 
 /// A `cancel_on` listener for a new run.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CancelWait {
     pub run_id: String,
     pub index: usize,

@@ -27,7 +27,7 @@ use diesel_async::RunQueryDsl;
 use ingot_actors::ErrorInfo;
 use ingot_actors::run::state::{RunEvent, RunStatus, StepStatus};
 use ingot_actors::store::{
-    ClaimRequest, ClaimedRun, FinishedRun, Lease, OutEvent, ParentResolution, RunChange, RunStore, StepAttempt,
+    ClaimRequest, ClaimedRun, FinishedRun, Lease, NewEvent, ParentResolution, RunChange, RunStore, StepAttempt,
     StepRecord, StepWrite, StoreError, WaitSpec,
 };
 use writer::{Write, Writer};
@@ -407,7 +407,7 @@ impl RunStore for DbRunStore {
         lease: &Lease,
         step: &StepAttempt,
         waits: &[WaitSpec],
-        child: Option<&OutEvent>,
+        child: Option<&NewEvent>,
     ) -> Result<StepWrite, StoreError> {
         self.begin_wait_inner(lease, step, waits, child).await?
     }
@@ -416,7 +416,7 @@ impl RunStore for DbRunStore {
         Ok(self.recent_events_inner(name, from_ms, to_ms).await?)
     }
 
-    async fn send_events(&self, events: &[OutEvent], now_ms: i64) -> Result<Vec<String>, StoreError> {
+    async fn send_events(&self, events: &[NewEvent], now_ms: i64) -> Result<Vec<String>, StoreError> {
         Ok(self.send_events_inner(events, now_ms).await?)
     }
 
@@ -437,7 +437,7 @@ impl RunStore for DbRunStore {
         function_id: &str,
         schedule: &str,
         tick_ms: i64,
-        event: &OutEvent,
+        event: &NewEvent,
     ) -> Result<bool, StoreError> {
         Ok(self.fire_cron_inner(function_id, schedule, tick_ms, event).await?)
     }
@@ -453,7 +453,7 @@ impl RunStore for DbRunStore {
     async fn complete_notification(
         &self,
         run_id: &str,
-        events: &[OutEvent],
+        events: &[NewEvent],
         parent: Option<&ParentResolution>,
         now_ms: i64,
     ) -> Result<Vec<String>, StoreError> {

@@ -6,7 +6,7 @@ use super::status;
 use super::waits::{cancel_in, resolve_step};
 use super::{DbRunStore, EVENT_COLUMNS, EventTuple, event_json, parse_error};
 use crate::store::error::{Error, Result};
-use crate::store::events::{NewEvent, ingest_in};
+use crate::store::events::ingest_in;
 use crate::store::schema::{events, runs};
 use crate::store::sql::{Param, Stmt, Tx};
 use crate::store::{from_json_text, to_json_text};
@@ -15,7 +15,7 @@ use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use ingot_actors::run::state::{RunEvent, RunStatus};
 use ingot_actors::store::{
-    FinishedRun, Lease, OutEvent, ParentResolution, StepAttempt, StepWrite, StoreError, WaitSpec,
+    FinishedRun, Lease, NewEvent, ParentResolution, StepAttempt, StepWrite, StoreError, WaitSpec,
 };
 
 #[derive(QueryableByName)]
@@ -95,7 +95,7 @@ impl DbRunStore {
         lease: &Lease,
         step: &StepAttempt,
         waits: &[WaitSpec],
-        child: Option<&OutEvent>,
+        child: Option<&NewEvent>,
     ) -> Result<Result<StepWrite, StoreError>> {
         let insert = super::writer::step_insert(super::step_write(lease, step))?;
         let now = step.started_at_ms;
@@ -128,7 +128,7 @@ impl DbRunStore {
                     tx.exec(&s).await?;
                 }
                 let woken = match child {
-                    Some(ev) => ingest_in(tx, &[NewEvent::from(ev)], now).await?.woken,
+                    Some(ev) => ingest_in(tx, std::slice::from_ref(ev), now).await?.woken,
                     None => Vec::new(),
                 };
                 Ok((true, woken))
@@ -156,10 +156,9 @@ impl DbRunStore {
         rows.iter().map(event_json).collect()
     }
 
-    pub(super) async fn send_events_inner(&self, out: &[OutEvent], now: i64) -> Result<Vec<String>> {
-        let batch: Vec<NewEvent> = out.iter().map(NewEvent::from).collect();
+    pub(super) async fn send_events_inner(&self, out: &[NewEvent], now: i64) -> Result<Vec<String>> {
         let ingested = crate::with_conn!(&self.db, write, |c| {
-            c.transaction::<_, Error, _>(async |tx| ingest_in(tx, &batch, now).await)
+            c.transaction::<_, Error, _>(async |tx| ingest_in(tx, out, now).await)
                 .await?
         });
         Ok(ingested.woken)
@@ -239,11 +238,10 @@ impl DbRunStore {
     pub(super) async fn complete_notification_inner(
         &self,
         run_id: &str,
-        out: &[OutEvent],
+        out: &[NewEvent],
         parent: Option<&ParentResolution>,
         now: i64,
     ) -> Result<Vec<String>> {
-        let batch: Vec<NewEvent> = out.iter().map(NewEvent::from).collect();
         let mut clear =
             Stmt::new("UPDATE runs SET notify_pending = FALSE WHERE id = $1 AND notify_pending RETURNING id");
         clear.params = vec![Param::Text(run_id.into())];
@@ -252,7 +250,7 @@ impl DbRunStore {
                 if tx.rows::<IdRow>(&clear).await?.is_empty() {
                     return Ok(Vec::new()); // delivered already (another node's poll, or our own flush)
                 }
-                let mut woken = ingest_in(tx, &batch, now).await?.woken;
+                let mut woken = ingest_in(tx, out, now).await?.woken;
                 if let Some(p) = parent {
                     let output = p.output.as_ref().map(to_json_text);
                     let error = p.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default());
@@ -271,7 +269,7 @@ impl DbRunStore {
         function_id: &str,
         schedule: &str,
         tick: i64,
-        ev: &OutEvent,
+        ev: &NewEvent,
     ) -> Result<bool> {
         let mut claim = Stmt::new(
             "INSERT INTO cron_ticks (function_id, schedule, tick_at, event_id) VALUES ($1, $2, $3, $4) \
@@ -283,14 +281,13 @@ impl DbRunStore {
             Param::BigInt(tick),
             Param::Text(ev.id.clone()),
         ];
-        let batch = [NewEvent::from(ev)];
         let now = ingot_actors::time::now_ms();
         crate::with_conn!(&self.db, write, |c| {
             c.transaction::<_, Error, _>(async |tx| {
                 if tx.rows::<IdRow>(&claim).await?.is_empty() {
                     return Ok(false);
                 }
-                ingest_in(tx, &batch, now).await?;
+                ingest_in(tx, std::slice::from_ref(ev), now).await?;
                 Ok(true)
             })
             .await

@@ -7,10 +7,10 @@
 
 use super::status;
 use crate::store::error::Result;
-use crate::store::events::NewEvent;
 use crate::store::sql::{Param, Stmt, Tx};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Nullable, Text};
+use ingot_actors::event::NewEvent;
 use ingot_actors::expr::{Expr, Vars};
 use ingot_actors::run::state::{RunEvent, StepStatus};
 use std::collections::HashMap;
@@ -42,6 +42,36 @@ impl WaitRow {
     }
 }
 
+/// The resolutions an intake's events make, pure: each wait with the position of the event that resolves it (the
+/// first of the request that matches its name and `if`, never the run's own trigger event), then
+/// [`first_per_step`].
+fn resolutions(waits: Vec<WaitRow>, views: &[(&str, serde_json::Value)], now_ms: i64) -> Vec<(WaitRow, usize)> {
+    let mut compiled: HashMap<String, Option<Expr>> = HashMap::new();
+    let mut matched = Vec::new();
+    for w in waits {
+        let trigger: serde_json::Value = serde_json::from_str(&w.trigger_event).unwrap_or_default();
+        let expr = match &w.expr {
+            None => None,
+            Some(src) => match compiled.entry(src.clone()).or_insert_with(|| Expr::compile(src).ok()) {
+                Some(x) => Some(x.clone()),
+                // Compiled when the wait began; unreadable now means nothing can match it.
+                None => continue,
+            },
+        };
+        let found = views.iter().position(|(name, view)| {
+            *name == w.event_name
+                && view["id"] != trigger["id"]
+                && expr
+                    .as_ref()
+                    .is_none_or(|x| x.matches_with(&Vars::new(now_ms).event(&trigger).async_event(view)))
+        });
+        if let Some(at) = found {
+            matched.push((w, at));
+        }
+    }
+    first_per_step(matched)
+}
+
 /// Of the waits an intake's events matched (each with the position of the first event it matched), the ones to
 /// apply: per run and step, the wait whose event came first in the request (then the lowest alternative) — a
 /// `wait_for_any` resolves once, with the first event to arrive. Cancellations and single waits pass as they are.
@@ -65,12 +95,6 @@ fn first_per_step(matched: Vec<(WaitRow, usize)>) -> Vec<(WaitRow, usize)> {
 struct FunctionRow {
     #[diesel(sql_type = Text)]
     function_id: String,
-}
-
-/// The event as CEL and the handler see it.
-pub fn event_view(e: &NewEvent) -> serde_json::Value {
-    let shown_id = e.external_id.as_deref().unwrap_or(&e.id);
-    ingot_actors::event::view(shown_id, &e.name, &e.data, &e.user, e.ts, e.v.as_deref())
 }
 
 /// Resolves the waits the events match; returns the functions whose runs became due.
@@ -99,32 +123,9 @@ pub async fn match_waits<T: Tx>(tx: &mut T, events: &[&NewEvent], now_ms: i64) -
     if waits.is_empty() {
         return Ok(Vec::new());
     }
-    let views: Vec<(&str, serde_json::Value)> = events.iter().map(|e| (e.name.as_str(), event_view(e))).collect();
-    let mut compiled: HashMap<String, Option<Expr>> = HashMap::new();
-    let mut matched = Vec::new();
-    for w in waits {
-        let trigger: serde_json::Value = serde_json::from_str(&w.trigger_event).unwrap_or_default();
-        let expr = match &w.expr {
-            None => None,
-            Some(src) => match compiled.entry(src.clone()).or_insert_with(|| Expr::compile(src).ok()) {
-                Some(x) => Some(x.clone()),
-                // Compiled when the wait began; unreadable now means nothing can match it.
-                None => continue,
-            },
-        };
-        let found = views.iter().position(|(name, view)| {
-            *name == w.event_name
-                && view["id"] != trigger["id"]
-                && expr
-                    .as_ref()
-                    .is_none_or(|x| x.matches_with(&Vars::new(now_ms).event(&trigger).async_event(view)))
-        });
-        if let Some(at) = found {
-            matched.push((w, at));
-        }
-    }
+    let views: Vec<(&str, serde_json::Value)> = events.iter().map(|e| (e.name.as_str(), e.view())).collect();
     let mut woken = Vec::new();
-    for (w, at) in first_per_step(matched) {
+    for (w, at) in resolutions(waits, &views, now_ms) {
         let view = &views[at].1;
         let resumed = match w.kind.as_str() {
             "cancel" => cancel_in(tx, &w.run_id, "a cancel_on event matched", now_ms).await?,
@@ -279,6 +280,36 @@ mod tests {
             (wait("r1", "approval", "event", Some(0)), 0),
         ]);
         assert_eq!(got, [("r1".into(), "approval".into(), Some(0), 0)]);
+    }
+
+    #[test]
+    fn an_event_resolves_a_wait_by_name_and_condition_but_never_its_own_trigger() {
+        let trigger = serde_json::json!({"id": "t", "name": "pay/start", "data": {"order": 7}});
+        let w = |key: &str, expr: Option<&str>| WaitRow {
+            event_name: "pay/done".into(),
+            expr: expr.map(str::to_string),
+            trigger_event: trigger.to_string(),
+            ..wait("r1", key, "event", None)
+        };
+        let views = [
+            ("pay/done", serde_json::json!({"id": "t", "data": {"order": 7}})),
+            ("pay/done", serde_json::json!({"id": "a", "data": {"order": 8}})),
+            ("pay/done", serde_json::json!({"id": "b", "data": {"order": 7}})),
+        ];
+        let got: Vec<(String, usize)> = resolutions(
+            vec![
+                w("any", None),
+                w("same-order", Some("async.data.order == event.data.order")),
+                w("broken", Some("async.data.order ==")),
+            ],
+            &views,
+            0,
+        )
+        .into_iter()
+        .map(|(w, at)| (w.wait_key, at))
+        .collect();
+        // The trigger event itself (id "t") resolves nothing; an expression that no longer compiles matches nothing.
+        assert_eq!(got, [("any".to_string(), 1), ("same-order".to_string(), 2)]);
     }
 
     #[test]

@@ -20,7 +20,6 @@ use ingot::seed::builders;
 use ingot::seed::demo::{self, ids};
 use ingot::store::runs::DbRunStore;
 use ingot_actors::cron::CronSchedule;
-use ingot_actors::flow::Admission;
 use ingot_actors::scheduler::tick_event;
 use ingot_actors::store::RunStore;
 use ingot_actors::time::now_ms;
@@ -35,7 +34,7 @@ fn ms(rfc3339: &str) -> i64 {
 /// Fires `function`'s tick at `tick_ms` as the scheduler does; false if that tick was fired already.
 async fn fire(db: &TestDb, function: &str, schedule: &str, tick_ms: i64) -> bool {
     let store = DbRunStore::new(db.db.clone());
-    let event = tick_event(function, schedule, tick_ms, Admission::default());
+    let event = tick_event(function, schedule, tick_ms, None).expect("a valid tick");
     store
         .fire_cron(function, schedule, tick_ms, &event)
         .await

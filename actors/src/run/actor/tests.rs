@@ -6,7 +6,7 @@ use super::*;
 use crate::function::{FunctionDef, Registry, Trigger};
 use crate::run::state::RunEvent;
 use crate::store::{
-    ClaimRequest, FinishedRun, Lease, OutEvent, ParentResolution, RunChange, RunStore, StepAttempt, StepRecord,
+    ClaimRequest, FinishedRun, Lease, NewEvent, ParentResolution, RunChange, RunStore, StepAttempt, StepRecord,
     StepWrite, WaitSpec,
 };
 use async_trait::async_trait;
@@ -69,14 +69,14 @@ impl RunStore for Scripted {
         _: &Lease,
         _: &StepAttempt,
         _: &[WaitSpec],
-        _: Option<&OutEvent>,
+        _: Option<&NewEvent>,
     ) -> Result<StepWrite, StoreError> {
         unexpected("begin_wait")
     }
     async fn recent_events(&self, _: &str, _: i64, _: i64) -> Result<Vec<serde_json::Value>, StoreError> {
         unexpected("recent_events")
     }
-    async fn send_events(&self, _: &[OutEvent], _: i64) -> Result<Vec<String>, StoreError> {
+    async fn send_events(&self, _: &[NewEvent], _: i64) -> Result<Vec<String>, StoreError> {
         unexpected("send_events")
     }
     async fn resume_if_resolved(&self, _: &str, _: i64, _: i64) -> Result<bool, StoreError> {
@@ -88,7 +88,7 @@ impl RunStore for Scripted {
     async fn cancel_run(&self, _: &str, _: i64) -> Result<bool, StoreError> {
         unexpected("cancel_run")
     }
-    async fn fire_cron(&self, _: &str, _: &str, _: i64, _: &OutEvent) -> Result<bool, StoreError> {
+    async fn fire_cron(&self, _: &str, _: &str, _: i64, _: &NewEvent) -> Result<bool, StoreError> {
         unexpected("fire_cron")
     }
     async fn pending_notifications(&self, _: usize) -> Result<Vec<FinishedRun>, StoreError> {
@@ -97,7 +97,7 @@ impl RunStore for Scripted {
     async fn complete_notification(
         &self,
         _: &str,
-        _: &[OutEvent],
+        _: &[NewEvent],
         _: Option<&ParentResolution>,
         _: i64,
     ) -> Result<Vec<String>, StoreError> {
