@@ -96,3 +96,58 @@ async fn locked_impl(b: Backend) {
     assert_eq!(status, 200, "ready again");
     d.stop().await;
 }
+
+/// "Commits nothing after it answered" (issue 15), on PostgreSQL: the deadline passes while the intake's `COMMIT`
+/// is in flight. Triggers created on the fresh database make the transaction's statements take 0.7 × the
+/// deadline (a row trigger) and its `COMMIT` another 0.7 × (a deferred constraint trigger), so the deadline
+/// passes during `COMMIT`, and the `COMMIT` (under its own `statement_timeout`) lands. The answer must be the
+/// outcome: 200 with the event stored. Before the fix the request was dropped at the deadline and answered 503
+/// for an event that was then stored. (SQLite does not apply: its calls are never abandoned, so the answer is
+/// always the outcome.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_during_commit_answers_the_commits_outcome() {
+    let db = TestDb::new(Backend::Postgres).await;
+    for sql in [
+        "CREATE FUNCTION test_slow() RETURNS trigger LANGUAGE plpgsql AS \
+         'BEGIN PERFORM pg_sleep(TG_ARGV[0]::float8); RETURN NEW; END'",
+        "CREATE TRIGGER test_slow_statements BEFORE INSERT ON events FOR EACH ROW \
+         WHEN (NEW.name = 'test/slow') EXECUTE FUNCTION test_slow('1.4')",
+        "CREATE CONSTRAINT TRIGGER test_slow_commit AFTER INSERT ON events DEFERRABLE INITIALLY DEFERRED \
+         FOR EACH ROW WHEN (NEW.name = 'test/slow') EXECUTE FUNCTION test_slow('1.4')",
+    ] {
+        db.exec(sql, &[]).await;
+    }
+    let slow =
+        FunctionDef::new("slow", "Slow", |_ctx| async move { Ok(json!({})) }).trigger(Trigger::event("test/slow"));
+    let d = InProc::start(&db.url, vec![slow], &[("db_timeout", "2s")]).await;
+    let started = Instant::now();
+    let (status, body) = d
+        .api
+        .send_raw("k", json!({"name": "test/slow", "id": "p-slow"}).to_string())
+        .await;
+    let took = started.elapsed();
+    // Wait for the intake's transaction to end, whichever way (SHARE conflicts with its ROW EXCLUSIVE): what it
+    // left is then final.
+    let mut c = AsyncPgConnection::establish(&db.url).await.unwrap();
+    c.batch_execute("BEGIN; LOCK TABLE events IN SHARE MODE; COMMIT")
+        .await
+        .unwrap();
+    let stored = db
+        .count("SELECT COUNT(*) AS n FROM events WHERE name = 'test/slow'", &[])
+        .await;
+    let runs = db
+        .count("SELECT COUNT(*) AS n FROM runs WHERE function_id = 'slow'", &[])
+        .await;
+    assert_eq!(
+        (status, stored, runs),
+        (200, 1, 1),
+        "the answer is the COMMIT's outcome (answered in {took:?}: {body})"
+    );
+    assert!(took < Duration::from_secs(4) * 2, "still bounded: {took:?}");
+    d.api.drain().await;
+    assert_eq!(
+        d.api.only_run(body["ids"][0].as_str().unwrap()).await["status"],
+        "completed"
+    );
+    d.stop().await;
+}
