@@ -95,7 +95,8 @@ impl Error {
     }
 }
 
-/// Messages of failures that concern the database's state at that moment, not the statement's values.
+/// Messages of failures that concern the database's state at that moment, not the statement's values: contention,
+/// a server going away, a full disk (every write fails alike until space returns).
 fn contention_message(message: &str) -> bool {
     const CONTENTION: &[&str] = &[
         "database is locked",         // SQLite SQLITE_BUSY after the busy timeout
@@ -106,6 +107,9 @@ fn contention_message(message: &str) -> bool {
         "lock timeout",               // 55P03
         "terminating connection",     // 57P01
         "the database system is",     // 57P03: starting up, shutting down
+        "database or disk is full",   // SQLite SQLITE_FULL: the filesystem is full
+        "disk i/o error",             // SQLite SQLITE_IOERR
+        "no space left on device",    // 53100 disk_full (and ENOSPC in any message)
     ];
     let m = message.to_ascii_lowercase();
     CONTENTION.iter().any(|p| m.contains(p))
@@ -193,6 +197,11 @@ mod tests {
             db_error(DatabaseErrorKind::SerializationFailure, "could not serialize access"),
             db_error(DatabaseErrorKind::Unknown, "database is locked"),
             db_error(DatabaseErrorKind::Unknown, "deadlock detected"),
+            db_error(DatabaseErrorKind::Unknown, "database or disk is full"),
+            db_error(
+                DatabaseErrorKind::Unknown,
+                "could not extend file \"base/16384/16385\": No space left on device",
+            ),
         ] {
             assert!(outage.is_outage(), "{outage}");
         }
