@@ -161,6 +161,7 @@ async fn a_deadline_during_commit_answers_the_commits_outcome() {
             stripe.clone(),
         ),
     ];
+    let mut wrong = Vec::new();
     for (path, name, headers, body) in requests {
         let started = Instant::now();
         let mut request = d
@@ -185,13 +186,17 @@ async fn a_deadline_during_commit_answers_the_commits_outcome() {
         let stored = db
             .count("SELECT COUNT(*) AS n FROM events WHERE name = $1", &[name])
             .await;
-        assert_eq!(
-            (status, stored),
-            (200, 1),
-            "{path}: the answer is the COMMIT's outcome (answered in {took:?}: {answer})"
-        );
         assert!(took < Duration::from_secs(8), "{path}: still bounded: {took:?}");
+        if (status, stored) != (200, 1) {
+            wrong.push(format!(
+                "{path}: answered {status} in {took:?} ({answer}), {stored} stored"
+            ));
+        }
     }
+    assert!(
+        wrong.is_empty(),
+        "each answer is its COMMIT's outcome (200, stored): {wrong:#?}"
+    );
     assert_eq!(
         db.count("SELECT COUNT(*) AS n FROM runs WHERE function_id = 'slow'", &[])
             .await,
