@@ -193,6 +193,20 @@ async fn sqlite_on_a_full_filesystem() {
         assert_eq!(n, 1, "acknowledged event p-{id} is there");
     }
 
+    // A full disk is an outage: the group-commit writer does not bisect a batch that failed so (every half would
+    // fail alike). One-sided: it holds whether or not a batch was in flight when the disk filled.
+    let split = d
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("applying it in halves"))
+        .count();
+    assert_eq!(
+        split,
+        0,
+        "a batch that failed on the full disk was split:\n{}",
+        d.log_text()
+    );
+
     std::fs::remove_file(&filler).unwrap();
     let (status, body) = d.api.get("/health/ready").await;
     assert_eq!(status, 200, "ready again once space returns: {body}");
