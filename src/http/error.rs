@@ -53,6 +53,9 @@ impl From<crate::store::Error> for ApiError {
         if e.is_refused_value() {
             tracing::warn!(error = %e, "the database refused a value");
             ApiError::BadRequest(format!("a value cannot be stored: {e}"))
+        } else if let crate::store::Error::CommitInDoubt(_) = e {
+            // Not "nothing was stored": the same ids on the retry make a recorded duplicate if it was.
+            ApiError::Unavailable(format!("{e}; retry with the same event ids"))
         } else if e.is_retryable() {
             tracing::warn!(error = %e, "database unavailable");
             ApiError::Unavailable("the database is unavailable; retry".into())

@@ -21,7 +21,8 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Statements sent by every pooled connection of this process, since it started.
@@ -32,13 +33,31 @@ pub fn queries_total() -> u64 {
     QUERIES.load(Ordering::Relaxed)
 }
 
-/// Counts each statement a connection starts into [`QUERIES`].
+tokio::task_local! {
+    /// Set inside [`Db::within`]: whether the call's transaction has sent its `COMMIT` (a top-level `BEGIN`
+    /// clears it). Written by [`CountQueries`], which diesel-async calls on the task that drives the query.
+    static COMMIT_SENT: Arc<AtomicBool>;
+}
+
+/// Counts each statement a connection starts into [`QUERIES`], and tells [`Db::within`] when a top-level
+/// `COMMIT` is about to be sent ([`COMMIT_SENT`]; nothing outside a `within` call, nor on SQLite's blocking
+/// threads).
 struct CountQueries;
 
 impl diesel::connection::Instrumentation for CountQueries {
     fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
-        if matches!(event, diesel::connection::InstrumentationEvent::StartQuery { .. }) {
-            QUERIES.fetch_add(1, Ordering::Relaxed);
+        use diesel::connection::InstrumentationEvent as Event;
+        match event {
+            Event::StartQuery { .. } => {
+                QUERIES.fetch_add(1, Ordering::Relaxed);
+            }
+            Event::BeginTransaction { depth, .. } if depth.get() == 1 => {
+                let _ = COMMIT_SENT.try_with(|sent| sent.store(false, Ordering::Relaxed));
+            }
+            Event::CommitTransaction { depth, .. } if depth.get() == 1 => {
+                let _ = COMMIT_SENT.try_with(|sent| sent.store(true, Ordering::Relaxed));
+            }
+            _ => {}
         }
     }
 }
@@ -303,18 +322,40 @@ impl Db {
 }
 
 impl Db {
-    /// Runs `work` within the deadline. PostgreSQL: past it the future is dropped (an open transaction is never
-    /// committed: the connection is discarded and the server rolls it back; the server's own `statement_timeout`
-    /// and `lock_timeout` usually end it first) and the answer is a retryable timeout. SQLite: each call runs on a
-    /// blocking thread that cannot be abandoned (diesel-async's wrapper panics when such a call is dropped on an
-    /// HTTP worker's runtime), so the bound is SQLite's own `busy_timeout` (the deadline) on every lock wait and
-    /// the pool wait; the call itself is awaited.
+    /// Runs `work` within the deadline, and never answers wrongly about a transaction it committed.
+    ///
+    /// PostgreSQL: past the deadline the future is dropped — an open transaction is then never committed (the
+    /// connection is discarded and the server rolls it back; the server's own `statement_timeout` and
+    /// `lock_timeout` usually end it first) — and the answer is a retryable timeout. Except once the
+    /// transaction's `COMMIT` has been sent: dropping the future then would answer "not stored" for a transaction
+    /// that may land a moment later (issue 15). The call then waits for the `COMMIT`'s own outcome, which the
+    /// server bounds by `statement_timeout` (= the deadline), and this side bounds by one more deadline against a
+    /// connection that stopped answering ([`Error::CommitInDoubt`], the one answer that cannot say).
+    ///
+    /// SQLite: each call runs on a blocking thread that cannot be abandoned (diesel-async's wrapper panics when
+    /// such a call is dropped on an HTTP worker's runtime), so the bound is SQLite's own `busy_timeout` (the
+    /// deadline) on every lock wait and the pool wait; the call itself is awaited, so its answer is its outcome.
     pub async fn within<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
         match self {
             Db::Sqlite { .. } => work.await,
-            Db::Postgres { deadline, .. } => tokio::time::timeout(*deadline, work)
-                .await
-                .unwrap_or_else(|_| Err(Error::Timeout(*deadline))),
+            Db::Postgres { deadline, .. } => {
+                let sent = Arc::new(AtomicBool::new(false));
+                let mut work = std::pin::pin!(COMMIT_SENT.scope(sent.clone(), work));
+                match tokio::time::timeout(*deadline, &mut work).await {
+                    Ok(answer) => answer,
+                    Err(_) if sent.load(Ordering::Relaxed) => {
+                        tracing::warn!(deadline = ?deadline, "the deadline passed during COMMIT: waiting for its outcome");
+                        tokio::time::timeout(*deadline, work).await.unwrap_or_else(|_| {
+                            tracing::error!(
+                                waited = ?*deadline * 2,
+                                "COMMIT sent but not answered: its outcome is unknown"
+                            );
+                            Err(Error::CommitInDoubt(*deadline * 2))
+                        })
+                    }
+                    Err(_) => Err(Error::Timeout(*deadline)),
+                }
+            }
         }
     }
 }

@@ -18,6 +18,11 @@ pub enum Error {
     /// A call did not finish within `INGOT_DB_TIMEOUT` (pool wait, or the whole call); retryable.
     #[error("the database did not answer within {0:?}")]
     Timeout(std::time::Duration),
+    /// A `COMMIT` was sent and neither its success nor its failure came back within twice `INGOT_DB_TIMEOUT`
+    /// (a connection that stopped answering): the transaction may or may not have landed. Retryable, since a
+    /// producer's retry with the same ids is recorded as a duplicate if it did ([`super::Db::within`]).
+    #[error("the database did not confirm a COMMIT within {0:?}; it may have been stored")]
+    CommitInDoubt(std::time::Duration),
     /// A run status write the lifecycle does not allow (`runs::status`, the one door for run state).
     #[error("refused run status write: {0}")]
     Door(#[from] super::runs::status::DoorError),
@@ -57,7 +62,7 @@ impl Error {
     pub fn is_outage(&self) -> bool {
         use diesel::result::{DatabaseErrorKind as Kind, Error as Diesel};
         match self {
-            Error::Connect(_) | Error::Pool(_) | Error::Timeout(_) => true,
+            Error::Connect(_) | Error::Pool(_) | Error::Timeout(_) | Error::CommitInDoubt(_) => true,
             Error::Query(Diesel::BrokenTransactionManager) => true,
             Error::Query(Diesel::DatabaseError(
                 Kind::ClosedConnection | Kind::UnableToSendCommand | Kind::SerializationFailure,
@@ -78,6 +83,7 @@ impl Error {
             Error::Migration(m) => Error::Migration(m.clone()),
             Error::Data(m) => Error::Data(m.clone()),
             Error::Timeout(d) => Error::Timeout(*d),
+            Error::CommitInDoubt(d) => Error::CommitInDoubt(*d),
             Error::Door(d) => Error::Door(d.clone()),
             Error::Query(Diesel::DatabaseError(kind, info)) => {
                 Error::Query(Diesel::DatabaseError(*kind, Box::new(info.message().to_string())))
@@ -89,7 +95,8 @@ impl Error {
     }
 }
 
-/// Messages of failures that concern the database's state at that moment, not the statement's values.
+/// Messages of failures that concern the database's state at that moment, not the statement's values: contention,
+/// a server going away, a full disk (every write fails alike until space returns).
 fn contention_message(message: &str) -> bool {
     const CONTENTION: &[&str] = &[
         "database is locked",         // SQLite SQLITE_BUSY after the busy timeout
@@ -100,6 +107,9 @@ fn contention_message(message: &str) -> bool {
         "lock timeout",               // 55P03
         "terminating connection",     // 57P01
         "the database system is",     // 57P03: starting up, shutting down
+        "database or disk is full",   // SQLite SQLITE_FULL: the filesystem is full
+        "disk i/o error",             // SQLite SQLITE_IOERR
+        "no space left on device",    // 53100 disk_full (and ENOSPC in any message)
     ];
     let m = message.to_ascii_lowercase();
     CONTENTION.iter().any(|p| m.contains(p))
@@ -187,6 +197,11 @@ mod tests {
             db_error(DatabaseErrorKind::SerializationFailure, "could not serialize access"),
             db_error(DatabaseErrorKind::Unknown, "database is locked"),
             db_error(DatabaseErrorKind::Unknown, "deadlock detected"),
+            db_error(DatabaseErrorKind::Unknown, "database or disk is full"),
+            db_error(
+                DatabaseErrorKind::Unknown,
+                "could not extend file \"base/16384/16385\": No space left on device",
+            ),
         ] {
             assert!(outage.is_outage(), "{outage}");
         }

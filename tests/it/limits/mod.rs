@@ -5,5 +5,6 @@
 mod admission;
 mod bad_input;
 mod deadlines;
+mod full_disk;
 mod network;
 mod pg_restart;

@@ -74,6 +74,23 @@ impl TestDb {
         }
     }
 
+    /// A fresh, migrated SQLite database at `DIR/ingot.db` (a directory the test owns, such as a small mounted
+    /// file system).
+    pub async fn sqlite_in(dir: &std::path::Path) -> TestDb {
+        let url = format!("sqlite://{}", dir.join("ingot.db").display());
+        let db = Db::connect(&DatabaseUrl::parse(&url).expect("valid url"), &PoolOptions::default())
+            .await
+            .expect("connect");
+        ingot::store::migrate::run(&db).await.expect("migrate");
+        TestDb {
+            backend: Backend::Sqlite,
+            url,
+            db,
+            _dir: None,
+            pg_name: None,
+        }
+    }
+
     /// SQL written with `$1` placeholders, for this backend.
     pub fn sql(&self, s: &str) -> String {
         match self.backend {
