@@ -11,6 +11,7 @@ pub mod coupons;
 pub mod discord;
 pub mod email;
 pub mod live_events;
+pub mod outputs;
 pub mod people;
 pub mod purchases;
 pub mod refunds;

@@ -30,11 +30,12 @@
 
 use crate::functions::Deps;
 use crate::functions::discord::discord_account_linked::merge_roles;
+use crate::functions::outputs::PurchaseOutput;
 use crate::functions::refunds::refund_entitlements::db_err;
 use crate::integrations::discord::{Discord, RoleRemoval};
 use crate::platform::commerce::PurchaseStatus;
 use crate::platform::commerce::products::{self, Product};
-use crate::platform::commerce::purchases::{self, Purchase};
+use crate::platform::commerce::purchases;
 use crate::platform::entitlements::{self, Entitlement, SourceType};
 use crate::platform::{Result as PResult, json_str, users};
 use crate::store::Db;
@@ -102,25 +103,24 @@ pub async fn role_still_granted(
         }))
 }
 
-/// The Discord roles `purchases` granted (live or soft-deleted entitlements), each with whether another live
-/// entitlement of its user still grants it.
-pub async fn roles_granted_by(db: &Db, purchases: &[Purchase]) -> PResult<Vec<GrantedRole>> {
+/// The Discord roles the purchases `ids` granted (live or soft-deleted entitlements), each with whether another
+/// live entitlement of its user still grants it.
+pub async fn roles_granted_by(db: &Db, ids: &[String]) -> PResult<Vec<GrantedRole>> {
     let type_ids = role_type_ids(db).await?;
-    let ids: Vec<String> = purchases.iter().map(|p| p.id.clone()).collect();
     let mut out = Vec::new();
-    for p in purchases {
-        for e in entitlements::entitlements_of_source(db, SourceType::Purchase, &p.id, true).await? {
+    for p in ids {
+        for e in entitlements::entitlements_of_source(db, SourceType::Purchase, p, true).await? {
             let (Some(user), Some(role)) = (e.user_id.clone(), json_str(&e.metadata, "discordRoleId")) else {
                 continue;
             };
             if !type_ids.contains(&e.entitlement_type_id) {
                 continue;
             }
-            let still_granted = role_still_granted(db, &user, role, &type_ids, &ids).await?;
+            let still_granted = role_still_granted(db, &user, role, &type_ids, ids).await?;
             out.push(GrantedRole {
                 entitlement_id: e.id,
                 user_id: user,
-                purchase_id: p.id.clone(),
+                purchase_id: p.clone(),
                 discord_role_id: role.to_string(),
                 still_granted,
             });
@@ -162,7 +162,7 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let db = &deps.db;
     let discord = &deps.integrations.discord;
 
-    let purchase: Purchase = ctx
+    let purchase: PurchaseOutput = ctx
         .step
         .run("get purchase", || async {
             let found = purchases::get_purchase_for_stripe_charge(db, &charge)
@@ -172,7 +172,7 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
             if found.purchase.user_id.as_deref().is_none_or(str::is_empty) {
                 return Err(StepError::fatal(format!("Purchase {} has no user", found.purchase.id)));
             }
-            Ok(found.purchase)
+            Ok(found.purchase.into())
         })
         .await?;
     let user_id = purchase.user_id.clone().unwrap_or_default();
@@ -200,12 +200,14 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let granted: Vec<GrantedRole> = ctx
         .step
         .run("get discord role entitlements for purchase", || async {
-            let mut all = vec![purchase.clone()];
+            let mut all = vec![purchase.id.clone()];
             if let (Some(coupon), true) = (&purchase.bulk_coupon_id, refunded) {
                 all.extend(
                     purchases::purchases_redeeming_bulk_coupon(db, coupon)
                         .await
-                        .map_err(db_err)?,
+                        .map_err(db_err)?
+                        .into_iter()
+                        .map(|p| p.id),
                 );
             }
             roles_granted_by(db, &all).await.map_err(db_err)

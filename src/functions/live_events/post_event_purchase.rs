@@ -31,6 +31,7 @@
 //! `gCalEvent` is `{eventId, calendarId, eventFound, added, duplicatesRemoved}` for a single event, the list of
 //! them for a series, or `null`.
 
+use crate::functions::outputs::PurchaseOutput;
 use crate::functions::purchases::purchase_fanout::{
     FULL_PRICE_REDEEMED, LIVE, PURCHASE_CREATED, data_str, db_err, event_resource_of, load_buyer, load_product,
     load_purchase,
@@ -38,7 +39,6 @@ use crate::functions::purchases::purchase_fanout::{
 use crate::functions::{Deps, event_triggers};
 use crate::integrations::google_calendar::GoogleCalendar;
 use crate::platform::commerce::products::ProductWithResources;
-use crate::platform::commerce::purchases::Purchase;
 use crate::platform::content::{self, ContentResource, EventResource};
 use crate::platform::json_str;
 use crate::platform::organizations;
@@ -87,7 +87,7 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let purchase_id = data_str(&ctx.event, "purchaseId")
         .ok_or_else(|| FnError::NonRetriable("The event has no purchaseId".into()))?;
 
-    let purchase: Purchase = ctx
+    let purchase: PurchaseOutput = ctx
         .step
         .run("get purchase", || async { load_purchase(db, &purchase_id).await })
         .await?;

@@ -25,6 +25,7 @@
 //! startTime, endTime, quantity}`.
 
 use crate::email::Template;
+use crate::functions::outputs::PurchaseOutput;
 use crate::functions::purchases::post_purchase_workflow::welcome::format_day;
 use crate::functions::purchases::purchase_fanout::{
     LIVE, PURCHASE_CREATED, data_str, db_err, event_resource_of, first_name, load_purchase,
@@ -32,7 +33,6 @@ use crate::functions::purchases::purchase_fanout::{
 use crate::functions::{Deps, event_triggers};
 use crate::platform::commerce::coupons::{self, Coupon};
 use crate::platform::commerce::products::{ProductWithResources, get_product};
-use crate::platform::commerce::purchases::Purchase;
 use crate::platform::content::{self, EventResource};
 use crate::platform::json_str;
 use crate::platform::users::{User, get_user};
@@ -75,7 +75,7 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let purchase_id = data_str(&ctx.event, "purchaseId")
         .ok_or_else(|| FnError::NonRetriable("The event has no purchaseId".into()))?;
 
-    let purchase: Purchase = ctx
+    let purchase: PurchaseOutput = ctx
         .step
         .run("Load Purchase", || async {
             let p = load_purchase(db, &purchase_id).await?;

@@ -21,11 +21,11 @@
 //! email, field, value, convertkit, ttConvertkit}` (each account: `{found, subscriberId, updated,
 //! fieldCreated}`) — the original returned a leftover string.
 
+use crate::functions::outputs::PurchaseOutput;
 use crate::functions::purchases::purchase_fanout::{PURCHASE_CREATED, data_str, db_err, load_purchase};
 use crate::functions::{Deps, event_triggers};
 use crate::integrations::convertkit::{ConvertKit, Subscriber};
 use crate::platform::commerce::products::{Product, get_product_row};
-use crate::platform::commerce::purchases::Purchase;
 use crate::platform::json_str;
 use crate::platform::users::{User, get_user};
 use chrono::NaiveDateTime;
@@ -83,7 +83,7 @@ pub async fn set_field(ck: &ConvertKit, sub: &Subscriber, field: &str, value: &s
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PurchaseAndProduct {
-    pub purchase: Purchase,
+    pub purchase: PurchaseOutput,
     pub product: Product,
 }
 

@@ -3,8 +3,9 @@
 //! `send-post-purchase-slack`, `add-purchases-convertkit`): the event names, reading the event's ids, and
 //! loading the purchase, its product and its buyer as step bodies.
 
+use crate::functions::outputs::PurchaseOutput;
 use crate::platform::commerce::products::{ProductWithResources, get_product};
-use crate::platform::commerce::purchases::{Purchase, get_purchase};
+use crate::platform::commerce::purchases::get_purchase;
 use crate::platform::content::ContentResource;
 use crate::platform::users::{User, get_user};
 use crate::store::Db;
@@ -35,15 +36,16 @@ pub fn data_str(event: &Value, key: &str) -> Option<String> {
 }
 
 /// The purchase, or a non-retriable "purchase not found".
-pub async fn load_purchase(db: &Db, id: &str) -> Result<Purchase, StepError> {
+pub async fn load_purchase(db: &Db, id: &str) -> Result<PurchaseOutput, StepError> {
     get_purchase(db, id)
         .await
         .map_err(db_err)?
+        .map(PurchaseOutput::from)
         .ok_or_else(|| StepError::fatal(format!("Purchase not found: {id:?}")))
 }
 
 /// The purchase's product with its resources, or a non-retriable "product not found".
-pub async fn load_product(db: &Db, purchase: &Purchase) -> Result<ProductWithResources, StepError> {
+pub async fn load_product(db: &Db, purchase: &PurchaseOutput) -> Result<ProductWithResources, StepError> {
     get_product(db, &purchase.product_id)
         .await
         .map_err(db_err)?
@@ -51,7 +53,7 @@ pub async fn load_product(db: &Db, purchase: &Purchase) -> Result<ProductWithRes
 }
 
 /// The buyer, or non-retriable when the purchase has none or the user is gone.
-pub async fn load_buyer(db: &Db, purchase: &Purchase) -> Result<User, StepError> {
+pub async fn load_buyer(db: &Db, purchase: &PurchaseOutput) -> Result<User, StepError> {
     let id = purchase
         .user_id
         .as_deref()

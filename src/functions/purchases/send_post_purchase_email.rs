@@ -24,12 +24,12 @@
 //! Returns `{to, template, messageId, invoiceUrl, tokenExpires, response, dryRun}`.
 
 use crate::email::Template;
+use crate::functions::outputs::PurchaseOutput;
 use crate::functions::purchases::purchase_fanout::{
     PURCHASE_CREATED, data_str, db_err, first_name, load_buyer, load_purchase,
 };
 use crate::functions::{Deps, event_triggers};
 use crate::platform::commerce::products::get_product_row;
-use crate::platform::commerce::purchases::Purchase;
 use crate::platform::users::{User, create_verification_token};
 use hmac::{KeyInit, Mac};
 use ingot_actors::{FnError, FunctionDef, RunCtx, StepError};
@@ -81,7 +81,7 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let purchase_id = data_str(&ctx.event, "purchaseId")
         .ok_or_else(|| FnError::NonRetriable("The event has no purchaseId".into()))?;
 
-    let purchase: Purchase = ctx
+    let purchase: PurchaseOutput = ctx
         .step
         .run("Load Purchase", || async {
             let p = load_purchase(db, &purchase_id).await?;

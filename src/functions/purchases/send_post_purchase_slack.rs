@@ -19,11 +19,11 @@
 //! crash between Slack's acceptance and the step's record posts the message again (at least once); every step
 //! before it replays. Returns `{posted: true, text, attachment}`.
 
+use crate::functions::outputs::PurchaseOutput;
 use crate::functions::purchases::purchase_fanout::{PURCHASE_CREATED, data_str, db_err, load_purchase};
 use crate::functions::purchases::stripe_checkout_session_completed::parse;
 use crate::functions::{Deps, event_triggers};
 use crate::platform::commerce::products::get_product_row;
-use crate::platform::commerce::purchases::Purchase;
 use ingot_actors::{FnError, FunctionDef, RunCtx, StepError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -93,7 +93,7 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
         .ok_or_else(|| FnError::NonRetriable("The event has no purchaseId".into()))?;
     let session_id = data_str(&ctx.event, "checkoutSessionId");
 
-    let purchase: Purchase = ctx
+    let purchase: PurchaseOutput = ctx
         .step
         .run("load the new purchase", || async {
             load_purchase(db, &purchase_id).await

@@ -18,10 +18,11 @@
 //! refusal (a 4xx: the session does not exist) is returned as `{error}`. One attribution per purchase (a unique
 //! key), so a step re-run after a crash records nothing twice.
 
+use crate::functions::outputs::PurchaseOutput;
 use crate::functions::purchases::purchase_fanout::{PURCHASE_CREATED, data_str, db_err};
 use crate::functions::{Deps, event_triggers};
 use crate::platform::commerce::products::{ProductWithResources, get_product};
-use crate::platform::commerce::purchases::{Purchase, get_purchase};
+use crate::platform::commerce::purchases::get_purchase;
 use crate::platform::shortlinks;
 use crate::platform::users::{User, get_user};
 use ingot_actors::{FnError, FunctionDef, RunCtx, StepError};
@@ -56,10 +57,13 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     }
     let purchase_id = data_str(&ctx.event, "purchaseId").unwrap_or_default();
 
-    let purchase: Option<Purchase> = ctx
+    let purchase: Option<PurchaseOutput> = ctx
         .step
         .run("get purchase", || async {
-            get_purchase(db, &purchase_id).await.map_err(db_err)
+            Ok(get_purchase(db, &purchase_id)
+                .await
+                .map_err(db_err)?
+                .map(PurchaseOutput::from))
         })
         .await?;
     let Some(purchase) = purchase else {

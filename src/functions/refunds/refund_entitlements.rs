@@ -33,8 +33,9 @@
 //! `remove-purchase-role-discord` (the webhook's `commerce/update-purchase-status` for the same charge), which
 //! also looks at soft-deleted role entitlements, so it works whichever of the two runs first.
 
+use crate::functions::outputs::PurchaseOutput;
 use crate::functions::{Deps, event_triggers};
-use crate::platform::commerce::purchases::{self, Purchase};
+use crate::platform::commerce::purchases;
 use crate::platform::commerce::refunds::{self, BulkRefundOutcome};
 use crate::platform::entitlements;
 use crate::platform::json_str;
@@ -76,13 +77,13 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
         .ok_or_else(|| FnError::NonRetriable("The event has no stripeChargeId or merchantChargeId".into()))?;
     let db = &deps.db;
 
-    let purchase: Option<Purchase> = ctx
+    let purchase: Option<PurchaseOutput> = ctx
         .step
         .run("get purchase for stripe charge", || async {
             Ok(purchases::get_purchase_for_stripe_charge(db, &charge)
                 .await
                 .map_err(db_err)?
-                .map(|p| p.purchase))
+                .map(|p| p.purchase.into()))
         })
         .await?;
     let Some(purchase) = purchase else {

@@ -201,12 +201,9 @@ pub fn verify_signature(
     if (now_s - t).abs() > tolerance_s {
         return Err(SignatureError::Stale);
     }
+    let t = t.to_string();
     for secret in secrets {
-        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-        mac.update(t.to_string().as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        let expected = mac.finalize().into_bytes();
+        let expected = hmac_sha256(secret.as_bytes(), &[t.as_bytes(), b".", body]);
         if v1.iter().any(|sig| {
             use subtle::ConstantTimeEq;
             sig.len() == expected.len() && bool::from(sig.as_slice().ct_eq(expected.as_slice()))
@@ -219,10 +216,17 @@ pub fn verify_signature(
 
 /// Signs like Stripe does (tests and `ingot` tooling use it to produce valid headers).
 pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
-    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(format!("{t}.").as_bytes());
-    mac.update(body);
-    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+    let mac = hmac_sha256(secret.as_bytes(), &[t.to_string().as_bytes(), b".", body]);
+    format!("t={t},v1={}", hex::encode(mac))
+}
+
+/// HMAC-SHA256 of the concatenated `parts` under `key` (the primitive under both Stripe's and Mux's scheme).
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]
@@ -258,5 +262,110 @@ mod tests {
             verify_signature("t=1000", body, &["whsec_a"], 1000, 300),
             Err(SignatureError::Malformed)
         );
+    }
+
+    // Known-answer vectors published by the providers (or the RFC of the primitive). Each input is copied as
+    // published; none is computed by our own code.
+
+    /// RFC 4231 §4.2 and §4.3 (HMAC-SHA256 test cases 1 and 2), https://www.rfc-editor.org/rfc/rfc4231.
+    #[test]
+    fn hmac_sha256_matches_rfc_4231() {
+        assert_eq!(
+            hex::encode(hmac_sha256(&[0x0b; 20], &[b"Hi There"])),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
+        assert_eq!(
+            hex::encode(hmac_sha256(b"Jefe", &[b"what do ya ", b"want for nothing?"])),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    /// Stripe's own SDK fixture: github.com/stripe/stripe-dotnet, src/StripeTests/Services/Events/EventUtilityTest.cs
+    /// (timestamp 1533204620, secret "webhook_secret", the header with its `v0` entry) over the body
+    /// src/StripeTests/Resources/event_test_signature.json, byte for byte (LF line ends, final newline).
+    const STRIPE_DOTNET_BODY: &str = "{\n  \"id\": \"evt_123\",\n  \"object\": \"event\",\n  \"account\": \"acct_123\",\n  \"api_version\": \"2017-05-25\",\n  \"created\": 1533204620,\n  \"data\": {\n    \"object\": {\n      \"id\": \"cus_123\",\n      \"object\": \"customer\",\n      \"created\": 123456789,\n      \"email\": \"test@stripe.com\",\n      \"livemode\": false,\n      \"metadata\": {}\n    }\n  },\n  \"livemode\": false,\n  \"pending_webhooks\": 1,\n  \"request\": {\n    \"id\": \"req_123\",\n    \"idempotency_key\": \"idempotency-key-123\"\n  },\n  \"type\": \"customer.created\"\n}\n";
+    const STRIPE_DOTNET_HEADER: &str = "t=1533204620,v1=2220f87ef101a04665f11cdf770523143f875572008577fa0f20882ddb9cc3c7,v0=63f3a72374a733066c4be69ed7f8e5ac85c22c9f0a6a612ab9a025a9e4ee7eef";
+
+    #[test]
+    fn stripe_sdk_vector() {
+        let body = STRIPE_DOTNET_BODY.as_bytes();
+        let t = 1533204620;
+        // EventUtilityTest.ConstructEvent: accepted 100 s after the timestamp with a 300 s tolerance.
+        assert_eq!(
+            verify_signature(STRIPE_DOTNET_HEADER, body, &["webhook_secret"], t + 100, 300),
+            Ok(())
+        );
+        // Our signer produces the published v1.
+        assert_eq!(
+            sign("webhook_secret", t, body),
+            STRIPE_DOTNET_HEADER.split(",v0=").next().unwrap()
+        );
+        // RejectOutdatedTimestamp: 400 s late with a 300 s tolerance.
+        assert_eq!(
+            verify_signature(STRIPE_DOTNET_HEADER, body, &["webhook_secret"], t + 400, 300),
+            Err(SignatureError::Stale)
+        );
+        // RejectIncorrectSignature: the body with text appended.
+        let changed = format!("{STRIPE_DOTNET_BODY}this_changes_the_json");
+        assert_eq!(
+            verify_signature(
+                STRIPE_DOTNET_HEADER,
+                changed.as_bytes(),
+                &["webhook_secret"],
+                t + 100,
+                300
+            ),
+            Err(SignatureError::Mismatch)
+        );
+        // ValidateSignatureHandlesIncorrectHeaderValues (a selection): refused, never accepted.
+        for header in [
+            "t=,v1=2220f87ef101a04665f11cdf770523143f875572008577fa0f20882ddb9cc3c7",
+            "t,v1=,v0=",
+            "t,,",
+            ",,",
+            "t",
+        ] {
+            assert!(
+                verify_signature(header, body, &["webhook_secret"], t, 300).is_err(),
+                "{header}"
+            );
+        }
+    }
+
+    /// Mux's SDK fixture: github.com/muxinc/mux-node-sdk, tests/api-resources/webhooks.test.ts (secret
+    /// "SuperSecret123", timestamp 1565125718, both payloads and hashes of that file).
+    #[test]
+    fn mux_sdk_vectors() {
+        let t = 1565125718;
+        let secret = ["SuperSecret123"];
+        let hash = "854ece4c22acef7c66b57d4e504153bc512595e8e9c772ece2a68150548c19a7";
+        let body = br#"{"test":"body"}"#;
+        let header = format!("t={t},v1={hash}");
+        assert_eq!(verify_signature(&header, body, &secret, t, 300), Ok(()));
+        assert_eq!(sign(secret[0], t, body), header);
+        // "should throw for timestamp outside threshold": 6 minutes later.
+        assert_eq!(
+            verify_signature(&header, body, &secret, t + 360, 300),
+            Err(SignatureError::Stale)
+        );
+        // "should pass for multiple signatures" (an unreadable v1 first) and "... with different version".
+        let several = format!("t={t},v1=invalid-sig,v1={hash}");
+        assert_eq!(verify_signature(&several, body, &secret, t, 300), Ok(()));
+        let mixed = format!("t={t},v2={hash},v1={hash}");
+        assert_eq!(verify_signature(&mixed, body, &secret, t, 300), Ok(()));
+        // "should throw for different signature version" and "... if signature timestamp is missing".
+        let v2_only = format!("t={t},v2={hash}");
+        assert_eq!(
+            verify_signature(&v2_only, body, &secret, t, 300),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify_signature(hash, body, &secret, t, 300),
+            Err(SignatureError::Malformed)
+        );
+        // unwrap_times: the second payload of the file, with a space inside the raw body.
+        let body = br#"{"test":{"nested":{"nanos":718234, "seconds":1691711005}}}"#;
+        let header = format!("t={t},v1=bd315c24bce1c2b8ad325696f26530c8ef7d7d830afb7c1381903705d04607be");
+        assert_eq!(verify_signature(&header, body, &secret, t, 300), Ok(()));
     }
 }

@@ -50,3 +50,21 @@ pub fn incoming(body: &[u8]) -> Result<Vec<Incoming>, ApiError> {
         id: body_id("postmark", body),
     }])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::authenticated;
+
+    /// Postmark signs nothing: its webhooks authenticate by a custom header or HTTP basic auth
+    /// (https://postmarkapp.com/developer/webhooks/webhooks-overview), so the published known answer is basic auth's
+    /// own: RFC 7617 §2, user "Aladdin", password "open sesame", https://www.rfc-editor.org/rfc/rfc7617#section-2.
+    #[test]
+    fn basic_auth_matches_rfc_7617() {
+        let header = Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert!(authenticated(None, header, "open sesame"));
+        assert!(!authenticated(None, header, "open sesame!"));
+        assert!(!authenticated(None, header, "Aladdin"));
+        assert!(authenticated(Some("open sesame"), None, "open sesame"));
+        assert!(!authenticated(None, None, "open sesame"));
+    }
+}

@@ -20,7 +20,10 @@ impl TryFrom<String> for PurchaseStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Queryable)]
+/// A `purchases` row, selected by field name (`Purchase::as_select()`). Not a step output: steps store
+/// [`PurchaseOutput`](crate::functions::outputs::PurchaseOutput).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Queryable, Selectable)]
+#[diesel(table_name = p)]
 #[serde(rename_all = "camelCase")]
 pub struct Purchase {
     pub id: String,
@@ -73,48 +76,11 @@ pub struct NewPurchase {
     pub country: Option<String>,
 }
 
-pub(crate) type Columns = (
-    p::id,
-    p::user_id,
-    p::organization_membership_id,
-    p::organization_id,
-    p::product_id,
-    p::total_amount_cents,
-    p::country,
-    p::coupon_id,
-    p::merchant_charge_id,
-    p::merchant_session_id,
-    p::upgraded_from_id,
-    p::status,
-    p::bulk_coupon_id,
-    p::redeemed_bulk_coupon_id,
-    p::fields,
-    p::created_at,
-);
-pub(crate) const COLUMNS: Columns = (
-    p::id,
-    p::user_id,
-    p::organization_membership_id,
-    p::organization_id,
-    p::product_id,
-    p::total_amount_cents,
-    p::country,
-    p::coupon_id,
-    p::merchant_charge_id,
-    p::merchant_session_id,
-    p::upgraded_from_id,
-    p::status,
-    p::bulk_coupon_id,
-    p::redeemed_bulk_coupon_id,
-    p::fields,
-    p::created_at,
-);
-
 pub async fn get_purchase(db: &Db, id: &str) -> Result<Option<Purchase>> {
     Ok(crate::with_conn!(db, read, |c| {
         p::table
             .filter(p::id.eq(id))
-            .select(COLUMNS)
+            .select(Purchase::as_select())
             .first(c)
             .await
             .optional()?
@@ -152,7 +118,7 @@ pub async fn get_purchase_for_stripe_charge(db: &Db, charge: &str) -> Result<Opt
     let purchase: Option<Purchase> = crate::with_conn!(db, read, |c| {
         p::table
             .filter(p::merchant_charge_id.eq(&charge_id))
-            .select(COLUMNS)
+            .select(Purchase::as_select())
             .first(c)
             .await
             .optional()?
@@ -219,7 +185,7 @@ pub async fn purchases_redeeming_bulk_coupon(db: &Db, coupon_id: &str) -> Result
         p::table
             .filter(p::redeemed_bulk_coupon_id.eq(coupon_id))
             .order((p::created_at, p::id))
-            .select(COLUMNS)
+            .select(Purchase::as_select())
             .load(c)
             .await?
     }))
@@ -231,7 +197,7 @@ pub async fn purchases_with_bulk_coupon(db: &Db, coupon_id: &str) -> Result<Vec<
         p::table
             .filter(p::bulk_coupon_id.eq(coupon_id))
             .order((p::created_at, p::id))
-            .select(COLUMNS)
+            .select(Purchase::as_select())
             .load(c)
             .await?
     }))
@@ -253,7 +219,7 @@ pub async fn paid_individual_purchases(
             .filter(p::bulk_coupon_id.is_null())
             .filter(p::user_id.is_not_null())
             .order((p::created_at, p::id))
-            .select(COLUMNS)
+            .select(Purchase::as_select())
             .load(c)
             .await?
     }))
@@ -273,7 +239,7 @@ pub async fn user_purchases_of_product(
             .filter(p::product_id.eq(product_id))
             .filter(p::status.eq_any(&statuses))
             .order((p::created_at, p::id))
-            .select(COLUMNS)
+            .select(Purchase::as_select())
             .load(c)
             .await?
     }))
@@ -334,7 +300,7 @@ pub async fn purchases_of_user(db: &Db, user_id: &str) -> Result<Vec<Purchase>> 
         p::table
             .filter(p::user_id.eq(user_id))
             .order((p::created_at, p::id))
-            .select(COLUMNS)
+            .select(Purchase::as_select())
             .load(c)
             .await?
     }))
@@ -357,7 +323,7 @@ pub async fn purchases_page_with_status(
             .filter(p::id.gt(after))
             .order(p::id)
             .limit(limit)
-            .select(COLUMNS)
+            .select(Purchase::as_select())
             .load(c)
             .await?
     }))

@@ -4,7 +4,7 @@
 use super::{COLUMNS, Entitlement, require_entitlement_type};
 use crate::platform::Result;
 use crate::platform::commerce::PurchaseStatus;
-use crate::platform::commerce::purchases::{COLUMNS as PURCHASE_COLUMNS, Purchase};
+use crate::platform::commerce::purchases::Purchase;
 use crate::platform::content::product_ids_for_resource;
 use crate::platform::now;
 use crate::store::Db;
@@ -19,7 +19,7 @@ pub async fn cohort_purchases(db: &Db, cohort_id: &str, user_id: Option<&str>) -
         let mut q = p::table
             .filter(p::product_id.eq_any(&products))
             .filter(p::status.ne(PurchaseStatus::Refunded.as_str()))
-            .select(PURCHASE_COLUMNS)
+            .select(Purchase::as_select())
             .into_boxed();
         if let Some(u) = user_id {
             q = q.filter(p::user_id.eq(u));

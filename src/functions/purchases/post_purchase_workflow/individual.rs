@@ -5,9 +5,9 @@ use super::welcome::WelcomeEmail;
 use super::{Membership, USER_ADDED_TO_COHORT, USER_ADDED_TO_WORKSHOP, db_err};
 use crate::email::Template;
 use crate::functions::Deps;
+use crate::functions::outputs::PurchaseOutput;
 use crate::platform::commerce::product_types::{ProductType, ResourceContext};
 use crate::platform::commerce::products::ProductWithResources;
-use crate::platform::commerce::purchases::Purchase;
 use crate::platform::content::ResourceTree;
 use crate::platform::entitlements::{self, Grant};
 use crate::platform::users::User;
@@ -22,7 +22,7 @@ pub(super) async fn grant_resource(
     deps: &Deps,
     c: &ResourceContext,
     tree: &ResourceTree,
-    purchase: &Purchase,
+    purchase: &PurchaseOutput,
     product: &ProductWithResources,
     user: &User,
     membership: &Membership,

@@ -35,11 +35,12 @@ mod individual;
 pub(crate) mod welcome;
 
 use crate::email::Template;
+use crate::functions::outputs::PurchaseOutput;
 use crate::functions::{Deps, event_triggers};
 use crate::platform::commerce::coupons::{self, Coupon};
 use crate::platform::commerce::product_types::{ProductType, ResourceContext, gather_resource_contexts};
 use crate::platform::commerce::products::{ProductWithResources, get_product};
-use crate::platform::commerce::purchases::{Purchase, get_purchase};
+use crate::platform::commerce::purchases::get_purchase;
 use crate::platform::content::{self, ResourceTree};
 use crate::platform::entitlements;
 use crate::platform::organizations;
@@ -97,7 +98,7 @@ fn is_coupon_redemption_event(name: &str) -> bool {
 #[serde(rename_all = "camelCase")]
 struct BulkCouponData {
     coupon: Coupon,
-    original_bulk_purchase: Option<Purchase>,
+    original_bulk_purchase: Option<PurchaseOutput>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -122,12 +123,13 @@ async fn run(deps: Deps, ctx: ingot_actors::RunCtx) -> Result<Value, FnError> {
     })?;
     let coupon_event = is_coupon_redemption_event(&event_name);
 
-    let purchase: Purchase = ctx
+    let purchase: PurchaseOutput = ctx
         .step
         .run("get purchase", || async {
             get_purchase(db, &purchase_id)
                 .await
                 .map_err(db_err)?
+                .map(PurchaseOutput::from)
                 .ok_or_else(|| StepError::fatal(format!("purchase not found: {purchase_id:?}")))
         })
         .await?;
@@ -222,7 +224,7 @@ async fn run(deps: Deps, ctx: ingot_actors::RunCtx) -> Result<Value, FnError> {
                         .await
                         .map_err(db_err)?
                         .map(|c| BulkCouponData {
-                            original_bulk_purchase: c.original_bulk_purchase().cloned(),
+                            original_bulk_purchase: c.original_bulk_purchase().cloned().map(PurchaseOutput::from),
                             coupon: c.coupon,
                         }))
                 })

@@ -48,10 +48,11 @@
 mod primary;
 
 use crate::functions::Deps;
+use crate::functions::outputs::PurchaseOutput;
 use crate::functions::refunds::refund_entitlements::db_err;
 use crate::platform::commerce::product_types::{ProductType, ResourceContext, gather_resource_contexts};
 use crate::platform::commerce::products::{ProductWithResources, get_product};
-use crate::platform::commerce::purchases::{self, Purchase};
+use crate::platform::commerce::purchases;
 use crate::platform::content::{self, ResourceTree};
 use crate::platform::users::{User, get_user};
 use crate::platform::{json_str, organizations};
@@ -132,12 +133,13 @@ async fn run(deps: Deps, ctx: RunCtx, transfer_source: &'static str) -> Result<V
             Ok(json!({"purchaseId": purchase_id, "sourceUserId": source_id, "targetUserId": target_id}))
         })
         .await?;
-    let purchase: Purchase = ctx
+    let purchase: PurchaseOutput = ctx
         .step
         .run("get purchase", || async {
             purchases::get_purchase(db, &purchase_id)
                 .await
                 .map_err(db_err)?
+                .map(PurchaseOutput::from)
                 .ok_or_else(|| StepError::fatal(format!("purchase not found: {purchase_id}")))
         })
         .await?;
@@ -254,7 +256,7 @@ async fn require_user(db: &crate::store::Db, id: &str) -> Result<User, StepError
 async fn target_membership(
     ctx: &RunCtx,
     deps: &Deps,
-    purchase: &Purchase,
+    purchase: &PurchaseOutput,
     source: &User,
     target: &User,
 ) -> Result<TargetMembership, FnError> {
@@ -303,11 +305,12 @@ async fn target_membership(
             })
         })
         .await?;
-    let _: Purchase = ctx
+    let _: PurchaseOutput = ctx
         .step
         .run("move purchase to target user organization", || async {
             purchases::move_purchase_to_organization(db, &purchase.id, &m.organization_id)
                 .await
+                .map(PurchaseOutput::from)
                 .map_err(db_err)
         })
         .await?;

@@ -4,10 +4,10 @@
 use super::{TargetMembership, USER_ADDED_TO_COHORT, USER_ADDED_TO_WORKSHOP};
 use crate::functions::Deps;
 use crate::functions::discord::remove_purchase_role_discord::{remove_role, role_still_granted, role_type_ids};
+use crate::functions::outputs::PurchaseOutput;
 use crate::functions::refunds::refund_entitlements::db_err;
 use crate::platform::commerce::product_types::{ProductType, ResourceContext};
 use crate::platform::commerce::products::ProductWithResources;
-use crate::platform::commerce::purchases::Purchase;
 use crate::platform::content::ResourceTree;
 use crate::platform::entitlements::{self, EntitlementType, Grant, GrantedEntitlement};
 use crate::platform::users::User;
@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 pub(super) struct Transfer<'a> {
-    pub purchase: &'a Purchase,
+    pub purchase: &'a PurchaseOutput,
     pub product: &'a ProductWithResources,
     pub product_type: ProductType,
     pub source: &'a User,

@@ -32,7 +32,8 @@
 pub mod parse;
 
 use crate::functions::Deps;
-use crate::platform::commerce::checkout::{self, ChargeAndPurchase, CheckoutOutcome};
+use crate::functions::outputs::PurchaseOutput;
+use crate::platform::commerce::checkout::{self, ChargeAndPurchase};
 use crate::platform::commerce::merchants::{self, MerchantAccount, MerchantCustomer, MerchantProduct};
 use crate::platform::commerce::products::{self, Product};
 use crate::platform::commerce::{PurchaseStatus, purchases};
@@ -92,6 +93,19 @@ async fn purchase_type(db: &Db, info: &PurchaseInfo) -> PurchaseType {
     let (bulk_coupon, individual) = owned.await.unwrap_or((false, false));
     let s = &info.session;
     parse::classify(s.quantity, s.bulk, bulk_coupon, individual)
+}
+
+/// The checkout step's output: shape version 1 is `platform::commerce::checkout::CheckoutOutcome` as releases up
+/// to 9a46047 stored it, with the purchase as a [`PurchaseOutput`] and the bulk coupon kept as stored JSON (nothing
+/// reads it back).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CheckoutStep {
+    purchase: PurchaseOutput,
+    #[serde(default)]
+    created: bool,
+    #[serde(default)]
+    bulk_coupon: Option<Value>,
 }
 
 async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
@@ -170,7 +184,7 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
         })
         .await?;
 
-    let outcome: CheckoutOutcome = ctx
+    let outcome: CheckoutStep = ctx
         .step
         .run("create a merchant charge and purchase", || async {
             let input = ChargeAndPurchase {
@@ -181,9 +195,17 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
                 merchant_customer_id: customer.id.clone(),
                 session: info.session.clone(),
             };
-            checkout::create_merchant_charge_and_purchase(db, &input)
+            let o = checkout::create_merchant_charge_and_purchase(db, &input)
                 .await
-                .map_err(step_err)
+                .map_err(step_err)?;
+            Ok(CheckoutStep {
+                purchase: o.purchase.into(),
+                created: o.created,
+                bulk_coupon: o
+                    .bulk_coupon
+                    .map(|c| serde_json::to_value(c).map_err(|e| StepError::fatal(e.to_string())))
+                    .transpose()?,
+            })
         })
         .await?;
 
@@ -202,4 +224,24 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     ctx.step.send_event("send purchase created event", vec![event]).await?;
 
     Ok(json!({"purchase": purchase, "purchaseInfo": info}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CheckoutStep;
+    use serde_json::{Value, json};
+
+    /// A `CheckoutOutcome` as v1 stored it (its purchase is the captured v1 purchase fixture) replays.
+    #[test]
+    fn checkout_outcomes_stored_by_v1_replay() {
+        let purchase: Value = serde_json::from_str(include_str!(
+            "../../../../tests/it/fixtures/step_outputs/v1/purchase_full.json"
+        ))
+        .unwrap();
+        let stored = json!({"purchase": purchase, "created": true, "bulkCoupon": null});
+        let step: CheckoutStep = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(step.purchase.id, "purchase_team_1");
+        assert!(step.created);
+        assert_eq!(serde_json::to_value(&step).unwrap(), stored);
+    }
 }
