@@ -4,7 +4,7 @@
 
 use crate::both;
 use crate::support::{Backend, TestDb};
-use ingot::store::runs::writer::{Write, apply_batch};
+use ingot::store::runs::writer::{Done, Write, apply_batch};
 use ingot_actors::run::state::StepStatus;
 use ingot_actors::store::StoreError;
 
@@ -65,7 +65,10 @@ async fn isolation_impl(backend: Backend) {
     let refused = |i: usize| i == 2 || (i == 4 && backend == Backend::Postgres);
     for (i, r) in results.into_iter().enumerate() {
         match r {
-            Ok(n) => {
+            Ok(done) => {
+                let Done::Rows(n) = done else {
+                    panic!("write {i} is a plain write: {done:?}")
+                };
                 assert!(
                     !refused(i),
                     "write {i} was refused by the database, yet answered Ok({n})"
@@ -116,7 +119,10 @@ async fn clean_impl(backend: Backend) {
     let results: Vec<usize> = apply_batch(&db.db, &writes)
         .await
         .into_iter()
-        .map(|r| r.expect("no failure"))
+        .map(|r| match r.expect("no failure") {
+            Done::Rows(n) => n,
+            other => panic!("a plain write answered {other:?}"),
+        })
         .collect();
     assert_eq!(results, [1, 0]);
 }
