@@ -81,14 +81,22 @@ where
     T: Serialize + 'static,
     F: for<'c, 't> Fn(&'c mut DbTx<'t>) -> BoxFuture<'c, Result<T, StepError>> + Send + Sync + 'static,
 {
-    let f: TxFn = Arc::new(move |tx| {
+    TxWork(Box::new(tx_fn(work)))
+}
+
+/// The work as the writer runs it: its value serialized to JSON.
+pub fn tx_fn<T, F>(work: F) -> TxFn
+where
+    T: Serialize + 'static,
+    F: for<'c, 't> Fn(&'c mut DbTx<'t>) -> BoxFuture<'c, Result<T, StepError>> + Send + Sync + 'static,
+{
+    Arc::new(move |tx| {
         let fut = work(tx);
         Box::pin(async move {
             let v = fut.await?;
             serde_json::to_value(v).map_err(|e| StepError::fatal(format!("step output is not JSON: {e}")))
         })
-    });
-    TxWork(Box::new(f))
+    })
 }
 
 /// A storage error as a step error: a data error (a value the database refuses, bad stored data) is fatal —

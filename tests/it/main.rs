@@ -38,6 +38,7 @@ mod singleton;
 mod step_retries;
 mod steps;
 mod traces;
+mod tx_steps;
 mod wait_any;
 mod wait_fencing;
 mod webhooks;
