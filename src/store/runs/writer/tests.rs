@@ -45,7 +45,7 @@ fn a_composite_write_plans_its_steps_before_the_transition_and_answers_for_the_t
 
 /// A transaction that refuses any slice holding a step named `poison` (as PostgreSQL refuses a NUL byte), with
 /// the error `refusal` makes; otherwise every write changes its row. Counts the transactions.
-async fn run_isolated(writes: &[Write], refusal: fn() -> Error) -> (Vec<Result<usize>>, usize) {
+async fn run_isolated(writes: &[Write], refusal: fn() -> Error) -> (Vec<Result<Done>>, usize) {
     let calls = std::cell::Cell::new(0);
     let results = isolate(writes, |part| {
         calls.set(calls.get() + 1);
