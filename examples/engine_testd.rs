@@ -24,6 +24,9 @@
 //! - `crash-debounced` ← `crash/edit` `{doc, v}`: step `work`; debounced 2 s per `doc`; output the event's data.
 //! - `crash-limited` ← `crash/limited`: gate `hold`; concurrency 1, so a second run waits in the queue.
 //! - `crash-batched` ← `crash/item` `{i}`: step `work`; batches of up to 3 events or 2 s; output `{items}`.
+//! - `crash-tx` ← `crash/tx`: transactional step `book` (`store::tx_step`), whose work inserts its side-effect row
+//!   in the step's transaction, then prints `entered crash-tx/book <run_id>` and waits for its gate *inside* that
+//!   transaction (nothing of it is committed yet); returns 7. Then gate `after`; output `{booked}`.
 //! - `crash-cancellable` ← `crash/job` `{id}`: step `before`, `sleep` `nap` of `{ms}`, step `after`; cancelled by
 //!   `crash/job-cancelled` with the same `id`.
 
@@ -290,6 +293,43 @@ fn cancellable(t: Arc<Testd>) -> FunctionDef {
     .cancel_on("crash/job-cancelled", Some("async.data.id == event.data.id"), None)
 }
 
+/// A transactional step whose side effect is a non-idempotent INSERT in the step's own transaction: a duplicate
+/// execution would show as two rows, a write without its memo as a row without a completed step.
+fn transactional(t: Arc<Testd>) -> FunctionDef {
+    FunctionDef::new("crash-tx", "Crash: transactional step", move |ctx| {
+        let t = t.clone();
+        async move {
+            let (run_id, gates) = (ctx.run_id.clone(), t.gates.clone());
+            let booked: i64 = ingot::store::tx_step::run(&ctx.step, "book", move |tx| {
+                let (run_id, gates) = (run_id.clone(), gates.clone());
+                Box::pin(async move {
+                    let sql = match tx {
+                        ingot::store::DbTx::Sqlite(_) => "INSERT INTO crash_effects (run_id, step) VALUES (?, 'book')",
+                        ingot::store::DbTx::Postgres(_) => {
+                            "INSERT INTO crash_effects (run_id, step) VALUES ($1, 'book')"
+                        }
+                    };
+                    ingot::with_tx!(tx, |c| {
+                        diesel::sql_query(sql).bind::<Text, _>(&run_id).execute(c).await
+                    })
+                    .map_err(|e| ingot::store::tx_step::classify(e.into()))?;
+                    eprintln!("engine_testd: entered crash-tx/book {run_id}");
+                    if let Some(gates) = &gates {
+                        while !gates.join("book").exists() {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                    Ok(7)
+                })
+            })
+            .await?;
+            ctx.step.run("after", || t.gate(&ctx, "after")).await?;
+            Ok(json!({ "booked": booked }))
+        }
+    })
+    .trigger(Trigger::event("crash/tx"))
+}
+
 fn main() -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_env("INGOT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -314,7 +354,8 @@ fn main() -> anyhow::Result<()> {
             debounced(t.clone()),
             limited(t.clone()),
             batched(t.clone()),
-            cancellable(t),
+            cancellable(t.clone()),
+            transactional(t),
         ];
         ingot::daemon::run(config, functions, |_| {}, ingot::daemon::shutdown_signal()).await
     })

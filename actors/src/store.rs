@@ -7,7 +7,7 @@
 //! - A step key has at most one final attempt (`completed` or `failed`); recording a second one returns
 //!   [`StepWrite::AlreadyFinal`] with what was stored first.
 
-use crate::error::ErrorInfo;
+use crate::error::{ErrorInfo, StepError};
 pub use crate::event::NewEvent;
 use crate::run::state::{RunEvent, RunStatus, StepStatus};
 use async_trait::async_trait;
@@ -98,6 +98,30 @@ pub enum StepWrite {
     AlreadyFinal(StepRecord),
 }
 
+/// A transactional step's work ([`crate::Step::run_tx`]), opaque to the runtime: the application builds it for its
+/// own store, which runs it inside the transaction that records the step's attempt
+/// ([`RunStore::record_tx_step`]). The runtime never looks inside, so it knows nothing of the transaction's type
+/// (SQL stays in the application); a store that is handed work it did not build refuses it as [`StoreError::Data`].
+pub struct TxWork(pub Box<dyn std::any::Any + Send>);
+
+impl std::fmt::Debug for TxWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TxWork(..)")
+    }
+}
+
+/// What [`RunStore::record_tx_step`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TxStepWrite {
+    /// The work's writes and the completed attempt, whose output is this value, committed together.
+    Written(serde_json::Value),
+    /// Another attempt already finished this step; the work's writes were rolled back. Here is what it stored.
+    AlreadyFinal(StepRecord),
+    /// The work failed: its writes were rolled back and nothing was recorded. The runtime classifies the error and
+    /// records the attempt as any step's (`errored` with a retry, or `failed`).
+    Failed(StepError),
+}
+
 /// A run transition to persist, computed by [`crate::run::state::transition`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunChange {
@@ -180,6 +204,20 @@ pub trait RunStore: Send + Sync + 'static {
     async fn load_steps(&self, run_id: &str) -> Result<Vec<StepRecord>, StoreError>;
     /// Persists a finished step attempt (guarded by the lease).
     async fn record_step(&self, lease: &Lease, attempt: &StepAttempt) -> Result<StepWrite, StoreError>;
+    /// A transactional step: runs `work` and records `attempt` — `completed`, its output what the work returned —
+    /// in one transaction, guarded by the lease: both land or neither does. The work's failure, a lease lost, or a
+    /// final attempt recorded first rolls the work's writes back (see [`TxStepWrite`]); so does an output over
+    /// `max_output_bytes` (serialized JSON), which fails the work fatally. The default refuses: a store that
+    /// offers transactional steps overrides it.
+    async fn record_tx_step(
+        &self,
+        _lease: &Lease,
+        _attempt: &StepAttempt,
+        _work: TxWork,
+        _max_output_bytes: usize,
+    ) -> Result<TxStepWrite, StoreError> {
+        Err(StoreError::Data("this store does not run transactional steps".into()))
+    }
     /// Persists a run transition (guarded by the lease and the `from` status).
     async fn change_run(&self, lease: &Lease, change: &RunChange) -> Result<(), StoreError>;
     /// When a function's pool should claim next, after `after_ms`: the earliest `run_at` of its queued or waiting

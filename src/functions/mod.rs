@@ -56,10 +56,27 @@ pub struct TypeAndChannel {
 
 /// The body of the step "load the preference type and channel".
 pub async fn load_type_and_channel(db: &Db) -> Result<TypeAndChannel, ingot_actors::StepError> {
-    use crate::platform::communication::{get_channel, get_preference_type};
-    use ingot_actors::ResultExt;
-    let preference_type = get_preference_type(db, "Newsletter").await.retryable()?;
-    let channel = get_channel(db, "Email").await.retryable()?;
+    let connected = async {
+        Ok::<_, crate::store::Error>(crate::with_conn!(db, read, |c| {
+            load_type_and_channel_in(&mut crate::store::DbTx::from(c)).await
+        }))
+    };
+    connected
+        .await
+        .map_err(|e| ingot_actors::StepError::retryable(e.to_string()))?
+}
+
+/// [`load_type_and_channel`] on a given connection (a transactional step's; `user-created`'s first step).
+pub async fn load_type_and_channel_in(
+    tx: &mut crate::store::DbTx<'_>,
+) -> Result<TypeAndChannel, ingot_actors::StepError> {
+    use crate::platform::communication::{get_channel_in, get_preference_type_in};
+    let preference_type = get_preference_type_in(tx, "Newsletter")
+        .await
+        .map_err(crate::platform::Error::into_step_error)?;
+    let channel = get_channel_in(tx, "Email")
+        .await
+        .map_err(crate::platform::Error::into_step_error)?;
     match (preference_type, channel) {
         (Some(preference_type), Some(channel)) => Ok(TypeAndChannel {
             preference_type,

@@ -1,8 +1,8 @@
 //! Communication channels, preference types and users' preferences.
 
 use super::Result;
-use crate::store::Db;
 use crate::store::schema::{communication_channels, communication_preference_types, communication_preferences};
+use crate::store::{Db, DbTx};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,12 @@ pub struct Preference {
 
 /// A global preference type (e.g. `Newsletter`) by name.
 pub async fn get_preference_type(db: &Db, name: &str) -> Result<Option<Named>> {
-    Ok(crate::with_conn!(db, read, |c| {
+    crate::with_conn!(db, read, |c| get_preference_type_in(&mut DbTx::from(c), name).await)
+}
+
+/// [`get_preference_type`] on a given connection (a transactional step's).
+pub async fn get_preference_type_in(tx: &mut DbTx<'_>, name: &str) -> Result<Option<Named>> {
+    Ok(crate::with_tx!(tx, |c| {
         communication_preference_types::table
             .filter(communication_preference_types::name.eq(name))
             .filter(communication_preference_types::organization_id.is_null())
@@ -39,7 +44,12 @@ pub async fn get_preference_type(db: &Db, name: &str) -> Result<Option<Named>> {
 
 /// A global channel (e.g. `Email`) by name.
 pub async fn get_channel(db: &Db, name: &str) -> Result<Option<Named>> {
-    Ok(crate::with_conn!(db, read, |c| {
+    crate::with_conn!(db, read, |c| get_channel_in(&mut DbTx::from(c), name).await)
+}
+
+/// [`get_channel`] on a given connection (a transactional step's).
+pub async fn get_channel_in(tx: &mut DbTx<'_>, name: &str) -> Result<Option<Named>> {
+    Ok(crate::with_tx!(tx, |c| {
         communication_channels::table
             .filter(communication_channels::name.eq(name))
             .filter(communication_channels::organization_id.is_null())
@@ -52,8 +62,20 @@ pub async fn get_channel(db: &Db, name: &str) -> Result<Option<Named>> {
 }
 
 pub async fn get_preference(db: &Db, user_id: &str, type_id: &str, channel_id: &str) -> Result<Option<Preference>> {
+    crate::with_conn!(db, read, |c| {
+        get_preference_in(&mut DbTx::from(c), user_id, type_id, channel_id).await
+    })
+}
+
+/// [`get_preference`] on a given connection (a transactional step's).
+pub async fn get_preference_in(
+    tx: &mut DbTx<'_>,
+    user_id: &str,
+    type_id: &str,
+    channel_id: &str,
+) -> Result<Option<Preference>> {
     use communication_preferences as p;
-    Ok(crate::with_conn!(db, read, |c| {
+    Ok(crate::with_tx!(tx, |c| {
         p::table
             .filter(p::user_id.eq(user_id))
             .filter(p::preference_type_id.eq(type_id))
@@ -75,10 +97,22 @@ pub async fn ensure_active_preference(
     type_id: &str,
     channel_id: &str,
 ) -> Result<(Preference, bool)> {
+    crate::with_conn!(db, write, |c| {
+        ensure_active_preference_in(&mut DbTx::from(c), user_id, type_id, channel_id).await
+    })
+}
+
+/// [`ensure_active_preference`] on a given connection (a transactional step's).
+pub async fn ensure_active_preference_in(
+    tx: &mut DbTx<'_>,
+    user_id: &str,
+    type_id: &str,
+    channel_id: &str,
+) -> Result<(Preference, bool)> {
     use communication_preferences as p;
     let now = super::now();
     let id = uuid::Uuid::now_v7().to_string();
-    let inserted = crate::with_conn!(db, write, |c| {
+    let inserted = crate::with_tx!(&mut *tx, |c| {
         diesel::insert_into(p::table)
             .values((
                 p::id.eq(&id),
@@ -97,7 +131,7 @@ pub async fn ensure_active_preference(
     let restored = if inserted == 1 {
         0
     } else {
-        crate::with_conn!(db, write, |c| {
+        crate::with_tx!(&mut *tx, |c| {
             diesel::update(
                 p::table
                     .filter(p::user_id.eq(user_id))
@@ -116,7 +150,7 @@ pub async fn ensure_active_preference(
             .await?
         })
     };
-    let pref = get_preference(db, user_id, type_id, channel_id)
+    let pref = get_preference_in(tx, user_id, type_id, channel_id)
         .await?
         .ok_or_else(|| super::Error::not_found("preference", user_id))?;
     Ok((pref, inserted == 1 || restored == 1))

@@ -44,6 +44,16 @@ impl From<diesel::result::Error> for Error {
 }
 
 impl Error {
+    /// As a transactional step's error: a storage error keeps its class (a value the database refuses is fatal,
+    /// `crate::store::tx_step::classify`); a missing row or invalid arguments stay retryable, as the workflows'
+    /// `.retryable()` made them.
+    pub fn into_step_error(self) -> ingot_actors::StepError {
+        match self {
+            Error::Store(e) => crate::store::tx_step::classify(e),
+            other => ingot_actors::StepError::retryable(other.to_string()),
+        }
+    }
+
     pub fn not_found(entity: &'static str, key: impl Into<String>) -> Error {
         Error::NotFound {
             entity,

@@ -1,8 +1,8 @@
 //! Users, their OAuth accounts and global roles.
 
 use super::{Error, Result, new_id, now, organizations};
-use crate::store::Db;
 use crate::store::schema::{accounts, organization_memberships, roles, user_roles, users};
+use crate::store::{Db, DbTx};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
@@ -88,7 +88,12 @@ impl std::fmt::Debug for NewAccount {
 const USER_COLUMNS: (users::id, users::name, users::email) = (users::id, users::name, users::email);
 
 pub async fn get_user(db: &Db, id: &str) -> Result<Option<User>> {
-    Ok(crate::with_conn!(db, read, |c| {
+    crate::with_conn!(db, read, |c| get_user_in(&mut DbTx::from(c), id).await)
+}
+
+/// [`get_user`] on a given connection (a transactional step's).
+pub async fn get_user_in(tx: &mut DbTx<'_>, id: &str) -> Result<Option<User>> {
+    Ok(crate::with_tx!(tx, |c| {
         users::table
             .filter(users::id.eq(id))
             .select(USER_COLUMNS)
@@ -268,7 +273,12 @@ pub async fn users_without_organization_after(db: &Db, after: Option<&str>, limi
 
 /// A seeded global role (`organization_id IS NULL`) by name, if it is not deleted.
 pub async fn get_global_role(db: &Db, name: &str) -> Result<Option<Role>> {
-    Ok(crate::with_conn!(db, read, |c| {
+    crate::with_conn!(db, read, |c| get_global_role_in(&mut DbTx::from(c), name).await)
+}
+
+/// [`get_global_role`] on a given connection (a transactional step's).
+pub async fn get_global_role_in(tx: &mut DbTx<'_>, name: &str) -> Result<Option<Role>> {
+    Ok(crate::with_tx!(tx, |c| {
         roles::table
             .filter(roles::name.eq(name))
             .filter(roles::organization_id.is_null())
@@ -284,8 +294,14 @@ pub async fn get_global_role(db: &Db, name: &str) -> Result<Option<Role>> {
 /// soft-deleted (`deleted_at` set) counts as absent and is restored (active again); a link that is kept but
 /// switched off (`active = false`, not deleted) is a deliberate decision and is left as it is.
 pub async fn assign_role(db: &Db, user_id: &str, role_id: &str) -> Result<bool> {
+    crate::with_conn!(db, write, |c| assign_role_in(&mut DbTx::from(c), user_id, role_id)
+        .await)
+}
+
+/// [`assign_role`] on a given connection (a transactional step's).
+pub async fn assign_role_in(tx: &mut DbTx<'_>, user_id: &str, role_id: &str) -> Result<bool> {
     let t = now();
-    let inserted = crate::with_conn!(db, write, |c| {
+    let inserted = crate::with_tx!(&mut *tx, |c| {
         diesel::insert_into(user_roles::table)
             .values((
                 user_roles::user_id.eq(user_id),
@@ -300,7 +316,7 @@ pub async fn assign_role(db: &Db, user_id: &str, role_id: &str) -> Result<bool> 
     if inserted == 1 {
         return Ok(true);
     }
-    let restored = crate::with_conn!(db, write, |c| {
+    let restored = crate::with_tx!(tx, |c| {
         diesel::update(
             user_roles::table
                 .filter(user_roles::user_id.eq(user_id))

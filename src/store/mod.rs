@@ -4,6 +4,7 @@
 //!   writes are group-committed by [`runs::writer`].
 //! - [`events`] stores incoming events and the runs they start, in one transaction.
 //! - [`read`] answers the read API.
+//! - [`tx_step`] is the workflows' side of transactional steps (their work runs in the writer's transaction).
 
 pub mod actions;
 pub mod auth;
@@ -19,9 +20,11 @@ pub mod run_search;
 pub mod runs;
 pub mod schema;
 pub mod sql;
+pub mod tx_step;
 
 pub use db::{Backend, DatabaseUrl, Db, PoolOptions};
 pub use error::{Error, Result};
+pub use tx_step::DbTx;
 
 /// Serializes JSON for a TEXT column.
 pub(crate) fn to_json_text(v: &serde_json::Value) -> String {

@@ -39,6 +39,7 @@ mod singleton;
 mod step_retries;
 mod steps;
 mod traces;
+mod tx_steps;
 mod wait_any;
 mod wait_fencing;
 mod webhooks;

@@ -4,9 +4,11 @@
 
 use crate::both;
 use crate::support::{Backend, TestDb};
-use ingot::store::runs::writer::{Write, apply_batch};
+use ingot::store::runs::writer::{Done, TxDone, TxWrite, Write, apply_batch};
+use ingot_actors::StepError;
 use ingot_actors::run::state::StepStatus;
 use ingot_actors::store::StoreError;
+use serde_json::json;
 
 async fn running(db: &TestDb, id: &str) {
     db.exec(
@@ -65,7 +67,10 @@ async fn isolation_impl(backend: Backend) {
     let refused = |i: usize| i == 2 || (i == 4 && backend == Backend::Postgres);
     for (i, r) in results.into_iter().enumerate() {
         match r {
-            Ok(n) => {
+            Ok(done) => {
+                let Done::Rows(n) = done else {
+                    panic!("write {i} is a plain write: {done:?}")
+                };
                 assert!(
                     !refused(i),
                     "write {i} was refused by the database, yet answered Ok({n})"
@@ -116,7 +121,110 @@ async fn clean_impl(backend: Backend) {
     let results: Vec<usize> = apply_batch(&db.db, &writes)
         .await
         .into_iter()
-        .map(|r| r.expect("no failure"))
+        .map(|r| match r.expect("no failure") {
+            Done::Rows(n) => n,
+            other => panic!("a plain write answered {other:?}"),
+        })
         .collect();
     assert_eq!(results, [1, 0]);
+}
+
+/// A transactional step's work: inserts `(run_id, v)` into `tx_effects` (whose CHECK refuses a negative `v`), then
+/// fails retryably if `fail`; returns `v`.
+fn tx_write(run_id: &str, token: i64, v: i64, fail: bool) -> Write {
+    let mut step = step(run_id, "book", StepStatus::Completed);
+    if let Write::Step { token: t, output, .. } = &mut step {
+        *t = token;
+        *output = None;
+    }
+    let run = run_id.to_string();
+    let work = ingot::store::tx_step::tx_fn(move |tx| {
+        let sql = format!("INSERT INTO tx_effects (run_id, v) VALUES ('{run}', {v})");
+        Box::pin(async move {
+            use diesel_async::RunQueryDsl;
+            ingot::with_tx!(tx, |c| diesel::sql_query(sql).execute(c).await)
+                .map_err(|e| ingot::store::tx_step::classify(e.into()))?;
+            if fail {
+                return Err(StepError::retryable("the work failed after its insert"));
+            }
+            Ok(v)
+        })
+    });
+    Write::Tx(TxWrite {
+        step: Box::new(step),
+        work,
+        max_output_bytes: 1 << 20,
+    })
+}
+
+both!(
+    a_failing_transactional_step_rolls_back_alone_and_its_batch_commits,
+    tx_isolation_impl
+);
+async fn tx_isolation_impl(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    db.exec(
+        "INSERT INTO events (id, name, data, user_data, ts, received_at) VALUES ('e', 'test/e', '{}', '{}', 0, 0)",
+        &[],
+    )
+    .await;
+    db.exec(
+        "CREATE TABLE tx_effects (run_id TEXT NOT NULL, v INTEGER NOT NULL CHECK (v >= 0))",
+        &[],
+    )
+    .await;
+    for i in 0..5 {
+        running(&db, &format!("r{i}")).await;
+    }
+    let writes = vec![
+        tx_write("r0", 1, 10, false),
+        // Its work fails after its insert.
+        tx_write("r1", 1, 11, true),
+        // Its insert is refused (CHECK): a data error, fatal.
+        tx_write("r2", 1, -1, false),
+        // Not our run any more (another token): the attempt's guarded insert matches nothing.
+        tx_write("r3", 7, 13, false),
+        tx_write("r4", 1, 14, false),
+        step("r0", "plain", StepStatus::Completed),
+    ];
+    let results = apply_batch(&db.db, &writes).await;
+    let mut it = results.into_iter().map(|r| r.expect("no write fails its batch"));
+    assert!(matches!(it.next(), Some(Done::Tx(TxDone::Written(v))) if v == json!(10)));
+    assert!(matches!(it.next(), Some(Done::Tx(TxDone::Failed(e))) if e.is_retryable()));
+    assert!(
+        matches!(it.next(), Some(Done::Tx(TxDone::Failed(e))) if !e.is_retryable()),
+        "a data error is fatal"
+    );
+    assert!(matches!(it.next(), Some(Done::Tx(TxDone::Missed))));
+    assert!(matches!(it.next(), Some(Done::Tx(TxDone::Written(v))) if v == json!(14)));
+    assert!(matches!(it.next(), Some(Done::Rows(1))));
+    // Only the committed steps' writes are there, each with its completed attempt (its output the work's value).
+    assert_eq!(
+        db.count("SELECT COUNT(*) AS n FROM tx_effects WHERE run_id IN ('r0', 'r4')", &[])
+            .await,
+        2
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) AS n FROM tx_effects", &[]).await,
+        2,
+        "rolled back to their savepoints"
+    );
+    for (run, output) in [("r0", "10"), ("r4", "14")] {
+        assert_eq!(
+            db.count(
+                "SELECT COUNT(*) AS n FROM steps WHERE run_id = $1 AND step_key = 'book' AND status = 'completed' \
+                 AND output = $2",
+                &[run, output]
+            )
+            .await,
+            1,
+            "{run}'s memo"
+        );
+    }
+    assert_eq!(
+        db.count("SELECT COUNT(*) AS n FROM steps WHERE step_key = 'book'", &[])
+            .await,
+        2,
+        "no attempt recorded for the failed or fenced steps"
+    );
 }

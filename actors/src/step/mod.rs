@@ -22,7 +22,7 @@ pub use wait::{AnyOf, Arrived, WaitFor};
 use crate::error::{ErrorInfo, FnError, Interrupt, StepError};
 use crate::run::state::{StepEvent, StepStatus, step_transition};
 use crate::runtime::Runtime;
-use crate::store::{Lease, StepAttempt, StepRecord, StepWrite, StoreError};
+use crate::store::{Lease, StepAttempt, StepRecord, StepWrite, StoreError, TxStepWrite, TxWork};
 use crate::time::now_ms;
 use futures_util::FutureExt;
 use serde::Serialize;
@@ -177,14 +177,7 @@ impl Step {
 
     /// Persists an attempt and remembers what the store kept (ours, or a final attempt recorded first).
     async fn persist(&self, record: StepAttempt) -> Result<StepRecord, FnError> {
-        for earlier in self.take_deferred() {
-            self.inner
-                .rt
-                .store
-                .record_step(&self.inner.lease, &earlier)
-                .await
-                .map_err(Self::store_err)?;
-        }
+        self.write_deferred().await?;
         if let Some(out) = &record.output {
             let total = self.inner.state_bytes.get() + json_len(out);
             if total > MAX_STATE_BYTES {
@@ -203,6 +196,19 @@ impl Step {
             .await
             .map_err(Self::store_err)?;
         Ok(self.remember(written, record))
+    }
+
+    /// Writes the deferred attempts (a sleep's end) before a step's own record.
+    async fn write_deferred(&self) -> Result<(), FnError> {
+        for earlier in self.take_deferred() {
+            self.inner
+                .rt
+                .store
+                .record_step(&self.inner.lease, &earlier)
+                .await
+                .map_err(Self::store_err)?;
+        }
+        Ok(())
     }
 
     fn remember(&self, written: StepWrite, record: StepAttempt) -> StepRecord {
@@ -255,25 +261,16 @@ impl Step {
         self.run_kind(name, "run", options, code).await
     }
 
-    async fn run_kind<T, F, Fut>(
-        &self,
-        name: &str,
-        kind: &'static str,
-        options: StepOptions,
-        code: F,
-    ) -> Result<T, FnError>
-    where
-        T: Serialize + DeserializeOwned,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, StepError>>,
-    {
+    /// What every code-running step does before its code: check the options, take the key, replay a final
+    /// attempt, refuse a step that changed kind, refuse to start during a shutdown.
+    fn begin(&self, name: &str, kind: &'static str, options: StepOptions) -> Result<Begin, FnError> {
         options
             .check()
             .map_err(|e| FnError::NonRetriable(format!("step {name:?}: {e}")))?;
         let (retries, backoff) = options.resolve(self.inner.retries, self.inner.rt.config.backoff);
         let (key, position) = self.next_key(name)?;
         let (from, attempt) = match self.memo(&key) {
-            Some(Memo::Final(rec)) => return replay(name, &rec),
+            Some(Memo::Final(rec)) => return Ok(Begin::Replay(rec)),
             Some(Memo::Errored { attempts }) => (StepStatus::Errored, attempts),
             Some(Memo::Waiting(_)) => {
                 return Err(FnError::NonRetriable(format!(
@@ -286,11 +283,40 @@ impl Step {
             return Err(FnError::Interrupted(Interrupt::Shutdown));
         }
         let span = tracing::info_span!("step", run_id = %self.inner.lease.run_id, function_id = %self.inner.function_id, step = %key, attempt);
-        let started_at_ms = now_ms();
-        let timer = std::time::Instant::now();
+        Ok(Begin::Run(Started {
+            key,
+            name: name.to_string(),
+            position,
+            kind,
+            from,
+            attempt,
+            retries,
+            backoff,
+            span,
+            started_at_ms: now_ms(),
+            timer: std::time::Instant::now(),
+        }))
+    }
+
+    async fn run_kind<T, F, Fut>(
+        &self,
+        name: &str,
+        kind: &'static str,
+        options: StepOptions,
+        code: F,
+    ) -> Result<T, FnError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, StepError>>,
+    {
+        let s = match self.begin(name, kind, options)? {
+            Begin::Replay(rec) => return replay(name, &rec),
+            Begin::Run(s) => s,
+        };
         let result = AssertUnwindSafe(code())
             .catch_unwind()
-            .instrument(span.clone())
+            .instrument(s.span.clone())
             .await
             .unwrap_or_else(|panic| {
                 Err(StepError::retryable(format!(
@@ -298,13 +324,106 @@ impl Step {
                     panic_message(&panic)
                 )))
             });
+        let result = result.and_then(|v| {
+            serde_json::to_value(v).map_err(|e| StepError::fatal(format!("step output is not JSON: {e}")))
+        });
+        self.settle(s, result, None).await
+    }
+
+    /// Runs a transactional step: `work` is database work the store executes inside the transaction that records
+    /// the step's completed attempt, so its writes and its memo commit together or not at all — exactly-once
+    /// database effects. The store batches such steps from many runs into one transaction, each isolated on its
+    /// own (a savepoint), so one failing step does not fail the others. The runtime does not know what `work` is:
+    /// the application builds it for its store ([`TxWork`]); what the work returns is the step's output.
+    ///
+    /// Replay and retries are those of [`Step::run`]: a completed step returns its stored output without running
+    /// again; a failed attempt's writes are rolled back, and the attempt is classified (retried, or failed for
+    /// good) and recorded as any step's.
+    pub async fn run_tx<T>(&self, name: &str, work: TxWork) -> Result<T, FnError>
+    where
+        T: DeserializeOwned,
+    {
+        self.run_tx_with(name, StepOptions::default(), work).await
+    }
+
+    /// [`Step::run_tx`] with this step's own retry count and backoff ([`StepOptions`]).
+    pub async fn run_tx_with<T>(&self, name: &str, options: StepOptions, work: TxWork) -> Result<T, FnError>
+    where
+        T: DeserializeOwned,
+    {
+        let s = match self.begin(name, "run", options)? {
+            Begin::Replay(rec) => return replay(name, &rec),
+            Begin::Run(s) => s,
+        };
+        self.write_deferred().await?;
+        let budget = MAX_STATE_BYTES.saturating_sub(self.inner.state_bytes.get());
+        let completed = StepAttempt {
+            key: s.key.clone(),
+            name: s.name.clone(),
+            attempt: s.attempt,
+            position: s.position,
+            status: step_transition(s.from, StepEvent::Succeeded).map_err(|e| FnError::NonRetriable(e.to_string()))?,
+            output: None,
+            error: None,
+            started_at_ms: s.started_at_ms,
+            finished_at_ms: s.started_at_ms,
+            retry_at_ms: None,
+            kind: s.kind,
+            wake_at_ms: None,
+        };
+        let outcome = self
+            .inner
+            .rt
+            .store
+            .record_tx_step(&self.inner.lease, &completed, work, budget)
+            .instrument(s.span.clone())
+            .await
+            .map_err(Self::store_err)?;
+        match outcome {
+            TxStepWrite::Written(output) => {
+                let written = StepAttempt {
+                    output: Some(output.clone()),
+                    finished_at_ms: now_ms(),
+                    ..completed
+                };
+                self.settle(s, Ok(output), Some((StepWrite::Written, written))).await
+            }
+            TxStepWrite::AlreadyFinal(rec) => {
+                let output = rec.output.clone().unwrap_or(serde_json::Value::Null);
+                self.settle(s, Ok(output), Some((StepWrite::AlreadyFinal(rec), completed)))
+                    .await
+            }
+            TxStepWrite::Failed(e) => self.settle(s, Err(e), None).await,
+        }
+    }
+
+    /// After a step's code: classify the attempt, persist it (unless the store already did, `persisted`: a
+    /// transactional step's), report it and hand the handler its value.
+    async fn settle<T: DeserializeOwned>(
+        &self,
+        s: Started,
+        result: Result<serde_json::Value, StepError>,
+        persisted: Option<(StepWrite, StepAttempt)>,
+    ) -> Result<T, FnError> {
+        let Started {
+            key,
+            name,
+            position,
+            kind,
+            from,
+            attempt,
+            retries,
+            backoff,
+            span,
+            started_at_ms,
+            timer,
+        } = s;
+        let name = name.as_str();
         let finished_at_ms = now_ms();
         if let Some(m) = self.inner.rt.metrics.function(&self.inner.function_id) {
             m.step_seconds.observe_duration(timer.elapsed());
         }
-        let (event, output, error) = match result.and_then(|v| {
-            serde_json::to_value(v).map_err(|e| StepError::fatal(format!("step output is not JSON: {e}")))
-        }) {
+        let (event, output, error) = match result {
             Ok(json) => (StepEvent::Succeeded, Some(json), None),
             Err(e) => (
                 StepEvent::classify(false, e.is_retryable(), attempt, retries),
@@ -320,22 +439,26 @@ impl Step {
             }
             _ => None,
         };
-        let rec = self
-            .persist(StepAttempt {
-                key: key.clone(),
-                name: name.to_string(),
-                attempt,
-                position,
-                status,
-                output,
-                error: error.as_ref().map(ErrorInfo::from_step),
-                started_at_ms,
-                finished_at_ms,
-                retry_at_ms,
-                kind,
-                wake_at_ms: None,
-            })
-            .await?;
+        let rec = match persisted {
+            Some((written, attempt)) => self.remember(written, attempt),
+            None => {
+                self.persist(StepAttempt {
+                    key: key.clone(),
+                    name: name.to_string(),
+                    attempt,
+                    position,
+                    status,
+                    output,
+                    error: error.as_ref().map(ErrorInfo::from_step),
+                    started_at_ms,
+                    finished_at_ms,
+                    retry_at_ms,
+                    kind,
+                    wake_at_ms: None,
+                })
+                .await?
+            }
+        };
         if let Some(sink) = self.inner.rt.trace_sink() {
             sink.step_attempt(&crate::trace::StepAttemptReport {
                 run_id: &self.inner.lease.run_id,
@@ -367,6 +490,27 @@ impl Step {
             }
         }
     }
+}
+
+/// How a code-running step starts: replaying a final attempt, or running (an attempt under way).
+enum Begin {
+    Replay(StepRecord),
+    Run(Started),
+}
+
+/// An attempt under way.
+struct Started {
+    key: String,
+    name: String,
+    position: u32,
+    kind: &'static str,
+    from: StepStatus,
+    attempt: u32,
+    retries: u32,
+    backoff: crate::backoff::Backoff,
+    span: tracing::Span,
+    started_at_ms: i64,
+    timer: std::time::Instant,
 }
 
 /// The value a final step stands for: its output, or its failure as the error the handler sees.

@@ -12,12 +12,15 @@
 //! 4. "parse email body" / "parse email subject" — Liquid, with `user` = the event's user; a template error
 //!    falls back to the raw template.
 //!
-//! Returns `{sendResponse: null, email: {body, subject}, user}`. Every write is idempotent, so a step that runs
-//! again after a crash changes nothing.
+//! Steps 1–3 are transactional steps (`store::tx_step`): their reads and writes commit in the one transaction that
+//! records the step, group-committed with other runs' steps, so they never run again once their writes landed.
+//! Returns `{sendResponse: null, email: {body, subject}, user}`. The writes are idempotent too (a step whose
+//! transaction rolled back runs again from scratch).
 
 use crate::functions::Deps;
 use crate::platform::{communication, users};
-use ingot_actors::{FnError, FunctionDef, ResultExt, RunCtx, StepError, Trigger};
+use crate::store::tx_step;
+use ingot_actors::{FnError, FunctionDef, RunCtx, StepError, Trigger};
 use serde_json::{Value, json};
 
 pub const ID: &str = "user-created";
@@ -31,6 +34,10 @@ pub fn definition(deps: Deps) -> FunctionDef {
         .summary("Gives a new user the `user` role and an active Newsletter/Email preference; renders the admin notification (not sent).")
 }
 
+fn step_error(e: crate::platform::Error) -> StepError {
+    e.into_step_error()
+}
+
 /// Renders a Liquid template with `user`; on any template error returns the template unrendered.
 pub fn render(template: &str, user: &Value) -> String {
     crate::email::templates::render_or_itself(template, &json!({ "user": user }))
@@ -39,40 +46,46 @@ pub fn render(template: &str, user: &Value) -> String {
 async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let user = ctx.event.get("user").cloned().unwrap_or_else(|| json!({}));
     let user_id = user.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
-    let db = &deps.db;
 
-    let tc: crate::functions::TypeAndChannel = ctx
-        .step
-        .run("load the preference type and channel", || {
-            crate::functions::load_type_and_channel(db)
-        })
-        .await?;
+    // The three database steps are transactional: each one's reads and writes commit in the transaction that
+    // records it (group-committed with other runs' steps), so a crash cannot leave the writes without the memo.
+    let tc: crate::functions::TypeAndChannel = tx_step::run(&ctx.step, "load the preference type and channel", |tx| {
+        Box::pin(crate::functions::load_type_and_channel_in(tx))
+    })
+    .await?;
 
-    ctx.step
-        .run("create user role", || async {
-            if user_id.is_empty() || users::get_user(db, &user_id).await.retryable()?.is_none() {
+    let uid = user_id.clone();
+    tx_step::run(&ctx.step, "create user role", move |tx| {
+        let user_id = uid.clone();
+        Box::pin(async move {
+            if user_id.is_empty() || users::get_user_in(tx, &user_id).await.map_err(step_error)?.is_none() {
                 return Err(StepError::fatal(format!("User not found: {user_id:?}")));
             }
-            let role = users::get_global_role(db, "user")
+            let role = users::get_global_role_in(tx, "user")
                 .await
-                .retryable()?
+                .map_err(step_error)?
                 .ok_or_else(|| StepError::retryable("Role `user` not found"))?;
-            let created = users::assign_role(db, &user_id, &role.id).await.retryable()?;
+            let created = users::assign_role_in(tx, &user_id, &role.id)
+                .await
+                .map_err(step_error)?;
             Ok(json!({"userId": user_id, "roleId": role.id, "created": created}))
         })
-        .await
-        .map(|_: Value| ())?;
+    })
+    .await
+    .map(|_: Value| ())?;
 
-    ctx.step
-        .run("create the user preference", || async {
-            let (pref, created) =
-                communication::ensure_active_preference(db, &user_id, &tc.preference_type.id, &tc.channel.id)
-                    .await
-                    .retryable()?;
+    let (uid, type_id, channel_id) = (user_id.clone(), tc.preference_type.id.clone(), tc.channel.id.clone());
+    tx_step::run(&ctx.step, "create the user preference", move |tx| {
+        let (user_id, type_id, channel_id) = (uid.clone(), type_id.clone(), channel_id.clone());
+        Box::pin(async move {
+            let (pref, created) = communication::ensure_active_preference_in(tx, &user_id, &type_id, &channel_id)
+                .await
+                .map_err(step_error)?;
             Ok(json!({"preference": pref, "created": created}))
         })
-        .await
-        .map(|_: Value| ())?;
+    })
+    .await
+    .map(|_: Value| ())?;
 
     let subject_template = format!("Signup from {{{{user.email}}}} on {}", deps.config.site_title);
     let body: String = ctx

@@ -28,7 +28,7 @@ use ingot_actors::ErrorInfo;
 use ingot_actors::run::state::{RunEvent, RunStatus, StepStatus};
 use ingot_actors::store::{
     ClaimRequest, ClaimedRun, FinishedRun, Lease, NewEvent, ParentResolution, RunChange, RunStore, StepAttempt,
-    StepRecord, StepWrite, StoreError, WaitSpec,
+    StepRecord, StepWrite, StoreError, TxStepWrite, TxWork, WaitSpec,
 };
 use writer::{Write, Writer};
 
@@ -247,6 +247,42 @@ impl DbRunStore {
         })
     }
 
+    /// A transactional step through the writer ([`writer::tx`]): the work and the completed attempt in one
+    /// transaction, inside the step's own savepoint.
+    async fn record_tx_step_inner(
+        &self,
+        lease: &Lease,
+        a: &StepAttempt,
+        work: TxWork,
+        max_output_bytes: usize,
+    ) -> Result<Result<TxStepWrite, StoreError>> {
+        let Ok(work) = work.0.downcast::<crate::store::tx_step::TxFn>() else {
+            return Err(Error::Data(format!(
+                "step {:?}: its transactional work was not built by crate::store::tx_step",
+                a.key
+            )));
+        };
+        let write = writer::TxWrite {
+            step: Box::new(step_write(lease, a)),
+            work: *work,
+            max_output_bytes,
+        };
+        Ok(match self.writer.write_tx(write).await? {
+            writer::TxDone::Written(value) => Ok(TxStepWrite::Written(value)),
+            writer::TxDone::Failed(e) => Ok(TxStepWrite::Failed(e)),
+            writer::TxDone::Missed => match self.settle_missed(lease, &a.key).await? {
+                Ok(StepWrite::AlreadyFinal(rec)) => Ok(TxStepWrite::AlreadyFinal(rec)),
+                // Still ours and not final, yet the insert matched nothing: the attempt's row exists (an earlier
+                // write of the same attempt number). Its work was rolled back; the run is retried from the store.
+                Ok(StepWrite::Written) => Err(StoreError::Database(format!(
+                    "step {:?}: attempt {} was recorded before",
+                    a.key, a.attempt
+                ))),
+                Err(e) => Err(e),
+            },
+        })
+    }
+
     async fn change_run_inner(&self, lease: &Lease, ch: &RunChange) -> Result<usize> {
         self.writer.write(run_write(lease, ch)?).await
     }
@@ -364,6 +400,17 @@ impl RunStore for DbRunStore {
 
     async fn record_step(&self, lease: &Lease, attempt: &StepAttempt) -> Result<StepWrite, StoreError> {
         self.record_step_inner(lease, attempt).await?
+    }
+
+    async fn record_tx_step(
+        &self,
+        lease: &Lease,
+        attempt: &StepAttempt,
+        work: TxWork,
+        max_output_bytes: usize,
+    ) -> Result<TxStepWrite, StoreError> {
+        self.record_tx_step_inner(lease, attempt, work, max_output_bytes)
+            .await?
     }
 
     async fn change_run(&self, lease: &Lease, change: &RunChange) -> Result<(), StoreError> {

@@ -394,3 +394,62 @@ async fn in_flight_impl(backend: Backend) {
     assert_eq!(bed.effects(&r, "after").await, 1);
     assert_eq!(bed.step_rows(&r, "slow", "completed").await, 1);
 }
+
+// A transactional step's writes and its memo commit together or not at all. Killed while its work's INSERT is
+// done but its transaction is open (the work waits for its gate inside it): neither the row nor the completed
+// attempt is there, and the restarted daemon runs the step once. The side effect is a non-idempotent INSERT, so
+// a write that had landed without its memo would show as a second row after the restart.
+both!(kill9_inside_a_transactional_step, tx_inside_impl);
+async fn tx_inside_impl(backend: Backend) {
+    let bed = Bed::new(backend).await;
+    let d = bed.start();
+    d.api.send(json!({"name": "crash/tx"})).await;
+    let r = in_flight(&d, "crash-tx/book");
+    d.kill9();
+    bed.assert_status(&r, "running").await;
+    assert_eq!(
+        bed.effects(&r, "book").await,
+        0,
+        "the work's write did not land without its memo"
+    );
+    assert_eq!(bed.step_rows(&r, "book", "completed").await, 0);
+
+    bed.open_gate("book");
+    bed.open_gate("after");
+    let d = bed.start();
+    d.api.drain().await;
+    let run = run(&d.api, &r).await;
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["output"], json!({"booked": 7}));
+    assert_eq!(bed.effects(&r, "book").await, 1, "the step's write landed exactly once");
+    assert_eq!(bed.step_rows(&r, "book", "completed").await, 1);
+    assert_eq!(bed.effects(&r, "after").await, 1);
+}
+
+// Killed after a transactional step committed (inside the next step): its write and its memo are both there, and
+// the restarted daemon replays it without running it again (one row), while the plain step in flight runs again.
+both!(kill9_after_a_transactional_step, tx_after_impl);
+async fn tx_after_impl(backend: Backend) {
+    let bed = Bed::new(backend).await;
+    bed.open_gate("book");
+    let d = bed.start();
+    d.api.send(json!({"name": "crash/tx"})).await;
+    let r = in_flight(&d, "crash-tx/after");
+    d.kill9();
+    assert_eq!(bed.effects(&r, "book").await, 1, "the work's write landed");
+    assert_eq!(bed.step_rows(&r, "book", "completed").await, 1, "with its memo");
+
+    bed.open_gate("after");
+    let d = bed.start();
+    d.api.drain().await;
+    let run = run(&d.api, &r).await;
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["output"], json!({"booked": 7}));
+    assert_eq!(
+        bed.effects(&r, "book").await,
+        1,
+        "a completed transactional step never runs again"
+    );
+    assert_eq!(bed.step_rows(&r, "book", "completed").await, 1);
+    assert_eq!(bed.effects(&r, "after").await, 2, "the plain step in flight ran again");
+}

@@ -23,7 +23,7 @@ use diesel::sql_types::{Integer, Text};
 use diesel_async::AsyncConnection;
 use ingot_actors::metrics::{Histogram, SIZE_BUCKETS};
 use ingot_actors::run::state::{RunStatus, StepStatus};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -79,9 +79,61 @@ pub enum Write {
         /// so no crash can leave it waiting for a result it already has.
         resolved_since: Option<i64>,
     },
+    /// A transactional step: its work runs in the batch's transaction, inside a savepoint of its own, followed by
+    /// the guarded insert of its completed attempt ([`tx`]). Its result is a [`TxDone`].
+    Tx(TxWrite),
     /// Several changes of one run in one transaction — step attempts a step tool deferred (a sleep's end), then
     /// the run's transition; step inserts are applied first. Its result is the last change's.
     Many(Vec<Write>),
+}
+
+/// A transactional step's write: the work, and its completed attempt (a [`Write::Step`] whose output the work's
+/// value fills in).
+#[derive(Clone)]
+pub struct TxWrite {
+    pub step: Box<Write>,
+    pub work: crate::store::tx_step::TxFn,
+    /// The most bytes of JSON the output may take (the run's state budget left); more fails the work fatally.
+    pub max_output_bytes: usize,
+}
+
+impl std::fmt::Debug for TxWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TxWrite")
+            .field("step", &self.step)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TxWrite {
+    /// The attempt's identity, which [`Changed`] keys its outcome by.
+    fn key(&self) -> (String, String, i32) {
+        match &*self.step {
+            Write::Step {
+                run_id, key, attempt, ..
+            } => (run_id.clone(), key.clone(), *attempt),
+            _ => (String::new(), String::new(), -1),
+        }
+    }
+}
+
+/// What a transactional step's write did (its batch committed).
+#[derive(Debug)]
+pub enum TxDone {
+    /// The work's writes and the completed attempt committed; the work's output.
+    Written(serde_json::Value),
+    /// The guarded insert matched no row (the run is not ours any more, or the step has a final attempt): the
+    /// work's writes were rolled back.
+    Missed,
+    /// The work failed; its writes were rolled back and nothing was recorded.
+    Failed(ingot_actors::StepError),
+}
+
+/// A write's result: the rows a plain write changed (0 or 1), or a transactional step's outcome.
+#[derive(Debug)]
+pub enum Done {
+    Rows(usize),
+    Tx(TxDone),
 }
 
 #[derive(QueryableByName)]
@@ -128,6 +180,8 @@ pub(in crate::store::runs) fn plan(writes: &[Write]) -> Result<Plan> {
     let (mut requeue, mut requeue_edges) = (Vec::new(), Vec::new());
     let flat = writes.iter().cloned().flat_map(|w| match w {
         Write::Many(parts) => parts,
+        // Applied on its own, in its savepoint ([`tx`]).
+        Write::Tx(_) => Vec::new(),
         one => vec![one],
     });
     for w in flat {
@@ -211,7 +265,7 @@ pub(in crate::store::runs) fn plan(writes: &[Write]) -> Result<Plan> {
                     Param::NullBigInt(resolved_since),
                 ])
             }
-            Write::Many(_) => unreachable!("nested writes are flattened above"),
+            Write::Many(_) | Write::Tx(_) => unreachable!("nested and transactional writes are left out above"),
         }
     }
     // VALUES columns are named column1, column2, ... on both backends. Statuses the statement needs besides the
@@ -265,11 +319,12 @@ pub(in crate::store::runs) fn plan(writes: &[Write]) -> Result<Plan> {
     Ok(Plan { steps, finish, requeue })
 }
 
-/// What the statements reported as changed.
+/// What the statements reported as changed, and what each transactional step did.
 #[derive(Default)]
 pub(super) struct Changed {
     steps: HashSet<(String, String, i32)>,
     runs: HashSet<String>,
+    tx: HashMap<(String, String, i32), Result<TxDone>>,
 }
 
 impl Changed {
@@ -280,14 +335,28 @@ impl Changed {
             } => self.steps.contains(&(run_id.clone(), key.clone(), *attempt)),
             Write::Finish { run_id, .. } | Write::Requeue { run_id, .. } => self.runs.contains(run_id),
             Write::Many(parts) => return parts.last().map_or(0, |last| self.count(last)),
+            Write::Tx(_) => false,
         };
         usize::from(hit)
+    }
+
+    /// A write's result once its batch committed.
+    fn result(&mut self, w: &Write) -> Result<Done> {
+        match w {
+            Write::Tx(t) => match self.tx.remove(&t.key()) {
+                Some(r) => r.map(Done::Tx),
+                None => Err(Error::Data(
+                    "a transactional step was not applied with its batch".into(),
+                )),
+            },
+            other => Ok(Done::Rows(self.count(other))),
+        }
     }
 }
 
 struct Job {
     write: Write,
-    reply: oneshot::Sender<Result<usize>>,
+    reply: oneshot::Sender<Result<Done>>,
 }
 
 /// The writer's figures for `/metrics`: writes per batch and the time one batch's transaction took.
@@ -332,6 +401,21 @@ impl Writer {
 
     /// Applies one write in the next batch; returns the rows it changed (0 or 1).
     pub async fn write(&self, write: Write) -> Result<usize> {
+        match self.submit(write).await? {
+            Done::Rows(n) => Ok(n),
+            Done::Tx(_) => Err(Error::Data("a plain write answered as a transactional step".into())),
+        }
+    }
+
+    /// Applies a transactional step in the next batch ([`Write::Tx`]).
+    pub async fn write_tx(&self, write: TxWrite) -> Result<TxDone> {
+        match self.submit(Write::Tx(write)).await? {
+            Done::Tx(done) => Ok(done),
+            Done::Rows(_) => Err(Error::Data("a transactional step answered as a plain write".into())),
+        }
+    }
+
+    async fn submit(&self, write: Write) -> Result<Done> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job { write, reply })
@@ -363,8 +447,23 @@ async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>, stats: Arc<WriterStats
 
 /// Applies a batch as the writer tasks do: in one transaction, split on a failure that concerns what it writes
 /// ([`isolate`]). One result per write, in order: the rows it changed (0 or 1), or its own error.
-pub async fn apply_batch(db: &Db, writes: &[Write]) -> Vec<Result<usize>> {
-    isolate(writes, |part| async move { apply(db, plan(part)?).await }).await
+pub async fn apply_batch(db: &Db, writes: &[Write]) -> Vec<Result<Done>> {
+    isolate(writes, |part| async move {
+        let txs: Vec<&TxWrite> = part
+            .iter()
+            .filter_map(|w| match w {
+                Write::Tx(t) => Some(t),
+                _ => None,
+            })
+            .collect();
+        let plan = plan(part)?;
+        if txs.is_empty() {
+            apply(db, plan).await
+        } else {
+            tx::apply(db, plan, &txs).await
+        }
+    })
+    .await
 }
 
 /// Failure isolation, without the database: `apply` commits a slice of `writes` in one transaction. If that
@@ -372,12 +471,12 @@ pub async fn apply_batch(db: &Db, writes: &[Write]) -> Vec<Result<usize>> {
 /// gets (a class-keeping copy of) that error; otherwise the slice is split in halves and each is applied on its
 /// own. One poisoned write among n costs about 2·log2(n) further transactions; writes whose slice committed get
 /// what the statements reported for them.
-pub(super) async fn isolate<'w, F, Fut>(writes: &'w [Write], mut apply: F) -> Vec<Result<usize>>
+pub(super) async fn isolate<'w, F, Fut>(writes: &'w [Write], mut apply: F) -> Vec<Result<Done>>
 where
     F: FnMut(&'w [Write]) -> Fut,
     Fut: std::future::Future<Output = Result<Changed>>,
 {
-    let mut results: Vec<Option<Result<usize>>> = writes.iter().map(|_| None).collect();
+    let mut results: Vec<Option<Result<Done>>> = writes.iter().map(|_| None).collect();
     let mut todo = Vec::with_capacity(16);
     todo.push(0..writes.len());
     while let Some(range) = todo.pop() {
@@ -385,9 +484,9 @@ where
             continue;
         }
         match apply(&writes[range.clone()]).await {
-            Ok(changed) => {
+            Ok(mut changed) => {
                 for i in range {
-                    results[i] = Some(Ok(changed.count(&writes[i])));
+                    results[i] = Some(changed.result(&writes[i]));
                 }
             }
             Err(e) if range.len() == 1 || e.is_outage() => {
@@ -413,7 +512,7 @@ where
         .collect()
 }
 
-/// One transaction for the whole batch.
+/// One transaction for the whole batch (no transactional steps in it: [`tx::apply`] otherwise).
 async fn apply(db: &Db, plan: Plan) -> Result<Changed> {
     match db {
         Db::Sqlite { write, .. } => {
@@ -465,6 +564,8 @@ async fn apply(db: &Db, plan: Plan) -> Result<Changed> {
         }
     }
 }
+
+mod tx;
 
 #[cfg(test)]
 mod tests;
