@@ -1,4 +1,4 @@
-//! The intake's statements: the claims and reads that gather the [`Facts`], and the multi-row writes of a
+//! The intake's statements: the claims and reads that gather the [`Facts`](super::plan::Facts), and the multi-row writes of a
 //! [`Plan`]. No decisions here (they are in [`super::plan`]).
 
 use super::plan::{FnKey, Pending, Plan};

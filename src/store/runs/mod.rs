@@ -247,7 +247,7 @@ impl DbRunStore {
         })
     }
 
-    /// A transactional step through the writer ([`writer::tx`]): the work and the completed attempt in one
+    /// A transactional step through the writer (`writer/tx.rs`): the work and the completed attempt in one
     /// transaction, inside the step's own savepoint.
     async fn record_tx_step_inner(
         &self,
