@@ -5,8 +5,8 @@
 //! and compare in Rust, so both backends answer the same.
 
 use super::{Error, JsonText, Result, now};
-use crate::store::Db;
 use crate::store::schema::{entitlement_types, entitlements as e};
+use crate::store::{Db, DbTx};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -153,7 +153,12 @@ const COLUMNS: Columns = (
 );
 
 pub async fn get_entitlement_type(db: &Db, name: &str) -> Result<Option<EntitlementType>> {
-    Ok(crate::with_conn!(db, read, |c| {
+    crate::with_conn!(db, read, |c| get_entitlement_type_in(&mut DbTx::from(c), name).await)
+}
+
+/// [`get_entitlement_type`] on a given connection (a transactional step's).
+pub async fn get_entitlement_type_in(tx: &mut DbTx<'_>, name: &str) -> Result<Option<EntitlementType>> {
+    Ok(crate::with_tx!(tx, |c| {
         entitlement_types::table
             .filter(entitlement_types::name.eq(name))
             .select((
@@ -170,6 +175,13 @@ pub async fn get_entitlement_type(db: &Db, name: &str) -> Result<Option<Entitlem
 /// [`get_entitlement_type`], missing = [`Error::NotFound`].
 pub async fn require_entitlement_type(db: &Db, name: &str) -> Result<EntitlementType> {
     get_entitlement_type(db, name)
+        .await?
+        .ok_or_else(|| Error::not_found("entitlement type", name))
+}
+
+/// [`require_entitlement_type`] on a given connection (a transactional step's).
+pub async fn require_entitlement_type_in(tx: &mut DbTx<'_>, name: &str) -> Result<EntitlementType> {
+    get_entitlement_type_in(tx, name)
         .await?
         .ok_or_else(|| Error::not_found("entitlement type", name))
 }
@@ -192,7 +204,23 @@ pub async fn entitlements_of_user(
     type_ids: &[String],
     include_deleted: bool,
 ) -> Result<Vec<Entitlement>> {
-    let rows: Vec<Entitlement> = crate::with_conn!(db, read, |c| {
+    crate::with_conn!(db, read, |c| entitlements_of_user_in(
+        &mut DbTx::from(c),
+        user_id,
+        type_ids,
+        include_deleted
+    )
+    .await)
+}
+
+/// [`entitlements_of_user`] on a given connection (a transactional step's).
+pub async fn entitlements_of_user_in(
+    tx: &mut DbTx<'_>,
+    user_id: &str,
+    type_ids: &[String],
+    include_deleted: bool,
+) -> Result<Vec<Entitlement>> {
+    let rows: Vec<Entitlement> = crate::with_tx!(tx, |c| {
         let mut q = e::table.filter(e::user_id.eq(user_id)).select(COLUMNS).into_boxed();
         if !type_ids.is_empty() {
             q = q.filter(e::entitlement_type_id.eq_any(type_ids));

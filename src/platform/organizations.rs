@@ -7,10 +7,10 @@
 
 use super::users::User;
 use super::{Error, JsonText, Result, new_id, now};
-use crate::store::Db;
 use crate::store::schema::{
     organization_membership_roles as omr, organization_memberships as om, organizations, roles,
 };
+use crate::store::{Db, DbTx};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -127,7 +127,17 @@ pub async fn ensure_organization(db: &Db, id: &str, name: &str) -> Result<Organi
 
 /// The user's membership in an organization.
 pub async fn get_membership(db: &Db, organization_id: &str, user_id: &str) -> Result<Option<Membership>> {
-    Ok(crate::with_conn!(db, read, |c| {
+    crate::with_conn!(db, read, |c| get_membership_in(
+        &mut DbTx::from(c),
+        organization_id,
+        user_id
+    )
+    .await)
+}
+
+/// [`get_membership`] on a given connection (a transactional step's).
+pub async fn get_membership_in(tx: &mut DbTx<'_>, organization_id: &str, user_id: &str) -> Result<Option<Membership>> {
+    Ok(crate::with_tx!(tx, |c| {
         om::table
             .filter(om::organization_id.eq(organization_id))
             .filter(om::user_id.eq(user_id))
@@ -285,7 +295,13 @@ pub async fn add_role_for_member(
 
 /// The names of a member's live roles, sorted.
 pub async fn member_role_names(db: &Db, membership_id: &str) -> Result<Vec<String>> {
-    Ok(crate::with_conn!(db, read, |c| {
+    crate::with_conn!(db, read, |c| member_role_names_in(&mut DbTx::from(c), membership_id)
+        .await)
+}
+
+/// [`member_role_names`] on a given connection (a transactional step's).
+pub async fn member_role_names_in(tx: &mut DbTx<'_>, membership_id: &str) -> Result<Vec<String>> {
+    Ok(crate::with_tx!(tx, |c| {
         omr::table
             .inner_join(roles::table)
             .filter(omr::organization_membership_id.eq(membership_id))
@@ -336,13 +352,23 @@ pub async fn ensure_personal_organization_with_learner_role(db: &Db, user: &User
 /// Returns whether a membership was removed. Entitlements that pointed at it keep their rows (the reference is
 /// set to NULL).
 pub async fn remove_member_unless_owner(db: &Db, organization_id: &str, user_id: &str) -> Result<bool> {
-    let Some(m) = get_membership(db, organization_id, user_id).await? else {
+    crate::with_conn!(db, write, |c| remove_member_unless_owner_in(
+        &mut DbTx::from(c),
+        organization_id,
+        user_id
+    )
+    .await)
+}
+
+/// [`remove_member_unless_owner`] on a given connection (a transactional step's).
+pub async fn remove_member_unless_owner_in(tx: &mut DbTx<'_>, organization_id: &str, user_id: &str) -> Result<bool> {
+    let Some(m) = get_membership_in(tx, organization_id, user_id).await? else {
         return Ok(false);
     };
-    if member_role_names(db, &m.id).await?.iter().any(|r| r == "owner") {
+    if member_role_names_in(tx, &m.id).await?.iter().any(|r| r == "owner") {
         return Ok(false);
     }
-    let n = crate::with_conn!(db, write, |c| {
+    let n = crate::with_tx!(tx, |c| {
         diesel::delete(omr::table.filter(omr::organization_membership_id.eq(&m.id)))
             .execute(c)
             .await?;

@@ -6,7 +6,8 @@
 //! live rows or sets a fixed value, so a second delivery changes nothing (the Stripe event id also dedupes it).
 //! Reads `stripeChargeId`, else `merchantChargeId`; neither → non-retriable.
 //!
-//! Steps:
+//! Steps (2 and 3 are transactional steps, `store::tx_step`: their writes and the step's memo commit in one
+//! transaction, so a team refund lands for every seat or for none, and never runs twice once it landed):
 //! 1. "get purchase for stripe charge" — the purchase the charge paid (by Stripe id or our merchant charge id).
 //!    None → returns `{entitlementsDeleted: 0, reason: "purchase_not_found", stripeChargeId}`; a purchase without
 //!    a buyer → `{…, reason: "user_id_not_found"}`.
@@ -39,6 +40,7 @@ use crate::platform::commerce::purchases;
 use crate::platform::commerce::refunds::{self, BulkRefundOutcome};
 use crate::platform::entitlements;
 use crate::platform::json_str;
+use crate::store::tx_step;
 use ingot_actors::{FnError, FunctionDef, RunCtx, StepError};
 use serde_json::{Value, json};
 
@@ -96,10 +98,13 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
         );
     };
 
-    let credit_refund: Value = ctx
-        .step
-        .run("handle credit entitlements refund", || async {
-            if entitlements::get_entitlement_type(db, entitlements::APPLY_SPECIAL_CREDIT)
+    // Steps 2 and 3 are transactional (`store::tx_step`): their writes commit in the transaction that records the
+    // step's memo, so a crash or an error half-way leaves none of them (a team refund is all seats or none).
+    let (uid, product_id) = (user_id.clone(), purchase.product_id.clone());
+    let credit_refund: Value = tx_step::run(&ctx.step, "handle credit entitlements refund", move |tx| {
+        let (user_id, product_id) = (uid.clone(), product_id.clone());
+        Box::pin(async move {
+            if entitlements::get_entitlement_type_in(tx, entitlements::APPLY_SPECIAL_CREDIT)
                 .await
                 .map_err(db_err)?
                 .is_none()
@@ -107,7 +112,7 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
                 return Ok(json!({"type": "none", "revokedIds": [], "usedIds": [],
                                  "summary": "No credit entitlement type"}));
             }
-            let r = entitlements::revoke_credit_entitlements_for_product(db, &user_id, &purchase.product_id)
+            let r = entitlements::revoke_credit_entitlements_for_product_in(tx, &user_id, &product_id)
                 .await
                 .map_err(db_err)?;
             let kind = if r.revoked_ids.is_empty() && r.used_ids.is_empty() {
@@ -123,17 +128,20 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
                 "financialLossDetails": r.used_ids.iter().map(|id| json!({"entitlementId": id})).collect::<Vec<_>>(),
             }))
         })
-        .await?;
+    })
+    .await?;
 
+    let purchase_id = purchase.id.clone();
     if purchase.bulk_coupon_id.is_some() {
-        let bulk: BulkRefundOutcome = ctx
-            .step
-            .run("refund bulk purchase entitlements", || async {
-                refunds::refund_bulk_purchase_entitlements(db, &purchase.id)
+        let bulk: BulkRefundOutcome = tx_step::run(&ctx.step, "refund bulk purchase entitlements", move |tx| {
+            let purchase_id = purchase_id.clone();
+            Box::pin(async move {
+                refunds::refund_bulk_purchase_entitlements_in(tx, &purchase_id)
                     .await
                     .map_err(db_err)
             })
-            .await?;
+        })
+        .await?;
         return Ok(json!({
             "purchaseId": purchase.id,
             "userId": user_id,
@@ -150,12 +158,11 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
         }));
     }
 
-    let deleted: usize = ctx
-        .step
-        .run("soft delete entitlements for purchase", || async {
-            refunds::refund_purchase(db, &purchase.id).await.map_err(db_err)
-        })
-        .await?;
+    let deleted: usize = tx_step::run(&ctx.step, "soft delete entitlements for purchase", move |tx| {
+        let purchase_id = purchase_id.clone();
+        Box::pin(async move { refunds::refund_purchase_in(tx, &purchase_id).await.map_err(db_err) })
+    })
+    .await?;
     Ok(json!({
         "purchaseId": purchase.id,
         "userId": user_id,

@@ -9,16 +9,18 @@
 //! Before any step: no `stripeChargeId`, or a `status` that is not one of Valid, Restricted, Refunded, Disputed,
 //! Banned → non-retriable (nothing could ever make the event valid).
 //!
-//! Step "update purchase status": finds the merchant charge whose Stripe identifier *or* our own id equals the
+//! Transactional step (`store::tx_step`) "update purchase status": finds the merchant charge whose Stripe identifier *or* our own id equals the
 //! value, then the purchase it paid, and sets its status. No such charge or purchase → a retryable error, as in
 //! the original: a `charge.refunded` can arrive before the checkout that records the charge has run; after the
 //! retries the run fails and shows the charge. Returns `{purchaseId, stripeChargeId, previousStatus, status,
 //! changed}`; a replay finds the status already set and reports `changed: false`.
 
+use super::refund_entitlements::db_err;
 use crate::functions::Deps;
 use crate::platform::commerce::PurchaseStatus;
 use crate::platform::commerce::purchases;
 use crate::platform::json_str;
+use crate::store::tx_step;
 use ingot_actors::{FnError, FunctionDef, RunCtx, StepError, Trigger};
 use serde_json::{Value, json};
 
@@ -33,7 +35,7 @@ pub fn definition(deps: Deps) -> FunctionDef {
         .emits(&[])
 }
 
-async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
+async fn run(_deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let data = &ctx.event["data"];
     let charge = json_str(data, "stripeChargeId")
         .filter(|s| !s.is_empty())
@@ -42,17 +44,18 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let status_name = json_str(data, "status").unwrap_or_default();
     let status = PurchaseStatus::parse(status_name)
         .ok_or_else(|| FnError::NonRetriable(format!("Unknown purchase status {status_name:?}")))?;
-    let db = &deps.db;
-    ctx.step
-        .run("update purchase status", || async {
-            let found = purchases::get_purchase_for_stripe_charge(db, &charge)
+    // A transactional step: the status is written in the transaction that records the step's memo.
+    tx_step::run(&ctx.step, "update purchase status", move |tx| {
+        let charge = charge.clone();
+        Box::pin(async move {
+            let found = purchases::purchase_for_charge_in(tx, &charge)
                 .await
-                .map_err(|e| StepError::retryable(e.to_string()))?
+                .map_err(db_err)?
                 .ok_or_else(|| StepError::retryable(format!("No purchase found for charge {charge}")))?;
-            let previous = found.purchase.status;
-            let updated = purchases::set_purchase_status(db, &found.purchase.id, status)
+            let previous = found.status;
+            let updated = purchases::set_purchase_status_in(tx, &found.id, status)
                 .await
-                .map_err(|e| StepError::retryable(e.to_string()))?;
+                .map_err(db_err)?;
             Ok(json!({
                 "purchaseId": updated.id,
                 "stripeChargeId": charge,
@@ -61,5 +64,6 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
                 "changed": previous != status,
             }))
         })
-        .await
+    })
+    .await
 }

@@ -6,8 +6,8 @@
 
 use super::purchases::{Purchase, purchases_redeeming_bulk_coupon, purchases_with_bulk_coupon};
 use crate::platform::{Error, JsonText, Result, json_str, now};
-use crate::store::Db;
 use crate::store::schema::coupons as k;
+use crate::store::{Db, DbTx};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -187,7 +187,12 @@ pub async fn ensure_coupon(db: &Db, n: &NewCoupon) -> Result<Coupon> {
 
 /// Deactivates a coupon (status 0). Returns whether it was active.
 pub async fn revoke_coupon(db: &Db, id: &str) -> Result<bool> {
-    Ok(crate::with_conn!(db, write, |c| {
+    crate::with_conn!(db, write, |c| revoke_coupon_in(&mut DbTx::from(c), id).await)
+}
+
+/// [`revoke_coupon`] on a given connection (a transactional step's).
+pub async fn revoke_coupon_in(tx: &mut DbTx<'_>, id: &str) -> Result<bool> {
+    Ok(crate::with_tx!(tx, |c| {
         diesel::update(k::table.filter(k::id.eq(id)).filter(k::status.ne(0)))
             .set(k::status.eq(0))
             .execute(c)

@@ -5,8 +5,8 @@ use super::coupons::{Coupon, get_coupon};
 use super::products::{Product, get_product_row};
 use crate::platform::users::{User, get_user};
 use crate::platform::{Error, JsonText, Result, now};
-use crate::store::Db;
 use crate::store::schema::{content_resource_products as crp, merchant_charges, purchases as p, users};
+use crate::store::{Db, DbTx};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -77,7 +77,12 @@ pub struct NewPurchase {
 }
 
 pub async fn get_purchase(db: &Db, id: &str) -> Result<Option<Purchase>> {
-    Ok(crate::with_conn!(db, read, |c| {
+    crate::with_conn!(db, read, |c| get_purchase_in(&mut DbTx::from(c), id).await)
+}
+
+/// [`get_purchase`] on a given connection (a transactional step's).
+pub async fn get_purchase_in(tx: &mut DbTx<'_>, id: &str) -> Result<Option<Purchase>> {
+    Ok(crate::with_tx!(tx, |c| {
         p::table
             .filter(p::id.eq(id))
             .select(Purchase::as_select())
@@ -94,9 +99,16 @@ pub async fn require_purchase(db: &Db, id: &str) -> Result<Purchase> {
         .ok_or_else(|| Error::not_found("purchase", id))
 }
 
-/// The id of the merchant charge with this Stripe charge id (or this id of ours).
-async fn charge_id_for(db: &Db, charge: &str) -> Result<Option<String>> {
-    Ok(crate::with_conn!(db, read, |c| {
+/// [`require_purchase`] on a given connection (a transactional step's).
+pub async fn require_purchase_in(tx: &mut DbTx<'_>, id: &str) -> Result<Purchase> {
+    get_purchase_in(tx, id)
+        .await?
+        .ok_or_else(|| Error::not_found("purchase", id))
+}
+
+/// The purchase a charge paid (its Stripe charge id, or our merchant charge id), without its details.
+pub async fn purchase_for_charge_in(tx: &mut DbTx<'_>, charge: &str) -> Result<Option<Purchase>> {
+    let charge_id: Option<String> = crate::with_tx!(&mut *tx, |c| {
         merchant_charges::table
             .filter(
                 merchant_charges::identifier
@@ -107,22 +119,23 @@ async fn charge_id_for(db: &Db, charge: &str) -> Result<Option<String>> {
             .first(c)
             .await
             .optional()?
-    }))
-}
-
-/// The purchase paid by a Stripe charge (its id, or our merchant charge id), with buyer, product and bulk coupon.
-pub async fn get_purchase_for_stripe_charge(db: &Db, charge: &str) -> Result<Option<PurchaseWithDetails>> {
-    let Some(charge_id) = charge_id_for(db, charge).await? else {
+    });
+    let Some(charge_id) = charge_id else {
         return Ok(None);
     };
-    let purchase: Option<Purchase> = crate::with_conn!(db, read, |c| {
+    Ok(crate::with_tx!(tx, |c| {
         p::table
             .filter(p::merchant_charge_id.eq(&charge_id))
             .select(Purchase::as_select())
             .first(c)
             .await
             .optional()?
-    });
+    }))
+}
+
+/// The purchase paid by a Stripe charge (its id, or our merchant charge id), with buyer, product and bulk coupon.
+pub async fn get_purchase_for_stripe_charge(db: &Db, charge: &str) -> Result<Option<PurchaseWithDetails>> {
+    let purchase = crate::with_conn!(db, read, |c| purchase_for_charge_in(&mut DbTx::from(c), charge).await)?;
     let Some(purchase) = purchase else {
         return Ok(None);
     };
@@ -145,7 +158,13 @@ pub async fn get_purchase_for_stripe_charge(db: &Db, charge: &str) -> Result<Opt
 
 /// Sets a purchase's status; setting the status it has changes nothing.
 pub async fn set_purchase_status(db: &Db, id: &str, status: PurchaseStatus) -> Result<Purchase> {
-    let n = crate::with_conn!(db, write, |c| {
+    crate::with_conn!(db, write, |c| set_purchase_status_in(&mut DbTx::from(c), id, status)
+        .await)
+}
+
+/// [`set_purchase_status`] on a given connection (a transactional step's).
+pub async fn set_purchase_status_in(tx: &mut DbTx<'_>, id: &str, status: PurchaseStatus) -> Result<Purchase> {
+    let n = crate::with_tx!(&mut *tx, |c| {
         diesel::update(p::table.filter(p::id.eq(id)))
             .set(p::status.eq(status.as_str()))
             .execute(c)
@@ -154,7 +173,7 @@ pub async fn set_purchase_status(db: &Db, id: &str, status: PurchaseStatus) -> R
     if n == 0 {
         return Err(Error::not_found("purchase", id));
     }
-    require_purchase(db, id).await
+    require_purchase_in(tx, id).await
 }
 
 /// Sets the status of the purchase a Stripe charge paid (`update-purchase-status`).
@@ -181,7 +200,16 @@ pub async fn move_purchase_to_organization(db: &Db, id: &str, organization_id: &
 
 /// Seat redemptions of a bulk coupon (purchases whose `redeemed_bulk_coupon_id` is it), oldest first.
 pub async fn purchases_redeeming_bulk_coupon(db: &Db, coupon_id: &str) -> Result<Vec<Purchase>> {
-    Ok(crate::with_conn!(db, read, |c| {
+    crate::with_conn!(db, read, |c| purchases_redeeming_bulk_coupon_in(
+        &mut DbTx::from(c),
+        coupon_id
+    )
+    .await)
+}
+
+/// [`purchases_redeeming_bulk_coupon`] on a given connection (a transactional step's).
+pub async fn purchases_redeeming_bulk_coupon_in(tx: &mut DbTx<'_>, coupon_id: &str) -> Result<Vec<Purchase>> {
+    Ok(crate::with_tx!(tx, |c| {
         p::table
             .filter(p::redeemed_bulk_coupon_id.eq(coupon_id))
             .order((p::created_at, p::id))

@@ -1,15 +1,15 @@
 //! Refunds: an individual purchase, and a team (bulk) purchase with every seat redeemed from it (reference §6.5).
 
 use super::PurchaseStatus;
-use super::coupons::revoke_coupon;
-use super::purchases::{Purchase, purchases_redeeming_bulk_coupon, require_purchase, set_purchase_status};
+use super::coupons::revoke_coupon_in;
+use super::purchases::{Purchase, purchases_redeeming_bulk_coupon_in, require_purchase_in, set_purchase_status_in};
 use crate::platform::entitlements::{
-    get_entitlement_type, soft_delete_purchase_entitlements, soft_delete_user_entitlements_in_organization,
+    get_entitlement_type_in, soft_delete_purchase_entitlements_in, soft_delete_user_entitlements_in_organization_in,
 };
-use crate::platform::organizations::remove_member_unless_owner;
-use crate::platform::users::get_user;
+use crate::platform::organizations::remove_member_unless_owner_in;
+use crate::platform::users::get_user_in;
 use crate::platform::{Error, Result};
-use crate::store::Db;
+use crate::store::{Db, DbTx};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,8 +35,14 @@ pub struct BulkRefundOutcome {
 
 /// Marks a purchase `Refunded` and soft-deletes the entitlements it granted. Returns how many were live.
 pub async fn refund_purchase(db: &Db, purchase_id: &str) -> Result<usize> {
-    set_purchase_status(db, purchase_id, PurchaseStatus::Refunded).await?;
-    soft_delete_purchase_entitlements(db, purchase_id).await
+    crate::with_conn!(db, write, |c| refund_purchase_in(&mut DbTx::from(c), purchase_id).await)
+}
+
+/// [`refund_purchase`] on a given connection (`refund-entitlements` runs it as a transactional step, so the
+/// status and the soft deletes commit together with the step's memo).
+pub async fn refund_purchase_in(tx: &mut DbTx<'_>, purchase_id: &str) -> Result<usize> {
+    set_purchase_status_in(tx, purchase_id, PurchaseStatus::Refunded).await?;
+    soft_delete_purchase_entitlements_in(tx, purchase_id).await
 }
 
 /// Refunds a team purchase and all its seats: each purchase (the original and every redemption of its bulk
@@ -49,16 +55,29 @@ pub async fn refund_purchase(db: &Db, purchase_id: &str) -> Result<usize> {
 /// original read an unused column). Errors propagate, so the step retries; every write is guarded, so the retry
 /// finishes the job and a second run reports zero new changes.
 pub async fn refund_bulk_purchase_entitlements(db: &Db, original_purchase_id: &str) -> Result<BulkRefundOutcome> {
-    let original = require_purchase(db, original_purchase_id).await?;
+    crate::with_conn!(db, write, |c| refund_bulk_purchase_entitlements_in(
+        &mut DbTx::from(c),
+        original_purchase_id
+    )
+    .await)
+}
+
+/// [`refund_bulk_purchase_entitlements`] on a given connection (`refund-entitlements` runs it as a transactional
+/// step: every seat's refund, the memberships and the coupon commit together with the step's memo, or none).
+pub async fn refund_bulk_purchase_entitlements_in(
+    tx: &mut DbTx<'_>,
+    original_purchase_id: &str,
+) -> Result<BulkRefundOutcome> {
+    let original = require_purchase_in(tx, original_purchase_id).await?;
     let coupon_id = original
         .bulk_coupon_id
         .clone()
         .ok_or_else(|| Error::Invalid(format!("purchase {original_purchase_id} is not a bulk purchase")))?;
     let mut all: Vec<Purchase> = vec![original.clone()];
-    all.extend(purchases_redeeming_bulk_coupon(db, &coupon_id).await?);
+    all.extend(purchases_redeeming_bulk_coupon_in(tx, &coupon_id).await?);
     let mut discord_types = Vec::new();
     for name in ["workshop_discord_role", "cohort_discord_role"] {
-        if let Some(t) = get_entitlement_type(db, name).await? {
+        if let Some(t) = get_entitlement_type_in(tx, name).await? {
             discord_types.push(t.id);
         }
     }
@@ -71,22 +90,22 @@ pub async fn refund_bulk_purchase_entitlements(db: &Db, original_purchase_id: &s
         coupon_revoked: false,
     };
     for purchase in &all {
-        outcome.entitlements_deleted += refund_purchase(db, &purchase.id).await?;
+        outcome.entitlements_deleted += refund_purchase_in(tx, &purchase.id).await?;
         outcome.total_purchases_refunded += 1;
         let Some(user_id) = &purchase.user_id else { continue };
         if let Some(org) = &original.organization_id {
             outcome.entitlements_deleted +=
-                soft_delete_user_entitlements_in_organization(db, user_id, org, &discord_types).await?;
-            if Some(user_id) != original.user_id.as_ref() && remove_member_unless_owner(db, org, user_id).await? {
+                soft_delete_user_entitlements_in_organization_in(tx, user_id, org, &discord_types).await?;
+            if Some(user_id) != original.user_id.as_ref() && remove_member_unless_owner_in(tx, org, user_id).await? {
                 outcome.memberships_removed += 1;
             }
         }
         outcome.affected_users.push(AffectedUser {
             user_id: user_id.clone(),
             purchase_id: purchase.id.clone(),
-            email: get_user(db, user_id).await?.map(|u| u.email),
+            email: get_user_in(tx, user_id).await?.map(|u| u.email),
         });
     }
-    outcome.coupon_revoked = revoke_coupon(db, &coupon_id).await?;
+    outcome.coupon_revoked = revoke_coupon_in(tx, &coupon_id).await?;
     Ok(outcome)
 }

@@ -8,8 +8,8 @@ use super::{
 use crate::platform::commerce::product_types::ProductType;
 use crate::platform::content::{ContentResource, ResourceTree};
 use crate::platform::{Error, Result, json_str, now};
-use crate::store::Db;
 use crate::store::schema::entitlements as e;
+use crate::store::{Db, DbTx};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde_json::json;
@@ -36,10 +36,26 @@ async fn ensure_many(
     type_id: &str,
     wanted: Vec<(NewEntitlement, Same<'_>)>,
 ) -> Result<Vec<(Entitlement, bool)>> {
+    crate::with_conn!(db, write, |c| ensure_many_in(
+        &mut DbTx::from(c),
+        user_id,
+        type_id,
+        wanted
+    )
+    .await)
+}
+
+/// [`ensure_many`] on a given connection: its own transaction, or a savepoint inside a transactional step's.
+async fn ensure_many_in(
+    tx: &mut DbTx<'_>,
+    user_id: &str,
+    type_id: &str,
+    wanted: Vec<(NewEntitlement, Same<'_>)>,
+) -> Result<Vec<(Entitlement, bool)>> {
     let t = now();
     let (user_id, type_id) = (user_id.to_string(), type_id.to_string());
     let wanted = &wanted;
-    let inserted: Vec<(Entitlement, bool)> = crate::with_conn!(db, write, |c| {
+    let inserted: Vec<(Entitlement, bool)> = crate::with_tx!(tx, |c| {
         c.transaction::<_, Error, _>(async |tx| {
             let existing: Vec<Entitlement> = e::table
                 .filter(e::user_id.eq(&user_id))
@@ -95,6 +111,22 @@ pub async fn create_resource_entitlements(
     tree: &ResourceTree,
     grant: &Grant,
 ) -> Result<Vec<GrantedEntitlement>> {
+    crate::with_conn!(db, write, |c| create_resource_entitlements_in(
+        &mut DbTx::from(c),
+        product_type,
+        tree,
+        grant
+    )
+    .await)
+}
+
+/// [`create_resource_entitlements`] on a given connection (the post-purchase workflow's transactional step).
+pub async fn create_resource_entitlements_in(
+    tx: &mut DbTx<'_>,
+    product_type: ProductType,
+    tree: &ResourceTree,
+    grant: &Grant,
+) -> Result<Vec<GrantedEntitlement>> {
     let resources = resources_to_grant(product_type, tree);
     let matchers: Vec<Box<Matcher<'static>>> = resources
         .iter()
@@ -121,7 +153,7 @@ pub async fn create_resource_entitlements(
             (new, &**m as Same<'_>)
         })
         .collect();
-    let done = ensure_many(db, &grant.user_id, &grant.content_access_type_id, wanted).await?;
+    let done = ensure_many_in(tx, &grant.user_id, &grant.content_access_type_id, wanted).await?;
     Ok(resources
         .iter()
         .zip(done)
@@ -145,6 +177,24 @@ pub async fn ensure_discord_role_entitlement(
     resource_id: &str,
     discord_role_id: &str,
 ) -> Result<(Entitlement, bool)> {
+    crate::with_conn!(db, write, |c| ensure_discord_role_entitlement_in(
+        &mut DbTx::from(c),
+        grant,
+        discord_type_id,
+        resource_id,
+        discord_role_id
+    )
+    .await)
+}
+
+/// [`ensure_discord_role_entitlement`] on a given connection (the post-purchase workflow's transactional step).
+pub async fn ensure_discord_role_entitlement_in(
+    tx: &mut DbTx<'_>,
+    grant: &Grant,
+    discord_type_id: &str,
+    resource_id: &str,
+    discord_role_id: &str,
+) -> Result<(Entitlement, bool)> {
     let new = NewEntitlement {
         id: format!("{resource_id}-discord-{}", uuid::Uuid::now_v7()),
         entitlement_type_id: discord_type_id.into(),
@@ -156,10 +206,9 @@ pub async fn ensure_discord_role_entitlement(
         metadata: json!({"discordRoleId": discord_role_id}),
         expires_at: None,
     };
-    ensure_live_entitlement(db, &new, |x| {
-        json_str(&x.metadata, "discordRoleId") == Some(discord_role_id)
-    })
-    .await
+    let same = |x: &Entitlement| json_str(&x.metadata, "discordRoleId") == Some(discord_role_id);
+    let mut out = ensure_many_in(tx, &new.user_id, &new.entitlement_type_id, vec![(new.clone(), &same)]).await?;
+    Ok(out.remove(0))
 }
 
 /// Gives the user a special credit from a coupon (`apply_special_credit`, source the coupon,

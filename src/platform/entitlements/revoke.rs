@@ -1,10 +1,13 @@
 //! Soft deletes of entitlements (by purchase, by coupon, by cohort resource, by organization) and queries over
 //! credits. Each only touches live rows, so repeating one changes nothing and reports 0.
 
-use super::{APPLY_SPECIAL_CREDIT, COLUMNS, Entitlement, SourceType, entitlements_of_user, require_entitlement_type};
+use super::{
+    APPLY_SPECIAL_CREDIT, COLUMNS, Entitlement, SourceType, entitlements_of_user, entitlements_of_user_in,
+    require_entitlement_type, require_entitlement_type_in,
+};
 use crate::platform::{Result, json_str, now};
-use crate::store::Db;
 use crate::store::schema::entitlements as e;
+use crate::store::{Db, DbTx};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
@@ -23,8 +26,15 @@ async fn soft_delete_ids(db: &Db, ids: &[String]) -> Result<usize> {
     if ids.is_empty() {
         return Ok(0);
     }
+    crate::with_conn!(db, write, |c| soft_delete_ids_in(&mut DbTx::from(c), ids).await)
+}
+
+async fn soft_delete_ids_in(tx: &mut DbTx<'_>, ids: &[String]) -> Result<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
     let t = now();
-    Ok(crate::with_conn!(db, write, |c| {
+    Ok(crate::with_tx!(tx, |c| {
         diesel::update(e::table.filter(e::id.eq_any(ids)).filter(e::deleted_at.is_null()))
             .set((e::deleted_at.eq(t), e::updated_at.eq(t)))
             .execute(c)
@@ -39,8 +49,17 @@ pub async fn soft_delete_entitlement(db: &Db, id: &str) -> Result<bool> {
 
 /// Soft-deletes every live entitlement a purchase granted (any type, any user). Returns how many.
 pub async fn soft_delete_purchase_entitlements(db: &Db, purchase_id: &str) -> Result<usize> {
+    crate::with_conn!(db, write, |c| soft_delete_purchase_entitlements_in(
+        &mut DbTx::from(c),
+        purchase_id
+    )
+    .await)
+}
+
+/// [`soft_delete_purchase_entitlements`] on a given connection (a transactional step's).
+pub async fn soft_delete_purchase_entitlements_in(tx: &mut DbTx<'_>, purchase_id: &str) -> Result<usize> {
     let t = now();
-    Ok(crate::with_conn!(db, write, |c| {
+    Ok(crate::with_tx!(tx, |c| {
         diesel::update(
             e::table
                 .filter(e::source_type.eq(SourceType::Purchase.as_str()))
@@ -124,8 +143,24 @@ pub async fn soft_delete_user_entitlements_in_organization(
     organization_id: &str,
     type_ids: &[String],
 ) -> Result<usize> {
+    crate::with_conn!(db, write, |c| soft_delete_user_entitlements_in_organization_in(
+        &mut DbTx::from(c),
+        user_id,
+        organization_id,
+        type_ids
+    )
+    .await)
+}
+
+/// [`soft_delete_user_entitlements_in_organization`] on a given connection (a transactional step's).
+pub async fn soft_delete_user_entitlements_in_organization_in(
+    tx: &mut DbTx<'_>,
+    user_id: &str,
+    organization_id: &str,
+    type_ids: &[String],
+) -> Result<usize> {
     let t = now();
-    Ok(crate::with_conn!(db, write, |c| {
+    Ok(crate::with_tx!(tx, |c| {
         diesel::update(
             e::table
                 .filter(e::user_id.eq(user_id))
@@ -147,11 +182,17 @@ pub async fn credit_entitlements_for_product(
     include_deleted: bool,
 ) -> Result<Vec<Entitlement>> {
     let ty = require_entitlement_type(db, APPLY_SPECIAL_CREDIT).await?;
-    Ok(entitlements_of_user(db, user_id, &[ty.id], include_deleted)
-        .await?
-        .into_iter()
+    Ok(credits_for_product(
+        entitlements_of_user(db, user_id, &[ty.id], include_deleted).await?,
+        product_id,
+    ))
+}
+
+/// The special credits among a user's entitlements that were granted for a product.
+fn credits_for_product(all: Vec<Entitlement>, product_id: &str) -> Vec<Entitlement> {
+    all.into_iter()
         .filter(|x| x.source_type == "COUPON" && json_str(&x.metadata, "eligibilityProductId") == Some(product_id))
-        .collect())
+        .collect()
 }
 
 /// Revokes the special credits buying `product_id` gave the user: unused ones are soft-deleted, used ones are
@@ -161,10 +202,25 @@ pub async fn revoke_credit_entitlements_for_product(
     user_id: &str,
     product_id: &str,
 ) -> Result<CreditRevocation> {
-    let all = credit_entitlements_for_product(db, user_id, product_id, true).await?;
+    crate::with_conn!(db, write, |c| revoke_credit_entitlements_for_product_in(
+        &mut DbTx::from(c),
+        user_id,
+        product_id
+    )
+    .await)
+}
+
+/// [`revoke_credit_entitlements_for_product`] on a given connection (a transactional step's).
+pub async fn revoke_credit_entitlements_for_product_in(
+    tx: &mut DbTx<'_>,
+    user_id: &str,
+    product_id: &str,
+) -> Result<CreditRevocation> {
+    let ty = require_entitlement_type_in(tx, APPLY_SPECIAL_CREDIT).await?;
+    let all = credits_for_product(entitlements_of_user_in(tx, user_id, &[ty.id], true).await?, product_id);
     let (unused, used): (Vec<_>, Vec<_>) = all.into_iter().partition(|x| x.deleted_at.is_none());
     let revoked_ids: Vec<String> = unused.into_iter().map(|x| x.id).collect();
-    soft_delete_ids(db, &revoked_ids).await?;
+    soft_delete_ids_in(tx, &revoked_ids).await?;
     Ok(CreditRevocation {
         revoked_ids,
         used_ids: used.into_iter().map(|x| x.id).collect(),

@@ -249,6 +249,93 @@ async fn team_impl(b: Backend) {
     );
 }
 
+both!(
+    a_team_refund_that_fails_half_way_leaves_nothing_behind,
+    team_atomic_impl
+);
+/// "refund bulk purchase entitlements" is a transactional step: when its last write (the bulk coupon) is refused,
+/// the seats it had already refunded, the entitlements it had soft-deleted and the membership it had removed roll
+/// back with it, on every attempt; once the write is allowed, a new delivery refunds everything. (With the writes
+/// committed one by one, as before transactional steps, the failed run left every seat `Refunded`.)
+async fn team_atomic_impl(b: Backend) {
+    let bed = Bed::new(b).await;
+    let refuse = match b {
+        Backend::Sqlite => vec![
+            "CREATE TRIGGER refuse_coupon_revoke BEFORE UPDATE OF status ON coupons \
+             BEGIN SELECT RAISE(ABORT, 'coupon revocation refused by the test'); END"
+                .to_string(),
+        ],
+        Backend::Postgres => vec![
+            "CREATE FUNCTION refuse_coupon_revoke() RETURNS trigger AS $f$ BEGIN \
+             RAISE EXCEPTION 'coupon revocation refused by the test'; END $f$ LANGUAGE plpgsql"
+                .to_string(),
+            "CREATE TRIGGER refuse_coupon_revoke BEFORE UPDATE OF status ON coupons \
+             FOR EACH ROW EXECUTE FUNCTION refuse_coupon_revoke()"
+                .to_string(),
+        ],
+    };
+    for sql in &refuse {
+        bed.db.exec(sql, &[]).await;
+    }
+    let before: Vec<(String, Vec<String>)> = {
+        let mut v = Vec::new();
+        for p in [ids::PURCHASE_CAROL_TEAM, ids::PURCHASE_DAVE_SEAT] {
+            v.push((bed.status(p).await, bed.live_of_purchase(p).await));
+        }
+        v
+    };
+    let dave_memberships = bed.memberships(ids::DAVE).await;
+    assert!(dave_memberships.iter().any(|m| m.starts_with(ids::TEAM_ORG)));
+
+    let d = bed.start();
+    let run = run_of(&d.api, refund_event("ch_carol_team"), REFUND).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    let step = run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "refund bulk purchase entitlements")
+        .unwrap_or_else(|| panic!("{run}"));
+    assert!(
+        step.to_string().contains("coupon revocation refused by the test"),
+        "the step failed on the refused write: {step}"
+    );
+    for (p, (status, live)) in [ids::PURCHASE_CAROL_TEAM, ids::PURCHASE_DAVE_SEAT].iter().zip(&before) {
+        assert_eq!(&bed.status(p).await, status, "{p}: its status rolled back");
+        assert_eq!(
+            &bed.live_of_purchase(p).await,
+            live,
+            "{p}: its entitlements rolled back"
+        );
+    }
+    assert_eq!(
+        bed.memberships(ids::DAVE).await,
+        dave_memberships,
+        "the seat holder's membership rolled back"
+    );
+
+    // The write is allowed again: a new delivery of the refund does the whole job.
+    let allow = match b {
+        Backend::Sqlite => "DROP TRIGGER refuse_coupon_revoke",
+        Backend::Postgres => "DROP TRIGGER refuse_coupon_revoke ON coupons",
+    };
+    bed.db.exec(allow, &[]).await;
+    let run = run_of(
+        &d.api,
+        json!({"name": "stripe/refund-processed", "id": "refund-again",
+               "data": {"stripeChargeId": "ch_carol_team"}}),
+        REFUND,
+    )
+    .await;
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["output"]["totalPurchasesRefunded"], 2, "{run}");
+    assert_eq!(run["output"]["couponRevoked"], true, "{run}");
+    for p in [ids::PURCHASE_CAROL_TEAM, ids::PURCHASE_DAVE_SEAT] {
+        assert_eq!(bed.status(p).await, "Refunded");
+        assert!(bed.live_of_purchase(p).await.is_empty());
+    }
+}
+
 both!(refund_outcomes_without_a_purchase, not_found_impl);
 async fn not_found_impl(b: Backend) {
     let bed = Bed::new(b).await;

@@ -11,8 +11,10 @@ use crate::platform::commerce::products::ProductWithResources;
 use crate::platform::content::ResourceTree;
 use crate::platform::entitlements::{self, Grant};
 use crate::platform::users::User;
+use crate::store::tx_step;
 use ingot_actors::{FnError, RunCtx, SendEvent};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// Grants one resource (`c`, loaded as `tree`) to the buyer; `is_full_price_coupon_redemption`: a seat of a team
 /// purchase (the team-redeemer welcome email).
@@ -91,26 +93,36 @@ pub(super) async fn grant_resource(
         organization_membership_id: Some(membership.organization_membership_id.clone()),
         content_access_type_id: content_type.id.clone(),
     };
+    // The two grants are transactional steps (`store::tx_step`): the entitlements and the step's memo commit in
+    // one transaction, so a grant never lands without its memo (nor runs again once it landed).
     if let (Some(discord_type), Some(role)) = (&discord_type, &discord_role_id) {
-        let _: Value = ctx
-            .step
-            .run(&format!("add {prefix} discord entitlement for {rid}"), || async {
-                let (e, created) =
-                    entitlements::ensure_discord_role_entitlement(db, &grant, &discord_type.id, rid, role)
-                        .await
-                        .map_err(db_err)?;
+        let (grant, type_id, rid, role) = (grant.clone(), discord_type.id.clone(), rid.clone(), role.clone());
+        let name = format!("add {prefix} discord entitlement for {rid}");
+        let _: Value = tx_step::run(&ctx.step, &name, move |tx| {
+            let (grant, type_id, rid, role) = (grant.clone(), type_id.clone(), rid.clone(), role.clone());
+            Box::pin(async move {
+                let (e, created) = entitlements::ensure_discord_role_entitlement_in(tx, &grant, &type_id, &rid, &role)
+                    .await
+                    .map_err(db_err)?;
                 Ok(json!({"entitlementId": e.id, "discordRoleId": role, "created": created}))
             })
-            .await?;
-    }
-    let _: Vec<entitlements::GrantedEntitlement> = ctx
-        .step
-        .run(&format!("add user to {prefix} via entitlement for {rid}"), || async {
-            entitlements::create_resource_entitlements(db, c.product_type, tree, &grant)
-                .await
-                .map_err(db_err)
         })
         .await?;
+    }
+    let (product_type, shared_tree) = (c.product_type, Arc::new(tree.clone()));
+    let _: Vec<entitlements::GrantedEntitlement> = tx_step::run(
+        &ctx.step,
+        &format!("add user to {prefix} via entitlement for {rid}"),
+        move |tx| {
+            let (tree, grant) = (shared_tree.clone(), grant.clone());
+            Box::pin(async move {
+                entitlements::create_resource_entitlements_in(tx, product_type, &tree, &grant)
+                    .await
+                    .map_err(db_err)
+            })
+        },
+    )
+    .await?;
     let template = match (c.product_type, is_full_price_coupon_redemption) {
         (ProductType::Cohort, false) => Template::WelcomeCohortIndividual,
         (ProductType::Cohort, true) => Template::WelcomeCohortTeamRedeemer,
