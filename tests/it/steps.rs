@@ -233,6 +233,67 @@ async fn send_event_impl(backend: Backend) {
     d.stop().await;
 }
 
+both!(send_event_refuses_what_the_intake_refuses, send_event_rules_impl);
+/// `send_event` passes the same rule set as the HTTP intake (`actors/src/event/rules.rs`): a batch holding one
+/// event the rules refuse fails the step for good (no retry), names the field, and stores none of its events —
+/// not even the valid one beside it.
+async fn send_event_rules_impl(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let a = attempts.clone();
+    let emitter = FunctionDef::new("emitter", "Emitter", move |ctx| {
+        let a = a.clone();
+        async move {
+            a.fetch_add(1, Ordering::SeqCst);
+            let mut bad = SendEvent::new("test/bad-child", json!({}));
+            match ctx.event["data"]["case"].as_str().unwrap_or_default() {
+                "user" => bad.user = json!("not an object"),
+                "ts" => bad.ts = Some(0),
+                "nul-name" => bad.name = "test/bad\u{0}child".into(),
+                "nul-id" => bad.id = Some("id\u{0}".into()),
+                "reserved" => bad.name = "Inngest/fake".into(),
+                other => panic!("unknown case {other}"),
+            }
+            let sent = ctx
+                .step
+                .send_event("emit", vec![SendEvent::new("test/ok-child", json!({})), bad])
+                .await?;
+            Ok(json!({ "ids": sent }))
+        }
+    })
+    .trigger(Trigger::event("test/emit"))
+    .retries(2);
+    let d = InProc::start(&db.url, vec![emitter], &[]).await;
+    for (case, field) in [
+        ("user", "\"user\" must be an object"),
+        ("ts", "\"ts\" must be milliseconds"),
+        ("nul-name", "\"name\" must not contain the NUL character"),
+        ("nul-id", "\"id\" must not contain the NUL character"),
+        ("reserved", "are reserved"),
+    ] {
+        attempts.store(0, Ordering::SeqCst);
+        let ids = d.api.send(json!({"name": "test/emit", "data": {"case": case}})).await;
+        d.api.drain().await;
+        let run = &d.api.runs_of(&ids[0]).await[0];
+        let run = d.api.run(run["id"].as_str().unwrap()).await;
+        assert_eq!(run["status"], "failed", "{case}: {run}");
+        let message = run["steps"][0]["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(field), "{case}: the error names the field: {run}");
+        assert_eq!(
+            attempts.load(Ordering::SeqCst),
+            1,
+            "{case}: failed for good, not retried"
+        );
+        for name in ["test/ok-child", "test/bad-child"] {
+            let stored = db
+                .count("SELECT COUNT(*) AS n FROM events WHERE name = $1", &[name])
+                .await;
+            assert_eq!(stored, 0, "{case}: no event of the refused batch is stored ({name})");
+        }
+    }
+    d.stop().await;
+}
+
 fn adder() -> FunctionDef {
     FunctionDef::new("adder", "Adder", |ctx| async move {
         let (a, b) = (ctx.event["data"]["a"].as_i64(), ctx.event["data"]["b"].as_i64());
