@@ -149,6 +149,30 @@ pub fn postgres_cpu_seconds() -> f64 {
         .sum()
 }
 
+/// The statements the daemon's pooled connections have sent so far (`ingot_db_queries` on its `/metrics`;
+/// `BEGIN`, `COMMIT`, savepoints and the pools' recycle checks count), read with the bench's admin token.
+pub async fn statements(http: &reqwest::Client, base: &str) -> anyhow::Result<u64> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(super::inproc::TOKEN.as_str())
+        .send()
+        .await
+        .context("GET /metrics")?
+        .error_for_status()
+        .context("GET /metrics")?
+        .text()
+        .await?;
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (name, value) = l.split_once(' ')?;
+            let name = name.strip_suffix("_total").unwrap_or(name);
+            (name == crate::metrics::names::DB_QUERIES).then(|| value.trim().parse::<f64>().ok())?
+        })
+        .map(|v| v as u64)
+        .context("no ingot_db_queries on /metrics")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,13 +52,17 @@ async fn user_created_impl(b: Backend) {
         .collect();
     assert_eq!(rows.len(), 2, "a batched and a steady row: {stdout}");
     let (batched, steady) = (&rows[0], &rows[1]);
-    // Batched: backend runs runs/s p50 p99 max daemon_cpu postgres_cpu transactions verdict…
+    // Batched: backend runs runs/s p50 p99 max daemon_cpu postgres_cpu statements transactions verdict…
     assert_eq!(batched[1], "30", "{batched:?}");
-    // Steady: backend rate runs p50 p99 max answer_p99 lag_p99 runs/s daemon_cpu postgres_cpu transactions verdict…
+    // Steady: backend rate runs p50 p99 max answer_p99 lag_p99 runs/s daemon_cpu postgres_cpu statements
+    // transactions verdict…
     assert_eq!((steady[1], steady[2]), ("20", "20"), "{steady:?}");
-    for (row, cpu, pg, tx) in [(batched, 6, 7, 8), (steady, 9, 10, 11)] {
+    for (row, cpu, pg, stmts, tx) in [(batched, 6, 7, 8, 9), (steady, 9, 10, 11, 12)] {
         let daemon_cpu: f64 = row[cpu].parse().unwrap();
         assert!(daemon_cpu > 0.0, "the daemon used CPU: {row:?}");
+        let statements: f64 = row[stmts].parse().unwrap();
+        // Five steps recorded and a run claimed and finished: never fewer statements than runs.
+        assert!(statements >= 1.0, "statements per run: {row:?}");
         match b {
             Backend::Sqlite => assert_eq!((row[pg], row[tx]), ("n/a", "n/a"), "{row:?}"),
             Backend::Postgres => {

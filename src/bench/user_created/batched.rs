@@ -29,6 +29,7 @@ pub fn measure(rt: &Runtime, fresh: &FreshDb, args: &BenchArgs) -> anyhow::Resul
     rt.block_on(daemon.ready(&http))?;
     let cpu0 = serving::cpu_seconds(daemon.pid())?;
     let pg0 = serving::postgres_cpu_seconds();
+    let q0 = rt.block_on(serving::statements(&http, &daemon.base))?;
     rt.block_on(async {
         client::send(&daemon.base, super::event, n, args.sending())
             .await
@@ -37,6 +38,7 @@ pub fn measure(rt: &Runtime, fresh: &FreshDb, args: &BenchArgs) -> anyhow::Resul
     })?;
     let daemon_cpu_s = serving::cpu_seconds(daemon.pid())? - cpu0;
     let postgres_cpu_s = serving::postgres_cpu_seconds() - pg0;
+    let statements = rt.block_on(serving::statements(&http, &daemon.base))? - q0;
     daemon.stop()?;
     let t1 = rt.block_on(super::transactions(fresh))?;
     let runs = rt.block_on(async {
@@ -51,6 +53,7 @@ pub fn measure(rt: &Runtime, fresh: &FreshDb, args: &BenchArgs) -> anyhow::Resul
             daemon_cpu_s,
             postgres_cpu_s,
             transactions: t0.zip(t1).map(|(a, b)| b - a),
+            statements,
         },
     })
 }
@@ -66,8 +69,17 @@ pub fn print(args: &BenchArgs, rows: &[(Kind, Row)]) {
         user_created::ID
     );
     println!(
-        "{:<9} {:>7} {:>8} {:>7} {:>7} {:>7} {:>14} {:>16} {:>13}  targets",
-        "backend", "runs", "runs/s", "p50_ms", "p99_ms", "max_ms", "daemon_cpu_ms", "postgres_cpu_ms", "transactions"
+        "{:<9} {:>7} {:>8} {:>7} {:>7} {:>7} {:>14} {:>16} {:>11} {:>13}  targets",
+        "backend",
+        "runs",
+        "runs/s",
+        "p50_ms",
+        "p99_ms",
+        "max_ms",
+        "daemon_cpu_ms",
+        "postgres_cpu_ms",
+        "statements",
+        "transactions"
     );
     for (kind, r) in rows {
         let tx = r.costs.transactions_per_run(r.events);
@@ -77,7 +89,7 @@ pub fn print(args: &BenchArgs, rows: &[(Kind, Row)]) {
             None => "-",
         };
         println!(
-            "{:<9} {:>7} {:>8.0} {:>7} {:>7} {:>7} {:>14.2} {:>16} {:>13}  {verdict}",
+            "{:<9} {:>7} {:>8.0} {:>7} {:>7} {:>7} {:>14.2} {:>16} {:>11.1} {:>13}  {verdict}",
             kind.to_string(),
             r.events,
             r.runs.runs_per_s,
@@ -86,11 +98,13 @@ pub fn print(args: &BenchArgs, rows: &[(Kind, Row)]) {
             r.runs.latency.max,
             r.costs.daemon_ms_per_run(r.events),
             or_na(r.costs.postgres_ms_per_run(*kind, r.events), 16, 2),
+            r.costs.statements_per_run(r.events),
             or_na(tx, 13, 2),
         );
     }
     println!(
-        "per run: daemon and PostgreSQL-server CPU ms, database transactions (PostgreSQL xact_commit + xact_rollback \
+        "per run: daemon and PostgreSQL-server CPU ms, SQL statements the daemon sent (BEGIN, COMMIT and savepoints \
+         included), database transactions (PostgreSQL xact_commit + xact_rollback \
          of the bench's database, daemon start to stop). Target (PostgreSQL): <= {TARGET_TRANSACTIONS_PER_RUN:.0} \
          transactions per run; the throughput targets are relative to the non-durable floor of ../shared/peers \
          (graphile-worker, one job), measured there"

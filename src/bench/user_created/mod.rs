@@ -128,6 +128,8 @@ pub struct Costs {
     pub daemon_cpu_s: f64,
     pub postgres_cpu_s: f64,
     pub transactions: Option<i64>,
+    /// SQL statements the daemon sent ([`super::serving::statements`]).
+    pub statements: u64,
 }
 
 impl Costs {
@@ -137,6 +139,10 @@ impl Costs {
 
     pub fn postgres_ms_per_run(&self, kind: Kind, n: usize) -> Option<f64> {
         (kind == Kind::Postgres).then(|| self.postgres_cpu_s * 1000.0 / n as f64)
+    }
+
+    pub fn statements_per_run(&self, n: usize) -> f64 {
+        self.statements as f64 / n as f64
     }
 
     pub fn transactions_per_run(&self, n: usize) -> Option<f64> {

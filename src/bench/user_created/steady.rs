@@ -95,9 +95,11 @@ pub fn measure(rt: &Runtime, fresh: &FreshDb, args: &BenchArgs) -> anyhow::Resul
     rt.block_on(super::prepare(fresh, n))?;
     let t_before = rt.block_on(super::transactions(fresh))?;
     let mut daemon = Serving::start(fresh, "bench-user-created-steady", &[])?;
-    rt.block_on(daemon.ready(&reqwest::Client::new()))?;
+    let http = reqwest::Client::new();
+    rt.block_on(daemon.ready(&http))?;
     let cpu0 = serving::cpu_seconds(daemon.pid())?;
     let pg0 = serving::postgres_cpu_seconds();
+    let q0 = rt.block_on(serving::statements(&http, &daemon.base))?;
     let url = Arc::new(format!("{}/e/{}", daemon.base, inproc::EVENT_KEY));
     let sent: Vec<(i64, i64)> = rt.block_on(async {
         let next = Arc::new(AtomicUsize::new(0));
@@ -116,6 +118,7 @@ pub fn measure(rt: &Runtime, fresh: &FreshDb, args: &BenchArgs) -> anyhow::Resul
     })?;
     let daemon_cpu_s = serving::cpu_seconds(daemon.pid())? - cpu0;
     let postgres_cpu_s = serving::postgres_cpu_seconds() - pg0;
+    let statements = rt.block_on(serving::statements(&http, &daemon.base))? - q0;
     daemon.stop()?;
     let t_after = rt.block_on(super::transactions(fresh))?;
     let runs = rt.block_on(async {
@@ -133,6 +136,7 @@ pub fn measure(rt: &Runtime, fresh: &FreshDb, args: &BenchArgs) -> anyhow::Resul
             daemon_cpu_s,
             postgres_cpu_s,
             transactions: t_before.zip(t_after).map(|(a, b)| b - a),
+            statements,
         },
     })
 }
@@ -148,7 +152,7 @@ pub fn print(args: &BenchArgs, rows: &[(Kind, Row)]) {
         args.steady_conns
     );
     println!(
-        "{:<9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>11} {:>11} {:>12} {:>14} {:>16} {:>13}  targets",
+        "{:<9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>11} {:>11} {:>12} {:>14} {:>16} {:>11} {:>13}  targets",
         "backend",
         "rate",
         "runs",
@@ -160,11 +164,12 @@ pub fn print(args: &BenchArgs, rows: &[(Kind, Row)]) {
         "runs/s",
         "daemon_cpu_ms",
         "postgres_cpu_ms",
+        "statements",
         "transactions"
     );
     for (kind, r) in rows {
         println!(
-            "{:<9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>11.1} {:>11.1} {:>12.0} {:>14.2} {:>16} {:>13}  {}",
+            "{:<9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>11.1} {:>11.1} {:>12.0} {:>14.2} {:>16} {:>11.1} {:>13}  {}",
             kind.to_string(),
             r.rate,
             r.events,
@@ -176,6 +181,7 @@ pub fn print(args: &BenchArgs, rows: &[(Kind, Row)]) {
             r.runs.runs_per_s,
             r.costs.daemon_ms_per_run(r.events),
             or_na(r.costs.postgres_ms_per_run(*kind, r.events), 16, 2),
+            r.costs.statements_per_run(r.events),
             or_na(r.costs.transactions_per_run(r.events), 13, 2),
             r.verdict(*kind)
         );
