@@ -62,7 +62,8 @@ impl diesel::connection::Instrumentation for CountQueries {
     }
 }
 
-pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+/// A SQLite connection whose blocking calls go through [`super::sqlite_calls::Calls`].
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection, super::sqlite_calls::Calls>;
 pub type SqlitePool = Pool<SqliteConn>;
 pub type PgPool = Pool<AsyncPgConnection>;
 

@@ -20,6 +20,7 @@ pub mod run_search;
 pub mod runs;
 pub mod schema;
 pub mod sql;
+pub mod sqlite_calls;
 pub mod tx_step;
 
 pub use db::{Backend, DatabaseUrl, Db, PoolOptions};

@@ -8,8 +8,9 @@
 //! rolls back to the savepoint: the step's writes vanish and the other steps of the batch commit. Only an outage
 //! ([`Error::is_outage`]) fails the batch, as for plain writes, and every write of it then gets that error.
 //!
-//! On SQLite a batch with transactional steps goes through the connection's async interface (one blocking hop per
-//! statement) instead of one blocking closure: the work is async Diesel code written once for both backends.
+//! On SQLite a batch with transactional steps runs on one blocking thread with its statements inline there
+//! (`store::sqlite_calls::on_this_thread`): the work is async Diesel code written once for both backends, and it
+//! costs one thread hop per batch, as a plain batch does, instead of one per statement.
 
 use super::{Changed, Plan, RunKey, StepKey, TxDone, TxWrite, Write};
 use crate::store::db::{Backend, Db, SqliteConn};
@@ -135,7 +136,15 @@ pub(super) async fn apply(db: &Db, plan: Plan, txs: &[&TxWrite]) -> Result<Chang
     match db {
         Db::Sqlite { write, .. } => {
             let mut conn = write.get().await.map_err(Error::pool)?;
-            Ok(apply_sqlite(&mut conn, &plan, txs).await?)
+            // The whole batch on one blocking thread, its statements inline there (`sqlite_calls`).
+            let txs: Vec<TxWrite> = txs.iter().map(|t| (*t).clone()).collect();
+            crate::store::sqlite_calls::on_this_thread(async move {
+                let txs: Vec<&TxWrite> = txs.iter().collect();
+                apply_sqlite(&mut conn, &plan, &txs).await
+            })
+            .await
+            .map_err(|e| Error::Pool(format!("the writer's SQLite thread failed: {e}")))?
+            .map_err(Error::from)
         }
         Db::Postgres { pool, .. } => {
             let mut conn = pool.get().await.map_err(Error::pool)?;

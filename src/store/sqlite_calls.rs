@@ -1,0 +1,138 @@
+//! How the SQLite connections run their blocking calls ([`Calls`], the `SpawnBlocking` of
+//! [`SqliteConn`](super::db::SqliteConn)): each call on tokio's blocking pool, as diesel-async's own does — one
+//! thread hop per statement — except inside [`on_this_thread`], where a piece of async Diesel code that sends many
+//! statements (a group-commit batch with transactional steps) runs on one blocking thread and each of its calls
+//! runs right there. One hop for the batch instead of one per statement: on the one SQLite writer connection those
+//! hops were the batch's cost, and every other write waited behind them.
+
+use diesel_async::sync_connection_wrapper::SpawnBlocking;
+use futures_util::future::BoxFuture;
+use std::cell::Cell;
+use std::error::Error as StdError;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+thread_local! {
+    /// Set on a blocking thread while [`on_this_thread`] drives its future: calls run inline.
+    static INLINE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The connections' spawner: tokio's blocking pool, or the calling thread inside [`on_this_thread`].
+pub struct Calls {
+    handle: tokio::runtime::Handle,
+}
+
+impl SpawnBlocking for Calls {
+    fn spawn_blocking<'a, R>(
+        &mut self,
+        task: impl FnOnce() -> R + Send + 'static,
+    ) -> BoxFuture<'a, Result<R, Box<dyn StdError + Send + Sync + 'static>>>
+    where
+        R: Send + 'static,
+    {
+        if INLINE.with(Cell::get) {
+            return Box::pin(std::future::ready(Ok(task())));
+        }
+        let handle = self.handle.clone();
+        let future = handle.spawn_blocking(task);
+        Box::pin(Finished { handle, future })
+    }
+
+    fn get_runtime() -> Self {
+        // Connections are opened by the pools, on the runtime that uses them.
+        Calls {
+            handle: tokio::runtime::Handle::current(),
+        }
+    }
+}
+
+/// A blocking call that is awaited to its end even when its caller is dropped, as diesel-async's own spawner does:
+/// the connection must not be handed back to its pool while a statement still runs on it.
+struct Finished<R> {
+    handle: tokio::runtime::Handle,
+    future: tokio::task::JoinHandle<R>,
+}
+
+impl<R> std::future::Future for Finished<R> {
+    type Output = Result<R, Box<dyn StdError + Send + Sync + 'static>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.get_mut().future)
+            .poll(cx)
+            .map_err(|e| Box::new(e) as Box<dyn StdError + Send + Sync>)
+    }
+}
+
+impl<R> Drop for Finished<R> {
+    fn drop(&mut self) {
+        if !self.future.is_finished() {
+            let future = Pin::new(&mut self.future);
+            tokio::task::block_in_place(|| {
+                let _ = self.handle.block_on(future);
+            });
+        }
+    }
+}
+
+/// Clears [`INLINE`] when the future is done or unwinds.
+struct Inline;
+
+impl Inline {
+    fn set() -> Inline {
+        INLINE.with(|f| f.set(true));
+        Inline
+    }
+}
+
+impl Drop for Inline {
+    fn drop(&mut self) {
+        INLINE.with(|f| f.set(false));
+    }
+}
+
+/// Runs `work` on one thread of tokio's blocking pool, its SQLite calls inline on that thread (see the module
+/// docs). `work` must only await SQLite calls of connections it owns (and nothing that needs another task to make
+/// progress on this thread); it may use tokio's timers and I/O, which the runtime drives.
+pub async fn on_this_thread<T, F>(work: F) -> Result<T, tokio::task::JoinError>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let _inline = Inline::set();
+        handle.block_on(work)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thread_of(calls: &mut Calls) -> BoxFuture<'static, std::thread::ThreadId> {
+        let f = calls.spawn_blocking(|| std::thread::current().id());
+        Box::pin(async move { f.await.unwrap() })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn calls_hop_to_the_blocking_pool_except_on_this_thread() {
+        let mut calls = Calls::get_runtime();
+        let here = std::thread::current().id();
+        assert_ne!(thread_of(&mut calls).await, here, "a call leaves the async thread");
+        let (outer, inner) = on_this_thread(async move {
+            let outer = std::thread::current().id();
+            (outer, thread_of(&mut calls).await)
+        })
+        .await
+        .unwrap();
+        assert_eq!(inner, outer, "inside on_this_thread the call runs where the work runs");
+        assert_ne!(outer, here);
+        // The flag does not outlive the work.
+        assert!(
+            on_this_thread(async { INLINE.with(Cell::get) }).await.unwrap(),
+            "set while the work runs"
+        );
+        assert!(!INLINE.with(Cell::get));
+    }
+}
