@@ -89,7 +89,7 @@ fn outcome(
     }
 }
 
-/// Why the first try without savepoints ([`apply_with_steps`]'s optimistic half) rolled back.
+/// Why the first try without savepoints (the optimistic half of `apply_with_steps!`) rolled back.
 enum Fail {
     /// This step's work failed (its error, or a statement of its work refused): its outcome, known without
     /// running it again.
