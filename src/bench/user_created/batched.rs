@@ -3,8 +3,7 @@
 //! (event received → run finished) from the database; CPU and transactions per run ([`super::Costs`]).
 
 use super::super::fresh::{FreshDb, Kind};
-use super::super::measure::{self, RunFigures};
-use super::super::serving::{self, Serving};
+use super::super::measure::RunFigures;
 use super::super::{BenchArgs, client};
 use super::{Costs, or_na};
 use crate::functions::people::user_created;
@@ -22,40 +21,12 @@ pub struct Row {
 
 pub fn measure(rt: &Runtime, fresh: &FreshDb, args: &BenchArgs) -> anyhow::Result<Row> {
     let n = args.uc_events;
-    rt.block_on(super::prepare(fresh, n))?;
-    let t0 = rt.block_on(super::transactions(fresh))?;
-    let mut daemon = Serving::start(fresh, "bench-user-created", &[])?;
-    let http = reqwest::Client::new();
-    rt.block_on(daemon.ready(&http))?;
-    let cpu0 = serving::cpu_seconds(daemon.pid())?;
-    let pg0 = serving::postgres_cpu_seconds();
-    let q0 = rt.block_on(serving::statements(&http, &daemon.base))?;
-    rt.block_on(async {
-        client::send(&daemon.base, super::event, n, args.sending())
+    let (_, runs, costs) = super::measured(rt, fresh, "bench-user-created", n, async |base| {
+        client::send(base, super::event, n, args.sending())
             .await
-            .context("sending events")?;
-        client::drain(&daemon.base, false).await.context("waiting for the runs")
+            .context("sending events")
     })?;
-    let daemon_cpu_s = serving::cpu_seconds(daemon.pid())? - cpu0;
-    let postgres_cpu_s = serving::postgres_cpu_seconds() - pg0;
-    let statements = rt.block_on(serving::statements(&http, &daemon.base))? - q0;
-    daemon.stop()?;
-    let t1 = rt.block_on(super::transactions(fresh))?;
-    let runs = rt.block_on(async {
-        let db = super::super::open(fresh).await?;
-        measure::runs(&db, user_created::ID, n).await
-    })?;
-    rt.block_on(super::verify(fresh, n))?;
-    Ok(Row {
-        events: n,
-        runs,
-        costs: Costs {
-            daemon_cpu_s,
-            postgres_cpu_s,
-            transactions: t0.zip(t1).map(|(a, b)| b - a),
-            statements,
-        },
-    })
+    Ok(Row { events: n, runs, costs })
 }
 
 pub fn print(args: &BenchArgs, rows: &[(Kind, Row)]) {

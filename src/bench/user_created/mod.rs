@@ -122,6 +122,51 @@ pub async fn verify(fresh: &FreshDb, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One measured stretch, as both scenarios take it: `n` users prepared, `ingot serve` started as `node_id` and
+/// ready, `load` run against its base URL, the runs drained, then the costs of the stretch ([`Costs`]), the runs'
+/// figures from the database and the exactly-once check. Returns what `load` returned, the figures and the costs.
+pub fn measured<T>(
+    rt: &tokio::runtime::Runtime,
+    fresh: &FreshDb,
+    node_id: &str,
+    n: usize,
+    load: impl AsyncFnOnce(&str) -> anyhow::Result<T>,
+) -> anyhow::Result<(T, super::measure::RunFigures, Costs)> {
+    use super::serving::{self, Serving};
+    rt.block_on(prepare(fresh, n))?;
+    let t0 = rt.block_on(transactions(fresh))?;
+    let mut daemon = Serving::start(fresh, node_id, &[])?;
+    let http = reqwest::Client::new();
+    rt.block_on(daemon.ready(&http))?;
+    let cpu0 = serving::cpu_seconds(daemon.pid())?;
+    let pg0 = serving::postgres_cpu_seconds();
+    let q0 = rt.block_on(serving::statements(&http, &daemon.base))?;
+    let out = rt.block_on(async {
+        let out = load(&daemon.base).await?;
+        super::client::drain(&daemon.base, false)
+            .await
+            .context("waiting for the runs")?;
+        anyhow::Ok(out)
+    })?;
+    let daemon_cpu_s = serving::cpu_seconds(daemon.pid())? - cpu0;
+    let postgres_cpu_s = serving::postgres_cpu_seconds() - pg0;
+    let statements = rt.block_on(serving::statements(&http, &daemon.base))? - q0;
+    daemon.stop()?;
+    let t1 = rt.block_on(transactions(fresh))?;
+    let runs = rt.block_on(async {
+        let db = super::open(fresh).await?;
+        super::measure::runs(&db, user_created::ID, n).await
+    })?;
+    rt.block_on(verify(fresh, n))?;
+    let costs = Costs {
+        daemon_cpu_s,
+        postgres_cpu_s,
+        transactions: t0.zip(t1).map(|(a, b)| b - a),
+        statements,
+    };
+    Ok((out, runs, costs))
+}
+
 /// Where the daemon's and the server's CPU went, and the transactions, over one measured stretch.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Costs {

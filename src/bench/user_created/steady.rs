@@ -5,11 +5,9 @@
 //! `../shared/peers/ingot/steady.py`, in Rust and without Python's client overhead on the same two cores.
 
 use super::super::fresh::{FreshDb, Kind};
-use super::super::measure::{self, Percentiles, RunFigures};
-use super::super::serving::{self, Serving};
+use super::super::measure::{Percentiles, RunFigures};
 use super::super::{BenchArgs, client, inproc};
 use super::{Costs, or_na};
-use crate::functions::people::user_created;
 use anyhow::Context;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -92,52 +90,26 @@ async fn sender(
 pub fn measure(rt: &Runtime, fresh: &FreshDb, args: &BenchArgs) -> anyhow::Result<Row> {
     let rate = args.steady_rate;
     let n = (rate as f64 * args.steady_seconds.as_secs_f64()).round().max(1.0) as usize;
-    rt.block_on(super::prepare(fresh, n))?;
-    let t_before = rt.block_on(super::transactions(fresh))?;
-    let mut daemon = Serving::start(fresh, "bench-user-created-steady", &[])?;
-    let http = reqwest::Client::new();
-    rt.block_on(daemon.ready(&http))?;
-    let cpu0 = serving::cpu_seconds(daemon.pid())?;
-    let pg0 = serving::postgres_cpu_seconds();
-    let q0 = rt.block_on(serving::statements(&http, &daemon.base))?;
-    let url = Arc::new(format!("{}/e/{}", daemon.base, inproc::EVENT_KEY));
-    let sent: Vec<(i64, i64)> = rt.block_on(async {
+    let (sent, runs, costs) = super::measured(rt, fresh, "bench-user-created-steady", n, async |base| {
+        let url = Arc::new(format!("{base}/e/{}", inproc::EVENT_KEY));
         let next = Arc::new(AtomicUsize::new(0));
         let t0 = Instant::now() + Duration::from_millis(200);
         let tasks: Vec<_> = (0..args.steady_conns)
             .map(|_| tokio::spawn(sender(url.clone(), next.clone(), n, t0, rate as f64)))
             .collect();
-        let mut all = Vec::with_capacity(n);
+        let mut all: Vec<(i64, i64)> = Vec::with_capacity(n);
         for t in tasks {
             all.extend(t.await.context("a sender panicked")??);
         }
-        client::drain(&daemon.base, false)
-            .await
-            .context("waiting for the runs")?;
         anyhow::Ok(all)
     })?;
-    let daemon_cpu_s = serving::cpu_seconds(daemon.pid())? - cpu0;
-    let postgres_cpu_s = serving::postgres_cpu_seconds() - pg0;
-    let statements = rt.block_on(serving::statements(&http, &daemon.base))? - q0;
-    daemon.stop()?;
-    let t_after = rt.block_on(super::transactions(fresh))?;
-    let runs = rt.block_on(async {
-        let db = super::super::open(fresh).await?;
-        measure::runs(&db, user_created::ID, n).await
-    })?;
-    rt.block_on(super::verify(fresh, n))?;
     Ok(Row {
         rate,
         events: n,
         runs,
         lag_us: Percentiles::of(sent.iter().map(|s| s.0).collect()),
         answer_us: Percentiles::of(sent.iter().map(|s| s.1).collect()),
-        costs: Costs {
-            daemon_cpu_s,
-            postgres_cpu_s,
-            transactions: t_before.zip(t_after).map(|(a, b)| b - a),
-            statements,
-        },
+        costs,
     })
 }
 

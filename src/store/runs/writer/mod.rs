@@ -539,25 +539,11 @@ async fn apply(db: &Db, plan: Plan) -> Result<Changed> {
                 .await?)
         }
         Db::Postgres { pool, .. } => {
-            use diesel_async::RunQueryDsl;
             let mut conn = pool.get().await.map_err(Error::pool)?;
             Ok(conn
                 .transaction::<_, diesel::result::Error, _>(async |c| {
                     let mut changed = Changed::default();
-                    if let Some(s) = &plan.steps {
-                        for k in s.query(Backend::Postgres).load::<StepKey>(c).await? {
-                            changed.steps.insert((k.run_id, k.step_key, k.attempt));
-                        }
-                    }
-                    for s in [&plan.finish, &plan.requeue].into_iter().flatten() {
-                        changed.runs.extend(
-                            s.query(Backend::Postgres)
-                                .load::<RunKey>(c)
-                                .await?
-                                .into_iter()
-                                .map(|k| k.id),
-                        );
-                    }
+                    tx::plain_pg(c, &plan, &mut changed).await?;
                     Ok(changed)
                 })
                 .await?)

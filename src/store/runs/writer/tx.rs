@@ -154,7 +154,31 @@ fn first_try(
 }
 
 macro_rules! apply_with_steps {
-    ($name:ident, $optimistic:ident, $conn:ty, $db:ty, $backend:expr, $variant:ident) => {
+    ($name:ident, $optimistic:ident, $plain:ident, $conn:ty, $db:ty, $backend:expr, $variant:ident) => {
+        /// The batch's plain statements (step inserts, finishes, requeues) in the caller's transaction; the rows
+        /// they changed go into `changed`.
+        pub(super) async fn $plain(
+            c: &mut $conn,
+            plan: &Plan,
+            changed: &mut Changed,
+        ) -> std::result::Result<(), diesel::result::Error> {
+            if let Some(s) = &plan.steps {
+                for k in s.query::<$db>($backend).load::<StepKey>(c).await? {
+                    changed.steps.insert((k.run_id, k.step_key, k.attempt));
+                }
+            }
+            for s in [&plan.finish, &plan.requeue].into_iter().flatten() {
+                changed.runs.extend(
+                    s.query::<$db>($backend)
+                        .load::<RunKey>(c)
+                        .await?
+                        .into_iter()
+                        .map(|k| k.id),
+                );
+            }
+            Ok(())
+        }
+
         /// The batch in one transaction without savepoints, the steps' completed attempts in one multi-row insert:
         /// what almost every batch is (no step fails, every run is still ours). Anything else rolls the whole
         /// transaction back ([`first_try`]).
@@ -196,20 +220,7 @@ macro_rules! apply_with_steps {
                     for (t, value) in txs.iter().zip(values) {
                         changed.tx.insert(t.key(), Ok(TxDone::Written(value)));
                     }
-                    if let Some(s) = &plan.steps {
-                        for k in s.query::<$db>($backend).load::<StepKey>(c).await? {
-                            changed.steps.insert((k.run_id, k.step_key, k.attempt));
-                        }
-                    }
-                    for s in [&plan.finish, &plan.requeue].into_iter().flatten() {
-                        changed.runs.extend(
-                            s.query::<$db>($backend)
-                                .load::<RunKey>(c)
-                                .await?
-                                .into_iter()
-                                .map(|k| k.id),
-                        );
-                    }
+                    $plain(c, plan, &mut changed).await?;
                     Ok(changed)
                 })
                 .await;
@@ -245,20 +256,7 @@ macro_rules! apply_with_steps {
                         .await;
                     changed.tx.insert(t.key(), outcome(r)?);
                 }
-                if let Some(s) = &plan.steps {
-                    for k in s.query::<$db>($backend).load::<StepKey>(c).await? {
-                        changed.steps.insert((k.run_id, k.step_key, k.attempt));
-                    }
-                }
-                for s in [&plan.finish, &plan.requeue].into_iter().flatten() {
-                    changed.runs.extend(
-                        s.query::<$db>($backend)
-                            .load::<RunKey>(c)
-                            .await?
-                            .into_iter()
-                            .map(|k| k.id),
-                    );
-                }
+                $plain(c, plan, &mut changed).await?;
                 Ok(changed)
             })
             .await
@@ -269,6 +267,7 @@ macro_rules! apply_with_steps {
 apply_with_steps!(
     apply_sqlite,
     optimistic_sqlite,
+    plain_sqlite,
     SqliteConn,
     diesel::sqlite::Sqlite,
     Backend::Sqlite,
@@ -277,6 +276,7 @@ apply_with_steps!(
 apply_with_steps!(
     apply_pg,
     optimistic_pg,
+    plain_pg,
     AsyncPgConnection,
     diesel::pg::Pg,
     Backend::Postgres,
