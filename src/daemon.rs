@@ -99,6 +99,8 @@ pub async fn run(
     ));
     let state = AppState {
         db: db.clone(),
+        // Replaced by each HTTP worker's own (a committer starts on first use, on the worker's runtime).
+        intake: crate::store::events::group::Intake::new(db.clone(), metrics.intake.clone()),
         config: config.clone(),
         registry,
         supervisor: supervisor.clone(),

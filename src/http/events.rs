@@ -3,7 +3,6 @@
 use super::AppState;
 use super::error::ApiError;
 use super::intake::parse_body;
-use crate::store::events::ingest as store_events;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
@@ -48,10 +47,11 @@ pub async fn ingest(
         .map(|valid| prepare_valid(valid, Target::Triggers(&state.registry), now))
         .collect();
     let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
-    // Bounded: past the deadline the transaction is dropped before its COMMIT (rolled back, never committed
-    // later) and the producer gets 503 with Retry-After.
-    let ingested = state.db.within(store_events(&state.db, &batch, now)).await?;
-    tracing::info!(events = ids.len(), runs = ingested.runs_created, "events stored");
+    // In the worker's next intake group. Bounded: past the deadline the request withdraws, or its group's
+    // transaction is dropped before its COMMIT (rolled back, never committed later), and the producer gets 503
+    // with Retry-After.
+    let ingested = state.intake.ingest(batch, now).await?;
+    tracing::info!(events = ids.len(), "events stored");
     state.supervisor.wake(ingested.woken);
     Ok(HttpResponse::Ok().json(json!({"ids": ids, "status": 200})))
 }

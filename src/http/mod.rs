@@ -30,6 +30,8 @@ use std::time::Instant;
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
+    /// The intake's group commit, per HTTP worker like `db` ([`crate::store::events::group`]).
+    pub intake: crate::store::events::group::Intake,
     pub config: Arc<Config>,
     pub registry: Arc<Registry>,
     pub supervisor: SupervisorHandle,
@@ -90,6 +92,8 @@ pub fn serve(state: AppState, listener: std::net::TcpListener) -> std::io::Resul
             Ok(db) => worker_state.db = db,
             Err(e) => tracing::error!(error = %e, "could not open a database pool for an HTTP worker"),
         }
+        worker_state.intake =
+            crate::store::events::group::Intake::new(worker_state.db.clone(), worker_state.metrics.intake.clone());
         App::new()
             .app_data(web::Data::new(worker_state))
             .app_data(web::Data::from(gate.clone()))

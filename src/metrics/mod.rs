@@ -37,6 +37,8 @@ pub struct AppMetrics {
     pub http_requests: Family<HttpLabels, Counter>,
     /// The group-commit writer's batch sizes and commit times.
     pub writer: Arc<WriterStats>,
+    /// Requests per intake group (every HTTP worker's [`crate::store::events::group::Intake`]).
+    pub intake: Arc<crate::store::events::group::IntakeStats>,
 }
 
 impl AppMetrics {
@@ -44,6 +46,7 @@ impl AppMetrics {
         AppMetrics {
             http_requests: Family::default(),
             writer,
+            intake: Arc::default(),
         }
     }
 

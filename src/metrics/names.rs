@@ -13,6 +13,7 @@ pub const POOL_CLAIMED: &str = "ingot_pool_claimed_runs";
 pub const WAKES_DROPPED: &str = "ingot_wakes_dropped";
 pub const COMMIT_BATCH: &str = "ingot_group_commit_batch_size";
 pub const COMMIT_DURATION: &str = "ingot_group_commit_duration_seconds";
+pub const INTAKE_GROUP: &str = "ingot_intake_group_size";
 pub const SERVICE_CALLS: &str = "ingot_service_calls";
 pub const SERVICE_FAILURES: &str = "ingot_service_failures";
 pub const SERVICE_RATE_LIMITED: &str = "ingot_service_rate_limited";
@@ -49,6 +50,7 @@ pub const ALL: &[(&str, Kind)] = &[
     (WAKES_DROPPED, Kind::Counter),
     (COMMIT_BATCH, Kind::Histogram),
     (COMMIT_DURATION, Kind::Histogram),
+    (INTAKE_GROUP, Kind::Histogram),
     (SERVICE_CALLS, Kind::Counter),
     (SERVICE_FAILURES, Kind::Counter),
     (SERVICE_RATE_LIMITED, Kind::Counter),

@@ -209,6 +209,13 @@ impl Collector for Scrape {
             MetricType::Histogram,
             [(vec![], self.app.writer.commit_seconds.snapshot())],
         )?;
+        family(
+            &mut enc,
+            INTAKE_GROUP,
+            "Intake requests stored per transaction (concurrent requests share one)",
+            MetricType::Histogram,
+            [(vec![], self.app.intake.group_size.snapshot())],
+        )?;
         self.encode_services(&mut enc)?;
         self.encode_pruner(&mut enc)?;
         family(

@@ -337,12 +337,22 @@ impl Db {
     /// such a call is dropped on an HTTP worker's runtime), so the bound is SQLite's own `busy_timeout` (the
     /// deadline) on every lock wait and the pool wait; the call itself is awaited, so its answer is its outcome.
     pub async fn within<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        let until = tokio::time::Instant::now() + self.deadline();
+        self.within_until(until, work).await
+    }
+
+    /// [`Db::within`] with the deadline at `until` (a request's, when its work waited before it started).
+    pub async fn within_until<T>(
+        &self,
+        until: tokio::time::Instant,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
         match self {
             Db::Sqlite { .. } => work.await,
             Db::Postgres { deadline, .. } => {
                 let sent = Arc::new(AtomicBool::new(false));
                 let mut work = std::pin::pin!(COMMIT_SENT.scope(sent.clone(), work));
-                match tokio::time::timeout(*deadline, &mut work).await {
+                match tokio::time::timeout_at(until, &mut work).await {
                     Ok(answer) => answer,
                     Err(_) if sent.load(Ordering::Relaxed) => {
                         tracing::warn!(deadline = ?deadline, "the deadline passed during COMMIT: waiting for its outcome");

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod isolate;
 pub mod migrate;
 pub mod nodes;
 pub mod pg_tls;

@@ -22,6 +22,7 @@ mod engine;
 mod flow;
 mod heartbeat;
 mod intake;
+mod intake_groups;
 mod intake_props;
 mod integrations;
 mod lifecycle;

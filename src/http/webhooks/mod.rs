@@ -1,5 +1,5 @@
 //! Webhooks in: each provider's request is authenticated as that provider does it, mapped to our events, and
-//! stored through the same intake transaction as `POST /e/{key}` ([`crate::store::events::ingest`]). The answer is
+//! stored through the same intake transaction as `POST /e/{key}` (the worker's intake group, [`crate::store::events::group`]). The answer is
 //! 2xx only once the events are durably stored; an unauthenticated or malformed request stores nothing.
 //!
 //! Provider retries never start a second run: every event carries a dedupe `id` — the provider's event id where it
@@ -13,7 +13,7 @@ pub mod stripe;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::store::events::{ingest, ingest_once};
+use crate::store::events::ingest_once;
 use crate::store::sql::Stmt;
 use actix_web::{HttpResponse, web};
 use hmac::{KeyInit, Mac};
@@ -106,13 +106,8 @@ pub async fn store(state: &AppState, provider: &str, incoming: Vec<Incoming>) ->
     let batch = batch(state, provider, incoming, now)?;
     let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
     if !batch.is_empty() {
-        let ingested = state.db.within(ingest(&state.db, &batch, now)).await?;
-        tracing::info!(
-            provider,
-            events = ids.len(),
-            runs = ingested.runs_created,
-            "webhook stored"
-        );
+        let ingested = state.intake.ingest(batch, now).await?;
+        tracing::info!(provider, events = ids.len(), "webhook stored");
         state.supervisor.wake(ingested.woken);
     }
     Ok(HttpResponse::Ok().json(json!({"ids": ids, "status": 200})))

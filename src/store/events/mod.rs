@@ -11,6 +11,7 @@
 //! the request carries. Then the events resolve the waits they match ([`super::runs::waits`]).
 
 pub mod apply;
+pub mod group;
 pub mod plan;
 #[cfg(test)]
 mod tests;
@@ -25,10 +26,11 @@ use diesel_async::AsyncConnection;
 use ingot_actors::event::NewEvent;
 use plan::Facts;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Ingested {
     /// Functions that got new runs (to wake their pools).
     pub woken: Vec<String>,
+    /// Runs started (by the whole group, for a request stored in a group: [`group`]).
     pub runs_created: usize,
 }
 

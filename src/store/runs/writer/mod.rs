@@ -466,50 +466,17 @@ pub async fn apply_batch(db: &Db, writes: &[Write]) -> Vec<Result<Done>> {
     .await
 }
 
-/// Failure isolation, without the database: `apply` commits a slice of `writes` in one transaction. If that
-/// fails and the error is an outage ([`Error::is_outage`]) or the slice is one write, every write of the slice
-/// gets (a class-keeping copy of) that error; otherwise the slice is split in halves and each is applied on its
-/// own. One poisoned write among n costs about 2·log2(n) further transactions; writes whose slice committed get
-/// what the statements reported for them.
-pub(super) async fn isolate<'w, F, Fut>(writes: &'w [Write], mut apply: F) -> Vec<Result<Done>>
+/// Failure isolation, without the database ([`crate::store::isolate`]): writes whose slice committed get what the
+/// statements reported for them; a poisoned write gets its own error, an outage a copy for every write.
+pub(super) async fn isolate<'w, F, Fut>(writes: &'w [Write], apply: F) -> Vec<Result<Done>>
 where
     F: FnMut(&'w [Write]) -> Fut,
     Fut: std::future::Future<Output = Result<Changed>>,
 {
-    let mut results: Vec<Option<Result<Done>>> = writes.iter().map(|_| None).collect();
-    let mut todo = Vec::with_capacity(16);
-    todo.push(0..writes.len());
-    while let Some(range) = todo.pop() {
-        if range.is_empty() {
-            continue;
-        }
-        match apply(&writes[range.clone()]).await {
-            Ok(mut changed) => {
-                for i in range {
-                    results[i] = Some(changed.result(&writes[i]));
-                }
-            }
-            Err(e) if range.len() == 1 || e.is_outage() => {
-                if range.len() > 1 {
-                    tracing::warn!(error = %e, writes = range.len(), "a write batch failed; its runs will retry");
-                }
-                for i in range {
-                    results[i] = Some(Err(e.duplicate()));
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, writes = range.len(), "a write batch failed; applying it in halves");
-                let mid = range.start + range.len() / 2;
-                // The first half is applied first (popped last-in first-out).
-                todo.push(mid..range.end);
-                todo.push(range.start..mid);
-            }
-        }
-    }
-    results
-        .into_iter()
-        .map(|r| r.expect("isolate answers every write"))
-        .collect()
+    crate::store::isolate::isolate("a write batch", writes, apply, |changed: &mut Changed, w| {
+        changed.result(w)
+    })
+    .await
 }
 
 /// One transaction for the whole batch (no transactional steps in it: [`tx::apply`] otherwise).
