@@ -55,6 +55,18 @@ impl Stmt {
         self.sql.push_str(&groups.join(", "));
     }
 
+    /// Appends `$n, $n+1, …`, one placeholder per parameter (the inside of an `IN (…)` list).
+    pub fn push_list(&mut self, items: impl IntoIterator<Item = Param>) {
+        let marks: Vec<String> = items
+            .into_iter()
+            .map(|p| {
+                self.params.push(p);
+                format!("${}", self.params.len())
+            })
+            .collect();
+        self.sql.push_str(&marks.join(", "));
+    }
+
     pub fn push_sql(&mut self, sql: &str) {
         self.sql.push_str(sql);
     }

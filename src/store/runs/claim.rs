@@ -38,7 +38,7 @@ pub(super) struct ClaimedRow {
 }
 
 /// Runs whose `run_at` has come (`now` is a placeholder): the sources of the `Claimed` edge, bound on `s`.
-/// Written so the `(function_id, status, run_at)` and `(status, run_at)` indexes serve it: completed runs are
+/// Written so the `(function_id, status, run_at, id)` and `(status, run_at)` indexes serve it: completed runs are
 /// never scanned.
 pub(super) fn due_queued(s: &mut Stmt, now: &str) -> Result<String> {
     Ok(format!(
@@ -86,8 +86,8 @@ pub(super) fn claim_stmt(backend: Backend, req: &ClaimRequest) -> Result<Stmt> {
     //
     // Runs already under way come first: a sleeper about to wake, a resolved or timed-out wait and a rescued run go
     // before runs that have not started, so a burst of new events does not make wake-ups late (README, Decisions).
-    // Within a group: oldest `run_at` first. Each group is an index range (`function_id, status, run_at`) cut at
-    // the limit, so a long queue is never sorted whole.
+    // Within a group: oldest `run_at` first. Each group is a range of the `(function_id, status, run_at, id)` index,
+    // in the claim's order, cut at the limit: a long queue is never sorted whole.
     let mut s = Stmt::new("");
     s.params = vec![
         Param::Text(req.node_id.clone()),

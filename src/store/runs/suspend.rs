@@ -40,7 +40,7 @@ struct NextWakeRow {
     at: Option<i64>,
 }
 
-/// One `MIN` per status, so each is a single probe of the `(function_id, status, run_at)` index rather than a scan
+/// One `MIN` per status, so each is a single probe of the `(function_id, status, run_at, id)` index rather than a scan
 /// of every sleeper. Sleepers count `$3` ms early: the claim takes them that much ahead of their wake-up. `$1`
 /// function, `$2` after; the statuses bound after them.
 fn next_wake_stmt(function_id: &str, after_ms: i64, ahead_ms: i64) -> Stmt {
