@@ -4,6 +4,7 @@
 
 mod admission;
 mod bad_input;
+mod commit_in_doubt;
 mod deadlines;
 mod full_disk;
 mod network;
