@@ -11,28 +11,10 @@ use crate::support::{Backend, TestDb};
 use futures_util::future::join_all;
 use ingot::store::events::group::{Intake, IntakeStats};
 use ingot_actors::event::NewEvent;
-use ingot_actors::flow::Admission;
-use ingot_actors::function::Match;
-use serde_json::json;
 use std::sync::Arc;
 
 fn event(id: &str, name: &str, external_id: Option<&str>) -> NewEvent {
-    NewEvent {
-        id: id.into(),
-        external_id: external_id.map(str::to_string),
-        name: name.into(),
-        data: json!({"n": id}),
-        user: json!({}),
-        ts: 1_700_000_000_000,
-        v: None,
-        matches: vec![Match {
-            function_id: "f".into(),
-            idempotency_key: None,
-            run_id: None,
-            parent: None,
-            admission: Admission::default(),
-        }],
-    }
+    crate::support::prepared_event(id, name, external_id)
 }
 
 /// Refuses, in the database, any event named `test/poison` (as it would refuse a value it cannot store).

@@ -11,9 +11,6 @@ use ingot::http::error::ApiError;
 use ingot::store::events::group::{Intake, IntakeStats};
 use ingot::store::{DatabaseUrl, Db, Error, PoolOptions};
 use ingot_actors::event::NewEvent;
-use ingot_actors::flow::Admission;
-use ingot_actors::function::Match;
-use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -69,22 +66,7 @@ async fn proxy(upstream: String, armed: Arc<AtomicBool>) -> u16 {
 }
 
 fn event(id: &str, producer_id: &str) -> NewEvent {
-    NewEvent {
-        id: id.into(),
-        external_id: Some(producer_id.into()),
-        name: "test/e".into(),
-        data: json!({}),
-        user: json!({}),
-        ts: 1_700_000_000_000,
-        v: None,
-        matches: vec![Match {
-            function_id: "f".into(),
-            idempotency_key: None,
-            run_id: None,
-            parent: None,
-            admission: Admission::default(),
-        }],
-    }
+    crate::support::prepared_event(id, "test/e", Some(producer_id))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

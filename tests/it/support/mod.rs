@@ -181,3 +181,24 @@ impl Api {
         runs.remove(0)
     }
 }
+
+/// An event as the intake receives it once prepared (`ingot_actors::event::NewEvent`), matching one function `f`
+/// with no flow control: what the store-level intake tests feed `store::events::group::Intake`.
+pub fn prepared_event(id: &str, name: &str, producer_id: Option<&str>) -> ingot_actors::event::NewEvent {
+    ingot_actors::event::NewEvent {
+        id: id.into(),
+        external_id: producer_id.map(str::to_string),
+        name: name.into(),
+        data: serde_json::json!({"n": id}),
+        user: serde_json::json!({}),
+        ts: 1_700_000_000_000,
+        v: None,
+        matches: vec![ingot_actors::function::Match {
+            function_id: "f".into(),
+            idempotency_key: None,
+            run_id: None,
+            parent: None,
+            admission: ingot_actors::flow::Admission::default(),
+        }],
+    }
+}
