@@ -1,9 +1,9 @@
 //! How the SQLite connections run their blocking calls ([`Calls`], the `SpawnBlocking` of
 //! [`SqliteConn`](super::db::SqliteConn)): each call on tokio's blocking pool, as diesel-async's own does — one
 //! thread hop per statement — except inside [`on_this_thread`], where a piece of async Diesel code that sends many
-//! statements (a group-commit batch with transactional steps) runs on one blocking thread and each of its calls
-//! runs right there. One hop for the batch instead of one per statement: on the one SQLite writer connection those
-//! hops were the batch's cost, and every other write waited behind them.
+//! statements (a group-commit batch with transactional steps, an intake group) runs on one blocking thread and
+//! each of its calls runs right there. One hop for the batch instead of one per statement: on the one SQLite
+//! writer connection those hops were the batch's cost, and every other write waited behind them.
 
 use diesel_async::sync_connection_wrapper::SpawnBlocking;
 use futures_util::future::BoxFuture;

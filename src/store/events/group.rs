@@ -173,13 +173,13 @@ async fn commit(db: &Db, jobs: Vec<Job>) {
         events.extend(job.events);
         replies.push(job.reply);
     }
-    let events = &events;
+    let events = Arc::new(events);
     let results = crate::store::isolate::isolate(
         "an intake group",
         &spans,
         |part: &[Range<usize>]| {
             let range = part[0].start..part[part.len() - 1].end;
-            db.within_until(until, super::ingest(db, &events[range], now_ms))
+            store(db, events.clone(), range, now_ms, until)
         },
         |ingested: &mut Ingested, _| Ok(ingested.clone()),
     )
@@ -189,5 +189,35 @@ async fn commit(db: &Db, jobs: Vec<Job>) {
     }
     for (reply, result) in replies.into_iter().zip(results) {
         let _ = reply.send(result);
+    }
+}
+
+/// One transaction for `events[range]`.
+async fn store(
+    db: &Db,
+    events: Arc<Vec<NewEvent>>,
+    range: Range<usize>,
+    now_ms: i64,
+    until: Instant,
+) -> Result<Ingested> {
+    match db {
+        // SQLite: the whole transaction on one blocking thread, its statements inline there
+        // (`store::sqlite_calls`) — one thread hop instead of one per statement. Its answer is its outcome (SQLite
+        // calls are never abandoned: `Db::within`).
+        Db::Sqlite { write, deadline, .. } => {
+            let mut conn = tokio::time::timeout(*deadline, write.get())
+                .await
+                .map_err(|_| Error::Timeout(*deadline))?
+                .map_err(Error::pool)?;
+            crate::store::sqlite_calls::on_this_thread(async move {
+                use diesel_async::AsyncConnection;
+                let conn: &mut crate::store::db::SqliteConn = &mut conn;
+                conn.transaction::<_, Error, _>(async |tx| super::ingest_in(tx, &events[range], now_ms).await)
+                    .await
+            })
+            .await
+            .map_err(|e| Error::Pool(format!("the intake's SQLite thread failed: {e}")))?
+        }
+        Db::Postgres { .. } => db.within_until(until, super::ingest(db, &events[range], now_ms)).await,
     }
 }
