@@ -4,19 +4,22 @@
 //!
 //! Each HTTP worker has one [`Intake`]: a request enqueues its prepared events and awaits its own answer; the
 //! worker's committer task takes whatever is waiting (up to [`MAX_GROUP_EVENTS`] events) and stores it with one
-//! [`ingest_in`](super::ingest_in) — one set of multi-row statements for the whole group. While one group commits, the next
-//! gathers. Nothing changes for the producer:
+//! [`ingest_in`](super::ingest_in) — one set of multi-row statements for the whole group (on SQLite on one blocking
+//! thread, its statements inline: [`crate::store::sqlite_calls`]). While one group commits, the next gathers.
+//! Nothing changes for the producer:
 //!
-//! - **Same outcome as alone.** The group is the requests' events in arrival order, and [`ingest_in`](super::ingest_in) decides
-//!   per event exactly as it does for one request's array (a producer id or idempotency key seen earlier in the
-//!   group is a duplicate, as it would be had the earlier request committed first).
+//! - **Same outcome as alone.** The group is the requests' events in arrival order, and
+//!   [`ingest_in`](super::ingest_in) decides per event exactly as it does for one request's array (a producer id or
+//!   idempotency key seen earlier in the group is a duplicate, as it would be had the earlier request committed
+//!   first).
 //! - **Isolation.** A group that fails because of what one request holds is split in halves down to that
 //!   request ([`crate::store::isolate`]): only it gets the error; an outage answers every request with the
 //!   retryable error.
 //! - **Deadlines.** Each request's deadline starts when it arrives. A request still queued when its deadline
 //!   passes withdraws (503, nothing stored); a group runs under its earliest member's deadline
 //!   ([`Db::within_until`]), so every answer is its transaction's outcome and nothing commits after a 503. A
-//!   request whose client went away before its group started is left out.
+//!   request whose client went away before its group started is left out; one that leaves later is stored, as
+//!   when a client leaves during a lone request's `COMMIT` (the same event ids on a retry make a duplicate).
 
 use super::Ingested;
 use crate::store::db::Db;
