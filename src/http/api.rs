@@ -152,12 +152,12 @@ pub async fn drain(
         let settled = rt.run_settled.notified();
         // Whether any run is unfinished (one row read, however long the backlog); the count only for the answer.
         let all = q.all.unwrap_or(false);
-        if read::unfinished_runs(&state.db, all, Some(1)).await? == 0 {
+        if !read::any_unfinished_run(&state.db, all).await? {
             return Ok(HttpResponse::Ok().json(json!({"status": 200, "unfinished": 0})));
         }
         let now = Instant::now();
         if now >= deadline {
-            return Ok(match read::unfinished_runs(&state.db, all, None).await? {
+            return Ok(match read::unfinished_runs(&state.db, all).await? {
                 0 => HttpResponse::Ok().json(json!({"status": 200, "unfinished": 0})),
                 n => HttpResponse::ServiceUnavailable().json(json!({"status": 503, "unfinished": n})),
             });

@@ -700,10 +700,9 @@ pub async fn queued_counts(db: &Db) -> Result<BTreeMap<String, i64>> {
 }
 
 /// Runs with work to do now (queued, running — and with `suspended`, sleeping or waiting too), plus finished runs
-/// whose notifications (system events, an invoking parent) are still to be delivered: how many, or with `at_most`
-/// a figure up to that many which is 0 exactly when there are none (a drain's check while work goes on reads
-/// one row, not the backlog).
-pub async fn unfinished_runs(db: &Db, suspended: bool, at_most: Option<i64>) -> Result<i64> {
+/// whose notifications (system events, an invoking parent) are still to be delivered: how many (a `drain` that
+/// times out says so).
+pub async fn unfinished_runs(db: &Db, suspended: bool) -> Result<i64> {
     let mut statuses = vec![RunStatus::Queued.as_str(), RunStatus::Running.as_str()];
     let parked = [RunStatus::Sleeping.as_str(), RunStatus::Waiting.as_str()];
     if suspended {
@@ -714,73 +713,67 @@ pub async fn unfinished_runs(db: &Db, suspended: bool, at_most: Option<i64>) -> 
     // A paused function's runs are held, not work to wait for (`actions/pauses.rs`); their notifications still count.
     let paused = super::schema::function_pauses::table.select(super::schema::function_pauses::function_id);
     Ok(crate::with_conn!(db, read, |c| {
-        match at_most {
-            None => {
-                runs::table
-                    .filter(
-                        runs::status
-                            .eq_any(&statuses)
-                            .or(runs::status.eq_any(&parked).and(runs::run_at.le(now)))
-                            .and(diesel::dsl::not(runs::function_id.eq_any(paused)))
-                            .or(runs::notify_pending.eq(true)),
-                    )
-                    .select(count_star())
-                    .first(c)
-                    .await?
-            }
-            // Each form on its own, so each is one index range (`(status, run_at)`, the partial index of pending
-            // notifications) stopped at `n` rows; an `OR` of them is a scan of the whole table, finished runs first.
-            // Hand-written statements, never prepared: a generic plan made while the table was small would be that
-            // scan too.
-            Some(n) => {
-                use crate::store::runs::status;
-                use crate::store::sql::{Param, Stmt};
-                #[derive(QueryableByName)]
-                struct Id {
-                    #[allow(dead_code)]
-                    #[diesel(sql_type = diesel::sql_types::Text)]
-                    id: String,
-                }
-                let not_paused = "function_id NOT IN (SELECT function_id FROM function_pauses)";
-                let mut forms = Vec::new();
-                let mut q = Stmt::new("");
-                let listed: Vec<RunStatus> = [RunStatus::Queued, RunStatus::Running]
-                    .into_iter()
-                    .chain(
-                        suspended
-                            .then_some([RunStatus::Sleeping, RunStatus::Waiting])
-                            .into_iter()
-                            .flatten(),
-                    )
-                    .collect();
-                let in_list = status::param_in(&mut q, &listed);
-                q.push_sql(&format!(
-                    "SELECT id FROM runs WHERE status {in_list} AND {not_paused} LIMIT {n}"
-                ));
-                forms.push(q);
-                if !suspended {
-                    let mut q = Stmt::new("");
-                    let in_list = status::param_in(&mut q, &[RunStatus::Sleeping, RunStatus::Waiting]);
-                    q.params.push(Param::BigInt(now));
-                    let now = q.params.len();
-                    q.push_sql(&format!(
-                        "SELECT id FROM runs WHERE status {in_list} AND run_at <= ${now} AND {not_paused} LIMIT {n}"
-                    ));
-                    forms.push(q);
-                }
-                forms.push(Stmt::new(format!("SELECT id FROM runs WHERE notify_pending LIMIT {n}")));
-                let backend = db.backend();
-                let mut found = 0;
-                for q in forms {
-                    if found >= n {
-                        break;
-                    }
-                    found += q.query(backend).load::<Id>(c).await?.len() as i64;
-                }
-                found
+        runs::table
+            .filter(
+                runs::status
+                    .eq_any(&statuses)
+                    .or(runs::status.eq_any(&parked).and(runs::run_at.le(now)))
+                    .and(diesel::dsl::not(runs::function_id.eq_any(paused)))
+                    .or(runs::notify_pending.eq(true)),
+            )
+            .select(count_star())
+            .first(c)
+            .await?
+    }))
+}
+
+/// Whether any run [`unfinished_runs`] counts exists: what `drain` asks while work goes on, reading one row however
+/// long the backlog. Each form of the condition is a statement of its own, so each is one index range
+/// (`(status, run_at)`, the partial index of pending notifications) stopped at its first row — an `OR` of them is
+/// a scan of the whole table, finished runs first. Hand-written statements, never prepared: a generic plan made
+/// while the table was small would be that scan too.
+pub async fn any_unfinished_run(db: &Db, suspended: bool) -> Result<bool> {
+    use super::runs::status;
+    use super::sql::{Param, Stmt};
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        #[allow(dead_code)]
+        one: i32,
+    }
+    let not_paused = "function_id NOT IN (SELECT function_id FROM function_pauses)";
+    let mut listed = vec![RunStatus::Queued, RunStatus::Running];
+    if suspended {
+        listed.extend([RunStatus::Sleeping, RunStatus::Waiting]);
+    }
+    let mut forms = Vec::new();
+    let mut q = Stmt::new("");
+    let in_list = status::param_in(&mut q, &listed);
+    q.push_sql(&format!(
+        "SELECT 1 AS one FROM runs WHERE status {in_list} AND {not_paused} LIMIT 1"
+    ));
+    forms.push(q);
+    if !suspended {
+        // A sleeper or waiter whose time has come.
+        let mut q = Stmt::new("");
+        let in_list = status::param_in(&mut q, &[RunStatus::Sleeping, RunStatus::Waiting]);
+        q.params.push(Param::BigInt(ingot_actors::time::now_ms()));
+        let now = q.params.len();
+        q.push_sql(&format!(
+            "SELECT 1 AS one FROM runs WHERE status {in_list} AND run_at <= ${now} AND {not_paused} LIMIT 1"
+        ));
+        forms.push(q);
+    }
+    forms.push(Stmt::new("SELECT 1 AS one FROM runs WHERE notify_pending LIMIT 1"));
+    let backend = db.backend();
+    crate::with_conn!(db, read, |c| {
+        for q in &forms {
+            if !q.query(backend).load::<Found>(c).await?.is_empty() {
+                return Ok(true);
             }
         }
-    }))
+        Ok(false)
+    })
 }
 
 #[cfg(test)]
