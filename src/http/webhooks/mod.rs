@@ -1,6 +1,7 @@
 //! Webhooks in: each provider's request is authenticated as that provider does it, mapped to our events, and
-//! stored through the same intake transaction as `POST /e/{key}` (the worker's intake group, [`crate::store::events::group`]). The answer is
-//! 2xx only once the events are durably stored; an unauthenticated or malformed request stores nothing.
+//! stored through the same intake transaction as `POST /e/{key}` (the worker's intake group,
+//! [`crate::store::events::group`]). The answer is 2xx only once the events are durably stored; an
+//! unauthenticated or malformed request stores nothing.
 //!
 //! Provider retries never start a second run: every event carries a dedupe `id` — the provider's event id where it
 //! has one (`stripe:evt_…`), else a hash of the body.
