@@ -3,8 +3,8 @@
 //! priority rules picks its runs inside a transaction that first counts what is running (and what started within
 //! the throttle period) — on PostgreSQL under a per-function advisory lock, so several daemons take turns.
 
-use super::DbRunStore;
 use super::status;
+use super::{DbRunStore, EventTuple};
 use crate::store::actions::pauses::NOT_PAUSED;
 use crate::store::db::Backend;
 use crate::store::error::{Error, Result};
@@ -55,6 +55,46 @@ pub(super) fn due_rescue(s: &mut Stmt, stale: &str) -> Result<String> {
         "status = {running} AND NOT EXISTS \
          (SELECT 1 FROM nodes WHERE nodes.id = runs.lease_owner AND nodes.heartbeat_at >= {stale})"
     ))
+}
+
+/// The trigger event's columns a PostgreSQL claim returns beside each run ([`ClaimedWithEvent`]): the claim and the
+/// load of its events are one statement (one round trip). Null when the event is gone.
+const EVENT_WITH_CLAIM: &str = "events.external_id AS ev_external_id, events.name AS ev_name, \
+                                events.data AS ev_data, events.user_data AS ev_user_data, events.ts AS ev_ts, \
+                                events.v AS ev_v";
+
+/// A claimed run with its trigger event's columns (PostgreSQL's plain claim).
+#[derive(QueryableByName)]
+pub(super) struct ClaimedWithEvent {
+    #[diesel(embed)]
+    pub(super) run: ClaimedRow,
+    #[diesel(sql_type = Nullable<Text>)]
+    ev_external_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    ev_name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    ev_data: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    ev_user_data: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    ev_ts: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    ev_v: Option<String>,
+}
+
+impl ClaimedWithEvent {
+    /// The trigger event's row, if it was found.
+    pub(super) fn event(&self) -> Option<EventTuple> {
+        Some((
+            self.run.event_id.clone(),
+            self.ev_external_id.clone(),
+            self.ev_name.clone()?,
+            self.ev_data.clone()?,
+            self.ev_user_data.clone()?,
+            self.ev_ts?,
+            self.ev_v.clone(),
+        ))
+    }
 }
 
 const RETURNING: &str = "RETURNING runs.id, runs.event_id, runs.lease_token, runs.attempt, runs.parent_run_id, \
@@ -126,8 +166,10 @@ pub(super) fn claim_stmt(backend: Backend, req: &ClaimRequest) -> Result<Stmt> {
             format!(
                 "WITH due AS MATERIALIZED ({} UNION ALL SELECT id, run_at, 0 AS k FROM (SELECT id, run_at FROM runs \
                    WHERE function_id = $3 AND {rescue} LIMIT $5{lock}) AS rescued), \
-                 picked AS (SELECT id FROM due ORDER BY k, run_at, id LIMIT $5) \
-                 UPDATE runs {set} FROM picked WHERE runs.id = picked.id AND ({guard}) AND {not_paused} {returning}",
+                 picked AS (SELECT id FROM due ORDER BY k, run_at, id LIMIT $5), \
+                 claimed AS (UPDATE runs {set} FROM picked WHERE runs.id = picked.id AND ({guard}) AND {not_paused} \
+                   {returning}) \
+                 SELECT claimed.*, {EVENT_WITH_CLAIM} FROM claimed LEFT JOIN events ON events.id = claimed.event_id",
                 groups(lock)
             )
         }
@@ -144,17 +186,23 @@ pub(super) fn claim_stmt(backend: Backend, req: &ClaimRequest) -> Result<Stmt> {
 
 impl DbRunStore {
     pub(super) async fn claim_inner(&self, req: ClaimRequest) -> Result<Vec<ClaimedRun>> {
-        let rows: Vec<ClaimedRow> = if req.limits.any() || req.limits.by_priority {
-            self.claim_limited(&req).await?
-        } else {
-            self.claim_plain(&req).await?
-        };
-        self.claimed_runs(&req, rows).await
-    }
-
-    async fn claim_plain(&self, req: &ClaimRequest) -> Result<Vec<ClaimedRow>> {
-        let s = claim_stmt(self.db.backend(), req)?;
-        Ok(crate::with_conn!(&self.db, write, |c| c.rows::<ClaimedRow>(&s).await?))
+        if req.limits.any() || req.limits.by_priority {
+            let rows = self.claim_limited(&req).await?;
+            return self.claimed_runs(&req, rows, None).await;
+        }
+        let s = claim_stmt(self.db.backend(), &req)?;
+        match self.db.backend() {
+            Backend::Postgres => {
+                let rows: Vec<ClaimedWithEvent> = crate::with_conn!(&self.db, write, |c| c.rows(&s).await?);
+                let events: Vec<EventTuple> = rows.iter().filter_map(ClaimedWithEvent::event).collect();
+                let rows = rows.into_iter().map(|r| r.run).collect();
+                self.claimed_runs(&req, rows, Some(events)).await
+            }
+            Backend::Sqlite => {
+                let rows: Vec<ClaimedRow> = crate::with_conn!(&self.db, write, |c| c.rows(&s).await?);
+                self.claimed_runs(&req, rows, None).await
+            }
+        }
     }
 }
 
