@@ -153,6 +153,7 @@ pub fn runtime_config(config: &Config) -> RuntimeConfig {
         engine_threads: config.engine_threads,
         wait_lookback: config.wait_lookback,
         wake_ahead: config.wake_ahead,
+        wake_lookup_gap: ingot_actors::pool::WAKE_LOOKUP_GAP,
     }
 }
 

@@ -3,7 +3,9 @@
 //!
 //! Claims are batched: after a full batch the pool claims again as slots free up (a quarter of the slots at a
 //! time), and it wakes itself when one of its runs asked to resume at a known time, and — after claiming
-//! everything due — when the store says the next of its sleeping, waiting or retrying runs comes due.
+//! everything due — when the store says the next of its sleeping, waiting or retrying runs comes due. That
+//! look-up is made at most once per [`WAKE_LOOKUP_GAP`]: claims asking for it within the gap share one look-up at
+//! its end, which covers everything since the earliest of them.
 
 use crate::function::Function;
 use crate::run::{RunActor, RunDone};
@@ -14,6 +16,13 @@ use actix::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
+
+/// The shortest time between two `next_wake` look-ups of one pool (the default of
+/// [`crate::runtime::RuntimeConfig::wake_lookup_gap`]). Under a steady stream of events nearly every
+/// claim ends with everything due taken, and a look-up per claim was one more statement per run; within the gap the
+/// look-ups are folded into one at its end, so a sleeper written meanwhile by another node is still found (at most
+/// this much later).
+pub const WAKE_LOOKUP_GAP: Duration = Duration::from_millis(50);
 
 /// Look at the store for due work.
 #[derive(Message, Debug, Clone, Copy)]
@@ -53,6 +62,10 @@ pub struct Pool {
     draining: bool,
     drained: Vec<oneshot::Sender<()>>,
     timer: Option<(i64, SpawnHandle)>,
+    /// When the last `next_wake` look-up was made.
+    looked_up: Option<tokio::time::Instant>,
+    /// A look-up is due at the end of the gap, covering runs coming due after this time (ms).
+    look_up_after: Option<i64>,
     claimed_total: u64,
     /// The engine threads run actors are spread over (round robin); empty: this pool's own thread.
     executors: Arc<Vec<ArbiterHandle>>,
@@ -76,6 +89,8 @@ impl Pool {
                 draining: false,
                 drained: Vec::new(),
                 timer: None,
+                looked_up: None,
+                look_up_after: None,
                 claimed_total: 0,
                 executors,
                 next_executor: 0,
@@ -203,9 +218,32 @@ impl Pool {
         }
     }
 
-    /// Everything due was claimed: arm the timer for the next sleeper (or retry) of this function, so its
-    /// wake-up does not wait for the supervisor's poll. A failed look is only logged: the poll still finds it.
+    /// Everything due at `after_ms` was claimed: arm the timer for the next sleeper (or retry) of this function, so
+    /// its wake-up does not wait for the supervisor's poll. Within [`WAKE_LOOKUP_GAP`] of the last look-up the request
+    /// joins one made at the gap's end (`wake_lookup_gap`). A failed look is only logged: the poll still finds it.
     fn arm_next_wake(&mut self, after_ms: i64, ctx: &mut Context<Self>) {
+        if let Some(pending) = self.look_up_after {
+            self.look_up_after = Some(pending.min(after_ms));
+            return;
+        }
+        let gap = self.rt.config.wake_lookup_gap;
+        match self.looked_up.map(|t| t.elapsed()) {
+            Some(since) if since < gap => {
+                self.look_up_after = Some(after_ms);
+                ctx.run_later(gap - since, |act, ctx| {
+                    if let Some(after_ms) = act.look_up_after.take()
+                        && !act.draining
+                    {
+                        act.look_up_next_wake(after_ms, ctx);
+                    }
+                });
+            }
+            _ => self.look_up_next_wake(after_ms, ctx),
+        }
+    }
+
+    fn look_up_next_wake(&mut self, after_ms: i64, ctx: &mut Context<Self>) {
+        self.looked_up = Some(tokio::time::Instant::now());
         let store = self.rt.store.clone();
         let function_id = self.function.id().to_string();
         let ahead_ms = self.rt.config.wake_ahead.as_millis() as i64;
@@ -295,3 +333,6 @@ impl Handler<Drain> for Pool {
         self.report_if_drained();
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -28,6 +28,8 @@ pub struct RuntimeConfig {
     /// A sleeping run is claimed up to this long before it wakes, and its sleep ends in the run actor on time:
     /// the claim and the loading of its steps are done before the wake-up rather than after it.
     pub wake_ahead: Duration,
+    /// The shortest time between two of a pool's look-ups of its next wake-up ([`crate::pool::WAKE_LOOKUP_GAP`]).
+    pub wake_lookup_gap: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -42,6 +44,7 @@ impl Default for RuntimeConfig {
             engine_threads: 0,
             wait_lookback: Duration::from_secs(5),
             wake_ahead: Duration::from_millis(250),
+            wake_lookup_gap: crate::pool::WAKE_LOOKUP_GAP,
         }
     }
 }

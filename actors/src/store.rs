@@ -12,6 +12,9 @@ pub use crate::event::NewEvent;
 use crate::run::state::{RunEvent, RunStatus, StepStatus};
 use async_trait::async_trait;
 
+#[cfg(test)]
+pub(crate) mod scripted;
+
 /// Proof of ownership of a running run: its id and the fencing token of our claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
