@@ -231,7 +231,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .unwrap_or_else(|| "dev".into());
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {
-                let resp = reqwest::Client::new()
+                let resp = crate::tls::http_client()
                     .post(format!("{}/e/{}", base.trim_end_matches('/'), key))
                     .json(&event)
                     .send()

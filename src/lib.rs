@@ -29,3 +29,4 @@ pub mod seed;
 pub mod store;
 pub mod systemd;
 pub mod telemetry;
+pub mod tls;

@@ -33,7 +33,7 @@ pub async fn send(
     how: Sending,
 ) -> anyhow::Result<Duration> {
     let Sending { batch, concurrency } = how;
-    let client = reqwest::Client::new();
+    let client = crate::tls::http_client();
     let url = format!("{base}/e/{EVENT_KEY}");
     let indexes: Vec<usize> = (0..n).collect();
     let bodies: Vec<(usize, String)> = indexes
@@ -93,7 +93,7 @@ pub(crate) async fn post(client: &reqwest::Client, url: &str, body: String) -> a
 /// Returns how long it took.
 pub async fn drain(base: &str, suspended: bool) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    let resp = reqwest::Client::new()
+    let resp = crate::tls::http_client()
         .get(format!("{base}/api/v1/drain?timeout_ms=600000&all={suspended}"))
         .bearer_auth(super::inproc::TOKEN.as_str())
         .send()

@@ -117,7 +117,7 @@ pub fn measure(rt: &Runtime, fresh: &FreshDb, args: &BenchArgs) -> anyhow::Resul
             ("INGOT_MAX_INFLIGHT_REQUESTS", args.flood_inflight_requests.to_string()),
         ],
     )?;
-    let http = reqwest::Client::new();
+    let http = crate::tls::http_client();
     rt.block_on(daemon.ready(&http))?;
     let pid = daemon.pid();
     let (rss_before_kib, _) = memory_of(pid)?;

@@ -146,7 +146,7 @@ pub fn measure(rt: &Runtime, fresh: &FreshDb, args: &BenchArgs) -> anyhow::Resul
 
 /// Posts the mix every [`SEND_TICK`], as many events as keep `rate` per second since the start.
 async fn send_steadily(base: String, rate: u32, sent: Arc<AtomicU64>, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
+    let http = crate::tls::http_client();
     let url = format!("{base}/e/{}", super::inproc::EVENT_KEY);
     let started = Instant::now();
     let mut tick = tokio::time::interval(SEND_TICK);

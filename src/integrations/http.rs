@@ -169,7 +169,7 @@ impl HttpService {
     }
 
     pub fn new(service: Service, base_url: &str, dry_run: Option<Db>) -> HttpService {
-        let client = reqwest::Client::builder()
+        let client = crate::tls::http_client_builder()
             .timeout(service.timeout())
             .connect_timeout(service.timeout().min(Duration::from_secs(10)))
             .user_agent(concat!("ingot/", env!("CARGO_PKG_VERSION")))

@@ -142,8 +142,7 @@ impl PgTls {
                 }
             }
             None => {
-                let found = rustls_native_certs::load_native_certs();
-                roots.add_parsable_certificates(found.certs);
+                roots = (*crate::tls::native_roots()).clone();
                 if roots.is_empty() {
                     return Err(format!(
                         "sslmode={} needs trusted roots: set sslrootcert=<file> or install the system's CA certificates",

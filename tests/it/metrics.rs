@@ -26,7 +26,7 @@ fn metered_fail() -> FunctionDef {
 }
 
 async fn scrape(base: &str) -> (String, Scrape) {
-    let resp = reqwest::Client::new()
+    let resp = crate::support::http_client()
         .get(format!("{base}/metrics"))
         .bearer_auth(TEST_TOKEN)
         .send()

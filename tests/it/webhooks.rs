@@ -32,7 +32,7 @@ async fn start(db: &TestDb) -> InProc {
 }
 
 async fn post(d: &InProc, path: &str, headers: &[(&str, String)], body: &str) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
+    let mut req = crate::support::http_client()
         .post(format!("{}{path}", d.api.base))
         .body(body.to_string());
     for (k, v) in headers {

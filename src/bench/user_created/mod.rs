@@ -136,7 +136,7 @@ pub fn measured<T>(
     rt.block_on(prepare(fresh, n))?;
     let t0 = rt.block_on(transactions(fresh))?;
     let mut daemon = Serving::start(fresh, node_id, &[])?;
-    let http = reqwest::Client::new();
+    let http = crate::tls::http_client();
     rt.block_on(daemon.ready(&http))?;
     let cpu0 = serving::cpu_seconds(daemon.pid())?;
     let pg0 = serving::postgres_cpu_seconds();

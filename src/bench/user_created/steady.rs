@@ -65,7 +65,7 @@ async fn sender(
     t0: Instant,
     rate: f64,
 ) -> anyhow::Result<Vec<(i64, i64)>> {
-    let http = reqwest::Client::builder()
+    let http = crate::tls::http_client_builder()
         .pool_max_idle_per_host(1)
         .build()
         .context("an HTTP client")?;

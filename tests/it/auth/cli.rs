@@ -83,7 +83,7 @@ async fn commands_impl(backend: Backend) {
     r.get_ok("/api/v1/runs").await;
     assert_eq!(r.post("/api/v1/runs/x/cancel").await.0, 403);
     assert_eq!(w.post("/api/v1/runs/x/cancel").await.0, 404);
-    let login = reqwest::Client::builder()
+    let login = crate::support::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

@@ -21,7 +21,7 @@ async fn operator(db: &TestDb, name: &str) {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::support::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

@@ -8,7 +8,7 @@ use serde_json::json;
 
 /// A raw request: status, `WWW-Authenticate`, body text.
 async fn raw(base: &str, method: reqwest::Method, path: &str, auth: Option<&str>) -> (u16, String, String) {
-    let mut req = reqwest::Client::new().request(method, format!("{base}{path}"));
+    let mut req = crate::support::http_client().request(method, format!("{base}{path}"));
     if let Some(a) = auth {
         req = req.header("authorization", a);
     }
@@ -43,7 +43,7 @@ async fn required_impl(backend: Backend) {
     assert_eq!(anon.post("/api/v1/runs/x/cancel").await.0, 401);
     assert_eq!(anon.post("/api/v1/anything-later").await.0, 401);
     // A browser is sent to the login page.
-    let no_redirect = reqwest::Client::builder()
+    let no_redirect = crate::support::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

@@ -166,7 +166,7 @@ async fn forms_impl(backend: Backend) {
 
     // A read-only token reads the pages, sees no action forms, and cannot act.
     let ro = token(&db, "viewer", true).await;
-    let viewer = reqwest::Client::builder()
+    let viewer = crate::support::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

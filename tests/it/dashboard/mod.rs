@@ -70,7 +70,7 @@ pub fn hostile() -> FunctionDef {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::support::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

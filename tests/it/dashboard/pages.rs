@@ -37,7 +37,7 @@ async fn pages_impl(backend: Backend) {
     let s = Session::login(&d.api.base, "alice").await;
 
     // Not signed in: a browser is sent to the sign-in page.
-    let anon = reqwest::Client::builder()
+    let anon = crate::support::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

@@ -72,7 +72,7 @@ async fn admission_impl(b: Backend) {
     // Two requests in flight: a third is refused (requests), whatever its size.
     let (release_e, e) = held(&d.api.base, event("misc/e", 10));
     until(&d, "requests_in_flight", 2).await;
-    let resp = reqwest::Client::new()
+    let resp = crate::support::http_client()
         .post(format!("{}/e/k", d.api.base))
         .header("content-type", "application/json")
         .body(json!({"name": "misc/f"}).to_string())
@@ -106,7 +106,7 @@ async fn admission_impl(b: Backend) {
 
 /// One POST of `body`: the status, whether a `Retry-After` came with it, and the ids a 200 answered.
 async fn post_event(base: String, body: String) -> (u16, bool, Vec<String>) {
-    let resp = reqwest::Client::new()
+    let resp = crate::support::http_client()
         .post(format!("{base}/e/k"))
         .header("content-type", "application/json")
         .body(body)

@@ -74,7 +74,7 @@ async fn nul_fields_impl(b: Backend) {
     let body =
         json!({"id": "evt_\u{0}", "type": "checkout.session.completed", "data": {"object": {"id": "cs"}}}).to_string();
     let now = chrono::Utc::now().timestamp();
-    let resp = reqwest::Client::new()
+    let resp = crate::support::http_client()
         .post(format!("{}/webhooks/stripe", d.api.base))
         .header("stripe-signature", sign("whsec_a", now, body.as_bytes()))
         .header("content-type", "application/json")

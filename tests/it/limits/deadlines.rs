@@ -62,7 +62,7 @@ async fn locked_impl(b: Backend) {
     let started = Instant::now();
     let resp = tokio::time::timeout(
         bound * 2,
-        reqwest::Client::new()
+        crate::support::http_client()
             .post(format!("{}/e/k", d.api.base))
             .header("content-type", "application/json")
             .body(json!({"name": "test/noop", "id": "p-1"}).to_string())

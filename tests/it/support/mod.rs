@@ -28,6 +28,8 @@ macro_rules! both {
     };
 }
 
+pub use ingot::tls::{http_client, http_client_builder};
+
 /// The token every test daemon accepts: its SHA-256 is configured as `INGOT_ADMIN_TOKEN_SHA256` (by
 /// [`process::base_env`], [`process::Daemon::start_bin`] and [`inproc::InProc::start`], unless a test sets that
 /// setting itself — an empty value configures none), and [`Api`] sends it on every request.
@@ -62,7 +64,7 @@ impl Api {
         }
         Api {
             base,
-            client: reqwest::Client::builder()
+            client: crate::support::http_client_builder()
                 .default_headers(headers)
                 .build()
                 .expect("HTTP client"),

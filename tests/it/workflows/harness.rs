@@ -157,7 +157,7 @@ pub fn completed_event(event_id: &str, session: &str, mode: &str, payment_status
 pub async fn post_webhook(api: &Api, event: &Value) -> Vec<String> {
     let body = event.to_string();
     let sig = sign(WEBHOOK_SECRET, chrono::Utc::now().timestamp(), body.as_bytes());
-    let resp = reqwest::Client::new()
+    let resp = crate::support::http_client()
         .post(format!("{}/webhooks/stripe", api.base))
         .header("stripe-signature", sig)
         .header("content-type", "application/json")

@@ -37,7 +37,7 @@ async fn setup(b: Backend) -> (TestDb, Vec<(String, String)>) {
 
 /// Posts a Postmark webhook (authenticated with the `course-builder` header); returns our event id.
 async fn post(d: &Daemon, body: &Value) -> String {
-    let resp = reqwest::Client::new()
+    let resp = crate::support::http_client()
         .post(format!("{}/webhooks/postmark", d.api.base))
         .header("course-builder", SECRET)
         .header("content-type", "application/json")

@@ -50,7 +50,7 @@ async fn mux_impl(b: Backend) {
     let (_, answer) = {
         let body =
             json!({"type": "video.asset.errored", "id": "mux-evt-2", "data": {"id": "as_1", "passthrough": "vid_1"}});
-        let resp = reqwest::Client::new()
+        let resp = crate::support::http_client()
             .post(format!("{}/webhooks/mux", d.api.base))
             .body(body.to_string())
             .send()
@@ -317,7 +317,7 @@ async fn callback_impl(b: Backend) {
         async move {
             let body = json!({"metadata": {"request_id": request_id},
                 "results": {"channels": [{"alternatives": [{"transcript": "Just text.", "confidence": 0.9, "words": []}]}]}});
-            reqwest::Client::new()
+            crate::support::http_client()
                 .post(format!(
                     "{base}/webhooks/deepgram?videoResourceId={video}&secret={DG_SECRET}"
                 ))

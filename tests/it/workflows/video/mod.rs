@@ -288,7 +288,7 @@ pub fn deepgram_callback() -> String {
 
 /// POSTs Deepgram's callback to the daemon as Deepgram would: to the URL we gave it, with its secret.
 pub async fn post_callback(base: &str, secret: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
+    let resp = crate::support::http_client()
         .post(format!(
             "{base}/webhooks/deepgram?videoResourceId=vid_1&secret={secret}"
         ))
@@ -306,7 +306,7 @@ pub async fn post_mux(base: &str, kind: &str) -> (u16, Value) {
         "environment": {"name": "Production", "id": "env1"}, "created_at": "2026-12-02T22:00:00Z", "attempts": [],
         "data": {"id": "as_1", "status": kind.trim_start_matches("video.asset."), "passthrough": "vid_1",
                  "playback_ids": [{"id": "pb_1", "policy": "public"}]}});
-    let resp = reqwest::Client::new()
+    let resp = crate::support::http_client()
         .post(format!("{base}/webhooks/mux"))
         .header("content-type", "application/json")
         .body(body.to_string())
