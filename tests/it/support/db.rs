@@ -40,6 +40,69 @@ fn with_db_name(admin: &str, name: &str) -> String {
     }
 }
 
+/// The migrated PostgreSQL database that test databases are copied from (`CREATE DATABASE … TEMPLATE`): migrating
+/// each test's database was most of its set-up. Named after a hash of the migrations, so changing one makes a new
+/// template (and the older ones are dropped); made once, under an advisory lock, by the first test process that
+/// needs it, and marked ready only once migrated (a half-made one is made again).
+async fn pg_template(admin: &str) -> &'static str {
+    static NAME: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    NAME.get_or_init(|| async {
+        use sha2::Digest;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+        let mut migrations: Vec<_> = std::fs::read_dir(&dir)
+            .expect("migrations/postgres")
+            .map(|e| e.expect("migration").path())
+            .collect();
+        migrations.sort();
+        let mut hash = sha2::Sha256::new();
+        for m in &migrations {
+            hash.update(m.file_name().unwrap().as_encoded_bytes());
+            for file in ["up.sql", "down.sql"] {
+                hash.update(std::fs::read(m.join(file)).unwrap_or_default());
+            }
+        }
+        let name = format!("ingot_tmpl_{}", &hex::encode(hash.finalize())[..16]);
+        let mut conn = AsyncPgConnection::establish(admin).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL is required for the test suite and is unreachable at {admin}: {e}. Start it (see README) or set INGOT_TEST_DATABASE_URL.")
+        });
+        let run = |sql: String| diesel::sql_query(sql);
+        run("SELECT pg_advisory_lock(74210)".into()).execute(&mut conn).await.expect("lock");
+        #[derive(QueryableByName)]
+        struct Template {
+            #[diesel(sql_type = Text)]
+            datname: String,
+            #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+            state: Option<String>,
+        }
+        let found: Vec<Template> = run(
+            "SELECT datname, shobj_description(oid, 'pg_database') AS state FROM pg_database \
+             WHERE datname LIKE 'ingot\\_tmpl\\_%'"
+                .into(),
+        )
+        .load(&mut conn)
+        .await
+        .expect("templates");
+        let ready = found.iter().any(|d| d.datname == name && d.state.as_deref() == Some("ready"));
+        if !ready {
+            for stale in &found {
+                run(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", stale.datname))
+                    .execute(&mut conn)
+                    .await
+                    .expect("drop an older template");
+            }
+            run(format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create the template");
+            let parsed = DatabaseUrl::parse(&with_db_name(admin, &name)).expect("valid url");
+            let db = Db::connect(&parsed, &PoolOptions::default()).await.expect("connect");
+            ingot::store::migrate::run(&db).await.expect("migrate the template");
+            drop(db);
+            run(format!("COMMENT ON DATABASE {name} IS 'ready'")).execute(&mut conn).await.expect("mark it ready");
+        }
+        run("SELECT pg_advisory_unlock(74210)".into()).execute(&mut conn).await.expect("unlock");
+        name
+    })
+    .await
+}
+
 impl TestDb {
     /// A fresh, migrated database.
     pub async fn new(backend: Backend) -> TestDb {
@@ -55,7 +118,8 @@ impl TestDb {
                 let mut conn = AsyncPgConnection::establish(&admin).await.unwrap_or_else(|e| {
                     panic!("PostgreSQL is required for the test suite and is unreachable at {admin}: {e}. Start it (see README) or set INGOT_TEST_DATABASE_URL.")
                 });
-                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                let template = pg_template(&admin).await;
+                diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}"))
                     .execute(&mut conn)
                     .await
                     .expect("create database");
