@@ -207,6 +207,20 @@ pub trait RunStore: Send + Sync + 'static {
     async fn load_steps(&self, run_id: &str) -> Result<Vec<StepRecord>, StoreError>;
     /// Persists a finished step attempt (guarded by the lease).
     async fn record_step(&self, lease: &Lease, attempt: &StepAttempt) -> Result<StepWrite, StoreError>;
+    /// Persists `attempt` after `earlier` — attempts a step tool deferred (a sleep's end, a pure step's result) —
+    /// in one transaction where the store can; the answer is `attempt`'s (what became of `earlier` only matters
+    /// if it fails). By default they are recorded one after the other.
+    async fn record_step_after(
+        &self,
+        lease: &Lease,
+        earlier: &[StepAttempt],
+        attempt: &StepAttempt,
+    ) -> Result<StepWrite, StoreError> {
+        for e in earlier {
+            self.record_step(lease, e).await?;
+        }
+        self.record_step(lease, attempt).await
+    }
     /// A transactional step: runs `work` and records `attempt` — `completed`, its output what the work returned —
     /// in one transaction, guarded by the lease: both land or neither does. The work's failure, a lease lost, or a
     /// final attempt recorded first rolls the work's writes back (see [`TxStepWrite`]); so does an output over

@@ -31,6 +31,7 @@ mod metrics;
 mod nodes;
 mod pg_tls;
 mod platform;
+mod pure_steps;
 mod read_api;
 mod retention;
 mod run_search;

@@ -4,6 +4,9 @@
 //!
 //! - [`Step::run`]: run code once (retried on its own). Several awaited together run concurrently.
 //!   [`Step::run_with`] gives the step its own retry count and backoff ([`StepOptions`]).
+//! - [`Step::pure`]: a step without side effects (a computation); memoized the same, but its result is written
+//!   with the run's next write instead of a write of its own.
+//! - [`Step::run_tx`]: database work that commits with its memo, in one transaction.
 //! - [`Step::sleep`] / [`Step::sleep_until`], [`Step::wait_for_event`], [`Step::invoke`] (in [`wait`]): the run
 //!   suspends in the database and holds nothing while it waits.
 //! - [`Step::send_event`] (in [`send`]): durable fan-out with ids fixed the first time.
@@ -63,8 +66,9 @@ struct Inner {
     state_bytes: Cell<usize>,
     /// `timeouts.finish`: no step starts after this (ms since epoch).
     deadline_ms: Cell<Option<i64>>,
-    /// Attempts without side effects (a sleep's end) not yet written: they go with the next step's write or with
-    /// the run's transition. A crash before that loses nothing — the replayed sleep is over and ends again.
+    /// Attempts without side effects (a sleep's end, a pure step's result) not yet written: they go with the next
+    /// step's write or with the run's transition. A crash before that loses nothing — the replayed sleep is over
+    /// and ends again, the pure step computes the same again.
     deferred: RefCell<Vec<StepAttempt>>,
 }
 
@@ -127,7 +131,7 @@ impl Step {
         self.inner.deferred.take()
     }
 
-    /// Records an attempt that has no side effect (a sleep's end) without a write of its own.
+    /// Records an attempt that has no side effect (a sleep's end, a pure step) without a write of its own.
     fn defer(&self, attempt: StepAttempt) -> StepRecord {
         self.inner.deferred.borrow_mut().push(attempt.clone());
         self.remember(StepWrite::Written, attempt)
@@ -176,8 +180,22 @@ impl Step {
     }
 
     /// Persists an attempt and remembers what the store kept (ours, or a final attempt recorded first).
+    /// The deferred attempts (a sleep's end, pure steps) go in the same write, before it.
     async fn persist(&self, record: StepAttempt) -> Result<StepRecord, FnError> {
-        self.write_deferred().await?;
+        self.check_state_budget(&record)?;
+        let earlier = self.take_deferred();
+        let written = self
+            .inner
+            .rt
+            .store
+            .record_step_after(&self.inner.lease, &earlier, &record)
+            .await
+            .map_err(Self::store_err)?;
+        Ok(self.remember(written, record))
+    }
+
+    /// Refuses an attempt whose output would take the run's state past [`MAX_STATE_BYTES`].
+    fn check_state_budget(&self, record: &StepAttempt) -> Result<(), FnError> {
         if let Some(out) = &record.output {
             let total = self.inner.state_bytes.get() + json_len(out);
             if total > MAX_STATE_BYTES {
@@ -188,17 +206,10 @@ impl Step {
                 )));
             }
         }
-        let written = self
-            .inner
-            .rt
-            .store
-            .record_step(&self.inner.lease, &record)
-            .await
-            .map_err(Self::store_err)?;
-        Ok(self.remember(written, record))
+        Ok(())
     }
 
-    /// Writes the deferred attempts (a sleep's end) before a step's own record.
+    /// Writes the deferred attempts (a sleep's end, a pure step) before a step's own record.
     async fn write_deferred(&self) -> Result<(), FnError> {
         for earlier in self.take_deferred() {
             self.inner
@@ -259,6 +270,37 @@ impl Step {
         Fut: Future<Output = Result<T, StepError>>,
     {
         self.run_kind(name, "run", options, code).await
+    }
+
+    /// A step whose code has no side effect: a computation over what the run already holds (a template rendered, a
+    /// value shaped). It is memoized as [`Step::run`] is — recorded with its output, replayed, never run again once
+    /// written — but its completed attempt is not written on its own: it goes with the run's next write (the next
+    /// step's record, or the run's transition), as a sleep's end does. A crash before that write runs it again,
+    /// which changes nothing because it changed nothing. A failed attempt is written at once, as any step's.
+    ///
+    /// The code is synchronous: it cannot await I/O. Whatever it does must be safe to do again — use
+    /// [`Step::run`] for anything that leaves the process or the run.
+    pub async fn pure<T, F>(&self, name: &str, code: F) -> Result<T, FnError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Result<T, StepError>,
+    {
+        let s = match self.begin(name, "run", StepOptions::default())? {
+            Begin::Replay(rec) => return replay(name, &rec),
+            Begin::Run(s) => s,
+        };
+        let result = s.span.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(code)));
+        let result = result
+            .unwrap_or_else(|panic| {
+                Err(StepError::retryable(format!(
+                    "step panicked: {}",
+                    panic_message(&panic)
+                )))
+            })
+            .and_then(|v| {
+                serde_json::to_value(v).map_err(|e| StepError::fatal(format!("step output is not JSON: {e}")))
+            });
+        self.settle_as(s, result, None, Written::WithNextWrite).await
     }
 
     /// What every code-running step does before its code: check the options, take the key, replay a final
@@ -405,6 +447,18 @@ impl Step {
         result: Result<serde_json::Value, StepError>,
         persisted: Option<(StepWrite, StepAttempt)>,
     ) -> Result<T, FnError> {
+        self.settle_as(s, result, persisted, Written::Now).await
+    }
+
+    /// [`Step::settle`], with when a completed attempt is written (`written`: [`Written::WithNextWrite`] for a
+    /// pure step).
+    async fn settle_as<T: DeserializeOwned>(
+        &self,
+        s: Started,
+        result: Result<serde_json::Value, StepError>,
+        persisted: Option<(StepWrite, StepAttempt)>,
+        written: Written,
+    ) -> Result<T, FnError> {
         let Started {
             key,
             name,
@@ -442,7 +496,7 @@ impl Step {
         let rec = match persisted {
             Some((written, attempt)) => self.remember(written, attempt),
             None => {
-                self.persist(StepAttempt {
+                let record = StepAttempt {
                     key: key.clone(),
                     name: name.to_string(),
                     attempt,
@@ -455,8 +509,13 @@ impl Step {
                     retry_at_ms,
                     kind,
                     wake_at_ms: None,
-                })
-                .await?
+                };
+                if written == Written::WithNextWrite && status == StepStatus::Completed {
+                    self.check_state_budget(&record)?;
+                    self.defer(record)
+                } else {
+                    self.persist(record).await?
+                }
             }
         };
         if let Some(sink) = self.inner.rt.trace_sink() {
@@ -490,6 +549,15 @@ impl Step {
             }
         }
     }
+}
+
+/// When a step's completed attempt is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// Before the handler goes on (every step with code that may have side effects).
+    Now,
+    /// With the run's next write ([`Step::pure`]).
+    WithNextWrite,
 }
 
 /// How a code-running step starts: replaying a final attempt, or running (an attempt under way).

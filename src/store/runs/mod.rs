@@ -215,8 +215,22 @@ impl DbRunStore {
         rows.into_iter().map(step_record).collect()
     }
 
-    async fn record_step_inner(&self, lease: &Lease, a: &StepAttempt) -> Result<Result<StepWrite, StoreError>> {
-        if self.writer.write(step_write(lease, a)).await? == 1 {
+    /// Records `a`, after the deferred attempts `earlier` in the same transaction (`Write::Many`: its answer is
+    /// the last write's, `a`'s).
+    async fn record_step_inner(
+        &self,
+        lease: &Lease,
+        earlier: &[StepAttempt],
+        a: &StepAttempt,
+    ) -> Result<Result<StepWrite, StoreError>> {
+        let write = if earlier.is_empty() {
+            step_write(lease, a)
+        } else {
+            let mut parts: Vec<Write> = earlier.iter().map(|e| step_write(lease, e)).collect();
+            parts.push(step_write(lease, a));
+            Write::Many(parts)
+        };
+        if self.writer.write(write).await? == 1 {
             return Ok(Ok(StepWrite::Written));
         }
         self.settle_missed(lease, &a.key).await
@@ -399,7 +413,16 @@ impl RunStore for DbRunStore {
     }
 
     async fn record_step(&self, lease: &Lease, attempt: &StepAttempt) -> Result<StepWrite, StoreError> {
-        self.record_step_inner(lease, attempt).await?
+        self.record_step_inner(lease, &[], attempt).await?
+    }
+
+    async fn record_step_after(
+        &self,
+        lease: &Lease,
+        earlier: &[StepAttempt],
+        attempt: &StepAttempt,
+    ) -> Result<StepWrite, StoreError> {
+        self.record_step_inner(lease, earlier, attempt).await?
     }
 
     async fn record_tx_step(

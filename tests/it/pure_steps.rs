@@ -1,0 +1,158 @@
+//! `step.pure`: a step without side effects is memoized as `step.run` is, but its completed attempt is written with
+//! the run's next write — the next step's record, or the run's transition — instead of a write of its own. Both
+//! backends; on PostgreSQL the rows' `xmin` (the transaction that wrote them) shows the pure step and the run's
+//! finish committed together.
+
+use crate::both;
+use crate::support::inproc::InProc;
+use crate::support::{Backend, TestDb};
+use ingot_actors::{FunctionDef, StepError, Trigger};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn counter() -> Arc<AtomicUsize> {
+    Arc::new(AtomicUsize::new(0))
+}
+
+/// Two pure steps, then the run ends.
+fn renderer(calls: Arc<AtomicUsize>) -> FunctionDef {
+    FunctionDef::new("renderer", "Renderer", move |ctx| {
+        let calls = calls.clone();
+        async move {
+            let name = ctx.event["data"]["name"].as_str().unwrap_or_default().to_string();
+            let subject: String = ctx
+                .step
+                .pure("render the subject", || {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Ok(format!("Hello {name}"))
+                })
+                .await?;
+            let length: usize = ctx.step.pure("measure it", || Ok(subject.len())).await?;
+            Ok(json!({"subject": subject, "length": length}))
+        }
+    })
+    .trigger(Trigger::event("test/render"))
+}
+
+#[derive(diesel::QueryableByName)]
+struct Xmin {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    x: String,
+}
+
+both!(pure_steps_are_written_with_the_runs_finish, with_finish_impl);
+async fn with_finish_impl(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let calls = counter();
+    let d = InProc::start(&db.url, vec![renderer(calls.clone())], &[]).await;
+    let ids = d
+        .api
+        .send(json!({"name": "test/render", "data": {"name": "Ada"}}))
+        .await;
+    d.api.drain().await;
+    let run = &d.api.runs_of(&ids[0]).await[0];
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["output"], json!({"subject": "Hello Ada", "length": 9}));
+    let steps: Vec<(&str, &str)> = run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [("render the subject", "completed"), ("measure it", "completed")],
+        "both results are recorded"
+    );
+    assert_eq!(run["steps"][1]["output"], json!(9));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    if backend == Backend::Postgres {
+        let writers = transactions(
+            &db,
+            "SELECT xmin::text AS x FROM steps WHERE run_id = $1 UNION SELECT xmin::text AS x FROM runs WHERE id = $1",
+            run["id"].as_str().unwrap(),
+        )
+        .await;
+        assert_eq!(
+            writers.len(),
+            1,
+            "the two pure steps and the run's finish are one transaction: {writers:?}"
+        );
+    }
+    d.stop().await;
+}
+
+/// PostgreSQL: the distinct transactions (`xmin`) that wrote the rows `sql` selects for `run_id`.
+async fn transactions(db: &TestDb, sql: &str, run_id: &str) -> Vec<String> {
+    let ingot::store::Db::Postgres { pool, .. } = &db.db else {
+        panic!("a PostgreSQL handle")
+    };
+    let mut conn = pool.get().await.expect("connection");
+    let rows: Vec<Xmin> = diesel_async::RunQueryDsl::load(
+        diesel::sql_query(sql).bind::<diesel::sql_types::Text, _>(run_id),
+        &mut conn,
+    )
+    .await
+    .expect("xmin");
+    let mut xs: Vec<String> = rows.into_iter().map(|r| r.x).collect();
+    xs.sort();
+    xs.dedup();
+    xs
+}
+
+both!(a_pure_step_is_not_run_again_on_a_retry, replay_impl);
+async fn replay_impl(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (pure_calls, flaky_calls) = (counter(), counter());
+    let (p, f) = (pure_calls.clone(), flaky_calls.clone());
+    let def = FunctionDef::new("flaky", "Flaky", move |ctx| {
+        let (p, f) = (p.clone(), f.clone());
+        async move {
+            let seven: u32 = ctx
+                .step
+                .pure("compute", || {
+                    p.fetch_add(1, Ordering::SeqCst);
+                    Ok(7)
+                })
+                .await?;
+            let eight: u32 = ctx
+                .step
+                .run("call", || async move {
+                    match f.fetch_add(1, Ordering::SeqCst) {
+                        0 => Err(StepError::retryable("503 from the service")),
+                        _ => Ok(seven + 1),
+                    }
+                })
+                .await?;
+            Ok(json!(eight))
+        }
+    })
+    .trigger(Trigger::event("test/flaky"));
+    let d = InProc::start(&db.url, vec![def], &[]).await;
+    let ids = d.api.send(json!({"name": "test/flaky"})).await;
+    d.api.drain().await;
+    let run = &d.api.runs_of(&ids[0]).await[0];
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["output"], json!(8));
+    assert_eq!(flaky_calls.load(Ordering::SeqCst), 2, "the service step ran twice");
+    assert_eq!(
+        pure_calls.load(Ordering::SeqCst),
+        1,
+        "the pure step's result was written with the errored attempt, and replayed on the retry"
+    );
+    if backend == Backend::Postgres {
+        let writers = transactions(
+            &db,
+            "SELECT xmin::text AS x FROM steps WHERE run_id = $1 AND (step_key = 'compute' OR attempt = 0)",
+            run["id"].as_str().unwrap(),
+        )
+        .await;
+        assert_eq!(
+            writers.len(),
+            1,
+            "the pure step went in the same transaction as the next step's first attempt: {writers:?}"
+        );
+    }
+    d.stop().await;
+}
