@@ -158,17 +158,13 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
             for m in list {
                 let content: String = ctx
                     .step
-                    .run("parse json content", || async { Ok(render(&m.content, &vars)) })
+                    .pure("parse json content", || Ok(render(&m.content, &vars)))
                     .await?;
                 seed.push(ChatMessage { role: m.role, content });
             }
             seed.remove(0).content
         }
-        _ => {
-            ctx.step
-                .run("parse system prompt", || async { Ok(render(body, &vars)) })
-                .await?
-        }
+        _ => ctx.step.pure("parse system prompt", || Ok(render(body, &vars))).await?,
     };
     if messages.len() <= 2 {
         let mut front = vec![ChatMessage::system(system)];

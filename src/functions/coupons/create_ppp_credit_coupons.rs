@@ -190,7 +190,7 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
 
     let grants: Vec<Grant> = ctx
         .step
-        .run("prepare coupon data for entitlements", || async {
+        .pure("prepare coupon data for entitlements", || {
             Ok(found
                 .iter()
                 .filter_map(|r| {

@@ -10,7 +10,8 @@
 //!    in the original); an existing preference is left as it is (an unsubscribed user stays unsubscribed), a
 //!    soft-deleted one is restored.
 //! 4. "parse email body" / "parse email subject" — Liquid, with `user` = the event's user; a template error
-//!    falls back to the raw template.
+//!    falls back to the raw template. Pure steps (`Step::pure`): recorded with the run's finish, in its
+//!    transaction.
 //!
 //! Steps 1–3 are transactional steps (`store::tx_step`): their reads and writes commit in the one transaction that
 //! records the step, group-committed with other runs' steps, so they never run again once their writes landed.
@@ -90,11 +91,11 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let subject_template = format!("Signup from {{{{user.email}}}} on {}", deps.config.site_title);
     let body: String = ctx
         .step
-        .run("parse email body", || async { Ok(render(BODY_TEMPLATE, &user)) })
+        .pure("parse email body", || Ok(render(BODY_TEMPLATE, &user)))
         .await?;
     let subject: String = ctx
         .step
-        .run("parse email subject", || async { Ok(render(&subject_template, &user)) })
+        .pure("parse email subject", || Ok(render(&subject_template, &user)))
         .await?;
 
     // "send the email" is disabled in the design document: nothing is sent and `sendResponse` is null.

@@ -6,7 +6,8 @@
 //! events comes first. Steps:
 //! 1. "parse email body" — Liquid `{{user.email}} signed up.` with `user` = the event's user.
 //! 2. "parse email subject" — Liquid `Signup from {{user.email}} on <SITE_TITLE>`. A template error falls back to
-//!    the raw template (as `user-created` does).
+//!    the raw template (as `user-created` does). Steps 1 and 2 are pure (`Step::pure`): recorded with step 3's
+//!    attempt, in its transaction.
 //! 3. "send the email" — the `basic` template to `ADMIN_EMAIL`, Reply-To the new user, with a `Message-ID` fixed by
 //!    the run and the step (a send repeated after a crash is the same message).
 //!
@@ -49,11 +50,11 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let subject_template = format!("Signup from {{{{user.email}}}} on {}", deps.config.site_title);
     let body: String = ctx
         .step
-        .run("parse email body", || async { Ok(render(BODY_TEMPLATE, &user)) })
+        .pure("parse email body", || Ok(render(BODY_TEMPLATE, &user)))
         .await?;
     let subject: String = ctx
         .step
-        .run("parse email subject", || async { Ok(render(&subject_template, &user)) })
+        .pure("parse email subject", || Ok(render(&subject_template, &user)))
         .await?;
     let admin = deps.config.integrations.admin_email.clone();
     let email_out = json!({"body": body, "subject": subject});

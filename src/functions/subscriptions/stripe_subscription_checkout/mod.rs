@@ -86,7 +86,7 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     }
     let info: SubscriptionInfo = ctx
         .step
-        .run("parse checkout session for subscription", || async {
+        .pure("parse checkout session for subscription", || {
             parse::parse_session(&session).map_err(StepError::fatal)
         })
         .await?;
