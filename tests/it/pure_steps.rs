@@ -156,3 +156,33 @@ async fn replay_impl(backend: Backend) {
     }
     d.stop().await;
 }
+
+both!(pure_steps_before_a_transactional_step_are_one_write, before_tx_impl);
+async fn before_tx_impl(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let def = FunctionDef::new("shaper", "Shaper", move |ctx| async move {
+        let a: u32 = ctx.step.pure("first", || Ok(1)).await?;
+        let b: u32 = ctx.step.pure("second", || Ok(a + 1)).await?;
+        let c: u32 =
+            ingot::store::tx_step::run(&ctx.step, "store it", move |_tx| Box::pin(async move { Ok(b + 1) })).await?;
+        Ok(json!(c))
+    })
+    .trigger(Trigger::event("test/shape"));
+    let d = InProc::start(&db.url, vec![def], &[]).await;
+    let ids = d.api.send(json!({"name": "test/shape"})).await;
+    d.api.drain().await;
+    let run = &d.api.runs_of(&ids[0]).await[0];
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["output"], json!(3));
+    assert_eq!(run["steps"].as_array().unwrap().len(), 3, "{run}");
+    if backend == Backend::Postgres {
+        let writers = transactions(
+            &db,
+            "SELECT xmin::text AS x FROM steps WHERE run_id = $1 AND step_key IN ('first', 'second')",
+            run["id"].as_str().unwrap(),
+        )
+        .await;
+        assert_eq!(writers.len(), 1, "the two pure steps are one write: {writers:?}");
+    }
+    d.stop().await;
+}

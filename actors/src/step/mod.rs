@@ -209,16 +209,19 @@ impl Step {
         Ok(())
     }
 
-    /// Writes the deferred attempts (a sleep's end, a pure step) before a step's own record.
+    /// Writes the deferred attempts (a sleep's end, pure steps) before a transactional step's record: all of them
+    /// in one write.
     async fn write_deferred(&self) -> Result<(), FnError> {
-        for earlier in self.take_deferred() {
-            self.inner
-                .rt
-                .store
-                .record_step(&self.inner.lease, &earlier)
-                .await
-                .map_err(Self::store_err)?;
-        }
+        let deferred = self.take_deferred();
+        let Some((last, earlier)) = deferred.split_last() else {
+            return Ok(());
+        };
+        self.inner
+            .rt
+            .store
+            .record_step_after(&self.inner.lease, earlier, last)
+            .await
+            .map_err(Self::store_err)?;
         Ok(())
     }
 
