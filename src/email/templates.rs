@@ -148,34 +148,35 @@ mod tests {
 }
 
 /// Renders a template people wrote (content fields, reminders, notification subjects) with `vars`, a JSON object;
-/// a template that does not parse or render, `vars` that is not an object, or an integer literal beyond `i64`
-/// ([`has_oversized_integer`]) gives the template back as it is.
+/// a template that does not parse or render, `vars` that is not an object, an integer literal beyond `i64`
+/// ([`has_oversized_integer`]) or a `cycle` group without values ([`has_empty_cycle`]) gives the template back as it
+/// is.
 pub fn render_or_itself(template: &str, vars: &Value) -> String {
     let Ok(globals) = liquid::model::to_object(vars) else {
         return template.to_string();
     };
-    // liquid-core 0.26 panics on an integer literal over i64 (found by fuzz/liquid_user_template): refused before
-    // parsing; the catch is a second guard (a fuzzer aborts at any panic, so only the check counts there).
-    if has_oversized_integer(template) {
+    // liquid 0.26 panics on both (found by fuzz/liquid_user_template): refused before parsing; the catch is a
+    // second guard (a fuzzer aborts at any panic, so only the checks count there).
+    if has_oversized_integer(template) || has_empty_cycle(template) {
         return template.to_string();
     }
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser().parse(template)))
-        .ok()
-        .and_then(Result::ok)
-        .and_then(|t| t.render(&globals).ok())
-        .unwrap_or_else(|| template.to_string())
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        parser().parse(template).ok().and_then(|t| t.render(&globals).ok())
+    }))
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| template.to_string())
 }
 
-/// Whether a Liquid tag or output (`{{ … }}`, `{% … %}`) of `template` holds an integer literal beyond `i64`:
-/// liquid-core 0.26 panics on one (found by fuzz/liquid_user_template), so callers treat such a template as a bad
-/// one before parsing it. Digits outside tags are text and do not count.
-pub fn has_oversized_integer(template: &str) -> bool {
+/// The inner text of each Liquid output (`{{ … }}`) and tag (`{% … %}`) of `template`, with whether it is a tag.
+fn markup(template: &str) -> Vec<(bool, &str)> {
+    let mut found = Vec::new();
     let mut rest = template;
     while let Some(start) = rest.find(['{']) {
         let after = &rest[start + 1..];
-        let close = match after.chars().next() {
-            Some('{') => "}}",
-            Some('%') => "%}",
+        let (close, tag) = match after.chars().next() {
+            Some('{') => ("}}", false),
+            Some('%') => ("%}", true),
             _ => {
                 rest = after;
                 continue;
@@ -183,16 +184,61 @@ pub fn has_oversized_integer(template: &str) -> bool {
         };
         let inner = &after[1..];
         let end = inner.find(close).unwrap_or(inner.len());
-        let tag = &inner[..end];
-        if tag
-            .split(|c: char| !c.is_ascii_digit())
-            .any(|digits| !digits.is_empty() && digits.parse::<i64>().is_err())
-        {
-            return true;
-        }
+        found.push((tag, &inner[..end]));
         rest = &inner[end..];
     }
-    false
+    found
+}
+
+/// Whether a Liquid tag or output (`{{ … }}`, `{% … %}`) of `template` holds an integer literal beyond `i64`:
+/// liquid-core 0.26 panics on one (found by fuzz/liquid_user_template), so callers treat such a template as a bad
+/// one before parsing it. Digits outside tags are text and do not count.
+pub fn has_oversized_integer(template: &str) -> bool {
+    markup(template).into_iter().any(|(_, inner)| {
+        inner
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|digits| !digits.is_empty() && digits.parse::<i64>().is_err())
+    })
+}
+
+/// Whether `template` has a named `cycle` group with no values (`{% cycle name: %}`): liquid-lib 0.26 parses it
+/// and then divides by its zero values when rendering (found by fuzz/liquid_user_template), so callers treat it as
+/// a bad template.
+pub fn has_empty_cycle(template: &str) -> bool {
+    markup(template).into_iter().any(|(tag, inner)| {
+        let inner = inner.trim_matches(|c: char| c == '-' || c.is_whitespace());
+        tag && inner
+            .strip_prefix("cycle")
+            .is_some_and(|rest| rest.starts_with(char::is_whitespace) && rest.trim_end().ends_with(':'))
+    })
+}
+
+#[cfg(test)]
+mod empty_cycle_tests {
+    use super::{has_empty_cycle, render_or_itself};
+    use serde_json::json;
+
+    #[test]
+    fn a_cycle_group_without_values_is_a_bad_template_not_a_panic() {
+        // The input fuzz/liquid_user_template found (liquid-lib's cycle_index divided by zero).
+        let found = ". ,es.si 1 %}{%cycle --yyyyyyysi:%}{ce-----*!";
+        assert!(has_empty_cycle(found));
+        assert_eq!(render_or_itself(found, &json!({})), found);
+        for bad in ["{% cycle name: %}", "{%- cycle \"g\": -%}", "{%cycle a :%}"] {
+            assert!(has_empty_cycle(bad), "{bad}");
+            assert_eq!(render_or_itself(bad, &json!({})), bad);
+        }
+        for fine in [
+            "{% cycle \"a\", \"b\" %}",
+            "{% cycle g: \"a\", \"b\" %}",
+            "{% cycle \"a:\" %}",
+            "cycle name: in text",
+            "{{ cycle }}:",
+        ] {
+            assert!(!has_empty_cycle(fine), "{fine}");
+        }
+        assert_eq!(render_or_itself("{% cycle g: \"a\", \"b\" %}", &json!({})), "a");
+    }
 }
 
 #[cfg(test)]
