@@ -176,12 +176,18 @@ pub(super) fn run_write(lease: &Lease, ch: &RunChange) -> Result<Write> {
             resolved_since: ch.resolved_since_ms,
         }
     };
-    if ch.steps.is_empty() {
-        return Ok(write);
+    Ok(after_deferred(lease, &ch.steps, write))
+}
+
+/// `write` after the deferred step attempts `earlier` (a sleep's end, pure steps), in one transaction
+/// (`Write::Many`, whose answer is `write`'s); `write` alone when there are none.
+fn after_deferred(lease: &Lease, earlier: &[StepAttempt], write: Write) -> Write {
+    if earlier.is_empty() {
+        return write;
     }
-    let mut parts: Vec<Write> = ch.steps.iter().map(|a| step_write(lease, a)).collect();
+    let mut parts: Vec<Write> = earlier.iter().map(|a| step_write(lease, a)).collect();
     parts.push(write);
-    Ok(Write::Many(parts))
+    Write::Many(parts)
 }
 
 pub(crate) fn parse_error(text: Option<String>) -> Option<ErrorInfo> {
@@ -215,22 +221,19 @@ impl DbRunStore {
         rows.into_iter().map(step_record).collect()
     }
 
-    /// Records `a`, after the deferred attempts `earlier` in the same transaction (`Write::Many`: its answer is
-    /// the last write's, `a`'s).
+    /// Records `a`, after the deferred attempts `earlier` in the same transaction ([`after_deferred`]).
     async fn record_step_inner(
         &self,
         lease: &Lease,
         earlier: &[StepAttempt],
         a: &StepAttempt,
     ) -> Result<Result<StepWrite, StoreError>> {
-        let write = if earlier.is_empty() {
-            step_write(lease, a)
-        } else {
-            let mut parts: Vec<Write> = earlier.iter().map(|e| step_write(lease, e)).collect();
-            parts.push(step_write(lease, a));
-            Write::Many(parts)
-        };
-        if self.writer.write(write).await? == 1 {
+        if self
+            .writer
+            .write(after_deferred(lease, earlier, step_write(lease, a)))
+            .await?
+            == 1
+        {
             return Ok(Ok(StepWrite::Written));
         }
         self.settle_missed(lease, &a.key).await
