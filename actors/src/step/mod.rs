@@ -293,17 +293,8 @@ impl Step {
             Begin::Run(s) => s,
         };
         let result = s.span.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(code)));
-        let result = result
-            .unwrap_or_else(|panic| {
-                Err(StepError::retryable(format!(
-                    "step panicked: {}",
-                    panic_message(&panic)
-                )))
-            })
-            .and_then(|v| {
-                serde_json::to_value(v).map_err(|e| StepError::fatal(format!("step output is not JSON: {e}")))
-            });
-        self.settle_as(s, result, None, Written::WithNextWrite).await
+        self.settle_as(s, code_output(result), None, Written::WithNextWrite)
+            .await
     }
 
     /// What every code-running step does before its code: check the options, take the key, replay a final
@@ -359,20 +350,8 @@ impl Step {
             Begin::Replay(rec) => return replay(name, &rec),
             Begin::Run(s) => s,
         };
-        let result = AssertUnwindSafe(code())
-            .catch_unwind()
-            .instrument(s.span.clone())
-            .await
-            .unwrap_or_else(|panic| {
-                Err(StepError::retryable(format!(
-                    "step panicked: {}",
-                    panic_message(&panic)
-                )))
-            });
-        let result = result.and_then(|v| {
-            serde_json::to_value(v).map_err(|e| StepError::fatal(format!("step output is not JSON: {e}")))
-        });
-        self.settle(s, result, None).await
+        let result = AssertUnwindSafe(code()).catch_unwind().instrument(s.span.clone()).await;
+        self.settle(s, code_output(result), None).await
     }
 
     /// Runs a transactional step: `work` is database work the store executes inside the transaction that records
@@ -601,6 +580,21 @@ fn replay<T: DeserializeOwned>(name: &str, rec: &StepRecord) -> Result<T, FnErro
             message: rec.error.as_ref().map(|e| e.message.clone()).unwrap_or_default(),
         }),
     }
+}
+
+/// What a step's code gave, as the attempt's value: a panic is a retryable error, an output that is not JSON a
+/// fatal one.
+fn code_output<T: Serialize>(
+    result: Result<Result<T, StepError>, Box<dyn std::any::Any + Send>>,
+) -> Result<serde_json::Value, StepError> {
+    result
+        .unwrap_or_else(|panic| {
+            Err(StepError::retryable(format!(
+                "step panicked: {}",
+                panic_message(&panic)
+            )))
+        })
+        .and_then(|v| serde_json::to_value(v).map_err(|e| StepError::fatal(format!("step output is not JSON: {e}"))))
 }
 
 fn json_len(v: &serde_json::Value) -> usize {
