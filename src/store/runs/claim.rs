@@ -65,9 +65,9 @@ const EVENT_WITH_CLAIM: &str = "events.external_id AS ev_external_id, events.nam
 
 /// A claimed run with its trigger event's columns (PostgreSQL's plain claim).
 #[derive(QueryableByName)]
-pub(super) struct ClaimedWithEvent {
+struct ClaimedWithEvent {
     #[diesel(embed)]
-    pub(super) run: ClaimedRow,
+    run: ClaimedRow,
     #[diesel(sql_type = Nullable<Text>)]
     ev_external_id: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -83,17 +83,21 @@ pub(super) struct ClaimedWithEvent {
 }
 
 impl ClaimedWithEvent {
-    /// The trigger event's row, if it was found.
-    pub(super) fn event(&self) -> Option<EventTuple> {
-        Some((
-            self.run.event_id.clone(),
-            self.ev_external_id.clone(),
-            self.ev_name.clone()?,
-            self.ev_data.clone()?,
-            self.ev_user_data.clone()?,
-            self.ev_ts?,
-            self.ev_v.clone(),
-        ))
+    /// The run, and its trigger event's row if it was found.
+    fn split(self) -> (ClaimedRow, Option<EventTuple>) {
+        let event = match (self.ev_name, self.ev_data, self.ev_user_data, self.ev_ts) {
+            (Some(name), Some(data), Some(user_data), Some(ts)) => Some((
+                self.run.event_id.clone(),
+                self.ev_external_id,
+                name,
+                data,
+                user_data,
+                ts,
+                self.ev_v,
+            )),
+            _ => None,
+        };
+        (self.run, event)
     }
 }
 
@@ -194,9 +198,10 @@ impl DbRunStore {
         match self.db.backend() {
             Backend::Postgres => {
                 let rows: Vec<ClaimedWithEvent> = crate::with_conn!(&self.db, write, |c| c.rows(&s).await?);
-                let events: Vec<EventTuple> = rows.iter().filter_map(ClaimedWithEvent::event).collect();
-                let rows = rows.into_iter().map(|r| r.run).collect();
-                self.claimed_runs(&req, rows, Some(events)).await
+                let (rows, events): (Vec<ClaimedRow>, Vec<Option<EventTuple>>) =
+                    rows.into_iter().map(ClaimedWithEvent::split).unzip();
+                self.claimed_runs(&req, rows, Some(events.into_iter().flatten().collect()))
+                    .await
             }
             Backend::Sqlite => {
                 let rows: Vec<ClaimedRow> = crate::with_conn!(&self.db, write, |c| c.rows(&s).await?);
