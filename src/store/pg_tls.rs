@@ -103,7 +103,7 @@ impl PgTls {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let verify_chain = self.mode != SslMode::Require || self.root_cert.is_some();
         let verifier: Arc<dyn ServerCertVerifier> = if verify_chain {
-            let roots = Arc::new(self.roots()?);
+            let roots = self.roots()?;
             let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
                 .build()
                 .map_err(|e| format!("PostgreSQL TLS: {e}"))?;
@@ -124,34 +124,31 @@ impl PgTls {
         Ok(Some(tokio_postgres_rustls::MakeRustlsConnect::new(config)))
     }
 
-    fn roots(&self) -> Result<RootCertStore, String> {
+    /// The trusted roots: `sslrootcert`'s certificates, or the system's (the process's one store,
+    /// [`crate::tls::native_roots`]).
+    fn roots(&self) -> Result<Arc<RootCertStore>, String> {
+        let Some(path) = &self.root_cert else {
+            let roots = crate::tls::native_roots();
+            if roots.is_empty() {
+                return Err(format!(
+                    "sslmode={} needs trusted roots: set sslrootcert=<file> or install the system's CA certificates",
+                    self.mode.as_str()
+                ));
+            }
+            return Ok(roots);
+        };
         let mut roots = RootCertStore::empty();
-        match &self.root_cert {
-            Some(path) => {
-                let pem =
-                    std::fs::read(path).map_err(|e| format!("sslrootcert {}: cannot read it: {e}", path.display()))?;
-                for cert in CertificateDer::pem_slice_iter(&pem) {
-                    let cert =
-                        cert.map_err(|e| format!("sslrootcert {}: not a PEM certificate: {e}", path.display()))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
-                }
-                if roots.is_empty() {
-                    return Err(format!("sslrootcert {}: no certificate in it", path.display()));
-                }
-            }
-            None => {
-                roots = (*crate::tls::native_roots()).clone();
-                if roots.is_empty() {
-                    return Err(format!(
-                        "sslmode={} needs trusted roots: set sslrootcert=<file> or install the system's CA certificates",
-                        self.mode.as_str()
-                    ));
-                }
-            }
+        let pem = std::fs::read(path).map_err(|e| format!("sslrootcert {}: cannot read it: {e}", path.display()))?;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| format!("sslrootcert {}: not a PEM certificate: {e}", path.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
         }
-        Ok(roots)
+        if roots.is_empty() {
+            return Err(format!("sslrootcert {}: no certificate in it", path.display()));
+        }
+        Ok(Arc::new(roots))
     }
 }
 
