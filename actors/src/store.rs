@@ -224,16 +224,26 @@ pub trait RunStore: Send + Sync + 'static {
     /// A transactional step: runs `work` and records `attempt` — `completed`, its output what the work returned —
     /// in one transaction, guarded by the lease: both land or neither does. The work's failure, a lease lost, or a
     /// final attempt recorded first rolls the work's writes back (see [`TxStepWrite`]); so does an output over
-    /// `max_output_bytes` (serialized JSON), which fails the work fatally. The default refuses: a store that
-    /// offers transactional steps overrides it.
+    /// `max_output_bytes` (serialized JSON), which fails the work fatally. `earlier` — attempts a step tool
+    /// deferred (pure and read steps, a sleep's end) — are recorded in the same transaction, whatever the work
+    /// does (they stand on their own). The default refuses: a store that offers transactional steps overrides it.
     async fn record_tx_step(
         &self,
         _lease: &Lease,
+        _earlier: &[StepAttempt],
         _attempt: &StepAttempt,
         _work: TxWork,
         _max_output_bytes: usize,
     ) -> Result<TxStepWrite, StoreError> {
         Err(StoreError::Data("this store does not run transactional steps".into()))
+    }
+    /// A read step's work ([`crate::Step::run_read`]): runs `work` — built by the application as for
+    /// [`RunStore::record_tx_step`] — on a read connection, in a read-only transaction where the store has them, and
+    /// records nothing: the step tool defers the attempt to the run's next write. The outer error is the store's
+    /// (the work could not be run), the inner one the work's. The default refuses: a store that offers read steps
+    /// overrides it.
+    async fn run_read(&self, _work: TxWork) -> Result<Result<serde_json::Value, StepError>, StoreError> {
+        Err(StoreError::Data("this store does not run read steps".into()))
     }
     /// Persists a run transition (guarded by the lease and the `from` status).
     async fn change_run(&self, lease: &Lease, change: &RunChange) -> Result<(), StoreError>;

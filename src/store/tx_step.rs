@@ -75,6 +75,18 @@ where
     step.run_tx_with(name, options, work_of(work)).await
 }
 
+/// Runs `work` as the read step `name` of this run (`Step::run_read`): a lookup in a read-only transaction —
+/// a write fails — whose completed attempt goes with the run's next write (the next transactional step's
+/// transaction, or the run's finish) instead of a commit of its own. Returns its output, or its stored output
+/// when the step completed before.
+pub async fn read<T, F>(step: &Step, name: &str, work: F) -> Result<T, FnError>
+where
+    T: Serialize + DeserializeOwned + 'static,
+    F: for<'c, 't> Fn(&'c mut DbTx<'t>) -> BoxFuture<'c, Result<T, StepError>> + Send + Sync + 'static,
+{
+    step.run_read(name, work_of(work)).await
+}
+
 /// The opaque work the runtime carries to the store: a [`TxFn`].
 pub fn work_of<T, F>(work: F) -> TxWork
 where

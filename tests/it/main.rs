@@ -33,6 +33,7 @@ mod pg_tls;
 mod platform;
 mod pure_steps;
 mod read_api;
+mod read_steps;
 mod retention;
 mod run_search;
 mod schema;

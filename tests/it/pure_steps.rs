@@ -1,5 +1,6 @@
 //! `step.pure`: a step without side effects is memoized as `step.run` is, but its completed attempt is written with
-//! the run's next write — the next step's record, or the run's transition — instead of a write of its own. Both
+//! the run's next write — the next step's record (a transactional step's own transaction), or the run's transition
+//! — instead of a write of its own. Both
 //! backends; on PostgreSQL the rows' `xmin` (the transaction that wrote them) shows the pure step and the run's
 //! finish committed together.
 
@@ -157,7 +158,10 @@ async fn replay_impl(backend: Backend) {
     d.stop().await;
 }
 
-both!(pure_steps_before_a_transactional_step_are_one_write, before_tx_impl);
+both!(
+    pure_steps_before_a_transactional_step_go_in_its_transaction,
+    before_tx_impl
+);
 async fn before_tx_impl(backend: Backend) {
     let db = TestDb::new(backend).await;
     let def = FunctionDef::new("shaper", "Shaper", move |ctx| async move {
@@ -178,11 +182,77 @@ async fn before_tx_impl(backend: Backend) {
     if backend == Backend::Postgres {
         let writers = transactions(
             &db,
-            "SELECT xmin::text AS x FROM steps WHERE run_id = $1 AND step_key IN ('first', 'second')",
+            "SELECT xmin::text AS x FROM steps WHERE run_id = $1 AND step_key IN ('first', 'second', 'store it')",
             run["id"].as_str().unwrap(),
         )
         .await;
-        assert_eq!(writers.len(), 1, "the two pure steps are one write: {writers:?}");
+        assert_eq!(
+            writers.len(),
+            1,
+            "the two pure steps are written in the transactional step's own transaction: {writers:?}"
+        );
     }
+    d.stop().await;
+}
+
+both!(
+    pure_steps_before_a_failing_transactional_step_are_recorded_all_the_same,
+    before_failing_tx_impl
+);
+async fn before_failing_tx_impl(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    db.exec("CREATE TABLE shaped (v INTEGER NOT NULL)", &[]).await;
+    let (pure_calls, work_calls) = (counter(), counter());
+    let (p, w) = (pure_calls.clone(), work_calls.clone());
+    let def = FunctionDef::new("shaper", "Shaper", move |ctx| {
+        let (p, w) = (p.clone(), w.clone());
+        async move {
+            let a: u32 = ctx
+                .step
+                .pure("first", || {
+                    p.fetch_add(1, Ordering::SeqCst);
+                    Ok(41)
+                })
+                .await?;
+            let b: u32 = ingot::store::tx_step::run(&ctx.step, "store it", move |tx| {
+                let w = w.clone();
+                Box::pin(async move {
+                    use diesel_async::RunQueryDsl;
+                    let sql = format!("INSERT INTO shaped (v) VALUES ({a})");
+                    ingot::with_tx!(tx, |c| diesel::sql_query(sql).execute(c).await)
+                        .map_err(|e| ingot::store::tx_step::classify(e.into()))?;
+                    match w.fetch_add(1, Ordering::SeqCst) {
+                        0 => Err(StepError::retryable("failed after its insert")),
+                        _ => Ok(a + 1),
+                    }
+                })
+            })
+            .await?;
+            Ok(json!(b))
+        }
+    })
+    .trigger(Trigger::event("test/shape"));
+    let d = InProc::start(&db.url, vec![def], &[]).await;
+    let ids = d.api.send(json!({"name": "test/shape"})).await;
+    d.api.drain().await;
+    let run = &d.api.runs_of(&ids[0]).await[0];
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["output"], json!(42));
+    assert_eq!(
+        work_calls.load(Ordering::SeqCst),
+        2,
+        "the work failed once, then succeeded"
+    );
+    assert_eq!(
+        pure_calls.load(Ordering::SeqCst),
+        1,
+        "the pure step's record committed with the failed attempt's batch (the work's writes rolled back, not it), \
+         and was replayed on the retry"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) AS n FROM shaped", &[]).await,
+        1,
+        "the failed attempt's insert was rolled back"
+    );
     d.stop().await;
 }

@@ -152,6 +152,7 @@ fn tx_write(run_id: &str, token: i64, v: i64, fail: bool) -> Write {
     });
     Write::Tx(TxWrite {
         step: Box::new(step),
+        earlier: Vec::new(),
         work,
         max_output_bytes: 1 << 20,
     })

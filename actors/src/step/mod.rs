@@ -66,9 +66,10 @@ struct Inner {
     state_bytes: Cell<usize>,
     /// `timeouts.finish`: no step starts after this (ms since epoch).
     deadline_ms: Cell<Option<i64>>,
-    /// Attempts without side effects (a sleep's end, a pure step's result) not yet written: they go with the next
-    /// step's write or with the run's transition. A crash before that loses nothing — the replayed sleep is over
-    /// and ends again, the pure step computes the same again.
+    /// Attempts without side effects (a sleep's end, a pure or read step's result) not yet written: they go with
+    /// the next step's write (a transactional step's in its own transaction) or with the run's transition. A crash
+    /// before that loses nothing — the replayed sleep is over and ends again, the pure step computes the same
+    /// again, the read step reads again before anything was decided on its first read.
     deferred: RefCell<Vec<StepAttempt>>,
 }
 
@@ -131,7 +132,7 @@ impl Step {
         self.inner.deferred.take()
     }
 
-    /// Records an attempt that has no side effect (a sleep's end, a pure step) without a write of its own.
+    /// Records an attempt that has no side effect (a sleep's end, a pure or read step) without a write of its own.
     fn defer(&self, attempt: StepAttempt) -> StepRecord {
         self.inner.deferred.borrow_mut().push(attempt.clone());
         self.remember(StepWrite::Written, attempt)
@@ -180,7 +181,7 @@ impl Step {
     }
 
     /// Persists an attempt and remembers what the store kept (ours, or a final attempt recorded first).
-    /// The deferred attempts (a sleep's end, pure steps) go in the same write, before it.
+    /// The deferred attempts (a sleep's end, pure and read steps) go in the same write, before it.
     async fn persist(&self, record: StepAttempt) -> Result<StepRecord, FnError> {
         self.check_state_budget(&record)?;
         let earlier = self.take_deferred();
@@ -206,22 +207,6 @@ impl Step {
                 )));
             }
         }
-        Ok(())
-    }
-
-    /// Writes the deferred attempts (a sleep's end, pure steps) before a transactional step's record: all of them
-    /// in one write.
-    async fn write_deferred(&self) -> Result<(), FnError> {
-        let deferred = self.take_deferred();
-        let Some((last, earlier)) = deferred.split_last() else {
-            return Ok(());
-        };
-        self.inner
-            .rt
-            .store
-            .record_step_after(&self.inner.lease, earlier, last)
-            .await
-            .map_err(Self::store_err)?;
         Ok(())
     }
 
@@ -295,6 +280,31 @@ impl Step {
         let result = s.span.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(code)));
         self.settle_as(s, code_output(result), None, Written::WithNextWrite)
             .await
+    }
+
+    /// A step whose work only reads the database (a lookup the next steps build on): memoized as [`Step::run`]
+    /// is, but, as a [`Step::pure`] step's, its completed attempt goes with the run's next write instead of a
+    /// commit of its own. The store runs `work` — built by the application, as for [`Step::run_tx`] — on a read
+    /// connection in a read-only transaction ([`crate::store::RunStore::run_read`]), where a write is refused.
+    /// A crash before the next write reads again; nothing was decided on the first read, because whatever the run
+    /// does next with it is written after (or with) this record. A failed attempt is written at once.
+    pub async fn run_read<T>(&self, name: &str, work: TxWork) -> Result<T, FnError>
+    where
+        T: DeserializeOwned,
+    {
+        let s = match self.begin(name, "run", StepOptions::default())? {
+            Begin::Replay(rec) => return replay(name, &rec),
+            Begin::Run(s) => s,
+        };
+        let result = self
+            .inner
+            .rt
+            .store
+            .run_read(work)
+            .instrument(s.span.clone())
+            .await
+            .map_err(Self::store_err)?;
+        self.settle_as(s, result, None, Written::WithNextWrite).await
     }
 
     /// What every code-running step does before its code: check the options, take the key, replay a final
@@ -379,7 +389,8 @@ impl Step {
             Begin::Replay(rec) => return replay(name, &rec),
             Begin::Run(s) => s,
         };
-        self.write_deferred().await?;
+        // The deferred attempts (pure and read steps, a sleep's end) go in the step's own transaction.
+        let earlier = self.take_deferred();
         let budget = MAX_STATE_BYTES.saturating_sub(self.inner.state_bytes.get());
         let completed = StepAttempt {
             key: s.key.clone(),
@@ -399,7 +410,7 @@ impl Step {
             .inner
             .rt
             .store
-            .record_tx_step(&self.inner.lease, &completed, work, budget)
+            .record_tx_step(&self.inner.lease, &earlier, &completed, work, budget)
             .instrument(s.span.clone())
             .await
             .map_err(Self::store_err)?;
@@ -433,7 +444,7 @@ impl Step {
     }
 
     /// [`Step::settle`], with when a completed attempt is written (`written`: [`Written::WithNextWrite`] for a
-    /// pure step).
+    /// pure or read step).
     async fn settle_as<T: DeserializeOwned>(
         &self,
         s: Started,
@@ -538,7 +549,7 @@ impl Step {
 enum Written {
     /// Before the handler goes on (every step with code that may have side effects).
     Now,
-    /// With the run's next write ([`Step::pure`]).
+    /// With the run's next write ([`Step::pure`], [`Step::run_read`]).
     WithNextWrite,
 }
 

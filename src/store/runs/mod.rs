@@ -8,6 +8,7 @@ pub mod admission;
 pub mod cancel;
 pub mod claim;
 pub mod claimed;
+mod read_step;
 pub mod status;
 pub mod suspend;
 pub mod waits;
@@ -265,10 +266,12 @@ impl DbRunStore {
     }
 
     /// A transactional step through the writer (`writer/tx.rs`): the work and the completed attempt in one
-    /// transaction, inside the step's own savepoint.
+    /// transaction, inside the step's own savepoint; the attempts deferred before it (`earlier`) in the same
+    /// transaction, with the batch's plain statements.
     async fn record_tx_step_inner(
         &self,
         lease: &Lease,
+        earlier: &[StepAttempt],
         a: &StepAttempt,
         work: TxWork,
         max_output_bytes: usize,
@@ -281,6 +284,7 @@ impl DbRunStore {
         };
         let write = writer::TxWrite {
             step: Box::new(step_write(lease, a)),
+            earlier: earlier.iter().map(|e| step_write(lease, e)).collect(),
             work: *work,
             max_output_bytes,
         };
@@ -431,12 +435,20 @@ impl RunStore for DbRunStore {
     async fn record_tx_step(
         &self,
         lease: &Lease,
+        earlier: &[StepAttempt],
         attempt: &StepAttempt,
         work: TxWork,
         max_output_bytes: usize,
     ) -> Result<TxStepWrite, StoreError> {
-        self.record_tx_step_inner(lease, attempt, work, max_output_bytes)
+        self.record_tx_step_inner(lease, earlier, attempt, work, max_output_bytes)
             .await?
+    }
+
+    async fn run_read(
+        &self,
+        work: TxWork,
+    ) -> Result<std::result::Result<serde_json::Value, ingot_actors::StepError>, StoreError> {
+        Ok(read_step::run(&self.db, work).await?)
     }
 
     async fn change_run(&self, lease: &Lease, change: &RunChange) -> Result<(), StoreError> {

@@ -92,6 +92,9 @@ pub enum Write {
 #[derive(Clone)]
 pub struct TxWrite {
     pub step: Box<Write>,
+    /// Attempts of the same run a step tool deferred ([`Write::Step`]s: pure and read steps, a sleep's end),
+    /// recorded with the batch's plain statements — in the step's transaction, whatever its work does.
+    pub earlier: Vec<Write>,
     pub work: crate::store::tx_step::TxFn,
     /// The most bytes of JSON the output may take (the run's state budget left); more fails the work fatally.
     pub max_output_bytes: usize,
@@ -180,8 +183,9 @@ pub(in crate::store::runs) fn plan(writes: &[Write]) -> Result<Plan> {
     let (mut requeue, mut requeue_edges) = (Vec::new(), Vec::new());
     let flat = writes.iter().cloned().flat_map(|w| match w {
         Write::Many(parts) => parts,
-        // Applied on its own, in its savepoint ([`tx`]).
-        Write::Tx(_) => Vec::new(),
+        // The work and its completed attempt are applied on their own ([`tx`]); the attempts deferred before it
+        // are plain step inserts of the batch.
+        Write::Tx(t) => t.earlier,
         one => vec![one],
     });
     for w in flat {
@@ -265,7 +269,12 @@ pub(in crate::store::runs) fn plan(writes: &[Write]) -> Result<Plan> {
                     Param::NullBigInt(resolved_since),
                 ])
             }
-            Write::Many(_) | Write::Tx(_) => unreachable!("nested and transactional writes are left out above"),
+            // Only steps and transitions are built inside another write.
+            Write::Many(_) | Write::Tx(_) => {
+                return Err(Error::Data(
+                    "a write nested in another write that is not a step or a transition".into(),
+                ));
+            }
         }
     }
     // VALUES columns are named column1, column2, ... on both backends. Statuses the statement needs besides the

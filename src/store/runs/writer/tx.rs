@@ -330,6 +330,7 @@ mod tests {
                 kind: "run".into(),
                 wake_at: None,
             }),
+            earlier: Vec::new(),
             work: Arc::new(|_| Box::pin(async { Ok(serde_json::Value::Null) })),
             max_output_bytes: 1024,
         }
