@@ -86,6 +86,12 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
         "`normal` survives a process crash, `full` also a power loss",
     ),
     (
+        "sqlite_cache_kib",
+        "INGOT_SQLITE_CACHE_KIB",
+        "2000",
+        "SQLite page cache per connection, KiB (memory grows with the file up to this times the connections)",
+    ),
+    (
         "max_request_bytes",
         "INGOT_MAX_REQUEST_BYTES",
         "33554432",
@@ -406,6 +412,7 @@ impl Config {
             pool: PoolOptions {
                 size: number("database_pool_size", 1, 1000)?,
                 sqlite_synchronous,
+                sqlite_cache_kib: number("sqlite_cache_kib", 64, 1 << 20)? as u32,
                 deadline: duration("db_timeout", ms(100), secs(600))?,
             },
             max_request_bytes: number("max_request_bytes", 1024, 1 << 30)?,
@@ -552,6 +559,14 @@ mod tests {
         assert!(err.contains("INGOT_MAX_RUNS_PER_FUNCTION"), "{err}");
         assert!(with(&[("retry_backoff", "sometimes")]).is_err());
         assert!(with(&[("sqlite_synchronous", "off")]).is_err());
+        assert_eq!(
+            with(&[]).unwrap().pool.sqlite_cache_kib,
+            crate::store::db::SQLITE_CACHE_KIB
+        );
+        assert_eq!(with(&[("sqlite_cache_kib", "256")]).unwrap().pool.sqlite_cache_kib, 256);
+        for bad in ["0", "63", "2097152", "-1", "2MiB"] {
+            assert!(with(&[("sqlite_cache_kib", bad)]).is_err(), "{bad}");
+        }
         let err = with(&[("wake_ahead", "10s")]).unwrap_err().to_string();
         assert!(err.contains("INGOT_WAKE_AHEAD"), "{err}");
         assert_eq!(with(&[("wake_ahead", "0s")]).unwrap().wake_ahead, Duration::ZERO);

@@ -127,6 +127,9 @@ pub struct BenchArgs {
     /// soak: the daemon's retention horizon (set below the 1h the setting allows, so growth flattens in the run).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub soak_retention: Duration,
+    /// soak: the daemon's SQLite page cache per connection, KiB (`INGOT_SQLITE_CACHE_KIB`; its default if unset).
+    #[arg(long)]
+    pub soak_sqlite_cache_kib: Option<u32>,
     /// flood: requests sent all at once, each one event.
     #[arg(long, default_value_t = 200)]
     pub flood_requests: usize,

@@ -84,10 +84,13 @@ pub fn measure(rt: &Runtime, fresh: &FreshDb, args: &BenchArgs) -> anyhow::Resul
         functions::fan_out(),
         functions::child(),
     ];
-    let retention = args.soak_retention;
+    let (retention, cache_kib) = (args.soak_retention, args.soak_sqlite_cache_kib);
     let tune = move |c: &mut crate::config::Config| {
         c.retention = retention;
         c.prune_interval = PRUNE_INTERVAL;
+        if let Some(kib) = cache_kib {
+            c.pool.sqlite_cache_kib = kib;
+        }
     };
     let kind = match fresh.url {
         DatabaseUrl::Sqlite(_) => Kind::Sqlite,
@@ -298,12 +301,13 @@ async fn pg_size_and_sessions(db: &Db) -> anyhow::Result<(u64, i64)> {
 pub fn print_header(args: &BenchArgs) {
     println!();
     println!(
-        "== soak: {} events/s for {} (report every {}, retention {}), mix 50% one-step / 20% ten-steps / \
-         20% sleep 1s / 10% fan-out x2",
+        "== soak: {} events/s for {} (report every {}, retention {}, SQLite cache {} KiB per connection), mix 50% \
+         one-step / 20% ten-steps / 20% sleep 1s / 10% fan-out x2",
         args.rate,
         humantime::format_duration(args.duration),
         humantime::format_duration(args.report_every),
-        humantime::format_duration(args.soak_retention)
+        humantime::format_duration(args.soak_retention),
+        args.soak_sqlite_cache_kib.unwrap_or(crate::store::db::SQLITE_CACHE_KIB)
     );
     println!(
         "{:<9} {:>7} {:>8} {:>8} {:>8} {:>10} {:>6} {:>8} {:>8} {:>8} {:>10} {:>18} {:>9} {:>7} {:>9}",

@@ -139,16 +139,24 @@ pub struct PoolOptions {
     pub size: usize,
     /// SQLite `PRAGMA synchronous`: `normal` survives a process crash, `full` also a power loss.
     pub sqlite_synchronous: String,
+    /// SQLite's page cache per connection, in KiB (`PRAGMA cache_size = -N`; `INGOT_SQLITE_CACHE_KIB`): it fills
+    /// as the database is read and is the part of the daemon's memory that grows with the file, up to this bound
+    /// times the open connections.
+    pub sqlite_cache_kib: u32,
     /// Deadline of every database call (`INGOT_DB_TIMEOUT`): the pool wait, and on the connection PostgreSQL's
     /// `statement_timeout` and `lock_timeout`, SQLite's `busy_timeout`.
     pub deadline: Duration,
 }
+
+/// SQLite's own default page cache per connection (`PRAGMA cache_size = -2000`), kept as the default.
+pub const SQLITE_CACHE_KIB: u32 = 2000;
 
 impl Default for PoolOptions {
     fn default() -> Self {
         PoolOptions {
             size: 8,
             sqlite_synchronous: "normal".into(),
+            sqlite_cache_kib: SQLITE_CACHE_KIB,
             deadline: Duration::from_secs(5),
         }
     }
@@ -163,6 +171,8 @@ pub enum Db {
         /// One connection of its own for the health probes, so they never queue behind the intake.
         probe: SqlitePool,
         url: DatabaseUrl,
+        /// What the pools were opened with (a handle with pools of its own opens them the same way).
+        options: PoolOptions,
         deadline: Duration,
     },
     Postgres {
@@ -200,6 +210,7 @@ impl Db {
                     read,
                     probe,
                     url: url.clone(),
+                    options: options.clone(),
                     deadline: options.deadline,
                 }
             }
@@ -220,21 +231,22 @@ impl Db {
         Ok(match self {
             Db::Sqlite {
                 url: url @ DatabaseUrl::Sqlite(path),
-                deadline,
+                options,
                 ..
             } => {
                 let path = path.to_string_lossy().to_string();
+                // The same settings (synchronous, cache, deadline) as the handle's own pools.
                 let options = PoolOptions {
                     size: 1,
-                    deadline: *deadline,
-                    ..PoolOptions::default()
+                    ..options.clone()
                 };
                 Db::Sqlite {
                     write: sqlite_pool(&path, 1, &options)?,
                     read: sqlite_pool(&path, 1, &options)?,
                     probe: sqlite_pool(&path, 1, &options)?,
                     url: url.clone(),
-                    deadline: *deadline,
+                    deadline: options.deadline,
+                    options,
                 }
             }
             Db::Postgres {
@@ -373,6 +385,7 @@ impl Db {
 
 fn sqlite_pool(path: &str, size: usize, options: &PoolOptions) -> Result<SqlitePool> {
     let synchronous = &options.sqlite_synchronous;
+    let cache_kib = options.sqlite_cache_kib;
     let busy_ms = options.deadline.as_millis();
     let mut config = ManagerConfig::default();
     // An in-process database: nothing to verify on checkout.
@@ -380,7 +393,7 @@ fn sqlite_pool(path: &str, size: usize, options: &PoolOptions) -> Result<SqliteP
     let pragmas = format!(
         // busy_timeout first: switching to WAL needs a lock, and without the timeout a connection opened while the
         // writer commits would fail at once with "database is locked".
-        "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous};"
+        "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; PRAGMA cache_size = -{cache_kib};"
     );
     config.custom_setup = Box::new(move |url| {
         let pragmas = pragmas.clone();
@@ -481,6 +494,40 @@ macro_rules! with_conn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The value of a SQLite pragma on a read connection of `db`.
+    async fn pragma(db: &Db, name: &str) -> Result<i64> {
+        #[derive(diesel::QueryableByName)]
+        struct V {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            v: i64,
+        }
+        let sql = format!("SELECT {name} AS v FROM pragma_{name}()");
+        let rows: Vec<V> = crate::with_conn!(db, read, |c| diesel_async::RunQueryDsl::load(diesel::sql_query(sql), c)
+            .await?);
+        Ok(rows[0].v)
+    }
+
+    #[tokio::test]
+    async fn sqlite_connections_take_the_configured_cache_and_synchronous_own_pools_included() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::Sqlite(dir.path().join("pragmas.db"));
+        let options = PoolOptions {
+            sqlite_cache_kib: 256,
+            sqlite_synchronous: "full".into(),
+            ..PoolOptions::default()
+        };
+        let db = Db::open(&url, &options).unwrap();
+        for (which, handle) in [("the handle", db.clone()), ("own pools", db.own_pools().unwrap())] {
+            assert_eq!(pragma(&handle, "cache_size").await.unwrap(), -256, "{which}");
+            assert_eq!(pragma(&handle, "synchronous").await.unwrap(), 2, "{which}: FULL");
+        }
+        let default = Db::open(&url, &PoolOptions::default()).unwrap();
+        assert_eq!(
+            pragma(&default, "cache_size").await.unwrap(),
+            -i64::from(SQLITE_CACHE_KIB)
+        );
+    }
 
     #[test]
     fn parses_database_urls() {
