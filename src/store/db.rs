@@ -202,9 +202,9 @@ impl Db {
                     return Err(Error::Connect(format!("directory {} does not exist", parent.display())));
                 }
                 let path = path.to_string_lossy().to_string();
-                let write = sqlite_pool(&path, 1, options)?;
-                let read = sqlite_pool(&path, options.size.max(1), options)?;
-                let probe = sqlite_pool(&path, 1, options)?;
+                let write = sqlite_pool(&path, 1, options, Access::ReadWrite)?;
+                let read = sqlite_pool(&path, options.size.max(1), options, Access::QueryOnly)?;
+                let probe = sqlite_pool(&path, 1, options, Access::ReadWrite)?;
                 Db::Sqlite {
                     write,
                     read,
@@ -241,9 +241,9 @@ impl Db {
                     ..options.clone()
                 };
                 Db::Sqlite {
-                    write: sqlite_pool(&path, 1, &options)?,
-                    read: sqlite_pool(&path, 1, &options)?,
-                    probe: sqlite_pool(&path, 1, &options)?,
+                    write: sqlite_pool(&path, 1, &options, Access::ReadWrite)?,
+                    read: sqlite_pool(&path, 1, &options, Access::QueryOnly)?,
+                    probe: sqlite_pool(&path, 1, &options, Access::ReadWrite)?,
                     url: url.clone(),
                     deadline: options.deadline,
                     options,
@@ -383,9 +383,23 @@ impl Db {
     }
 }
 
-fn sqlite_pool(path: &str, size: usize, options: &PoolOptions) -> Result<SqlitePool> {
+/// What a SQLite pool's connections may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// The write connection, and the probe's (readiness is the ability to write).
+    ReadWrite,
+    /// The read pool: `PRAGMA query_only`, so a write sent through it fails at once instead of competing with the
+    /// one write connection for the database's lock — and a read step (`runs/read_step.rs`) is read-only as is.
+    QueryOnly,
+}
+
+fn sqlite_pool(path: &str, size: usize, options: &PoolOptions, access: Access) -> Result<SqlitePool> {
     let synchronous = &options.sqlite_synchronous;
     let cache_kib = options.sqlite_cache_kib;
+    let query_only = match access {
+        Access::ReadWrite => "OFF",
+        Access::QueryOnly => "ON",
+    };
     let busy_ms = options.deadline.as_millis();
     let mut config = ManagerConfig::default();
     // An in-process database: nothing to verify on checkout.
@@ -393,7 +407,8 @@ fn sqlite_pool(path: &str, size: usize, options: &PoolOptions) -> Result<SqliteP
     let pragmas = format!(
         // busy_timeout first: switching to WAL needs a lock, and without the timeout a connection opened while the
         // writer commits would fail at once with "database is locked".
-        "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; PRAGMA cache_size = -{cache_kib};"
+        "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; PRAGMA cache_size = -{cache_kib}; \
+         PRAGMA query_only = {query_only};"
     );
     config.custom_setup = Box::new(move |url| {
         let pragmas = pragmas.clone();
@@ -509,7 +524,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sqlite_connections_take_the_configured_cache_and_synchronous_own_pools_included() {
+    async fn sqlite_connections_take_the_configured_pragmas_own_pools_included() {
         let dir = tempfile::tempdir().unwrap();
         let url = DatabaseUrl::Sqlite(dir.path().join("pragmas.db"));
         let options = PoolOptions {
@@ -521,7 +536,28 @@ mod tests {
         for (which, handle) in [("the handle", db.clone()), ("own pools", db.own_pools().unwrap())] {
             assert_eq!(pragma(&handle, "cache_size").await.unwrap(), -256, "{which}");
             assert_eq!(pragma(&handle, "synchronous").await.unwrap(), 2, "{which}: FULL");
+            assert_eq!(
+                pragma(&handle, "query_only").await.unwrap(),
+                1,
+                "{which}: the read pool cannot write"
+            );
         }
+        let write: Result<()> = async {
+            crate::with_conn!(&db, write, |c| {
+                diesel_async::SimpleAsyncConnection::batch_execute(c, "CREATE TABLE t (v INTEGER)").await?
+            });
+            Ok(())
+        }
+        .await;
+        assert!(write.is_ok(), "the write connection writes: {write:?}");
+        let refused: Result<()> = async {
+            crate::with_conn!(&db, read, |c| {
+                diesel_async::SimpleAsyncConnection::batch_execute(c, "INSERT INTO t (v) VALUES (1)").await?
+            });
+            Ok(())
+        }
+        .await;
+        assert!(refused.is_err(), "a write through the read pool is refused");
         let default = Db::open(&url, &PoolOptions::default()).unwrap();
         assert_eq!(
             pragma(&default, "cache_size").await.unwrap(),

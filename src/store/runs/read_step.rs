@@ -3,12 +3,12 @@
 //! run's next write, so a read step costs no commit of its own.
 //!
 //! Read-only is enforced, not trusted: PostgreSQL's `READ ONLY` transaction refuses a write (SQLSTATE 25006), and
-//! on SQLite the connection is `query_only` for the work's duration. The transaction is rolled back either way.
+//! SQLite's read pool is `query_only` (`store::db`). The transaction is rolled back either way.
 
 use crate::store::db::{Db, SqliteConn};
 use crate::store::error::{Error, Result};
 use crate::store::tx_step::{DbTx, TxFn};
-use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+use diesel_async::AsyncConnection;
 use futures_util::FutureExt;
 use ingot_actors::StepError;
 use ingot_actors::store::TxWork;
@@ -62,18 +62,12 @@ pub(super) async fn run(db: &Db, work: TxWork) -> Result<std::result::Result<Val
                 .await
                 .map_err(|_| Error::Timeout(*deadline))?
                 .map_err(Error::pool)?;
-            // The statements inline on one blocking thread: one hop, as the writer's batches.
+            // The statements inline on one blocking thread: one hop, as the writer's batches. The read pool's
+            // connections are `query_only` (`db.rs`).
             crate::store::sqlite_calls::on_this_thread(async move {
                 let mut conn = conn;
                 let c: &mut SqliteConn = &mut conn;
-                c.batch_execute("PRAGMA query_only = ON").await?;
-                let r = rolled_back!(c, &work, Sqlite);
-                if let Err(e) = c.batch_execute("PRAGMA query_only = OFF").await {
-                    // Never hand a query-only connection back to the pool: drop it instead.
-                    drop(diesel_async::pooled_connection::deadpool::Object::take(conn));
-                    return Err(Error::from(e));
-                }
-                r
+                rolled_back!(c, &work, Sqlite)
             })
             .await
             .map_err(|e| Error::Pool(format!("a read step's SQLite thread failed: {e}")))?
