@@ -136,11 +136,33 @@ pub async fn get_user_with_accounts(db: &Db, id: &str) -> Result<Option<UserWith
     Ok(Some(UserWithAccounts { user, accounts }))
 }
 
-/// The user's account with a provider (e.g. `discord`), if linked.
+/// The user's account with a provider (e.g. `discord`), if linked (and the user exists).
 pub async fn get_account(db: &Db, user_id: &str, provider: &str) -> Result<Option<Account>> {
-    Ok(get_user_with_accounts(db, user_id)
-        .await?
-        .and_then(|u| u.accounts.into_iter().find(|a| a.provider == provider)))
+    crate::with_conn!(db, read, |c| get_account_in(&mut DbTx::from(c), user_id, provider)
+        .await)
+}
+
+/// [`get_account`] on a given connection (a read or transactional step's).
+pub async fn get_account_in(tx: &mut DbTx<'_>, user_id: &str, provider: &str) -> Result<Option<Account>> {
+    if get_user_in(tx, user_id).await?.is_none() {
+        return Ok(None);
+    }
+    Ok(crate::with_tx!(tx, |c| {
+        accounts::table
+            .filter(accounts::user_id.eq(user_id))
+            .filter(accounts::provider.eq(provider))
+            .select((
+                accounts::provider,
+                accounts::provider_account_id,
+                accounts::user_id,
+                accounts::kind,
+                accounts::scope,
+            ))
+            .order((accounts::provider, accounts::provider_account_id))
+            .first::<Account>(c)
+            .await
+            .optional()?
+    }))
 }
 
 /// The access token of the user's account with a provider, if linked and set.

@@ -26,6 +26,7 @@ use crate::functions::refunds::refund_entitlements::db_err;
 use crate::functions::{Deps, event_triggers};
 use crate::integrations::discord::Member;
 use crate::platform::{json_str, users};
+use crate::store::tx_step;
 use ingot_actors::{FnError, FunctionDef, RunCtx, StepError};
 use serde_json::{Value, json};
 
@@ -60,24 +61,26 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
         .filter(|u| !u.is_empty())
         .map(str::to_string)
         .ok_or_else(|| FnError::NonRetriable("The event has no userId".into()))?;
-    let db = &deps.db;
     let discord = &deps.integrations.discord;
 
-    let _user: users::User = ctx
-        .step
-        .run("get user", || async {
-            users::get_user(db, &user_id)
+    // Two read steps (`tx_step::read`): read-only, recorded with the next step's attempt instead of a commit each.
+    let uid = user_id.clone();
+    let _user: users::User = tx_step::read(&ctx.step, "get user", move |tx| {
+        let user_id = uid.clone();
+        Box::pin(async move {
+            users::get_user_in(tx, &user_id)
                 .await
                 .map_err(db_err)?
                 .ok_or_else(|| StepError::retryable(format!("User not found: {user_id}")))
         })
-        .await?;
-    let account: Option<users::Account> = ctx
-        .step
-        .run("check if discord is connected", || async {
-            users::get_account(db, &user_id, "discord").await.map_err(db_err)
-        })
-        .await?;
+    })
+    .await?;
+    let uid = user_id.clone();
+    let account: Option<users::Account> = tx_step::read(&ctx.step, "check if discord is connected", move |tx| {
+        let user_id = uid.clone();
+        Box::pin(async move { users::get_account_in(tx, &user_id, "discord").await.map_err(db_err) })
+    })
+    .await?;
     let Some(account) = account else {
         return Ok(Value::String(NO_ACCOUNT.into()));
     };

@@ -27,6 +27,7 @@ use crate::functions::event_triggers;
 use crate::integrations::discord::{Member, RoleRemoval};
 use crate::platform::commerce::subscriptions;
 use crate::platform::users::{self, Account, User};
+use crate::store::tx_step;
 use ingot_actors::{FnError, FunctionDef, RunCtx, StepError, Trigger};
 use serde_json::{Value, json};
 
@@ -65,21 +66,28 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
         return Ok(json!({"skipped": true, "reason": "DISCORD_SUBSCRIBER_ROLE_ID is not set"}));
     };
 
-    let user: User = ctx
-        .step
-        .run("get user", || async {
-            users::get_user(db, &user_id)
+    // Two read steps (`tx_step::read`): read-only, recorded with the next step's attempt instead of a commit each.
+    let uid = user_id.clone();
+    let user: User = tx_step::read(&ctx.step, "get user", move |tx| {
+        let user_id = uid.clone();
+        Box::pin(async move {
+            users::get_user_in(tx, &user_id)
                 .await
                 .map_err(platform_err)?
                 .ok_or_else(|| StepError::fatal(format!("User not found: {user_id}")))
         })
-        .await?;
-    let account: Option<Account> = ctx
-        .step
-        .run("check if discord is connected", || async {
-            users::get_account(db, &user.id, "discord").await.map_err(platform_err)
+    })
+    .await?;
+    let uid = user.id.clone();
+    let account: Option<Account> = tx_step::read(&ctx.step, "check if discord is connected", move |tx| {
+        let user_id = uid.clone();
+        Box::pin(async move {
+            users::get_account_in(tx, &user_id, "discord")
+                .await
+                .map_err(platform_err)
         })
-        .await?;
+    })
+    .await?;
     let Some(account) = account else {
         return Ok(json!("No discord account found for user"));
     };
