@@ -149,15 +149,15 @@ mod tests {
 
 /// Renders a template people wrote (content fields, reminders, notification subjects) with `vars`, a JSON object;
 /// a template that does not parse or render, `vars` that is not an object, an integer literal beyond `i64`
-/// ([`has_oversized_integer`]) or a `cycle` group without values ([`has_empty_cycle`]) gives the template back as it
-/// is.
+/// ([`has_oversized_integer`]), a `cycle` group without values ([`has_empty_cycle`]) or a quoted string running
+/// over a line break inside markup ([`has_multiline_string`]) gives the template back as it is.
 pub fn render_or_itself(template: &str, vars: &Value) -> String {
     let Ok(globals) = liquid::model::to_object(vars) else {
         return template.to_string();
     };
-    // liquid 0.26 panics on both (found by fuzz/liquid_user_template): refused before parsing; the catch is a
+    // liquid 0.26 panics on these (found by fuzz/liquid_user_template): refused before parsing; the catch is a
     // second guard (a fuzzer aborts at any panic, so only the checks count there).
-    if has_oversized_integer(template) || has_empty_cycle(template) {
+    if has_oversized_integer(template) || has_empty_cycle(template) || has_multiline_string(template) {
         return template.to_string();
     }
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -211,6 +211,76 @@ pub fn has_empty_cycle(template: &str) -> bool {
             .strip_prefix("cycle")
             .is_some_and(|rest| rest.starts_with(char::is_whitespace) && rest.trim_end().ends_with(':'))
     })
+}
+
+/// Whether a quoted string inside Liquid markup (`{{ … }}`, `{% … %}`) runs over a line break: liquid-core 0.26,
+/// reporting the invalid markup after it, parses again from the start of the line the error is on — inside the
+/// string, where the rest can be valid — and panics when that parse succeeds (found by fuzz/liquid_user_template:
+/// `{{'⏎{{'}}{{'}}`). Such a string is never what a person meant, so callers treat it as a bad template. The scan
+/// follows quotes: a `}}` or `%}` inside a string does not close the markup.
+pub fn has_multiline_string(template: &str) -> bool {
+    let bytes = template.as_bytes();
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] != b'{' || !matches!(bytes[i + 1], b'{' | b'%') {
+            i += 1;
+            continue;
+        }
+        let close = if bytes[i + 1] == b'{' { b'}' } else { b'%' };
+        i += 2;
+        let mut quote: Option<u8> = None;
+        while i < bytes.len() {
+            let b = bytes[i];
+            match quote {
+                Some(q) if b == q => quote = None,
+                Some(_) if b == b'\n' || b == b'\r' => return true,
+                Some(_) => {}
+                None if b == b'\'' || b == b'"' => quote = Some(b),
+                None if b == close && bytes.get(i + 1) == Some(&b'}') => {
+                    i += 2;
+                    break;
+                }
+                None => {}
+            }
+            i += 1;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod multiline_string_tests {
+    use super::{has_multiline_string, render_or_itself};
+    use serde_json::json;
+
+    #[test]
+    fn a_string_over_a_line_break_in_markup_is_a_bad_template_not_a_panic() {
+        // The input fuzz/liquid_user_template found, minimized (liquid-core's parse_pair panicked).
+        let found = "{{'\n{{'}}{{'}}";
+        assert!(
+            std::panic::catch_unwind(|| super::parser().parse(found)).is_err(),
+            "liquid-core panics parsing it: the check is what keeps the fuzzer's abort away"
+        );
+        assert!(has_multiline_string(found));
+        assert_eq!(render_or_itself(found, &json!({})), found);
+        for bad in ["{% assign x = 'a\nb' %}", "{{ \"a\r\" }}", "{{ x | append: '\n }}"] {
+            assert!(has_multiline_string(bad), "{bad:?}");
+            assert_eq!(render_or_itself(bad, &json!({})), bad);
+        }
+        for fine in [
+            "{% if user.name == 'x'\n %}yes{% endif %}",
+            "{{ user.email }}\n{{ 'a' }}\n",
+            "it's\nfine {{ x }}",
+            "{{ 'a }}' }}\n",
+            "{% raw %}",
+        ] {
+            assert!(!has_multiline_string(fine), "{fine:?}");
+        }
+        assert_eq!(
+            render_or_itself("{% if n == 'x'\n %}yes{% endif %}\n{{ 'a' }}", &json!({"n": "x"})),
+            "yes\na"
+        );
+    }
 }
 
 #[cfg(test)]
