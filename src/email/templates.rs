@@ -161,6 +161,9 @@ pub fn render_or_itself(template: &str, vars: &Value) -> String {
         return template.to_string();
     }
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if !parses_as_ascii(template) {
+            return None;
+        }
         parser().parse(template).ok().and_then(|t| t.render(&globals).ok())
     }))
     .ok()
@@ -213,6 +216,24 @@ pub fn has_empty_cycle(template: &str) -> bool {
     })
 }
 
+/// Whether `template` parses with each non-ASCII character replaced by DEL (U+007F), checked before the template
+/// itself is parsed. liquid-core 0.26, reporting invalid markup, cuts the error's line at a column counted in
+/// characters as if it were a byte offset; with multi-byte characters before the error the cut lands elsewhere,
+/// the text after it can parse, and it panics (found by fuzz/liquid_user_template: `{%assign x='\u{61e}\u{61e}\u{7d6}'%}{{'%}`).
+/// Liquid's grammar matches a non-ASCII character only where it matches any character (text, strings), as it does
+/// DEL, so the replaced template parses exactly when the template does — and, all ASCII, cannot reach that cut.
+/// An ASCII template is not parsed twice.
+fn parses_as_ascii(template: &str) -> bool {
+    if template.is_ascii() {
+        return true;
+    }
+    let ascii: String = template
+        .chars()
+        .map(|c| if c.is_ascii() { c } else { '\u{7f}' })
+        .collect();
+    parser().parse(&ascii).is_ok()
+}
+
 /// Whether a quoted string inside Liquid markup (`{{ … }}`, `{% … %}`) runs over a line break: liquid-core 0.26,
 /// reporting the invalid markup after it, parses again from the start of the line the error is on — inside the
 /// string, where the rest can be valid — and panics when that parse succeeds (found by fuzz/liquid_user_template:
@@ -246,6 +267,37 @@ pub fn has_multiline_string(template: &str) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod non_ascii_tests {
+    use super::{parses_as_ascii, render_or_itself};
+    use serde_json::json;
+
+    #[test]
+    fn invalid_markup_after_multi_byte_characters_is_a_bad_template_not_a_panic() {
+        // The input fuzz/liquid_user_template found, minimized (liquid-core's parse_pair panicked).
+        let found = "{%assign x='\u{61e}\u{61e}\u{7d6}'%}{{'%}";
+        assert!(
+            std::panic::catch_unwind(|| super::parser().parse(found)).is_err(),
+            "liquid-core panics parsing it: the check is what keeps the fuzzer's abort away"
+        );
+        assert!(!parses_as_ascii(found));
+        assert_eq!(render_or_itself(found, &json!({})), found);
+        // Non-ASCII text, strings and variables' values render as before.
+        let user = json!({"user": {"name": "Zoë"}});
+        assert!(parses_as_ascii("Grüße {{ user.name }} — ✓"));
+        assert_eq!(render_or_itself("Grüße {{ user.name }} — ✓", &user), "Grüße Zoë — ✓");
+        assert_eq!(
+            render_or_itself("{% assign x = 'é' %}{{ x | append: 'ñ' }}", &json!({})),
+            "éñ"
+        );
+        assert_eq!(
+            render_or_itself("{{ café }}", &json!({})),
+            "{{ café }}",
+            "not an identifier: a bad template"
+        );
+    }
 }
 
 #[cfg(test)]
