@@ -5,7 +5,8 @@
 //! Triggers: `purchase/created` and `coupon/full-price-redeemed` (and their original names
 //! `commerce/new-purchase-created`, `commerce/full-price-coupon-redeemed`), each only when `event.data.productType`
 //! is `cohort` or `self-paced`. Idempotency `event.data.purchaseId`. Steps:
-//! 1. "get purchase", "get product", "get user" — a missing row fails the run non-retriably (missing data).
+//! 1. "get purchase", "get product", "get user" — a missing row fails the run non-retriably (missing data). The
+//!    first and the last are read steps (`tx_step::read`), recorded with the run's next write.
 //! 2. sendEvent "grant coupon entitlements for purchase" → `coupon/grant-entitlements-for-purchase`
 //!    `{purchaseId, userId, productId, purchaseStatus, totalAmount (dollars), totalAmountCents, bulkCouponId}`.
 //! 3. "mark entitlement coupons as used" — for a new purchase with a checkout session: reads the Stripe session's
@@ -40,11 +41,12 @@ use crate::functions::{Deps, event_triggers};
 use crate::platform::commerce::coupons::{self, Coupon};
 use crate::platform::commerce::product_types::{ProductType, ResourceContext, gather_resource_contexts};
 use crate::platform::commerce::products::{ProductWithResources, get_product};
-use crate::platform::commerce::purchases::get_purchase;
+use crate::platform::commerce::purchases::get_purchase_in;
 use crate::platform::content::{self, ResourceTree};
 use crate::platform::entitlements;
 use crate::platform::organizations;
-use crate::platform::users::{User, get_user};
+use crate::platform::users::{User, get_user_in};
+use crate::store::tx_step;
 use welcome::WelcomeEmail;
 
 use ingot_actors::{FnError, FunctionDef, SendEvent, StepError};
@@ -123,16 +125,20 @@ async fn run(deps: Deps, ctx: ingot_actors::RunCtx) -> Result<Value, FnError> {
     })?;
     let coupon_event = is_coupon_redemption_event(&event_name);
 
-    let purchase: PurchaseOutput = ctx
-        .step
-        .run("get purchase", || async {
-            get_purchase(db, &purchase_id)
+    // "get purchase" and "get user" are read steps (`tx_step::read`): read-only, each recorded with the run's next
+    // write instead of a commit of its own.
+    let pid = purchase_id.clone();
+    let purchase: PurchaseOutput = tx_step::read(&ctx.step, "get purchase", move |tx| {
+        let purchase_id = pid.clone();
+        Box::pin(async move {
+            get_purchase_in(tx, &purchase_id)
                 .await
                 .map_err(db_err)?
                 .map(PurchaseOutput::from)
                 .ok_or_else(|| StepError::fatal(format!("purchase not found: {purchase_id:?}")))
         })
-        .await?;
+    })
+    .await?;
     let product: ProductWithResources = ctx
         .step
         .run("get product", || async {
@@ -142,19 +148,18 @@ async fn run(deps: Deps, ctx: ingot_actors::RunCtx) -> Result<Value, FnError> {
                 .ok_or_else(|| StepError::fatal(format!("product not found: {:?}", purchase.product_id)))
         })
         .await?;
-    let user: User = ctx
-        .step
-        .run("get user", || async {
-            let id = purchase
-                .user_id
-                .as_deref()
-                .ok_or_else(|| StepError::fatal(format!("purchase {} has no user", purchase.id)))?;
-            get_user(db, id)
+    let (user_id, pid) = (purchase.user_id.clone(), purchase.id.clone());
+    let user: User = tx_step::read(&ctx.step, "get user", move |tx| {
+        let (user_id, purchase_id) = (user_id.clone(), pid.clone());
+        Box::pin(async move {
+            let id = user_id.ok_or_else(|| StepError::fatal(format!("purchase {purchase_id} has no user")))?;
+            get_user_in(tx, &id)
                 .await
                 .map_err(db_err)?
                 .ok_or_else(|| StepError::fatal(format!("user not found: {id:?}")))
         })
-        .await?;
+    })
+    .await?;
 
     let is_team_purchase = purchase.bulk_coupon_id.is_some();
     let is_full_price_coupon_redemption = purchase.redeemed_bulk_coupon_id.is_some();
