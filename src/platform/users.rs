@@ -116,24 +116,14 @@ pub async fn get_user_by_email(db: &Db, email: &str) -> Result<Option<User>> {
 
 /// A user with their OAuth accounts (ordered by provider).
 pub async fn get_user_with_accounts(db: &Db, id: &str) -> Result<Option<UserWithAccounts>> {
-    let Some(user) = get_user(db, id).await? else {
-        return Ok(None);
-    };
-    let accounts = crate::with_conn!(db, read, |c| {
-        accounts::table
-            .filter(accounts::user_id.eq(id))
-            .select((
-                accounts::provider,
-                accounts::provider_account_id,
-                accounts::user_id,
-                accounts::kind,
-                accounts::scope,
-            ))
-            .order((accounts::provider, accounts::provider_account_id))
-            .load::<Account>(c)
-            .await?
-    });
-    Ok(Some(UserWithAccounts { user, accounts }))
+    crate::with_conn!(db, read, |c| {
+        let tx = &mut DbTx::from(c);
+        let Some(user) = get_user_in(tx, id).await? else {
+            return Ok(None);
+        };
+        let accounts = accounts_in(tx, id, None).await?;
+        Ok(Some(UserWithAccounts { user, accounts }))
+    })
 }
 
 /// The user's account with a provider (e.g. `discord`), if linked (and the user exists).
@@ -147,10 +137,14 @@ pub async fn get_account_in(tx: &mut DbTx<'_>, user_id: &str, provider: &str) ->
     if get_user_in(tx, user_id).await?.is_none() {
         return Ok(None);
     }
+    Ok(accounts_in(tx, user_id, Some(provider)).await?.into_iter().next())
+}
+
+/// The user's accounts, with one provider or all, ordered by provider and account id.
+async fn accounts_in(tx: &mut DbTx<'_>, user_id: &str, provider: Option<&str>) -> Result<Vec<Account>> {
     Ok(crate::with_tx!(tx, |c| {
-        accounts::table
+        let mut q = accounts::table
             .filter(accounts::user_id.eq(user_id))
-            .filter(accounts::provider.eq(provider))
             .select((
                 accounts::provider,
                 accounts::provider_account_id,
@@ -159,9 +153,11 @@ pub async fn get_account_in(tx: &mut DbTx<'_>, user_id: &str, provider: &str) ->
                 accounts::scope,
             ))
             .order((accounts::provider, accounts::provider_account_id))
-            .first::<Account>(c)
-            .await
-            .optional()?
+            .into_boxed();
+        if let Some(provider) = provider {
+            q = q.filter(accounts::provider.eq(provider));
+        }
+        q.load::<Account>(c).await?
     }))
 }
 

@@ -36,12 +36,6 @@ fn renderer(calls: Arc<AtomicUsize>) -> FunctionDef {
     .trigger(Trigger::event("test/render"))
 }
 
-#[derive(diesel::QueryableByName)]
-struct Xmin {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    x: String,
-}
-
 both!(pure_steps_are_written_with_the_runs_finish, with_finish_impl);
 async fn with_finish_impl(backend: Backend) {
     let db = TestDb::new(backend).await;
@@ -69,8 +63,7 @@ async fn with_finish_impl(backend: Backend) {
     assert_eq!(run["steps"][1]["output"], json!(9));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     if backend == Backend::Postgres {
-        let writers = transactions(
-            &db,
+        let writers = db.writers(
             "SELECT xmin::text AS x FROM steps WHERE run_id = $1 UNION SELECT xmin::text AS x FROM runs WHERE id = $1",
             run["id"].as_str().unwrap(),
         )
@@ -82,24 +75,6 @@ async fn with_finish_impl(backend: Backend) {
         );
     }
     d.stop().await;
-}
-
-/// PostgreSQL: the distinct transactions (`xmin`) that wrote the rows `sql` selects for `run_id`.
-async fn transactions(db: &TestDb, sql: &str, run_id: &str) -> Vec<String> {
-    let ingot::store::Db::Postgres { pool, .. } = &db.db else {
-        panic!("a PostgreSQL handle")
-    };
-    let mut conn = pool.get().await.expect("connection");
-    let rows: Vec<Xmin> = diesel_async::RunQueryDsl::load(
-        diesel::sql_query(sql).bind::<diesel::sql_types::Text, _>(run_id),
-        &mut conn,
-    )
-    .await
-    .expect("xmin");
-    let mut xs: Vec<String> = rows.into_iter().map(|r| r.x).collect();
-    xs.sort();
-    xs.dedup();
-    xs
 }
 
 both!(a_pure_step_is_not_run_again_on_a_retry, replay_impl);
@@ -143,12 +118,12 @@ async fn replay_impl(backend: Backend) {
         "the pure step's result was written with the errored attempt, and replayed on the retry"
     );
     if backend == Backend::Postgres {
-        let writers = transactions(
-            &db,
-            "SELECT xmin::text AS x FROM steps WHERE run_id = $1 AND (step_key = 'compute' OR attempt = 0)",
-            run["id"].as_str().unwrap(),
-        )
-        .await;
+        let writers = db
+            .writers(
+                "SELECT xmin::text AS x FROM steps WHERE run_id = $1 AND (step_key = 'compute' OR attempt = 0)",
+                run["id"].as_str().unwrap(),
+            )
+            .await;
         assert_eq!(
             writers.len(),
             1,
@@ -180,12 +155,12 @@ async fn before_tx_impl(backend: Backend) {
     assert_eq!(run["output"], json!(3));
     assert_eq!(run["steps"].as_array().unwrap().len(), 3, "{run}");
     if backend == Backend::Postgres {
-        let writers = transactions(
-            &db,
-            "SELECT xmin::text AS x FROM steps WHERE run_id = $1 AND step_key IN ('first', 'second', 'store it')",
-            run["id"].as_str().unwrap(),
-        )
-        .await;
+        let writers = db
+            .writers(
+                "SELECT xmin::text AS x FROM steps WHERE run_id = $1 AND step_key IN ('first', 'second', 'store it')",
+                run["id"].as_str().unwrap(),
+            )
+            .await;
         assert_eq!(
             writers.len(),
             1,

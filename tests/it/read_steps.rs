@@ -12,34 +12,15 @@ use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-#[derive(diesel::QueryableByName)]
-struct Xmin {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    x: String,
-}
-
 /// PostgreSQL: the distinct transactions (`xmin`) that wrote the step rows `keys` of `run_id`, and its run row
 /// when `with_run`.
 async fn transactions(db: &TestDb, run_id: &str, keys: &[&str], with_run: bool) -> Vec<String> {
-    let ingot::store::Db::Postgres { pool, .. } = &db.db else {
-        panic!("a PostgreSQL handle")
-    };
     let list = keys.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
     let mut sql = format!("SELECT xmin::text AS x FROM steps WHERE run_id = $1 AND step_key IN ({list})");
     if with_run {
         sql.push_str(" UNION SELECT xmin::text AS x FROM runs WHERE id = $1");
     }
-    let mut conn = pool.get().await.expect("connection");
-    let rows: Vec<Xmin> = diesel_async::RunQueryDsl::load(
-        diesel::sql_query(sql).bind::<diesel::sql_types::Text, _>(run_id),
-        &mut conn,
-    )
-    .await
-    .expect("xmin");
-    let mut xs: Vec<String> = rows.into_iter().map(|r| r.x).collect();
-    xs.sort();
-    xs.dedup();
-    xs
+    db.writers(&sql, run_id).await
 }
 
 /// Reads the `v` of the row the test put in `lookup`.

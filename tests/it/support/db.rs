@@ -178,6 +178,29 @@ impl TestDb {
         run.await.expect("statement")
     }
 
+    /// PostgreSQL: the distinct transactions (`xmin`, as text in a column `x`) that wrote the rows `sql` selects,
+    /// its one parameter `run_id`: rows written by one transaction have one.
+    pub async fn writers(&self, sql: &str, run_id: &str) -> Vec<String> {
+        #[derive(QueryableByName)]
+        struct Xmin {
+            #[diesel(sql_type = Text)]
+            x: String,
+        }
+        let Db::Postgres { pool, .. } = &self.db else {
+            panic!("xmin is PostgreSQL's")
+        };
+        let mut conn = pool.get().await.expect("connection");
+        let rows: Vec<Xmin> = diesel::sql_query(sql)
+            .bind::<Text, _>(run_id)
+            .load(&mut conn)
+            .await
+            .expect("xmin");
+        let mut xs: Vec<String> = rows.into_iter().map(|r| r.x).collect();
+        xs.sort();
+        xs.dedup();
+        xs
+    }
+
     /// Runs a query returning one BIGINT column named `n`.
     pub async fn count(&self, sql: &str, params: &[&str]) -> i64 {
         #[derive(QueryableByName)]
