@@ -210,9 +210,11 @@ pub fn has_oversized_integer(template: &str) -> bool {
 pub fn has_empty_cycle(template: &str) -> bool {
     markup(template).into_iter().any(|(tag, inner)| {
         let inner = inner.trim_matches(|c: char| c == '-' || c.is_whitespace());
+        // The tag's name ends where an identifier's characters do: `{%cycle"":%}` names the group `""`.
+        let ends_name = |rest: &str| !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         tag && inner
             .strip_prefix("cycle")
-            .is_some_and(|rest| rest.starts_with(char::is_whitespace) && rest.trim_end().ends_with(':'))
+            .is_some_and(|rest| ends_name(rest) && rest.trim_end().ends_with(':'))
     })
 }
 
@@ -346,7 +348,14 @@ mod empty_cycle_tests {
         let found = ". ,es.si 1 %}{%cycle --yyyyyyysi:%}{ce-----*!";
         assert!(has_empty_cycle(found));
         assert_eq!(render_or_itself(found, &json!({})), found);
-        for bad in ["{% cycle name: %}", "{%- cycle \"g\": -%}", "{%cycle a :%}"] {
+        // And the one found after it: no space between the tag's name and the group's (minimized).
+        for bad in [
+            "{% cycle name: %}",
+            "{%- cycle \"g\": -%}",
+            "{%cycle a :%}",
+            "{%cycle\"\":%}",
+            "{%cycle'g' :%}",
+        ] {
             assert!(has_empty_cycle(bad), "{bad}");
             assert_eq!(render_or_itself(bad, &json!({})), bad);
         }
@@ -356,6 +365,8 @@ mod empty_cycle_tests {
             "{% cycle \"a:\" %}",
             "cycle name: in text",
             "{{ cycle }}:",
+            "{% cycles a: %}",
+            "{% cycle_x a: %}",
         ] {
             assert!(!has_empty_cycle(fine), "{fine}");
         }
