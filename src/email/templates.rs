@@ -172,23 +172,33 @@ pub fn render_or_itself(template: &str, vars: &Value) -> String {
 }
 
 /// The inner text of each Liquid output (`{{ … }}`) and tag (`{% … %}`) of `template`, with whether it is a tag.
+/// Quotes are followed as the grammar does: a `}}` or `%}` inside a string does not close the markup
+/// (`{%cycle"%}":%}` is one tag); an unclosed string runs to the end.
 fn markup(template: &str) -> Vec<(bool, &str)> {
+    let bytes = template.as_bytes();
     let mut found = Vec::new();
-    let mut rest = template;
-    while let Some(start) = rest.find(['{']) {
-        let after = &rest[start + 1..];
-        let (close, tag) = match after.chars().next() {
-            Some('{') => ("}}", false),
-            Some('%') => ("%}", true),
-            _ => {
-                rest = after;
-                continue;
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] != b'{' || !matches!(bytes[i + 1], b'{' | b'%') {
+            i += 1;
+            continue;
+        }
+        let tag = bytes[i + 1] == b'%';
+        let close = if tag { b'%' } else { b'}' };
+        let start = i + 2;
+        let (mut end, mut quote) = (start, None);
+        while end < bytes.len() {
+            match (quote, bytes[end]) {
+                (Some(q), b) if b == q => quote = None,
+                (Some(_), _) => {}
+                (None, b @ (b'\'' | b'"')) => quote = Some(b),
+                (None, b) if b == close && bytes.get(end + 1) == Some(&b'}') => break,
+                (None, _) => {}
             }
-        };
-        let inner = &after[1..];
-        let end = inner.find(close).unwrap_or(inner.len());
-        found.push((tag, &inner[..end]));
-        rest = &inner[end..];
+            end += 1;
+        }
+        found.push((tag, &template[start..end]));
+        i = end + 2;
     }
     found
 }
@@ -242,33 +252,21 @@ fn parses_as_ascii(template: &str) -> bool {
 /// `{{'⏎{{'}}{{'}}`). Such a string is never what a person meant, so callers treat it as a bad template. The scan
 /// follows quotes: a `}}` or `%}` inside a string does not close the markup.
 pub fn has_multiline_string(template: &str) -> bool {
-    let bytes = template.as_bytes();
-    let mut i = 0;
-    while i + 1 < bytes.len() {
-        if bytes[i] != b'{' || !matches!(bytes[i + 1], b'{' | b'%') {
-            i += 1;
-            continue;
-        }
-        let close = if bytes[i + 1] == b'{' { b'}' } else { b'%' };
-        i += 2;
-        let mut quote: Option<u8> = None;
-        while i < bytes.len() {
-            let b = bytes[i];
-            match quote {
-                Some(q) if b == q => quote = None,
-                Some(_) if b == b'\n' || b == b'\r' => return true,
-                Some(_) => {}
-                None if b == b'\'' || b == b'"' => quote = Some(b),
-                None if b == close && bytes.get(i + 1) == Some(&b'}') => {
-                    i += 2;
-                    break;
-                }
-                None => {}
+    markup(template).into_iter().any(|(_, inner)| {
+        let mut quote = None;
+        inner.bytes().any(|b| match (quote, b) {
+            (Some(q), b) if b == q => {
+                quote = None;
+                false
             }
-            i += 1;
-        }
-    }
-    false
+            (Some(_), b) => b == b'\n' || b == b'\r',
+            (None, b @ (b'\'' | b'"')) => {
+                quote = Some(b);
+                false
+            }
+            (None, _) => false,
+        })
+    })
 }
 
 #[cfg(test)]
