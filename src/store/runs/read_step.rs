@@ -35,18 +35,14 @@ async fn outcome(work: &TxFn, tx: &mut DbTx<'_>) -> std::result::Result<Value, S
         .unwrap_or_else(|_| Err(StepError::retryable("step panicked")))
 }
 
-/// The work inside a transaction that is rolled back when it ends.
-macro_rules! rolled_back {
-    ($conn:expr, $work:expr, $variant:ident) => {
-        match $conn
-            .transaction::<(), End, _>(async |c| Err(End::Done(outcome($work, &mut DbTx::$variant(c)).await)))
-            .await
-        {
-            Err(End::Done(r)) => Ok(r),
-            Err(End::Db(e)) => Err(Error::from(e)),
-            Ok(()) => unreachable!("the closure always ends in a rollback"),
-        }
-    };
+/// What the transaction came to: its closure always fails, so it always rolls back — with the work's outcome, or
+/// a statement's error.
+fn ended(r: std::result::Result<(), End>) -> Result<std::result::Result<Value, StepError>> {
+    match r {
+        Err(End::Done(r)) => Ok(r),
+        Err(End::Db(e)) => Err(Error::from(e)),
+        Ok(()) => unreachable!("the closure always ends in a rollback"),
+    }
 }
 
 /// Runs a read step's work (see the module docs). The outer error is the store's, the inner the work's.
@@ -67,7 +63,10 @@ pub(super) async fn run(db: &Db, work: TxWork) -> Result<std::result::Result<Val
             crate::store::sqlite_calls::on_this_thread(async move {
                 let mut conn = conn;
                 let c: &mut SqliteConn = &mut conn;
-                rolled_back!(c, &work, Sqlite)
+                ended(
+                    c.transaction::<(), End, _>(async |c| Err(End::Done(outcome(&work, &mut DbTx::Sqlite(c)).await)))
+                        .await,
+                )
             })
             .await
             .map_err(|e| Error::Pool(format!("a read step's SQLite thread failed: {e}")))?
@@ -77,16 +76,12 @@ pub(super) async fn run(db: &Db, work: TxWork) -> Result<std::result::Result<Val
                 .await
                 .map_err(|_| Error::Timeout(*deadline))?
                 .map_err(Error::pool)?;
-            match conn
-                .build_transaction()
-                .read_only()
-                .run::<(), End, _>(async |c| Err(End::Done(outcome(&work, &mut DbTx::Postgres(c)).await)))
-                .await
-            {
-                Err(End::Done(r)) => Ok(r),
-                Err(End::Db(e)) => Err(Error::from(e)),
-                Ok(()) => unreachable!("the closure always ends in a rollback"),
-            }
+            ended(
+                conn.build_transaction()
+                    .read_only()
+                    .run::<(), End, _>(async |c| Err(End::Done(outcome(&work, &mut DbTx::Postgres(c)).await)))
+                    .await,
+            )
         }
     }
 }
