@@ -149,15 +149,21 @@ mod tests {
 
 /// Renders a template people wrote (content fields, reminders, notification subjects) with `vars`, a JSON object;
 /// a template that does not parse or render, `vars` that is not an object, an integer literal beyond `i64`
-/// ([`has_oversized_integer`]), a `cycle` group without values ([`has_empty_cycle`]) or a quoted string running
-/// over a line break inside markup ([`has_multiline_string`]) gives the template back as it is.
+/// ([`has_oversized_integer`]), a `cycle` group without values ([`has_empty_cycle`]), a quoted string running
+/// over a line break inside markup ([`has_multiline_string`]), an unclosed `comment` block
+/// ([`has_unclosed_comment`]) or markup that does not parse once its non-ASCII characters are replaced
+/// ([`parses_as_ascii`]) gives the template back as it is.
 pub fn render_or_itself(template: &str, vars: &Value) -> String {
     let Ok(globals) = liquid::model::to_object(vars) else {
         return template.to_string();
     };
     // liquid 0.26 panics on these (found by fuzz/liquid_user_template): refused before parsing; the catch is a
     // second guard (a fuzzer aborts at any panic, so only the checks count there).
-    if has_oversized_integer(template) || has_empty_cycle(template) || has_multiline_string(template) {
+    if has_oversized_integer(template)
+        || has_empty_cycle(template)
+        || has_multiline_string(template)
+        || has_unclosed_comment(template)
+    {
         return template.to_string();
     }
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -226,6 +232,65 @@ pub fn has_empty_cycle(template: &str) -> bool {
             .strip_prefix("cycle")
             .is_some_and(|rest| ends_name(rest) && rest.trim_end().ends_with(':'))
     })
+}
+
+/// Whether a `comment` block of `template` is not closed (more `{% comment %}` tags than `{% endcomment %}`):
+/// liquid-core 0.26 panics parsing one that holds an unclosed block tag — the block reads to the end and the
+/// comment then asks for the element after it (found by fuzz/liquid_user_template: `{%comment%}{%if c%}`). An
+/// unclosed comment is a bad template anyway, so callers refuse it before parsing. (A `comment` tag inside a `raw`
+/// block counts too: such a template renders as itself.)
+pub fn has_unclosed_comment(template: &str) -> bool {
+    let (mut open, mut closed) = (0usize, 0usize);
+    for (tag, inner) in markup(template) {
+        let name = inner
+            .trim_matches(|c: char| c == '-' || c.is_whitespace())
+            .split(|c: char| c.is_whitespace())
+            .next()
+            .unwrap_or_default();
+        match (tag, name) {
+            (true, "comment") => open += 1,
+            (true, "endcomment") => closed += 1,
+            _ => {}
+        }
+    }
+    open > closed
+}
+
+#[cfg(test)]
+mod unclosed_comment_tests {
+    use super::{has_unclosed_comment, render_or_itself};
+    use serde_json::json;
+
+    #[test]
+    fn an_unclosed_comment_is_a_bad_template_not_a_panic() {
+        // The input fuzz/liquid_user_template found, minimized (liquid-core's TagBlock::next panicked).
+        let found = "{%comment%}{%if c%}";
+        assert!(
+            std::panic::catch_unwind(|| super::parser().parse(found)).is_err(),
+            "liquid-core panics parsing it: the check is what keeps the fuzzer's abort away"
+        );
+        assert!(has_unclosed_comment(found));
+        assert_eq!(render_or_itself(found, &json!({})), found);
+        for bad in [
+            "{% comment %}x",
+            "{%- comment -%}{% for a in b %}",
+            "{%comment%}{%comment%}{%endcomment%}",
+        ] {
+            assert!(has_unclosed_comment(bad), "{bad:?}");
+            assert_eq!(render_or_itself(bad, &json!({})), bad);
+        }
+        for fine in [
+            "{% comment %}{% if c %}{% endif %}{% endcomment %}x",
+            "comment",
+            "{{ comment }}",
+        ] {
+            assert!(!has_unclosed_comment(fine), "{fine:?}");
+        }
+        assert_eq!(
+            render_or_itself("a{% comment %}{% if c %}{% endif %}{% endcomment %}b", &json!({})),
+            "ab"
+        );
+    }
 }
 
 /// Whether `template` parses with each non-ASCII character replaced by DEL (U+007F), checked before the template
