@@ -159,11 +159,8 @@ pub fn render_or_itself(template: &str, vars: &Value) -> String {
     };
     // liquid 0.26 panics on these (found by fuzz/liquid_user_template): refused before parsing; the catch is a
     // second guard (a fuzzer aborts at any panic, so only the checks count there).
-    if has_oversized_integer(template)
-        || has_empty_cycle(template)
-        || has_multiline_string(template)
-        || has_unclosed_comment(template)
-    {
+    let m = markup(template);
+    if oversized_integer(&m) || empty_cycle(&m) || multiline_string(&m) || unclosed_comment(&m) {
         return template.to_string();
     }
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -177,10 +174,28 @@ pub fn render_or_itself(template: &str, vars: &Value) -> String {
     .unwrap_or_else(|| template.to_string())
 }
 
-/// The inner text of each Liquid output (`{{ … }}`) and tag (`{% … %}`) of `template`, with whether it is a tag.
-/// Quotes are followed as the grammar does: a `}}` or `%}` inside a string does not close the markup
-/// (`{%cycle"%}":%}` is one tag); an unclosed string runs to the end.
-fn markup(template: &str) -> Vec<(bool, &str)> {
+/// One Liquid output (`{{ … }}`) or tag (`{% … %}`) of a template.
+struct Markup<'t> {
+    tag: bool,
+    /// The text between the delimiters.
+    inner: &'t str,
+    /// A quoted string in it runs over a line break.
+    multiline_string: bool,
+}
+
+impl<'t> Markup<'t> {
+    /// A tag's text without its whitespace control and padding (`{%- cycle a: -%}` → `cycle a:`); `None` for an
+    /// output.
+    fn tag_body(&self) -> Option<&'t str> {
+        self.tag
+            .then(|| self.inner.trim_matches(|c: char| c == '-' || c.is_whitespace()))
+    }
+}
+
+/// Each Liquid output and tag of `template`, read once for all the checks. Quotes are followed as the grammar does:
+/// a `}}` or `%}` inside a string does not close the markup (`{%cycle"%}":%}` is one tag); an unclosed string runs
+/// to the end.
+fn markup(template: &str) -> Vec<Markup<'_>> {
     let bytes = template.as_bytes();
     let mut found = Vec::new();
     let mut i = 0;
@@ -192,10 +207,11 @@ fn markup(template: &str) -> Vec<(bool, &str)> {
         let tag = bytes[i + 1] == b'%';
         let close = if tag { b'%' } else { b'}' };
         let start = i + 2;
-        let (mut end, mut quote) = (start, None);
+        let (mut end, mut quote, mut multiline_string) = (start, None, false);
         while end < bytes.len() {
             match (quote, bytes[end]) {
                 (Some(q), b) if b == q => quote = None,
+                (Some(_), b'\n' | b'\r') => multiline_string = true,
                 (Some(_), _) => {}
                 (None, b @ (b'\'' | b'"')) => quote = Some(b),
                 (None, b) if b == close && bytes.get(end + 1) == Some(&b'}') => break,
@@ -203,7 +219,11 @@ fn markup(template: &str) -> Vec<(bool, &str)> {
             }
             end += 1;
         }
-        found.push((tag, &template[start..end]));
+        found.push(Markup {
+            tag,
+            inner: &template[start..end],
+            multiline_string,
+        });
         i = end + 2;
     }
     found
@@ -213,8 +233,12 @@ fn markup(template: &str) -> Vec<(bool, &str)> {
 /// liquid-core 0.26 panics on one (found by fuzz/liquid_user_template), so callers treat such a template as a bad
 /// one before parsing it. Digits outside tags are text and do not count.
 pub fn has_oversized_integer(template: &str) -> bool {
-    markup(template).into_iter().any(|(_, inner)| {
-        inner
+    oversized_integer(&markup(template))
+}
+
+fn oversized_integer(markup: &[Markup<'_>]) -> bool {
+    markup.iter().any(|m| {
+        m.inner
             .split(|c: char| !c.is_ascii_digit())
             .any(|digits| !digits.is_empty() && digits.parse::<i64>().is_err())
     })
@@ -224,12 +248,14 @@ pub fn has_oversized_integer(template: &str) -> bool {
 /// and then divides by its zero values when rendering (found by fuzz/liquid_user_template), so callers treat it as
 /// a bad template.
 pub fn has_empty_cycle(template: &str) -> bool {
-    markup(template).into_iter().any(|(tag, inner)| {
-        let inner = inner.trim_matches(|c: char| c == '-' || c.is_whitespace());
-        // The tag's name ends where an identifier's characters do: `{%cycle"":%}` names the group `""`.
-        let ends_name = |rest: &str| !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        tag && inner
-            .strip_prefix("cycle")
+    empty_cycle(&markup(template))
+}
+
+fn empty_cycle(markup: &[Markup<'_>]) -> bool {
+    // The tag's name ends where an identifier's characters do: `{%cycle"":%}` names the group `""`.
+    let ends_name = |rest: &str| !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    markup.iter().filter_map(Markup::tag_body).any(|body| {
+        body.strip_prefix("cycle")
             .is_some_and(|rest| ends_name(rest) && rest.trim_end().ends_with(':'))
     })
 }
@@ -240,16 +266,15 @@ pub fn has_empty_cycle(template: &str) -> bool {
 /// unclosed comment is a bad template anyway, so callers refuse it before parsing. (A `comment` tag inside a `raw`
 /// block counts too: such a template renders as itself.)
 pub fn has_unclosed_comment(template: &str) -> bool {
+    unclosed_comment(&markup(template))
+}
+
+fn unclosed_comment(markup: &[Markup<'_>]) -> bool {
     let (mut open, mut closed) = (0usize, 0usize);
-    for (tag, inner) in markup(template) {
-        let name = inner
-            .trim_matches(|c: char| c == '-' || c.is_whitespace())
-            .split(|c: char| c.is_whitespace())
-            .next()
-            .unwrap_or_default();
-        match (tag, name) {
-            (true, "comment") => open += 1,
-            (true, "endcomment") => closed += 1,
+    for body in markup.iter().filter_map(Markup::tag_body) {
+        match body.split(char::is_whitespace).next().unwrap_or_default() {
+            "comment" => open += 1,
+            "endcomment" => closed += 1,
             _ => {}
         }
     }
@@ -315,23 +340,13 @@ fn parses_as_ascii(template: &str) -> bool {
 /// reporting the invalid markup after it, parses again from the start of the line the error is on — inside the
 /// string, where the rest can be valid — and panics when that parse succeeds (found by fuzz/liquid_user_template:
 /// `{{'⏎{{'}}{{'}}`). Such a string is never what a person meant, so callers treat it as a bad template. The scan
-/// follows quotes: a `}}` or `%}` inside a string does not close the markup.
+/// follows quotes ([`markup`]): a `}}` or `%}` inside a string does not close the markup.
 pub fn has_multiline_string(template: &str) -> bool {
-    markup(template).into_iter().any(|(_, inner)| {
-        let mut quote = None;
-        inner.bytes().any(|b| match (quote, b) {
-            (Some(q), b) if b == q => {
-                quote = None;
-                false
-            }
-            (Some(_), b) => b == b'\n' || b == b'\r',
-            (None, b @ (b'\'' | b'"')) => {
-                quote = Some(b);
-                false
-            }
-            (None, _) => false,
-        })
-    })
+    multiline_string(&markup(template))
+}
+
+fn multiline_string(markup: &[Markup<'_>]) -> bool {
+    markup.iter().any(|m| m.multiline_string)
 }
 
 #[cfg(test)]
