@@ -8,7 +8,7 @@ use crate::store::schema::{
 };
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
@@ -302,7 +302,7 @@ pub async fn merge_resource_fields(db: &Db, id: &str, patch: &Map<String, Value>
     let id_owned = id.to_string();
     let patch = patch.clone();
     let updated: bool = crate::with_conn!(db, write, |c| {
-        c.transaction::<_, Error, _>(async |tx| {
+        crate::write_tx!(c, Error, async |tx| {
             let current: Option<JsonText> = cr::table
                 .filter(cr::id.eq(&id_owned))
                 .filter(cr::deleted_at.is_null())

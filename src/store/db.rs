@@ -320,13 +320,11 @@ impl Db {
             match self {
                 Db::Sqlite { probe, .. } => {
                     let mut c = probe.get().await.map_err(Error::pool)?;
-                    c.transaction::<_, Error, _>(async |tx| Ok(tx.batch_execute(PROBE).await?))
-                        .await
+                    crate::write_tx!(c, Error, async |tx| Ok(tx.batch_execute(PROBE).await?)).await
                 }
                 Db::Postgres { probe, .. } => {
                     let mut c = probe.get().await.map_err(Error::pool)?;
-                    c.transaction::<_, Error, _>(async |tx| Ok(tx.batch_execute(PROBE).await?))
-                        .await
+                    crate::write_tx!(c, Error, async |tx| Ok(tx.batch_execute(PROBE).await?)).await
                 }
             }
         };

@@ -23,6 +23,7 @@ pub mod schema;
 pub mod sql;
 pub mod sqlite_calls;
 pub mod tx_step;
+pub mod write_tx;
 
 pub use db::{Backend, DatabaseUrl, Db, PoolOptions};
 pub use error::{Error, Result};

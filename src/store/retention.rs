@@ -351,9 +351,7 @@ async fn simple_batch<T: Tx>(tx: &mut T, kind: &Simple, cutoff: i64, batch: i64,
 macro_rules! batches {
     ($db:expr, $policy:expr, |$tx:ident| $body:expr) => {{
         for _ in 0..$policy.max_batches {
-            let n: usize = crate::with_conn!($db, write, |c| {
-                c.transaction::<_, Error, _>(async |$tx| $body).await
-            })?;
+            let n: usize = crate::with_conn!($db, write, |c| { crate::write_tx!(c, Error, async |$tx| $body).await })?;
             if (n as i64) < $policy.batch {
                 break;
             }

@@ -12,7 +12,7 @@ use crate::store::schema::{
     purchase_user_transfers as put, purchases as p,
 };
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
 /// How long a buyer may transfer a new purchase to someone else.
@@ -81,7 +81,7 @@ pub async fn create_merchant_charge_and_purchase(db: &Db, input: &ChargeAndPurch
     let t = now();
     let access = [PurchaseStatus::Valid.as_str(), PurchaseStatus::Restricted.as_str()];
     let (purchase_id, created): (String, bool) = crate::with_conn!(db, write, |c| {
-        c.transaction::<_, Error, _>(async |tx| {
+        crate::write_tx!(c, Error, async |tx| {
             let charge: Option<String> = mch::table
                 .filter(mch::identifier.eq(&s.stripe_charge_id))
                 .select(mch::id)

@@ -9,7 +9,7 @@ use crate::store::schema::{
 };
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
 /// Stripe's subscription statuses, as far as access goes.
@@ -99,7 +99,7 @@ pub async fn apply_stripe_state(db: &Db, subscription_id: &str, state: &StripeSt
     let t = now();
     let id = subscription_id.to_string();
     Ok(crate::with_conn!(db, write, |c| {
-        c.transaction::<_, Error, _>(async |tx| {
+        crate::write_tx!(c, Error, async |tx| {
             let cur: Subscription = sub::table
                 .filter(sub::id.eq(&id))
                 .select(COLUMNS)
@@ -157,7 +157,7 @@ pub async fn extend_period(
 ) -> Result<Subscription> {
     let id = subscription_id.to_string();
     Ok(crate::with_conn!(db, write, |c| {
-        c.transaction::<_, Error, _>(async |tx| {
+        crate::write_tx!(c, Error, async |tx| {
             let cur: Subscription = sub::table
                 .filter(sub::id.eq(&id))
                 .select(COLUMNS)

@@ -8,7 +8,7 @@ use crate::store::schema::{
 };
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
 pub use super::subscription_state::*;
@@ -114,7 +114,7 @@ pub async fn create_subscription_with_state(
     }
     let t = now();
     let (id, created): (String, bool) = crate::with_conn!(db, write, |c| {
-        c.transaction::<_, Error, _>(async |tx| {
+        crate::write_tx!(c, Error, async |tx| {
             let inserted = diesel::insert_into(msub::table)
                 .values((
                     msub::id.eq(new_id("msub")),

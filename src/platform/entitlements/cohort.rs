@@ -103,7 +103,7 @@ pub struct CohortSync {
 pub async fn sync_cohort_content(db: &Db, cohort_id: &str, user_id: &str, target_ids: &[String]) -> Result<CohortSync> {
     use super::{NewEntitlement, NewRow, SourceType};
     use crate::platform::Error;
-    use diesel_async::AsyncConnection;
+
     use std::collections::BTreeSet;
 
     let ty = require_entitlement_type(db, "cohort_content_access").await?;
@@ -113,7 +113,7 @@ pub async fn sync_cohort_content(db: &Db, cohort_id: &str, user_id: &str, target
     let user = user_id.to_string();
     let t = now();
     Ok(crate::with_conn!(db, write, |c| {
-        c.transaction::<_, Error, _>(async |tx| {
+        crate::write_tx!(c, Error, async |tx| {
             let current: Vec<Entitlement> = e::table
                 .filter(e::user_id.eq(&user))
                 .filter(e::entitlement_type_id.eq(&ty.id))

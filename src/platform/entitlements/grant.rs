@@ -11,7 +11,7 @@ use crate::platform::{Error, Result, json_str, now};
 use crate::store::schema::entitlements as e;
 use crate::store::{Db, DbTx};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use serde_json::json;
 
 /// Creates `new` unless the user already has a live entitlement of its type for which `same` holds; in one
@@ -56,7 +56,7 @@ async fn ensure_many_in(
     let (user_id, type_id) = (user_id.to_string(), type_id.to_string());
     let wanted = &wanted;
     let inserted: Vec<(Entitlement, bool)> = crate::with_tx!(tx, |c| {
-        c.transaction::<_, Error, _>(async |tx| {
+        crate::write_tx!(c, Error, async |tx| {
             let existing: Vec<Entitlement> = e::table
                 .filter(e::user_id.eq(&user_id))
                 .filter(e::entitlement_type_id.eq(&type_id))
@@ -259,7 +259,7 @@ pub async fn transfer_credit_entitlements(
         target_membership_id.map(str::to_string),
     );
     Ok(crate::with_conn!(db, write, |c| {
-        c.transaction::<_, Error, _>(async |tx| {
+        crate::write_tx!(c, Error, async |tx| {
             let credits: Vec<Entitlement> = e::table
                 .filter(e::user_id.eq(&source))
                 .filter(e::entitlement_type_id.eq(&ty.id))

@@ -11,7 +11,7 @@ use crate::store::sql::{Param, Stmt, Tx};
 use diesel::QueryableByName;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use ingot_actors::time::rfc3339;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -49,7 +49,7 @@ pub async fn resume(db: &Db, function_id: &str, audit: &Audit, now_ms: i64) -> R
 
 async fn change(db: &Db, s: Stmt, audit: &Audit, result: serde_json::Value, now_ms: i64) -> Result<bool> {
     crate::with_conn!(db, write, |c| {
-        c.transaction::<_, Error, _>(async |tx| {
+        crate::write_tx!(c, Error, async |tx| {
             if tx.rows::<Changed>(&s).await?.is_empty() {
                 return Ok(false);
             }

@@ -14,7 +14,7 @@ use crate::store::schema::events;
 use crate::store::sql::{Param, Stmt, Tx as _};
 use diesel::dsl::count_star;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use ingot_actors::Registry;
 use ingot_actors::function::Trigger;
 use serde_json::json;
@@ -175,7 +175,7 @@ pub async fn replay(
         out.run_ids.extend(new_ids.iter().cloned());
         let result = out.clone();
         crate::with_conn!(db, write, |c| {
-            c.transaction::<_, ActionError, _>(async |tx| {
+            crate::write_tx!(c, ActionError, async |tx| {
                 if !rows.is_empty() {
                     let mut ins = Stmt::new(
                         "INSERT INTO runs (id, function_id, event_id, status, run_at, created_at, updated_at, \
@@ -199,7 +199,7 @@ pub async fn replay(
 
 async fn record(db: &Db, audit: &Audit, out: &Replayed, runs: &[String], now_ms: i64) -> Result<(), ActionError> {
     crate::with_conn!(db, write, |c| {
-        c.transaction::<_, ActionError, _>(async |tx| {
+        crate::write_tx!(c, ActionError, async |tx| {
             audit::record_in(tx, audit, &out.json(), runs, now_ms).await?;
             Ok(())
         })

@@ -16,7 +16,7 @@ use crate::store::sql::{Param, Stmt, Tx};
 use diesel::QueryableByName;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use ingot_actors::Registry;
 use ingot_actors::run::state::{RunStatus, StepStatus};
 use serde_json::json;
@@ -98,7 +98,7 @@ pub async fn rerun(
         })
         .collect();
     let result = crate::with_conn!(db, write, |c| {
-        c.transaction::<_, ActionError, _>(async |tx| {
+        crate::write_tx!(c, ActionError, async |tx| {
             let position = match from_step {
                 None => None,
                 Some(key) => Some(step_position(tx, run_id, key).await?),

@@ -213,10 +213,10 @@ async fn store(
                 .map_err(|_| Error::Timeout(*deadline))?
                 .map_err(Error::pool)?;
             crate::store::sqlite_calls::on_this_thread(async move {
-                use diesel_async::AsyncConnection;
                 let conn: &mut crate::store::db::SqliteConn = &mut conn;
-                conn.transaction::<_, Error, _>(async |tx| super::ingest_in(tx, &events[range], now_ms).await)
-                    .await
+                crate::write_tx!(conn, Error, async |tx| super::ingest_in(tx, &events[range], now_ms)
+                    .await)
+                .await
             })
             .await
             .map_err(|e| Error::Pool(format!("the intake's SQLite thread failed: {e}")))?

@@ -22,7 +22,6 @@ use super::runs::admission;
 use super::sql::{Stmt, Tx};
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
-use diesel_async::AsyncConnection;
 use ingot_actors::event::NewEvent;
 use plan::Facts;
 
@@ -37,8 +36,7 @@ pub struct Ingested {
 /// Stores the events and starts their runs, atomically.
 pub async fn ingest(db: &Db, batch: &[NewEvent], now_ms: i64) -> Result<Ingested> {
     crate::with_conn!(db, write, |c| {
-        c.transaction::<_, Error, _>(async |tx| ingest_in(tx, batch, now_ms).await)
-            .await
+        crate::write_tx!(c, Error, async |tx| ingest_in(tx, batch, now_ms).await).await
     })
 }
 
@@ -60,7 +58,7 @@ pub async fn ingest_once(
     now_ms: i64,
 ) -> Result<Option<Ingested>> {
     crate::with_conn!(db, write, |c| {
-        c.transaction::<_, Error, _>(async |tx| {
+        crate::write_tx!(c, Error, async |tx| {
             for s in prepare {
                 tx.exec(s).await?;
             }

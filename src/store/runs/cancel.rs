@@ -10,7 +10,6 @@ use crate::store::error::{Error, Result};
 use crate::store::sql::{Param, Stmt, Tx};
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
-use diesel_async::AsyncConnection;
 use ingot_actors::run::state::{RunEvent, RunStatus, transition};
 use serde_json::json;
 
@@ -83,7 +82,7 @@ pub(super) fn cancel_stmt(ids: &[String], why: &str, now_ms: i64) -> Result<Stmt
 pub async fn cancel_one(db: &Db, run_id: &str, audit: &Audit, now_ms: i64) -> Result<bool> {
     let ids = [run_id.to_string()];
     crate::with_conn!(db, write, |c| {
-        c.transaction::<_, Error, _>(async |tx| {
+        crate::write_tx!(c, Error, async |tx| {
             let done = cancel_many_in(tx, &ids, "cancelled through the API", now_ms).await?;
             if done.is_empty() {
                 return Ok(false);
@@ -157,7 +156,7 @@ pub async fn bulk_cancel(db: &Db, filter: &CancelFilter, audit: &Audit, now_ms: 
     let mut first = true;
     loop {
         let (picked, cancelled) = crate::with_conn!(db, write, |c| {
-            c.transaction::<_, Error, _>(async |tx| {
+            crate::write_tx!(c, Error, async |tx| {
                 let batch: Vec<CancelledRun> = tx.rows(&select).await?;
                 let ids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
                 let done = cancel_many_in(tx, &ids, "cancelled by a bulk cancel through the API", now_ms).await?;

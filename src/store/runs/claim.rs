@@ -11,7 +11,6 @@ use crate::store::error::{Error, Result};
 use crate::store::sql::{Param, Stmt, Tx};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-use diesel_async::AsyncConnection;
 use ingot_actors::flow::ClaimLimits;
 use ingot_actors::run::state::{RunEvent, RunStatus};
 use ingot_actors::store::{ClaimRequest, ClaimedRun};
@@ -314,7 +313,7 @@ impl DbRunStore {
              ORDER BY CASE WHEN status = {is_queued} THEN 1 ELSE 0 END, run_at - priority, id LIMIT {CANDIDATES}"
         );
         crate::with_conn!(&self.db, write, |c| {
-            c.transaction::<_, Error, _>(async |tx| {
+            crate::write_tx!(c, Error, async |tx| {
                 if tx.backend() == Backend::Postgres {
                     // Serializes limited claims of this function across daemons until the commit.
                     #[derive(QueryableByName)]

@@ -12,7 +12,7 @@ use crate::store::sql::{Param, Stmt, Tx};
 use crate::store::{from_json_text, to_json_text};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use ingot_actors::run::state::{RunEvent, RunStatus};
 use ingot_actors::store::{
     FinishedRun, Lease, NewEvent, ParentResolution, StepAttempt, StepWrite, StoreError, WaitSpec,
@@ -28,8 +28,14 @@ struct IdRow {
 /// Cancels a run that has not finished (the API's cancel). False if it is unknown or already finished.
 pub async fn cancel_run(db: &crate::store::Db, run_id: &str, now: i64) -> Result<bool> {
     let cancelled = crate::with_conn!(db, write, |c| {
-        c.transaction::<_, Error, _>(async |tx| cancel_in(tx, run_id, "cancelled through the API", now).await)
-            .await?
+        crate::write_tx!(c, Error, async |tx| cancel_in(
+            tx,
+            run_id,
+            "cancelled through the API",
+            now
+        )
+        .await)
+        .await?
     });
     Ok(cancelled.is_some())
 }
@@ -100,7 +106,7 @@ impl DbRunStore {
         let insert = super::writer::step_insert(super::step_write(lease, step))?;
         let now = step.started_at_ms;
         let (inserted, _woken) = crate::with_conn!(&self.db, write, |c| {
-            c.transaction::<_, Error, _>(async |tx| {
+            crate::write_tx!(c, Error, async |tx| {
                 if tx.rows::<super::writer::StepKey>(&insert).await?.is_empty() {
                     return Ok((false, Vec::new()));
                 }
@@ -158,8 +164,7 @@ impl DbRunStore {
 
     pub(super) async fn send_events_inner(&self, out: &[NewEvent], now: i64) -> Result<Vec<String>> {
         let ingested = crate::with_conn!(&self.db, write, |c| {
-            c.transaction::<_, Error, _>(async |tx| ingest_in(tx, out, now).await)
-                .await?
+            crate::write_tx!(c, Error, async |tx| ingest_in(tx, out, now).await).await?
         });
         Ok(ingested.woken)
     }
@@ -246,7 +251,7 @@ impl DbRunStore {
             Stmt::new("UPDATE runs SET notify_pending = FALSE WHERE id = $1 AND notify_pending RETURNING id");
         clear.params = vec![Param::Text(run_id.into())];
         crate::with_conn!(&self.db, write, |c| {
-            c.transaction::<_, Error, _>(async |tx| {
+            crate::write_tx!(c, Error, async |tx| {
                 if tx.rows::<IdRow>(&clear).await?.is_empty() {
                     return Ok(Vec::new()); // delivered already (another node's poll, or our own flush)
                 }
@@ -283,7 +288,7 @@ impl DbRunStore {
         ];
         let now = ingot_actors::time::now_ms();
         crate::with_conn!(&self.db, write, |c| {
-            c.transaction::<_, Error, _>(async |tx| {
+            crate::write_tx!(c, Error, async |tx| {
                 if tx.rows::<IdRow>(&claim).await?.is_empty() {
                     return Ok(false);
                 }

@@ -20,7 +20,6 @@ use crate::store::error::{Error, Result};
 use crate::store::sql::{Param, Stmt};
 use diesel::QueryableByName;
 use diesel::sql_types::{Integer, Text};
-use diesel_async::AsyncConnection;
 use ingot_actors::metrics::{Histogram, SIZE_BUCKETS};
 use ingot_actors::run::state::{RunStatus, StepStatus};
 use std::collections::{HashMap, HashSet};
@@ -497,7 +496,8 @@ async fn apply(db: &Db, plan: Plan) -> Result<Changed> {
             Ok(conn
                 .spawn_blocking(move |c| {
                     use diesel::RunQueryDsl;
-                    diesel::Connection::transaction(c, |c| {
+                    // BEGIN IMMEDIATE, as every write transaction on SQLite (`store::write_tx`).
+                    c.immediate_transaction(|c| {
                         let mut changed = Changed::default();
                         if let Some(s) = &plan.steps {
                             for k in s.query(Backend::Sqlite).load::<StepKey>(c)? {
@@ -516,13 +516,12 @@ async fn apply(db: &Db, plan: Plan) -> Result<Changed> {
         }
         Db::Postgres { pool, .. } => {
             let mut conn = pool.get().await.map_err(Error::pool)?;
-            Ok(conn
-                .transaction::<_, diesel::result::Error, _>(async |c| {
-                    let mut changed = Changed::default();
-                    tx::plain_pg(c, &plan, &mut changed).await?;
-                    Ok(changed)
-                })
-                .await?)
+            Ok(crate::write_tx!(conn, diesel::result::Error, async |c| {
+                let mut changed = Changed::default();
+                tx::plain_pg(c, &plan, &mut changed).await?;
+                Ok(changed)
+            })
+            .await?)
         }
     }
 }

@@ -23,7 +23,7 @@ use crate::store::db::{Backend, Db, SqliteConn};
 use crate::store::error::{Error, Result};
 use crate::store::to_json_text;
 use crate::store::tx_step::DbTx;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use futures_util::FutureExt;
 use ingot_actors::StepError;
 use std::panic::AssertUnwindSafe;
@@ -187,43 +187,42 @@ macro_rules! apply_with_steps {
             plan: &Plan,
             txs: &[&TxWrite],
         ) -> std::result::Result<std::result::Result<Changed, Known>, diesel::result::Error> {
-            let r = c
-                .transaction::<_, Fail, _>(async |c| {
-                    let mut values = Vec::with_capacity(txs.len());
-                    for (i, t) in txs.iter().enumerate() {
-                        values.push(
-                            work(t, &mut DbTx::$variant(&mut *c))
-                                .await
-                                .map_err(|e| Fail::Step(i, e))?,
-                        );
+            let r = crate::write_tx!(c, Fail, async |c| {
+                let mut values = Vec::with_capacity(txs.len());
+                for (i, t) in txs.iter().enumerate() {
+                    values.push(
+                        work(t, &mut DbTx::$variant(&mut *c))
+                            .await
+                            .map_err(|e| Fail::Step(i, e))?,
+                    );
+                }
+                let memos: Vec<Write> = txs.iter().zip(&values).map(|(t, v)| memo(t, v)).collect();
+                let insert = super::plan(&memos).map_err(|_| Fail::Plan)?.steps;
+                let mut changed = Changed::default();
+                if let Some(s) = insert {
+                    let written: std::collections::HashSet<(String, String, i32)> = s
+                        .query::<$db>($backend)
+                        .load::<StepKey>(c)
+                        .await?
+                        .into_iter()
+                        .map(|k| (k.run_id, k.step_key, k.attempt))
+                        .collect();
+                    let missed: Vec<_> = txs
+                        .iter()
+                        .map(|t| t.key())
+                        .filter(|k| !written.contains(k))
+                        .collect();
+                    if !missed.is_empty() {
+                        return Err(Fail::Missed(missed));
                     }
-                    let memos: Vec<Write> = txs.iter().zip(&values).map(|(t, v)| memo(t, v)).collect();
-                    let insert = super::plan(&memos).map_err(|_| Fail::Plan)?.steps;
-                    let mut changed = Changed::default();
-                    if let Some(s) = insert {
-                        let written: std::collections::HashSet<(String, String, i32)> = s
-                            .query::<$db>($backend)
-                            .load::<StepKey>(c)
-                            .await?
-                            .into_iter()
-                            .map(|k| (k.run_id, k.step_key, k.attempt))
-                            .collect();
-                        let missed: Vec<_> = txs
-                            .iter()
-                            .map(|t| t.key())
-                            .filter(|k| !written.contains(k))
-                            .collect();
-                        if !missed.is_empty() {
-                            return Err(Fail::Missed(missed));
-                        }
-                    }
-                    for (t, value) in txs.iter().zip(values) {
-                        changed.tx.insert(t.key(), Ok(TxDone::Written(value)));
-                    }
-                    $plain(c, plan, &mut changed).await?;
-                    Ok(changed)
-                })
-                .await;
+                }
+                for (t, value) in txs.iter().zip(values) {
+                    changed.tx.insert(t.key(), Ok(TxDone::Written(value)));
+                }
+                $plain(c, plan, &mut changed).await?;
+                Ok(changed)
+            })
+            .await;
             first_try(r, txs)
         }
 
@@ -236,24 +235,22 @@ macro_rules! apply_with_steps {
                 Ok(changed) => return Ok(changed),
                 Err(known) => known,
             };
-            c.transaction::<_, diesel::result::Error, _>(async |c| {
+            crate::write_tx!(c, diesel::result::Error, async |c| {
                 let mut changed = Changed::default();
                 for t in txs {
                     if let Some(done) = known.remove(&t.key()) {
                         changed.tx.insert(t.key(), done);
                         continue;
                     }
-                    let r = c
-                        .transaction::<_, Exit, _>(async |c| {
-                            let value = work(t, &mut DbTx::$variant(&mut *c)).await?;
-                            let insert =
-                                completed(t, &value).map_err(|e| Exit::Work(StepError::fatal(e.to_string())))?;
-                            match insert.query::<$db>($backend).load::<StepKey>(c).await?.len() {
-                                0 => Err(Exit::Missed),
-                                _ => Ok(value),
-                            }
-                        })
-                        .await;
+                    let r = crate::write_tx!(c, Exit, async |c| {
+                        let value = work(t, &mut DbTx::$variant(&mut *c)).await?;
+                        let insert = completed(t, &value).map_err(|e| Exit::Work(StepError::fatal(e.to_string())))?;
+                        match insert.query::<$db>($backend).load::<StepKey>(c).await?.len() {
+                            0 => Err(Exit::Missed),
+                            _ => Ok(value),
+                        }
+                    })
+                    .await;
                     changed.tx.insert(t.key(), outcome(r)?);
                 }
                 $plain(c, plan, &mut changed).await?;
