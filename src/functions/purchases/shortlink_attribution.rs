@@ -4,8 +4,9 @@
 //! Trigger `purchase/created` (and `commerce/new-purchase-created`), every product type. Idempotency
 //! `event.data.purchaseId`. Branches:
 //! - No `checkoutSessionId` in the event, or Stripe not configured: returns `{skipped: true, reason}` at once.
-//! - "get purchase", "get product", "get user" — a missing row returns `{skipped: true, reason}` (the original's
-//!   choice: attribution is best effort).
+//! - "get purchase", "get product", "get user" — read steps (`tx_step::read`: read-only, recorded with the run's
+//!   next write); a missing row returns `{skipped: true, reason}` (the original's choice: attribution is best
+//!   effort).
 //! - "record attribution" — retrieves the Stripe checkout session (nothing expanded) and reads
 //!   `metadata.shortlinkRef`. None:
 //!   `{skipped, reason: "No shortlink reference in metadata"}`. An unknown slug: `{recorded: false, reason:
@@ -21,10 +22,11 @@
 use crate::functions::outputs::PurchaseOutput;
 use crate::functions::purchases::purchase_fanout::{PURCHASE_CREATED, data_str, db_err};
 use crate::functions::{Deps, event_triggers};
-use crate::platform::commerce::products::{ProductWithResources, get_product};
-use crate::platform::commerce::purchases::get_purchase;
+use crate::platform::commerce::products::{ProductWithResources, get_product_in};
+use crate::platform::commerce::purchases::get_purchase_in;
 use crate::platform::shortlinks;
-use crate::platform::users::{User, get_user};
+use crate::platform::users::{User, get_user_in};
+use crate::store::tx_step;
 use ingot_actors::{FnError, FunctionDef, RunCtx, StepError};
 use serde_json::{Value, json};
 
@@ -57,36 +59,41 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     }
     let purchase_id = data_str(&ctx.event, "purchaseId").unwrap_or_default();
 
-    let purchase: Option<PurchaseOutput> = ctx
-        .step
-        .run("get purchase", || async {
-            Ok(get_purchase(db, &purchase_id)
+    // The three lookups are read steps (`tx_step::read`): read-only, recorded with the run's next write.
+    let pid = purchase_id.clone();
+    let purchase: Option<PurchaseOutput> = tx_step::read(&ctx.step, "get purchase", move |tx| {
+        let purchase_id = pid.clone();
+        Box::pin(async move {
+            Ok(get_purchase_in(tx, &purchase_id)
                 .await
                 .map_err(db_err)?
                 .map(PurchaseOutput::from))
         })
-        .await?;
+    })
+    .await?;
     let Some(purchase) = purchase else {
         return Ok(skipped("Purchase not found"));
     };
-    let product: Option<ProductWithResources> = ctx
-        .step
-        .run("get product", || async {
-            get_product(db, &purchase.product_id).await.map_err(db_err)
-        })
-        .await?;
+    let product_id = purchase.product_id.clone();
+    let product: Option<ProductWithResources> = tx_step::read(&ctx.step, "get product", move |tx| {
+        let product_id = product_id.clone();
+        Box::pin(async move { get_product_in(tx, &product_id).await.map_err(db_err) })
+    })
+    .await?;
     let Some(product) = product else {
         return Ok(skipped("Product not found"));
     };
-    let user: Option<User> = ctx
-        .step
-        .run("get user", || async {
-            match purchase.user_id.as_deref().filter(|u| !u.is_empty()) {
-                Some(id) => get_user(db, id).await.map_err(db_err),
+    let buyer = purchase.user_id.clone().filter(|u| !u.is_empty());
+    let user: Option<User> = tx_step::read(&ctx.step, "get user", move |tx| {
+        let buyer = buyer.clone();
+        Box::pin(async move {
+            match buyer {
+                Some(id) => get_user_in(tx, &id).await.map_err(db_err),
                 None => Ok(None),
             }
         })
-        .await?;
+    })
+    .await?;
     let Some(user) = user else {
         return Ok(skipped("User not found"));
     };

@@ -2,8 +2,8 @@
 
 use crate::platform::content::{self, ContentResource};
 use crate::platform::{Error, JsonText, Result, json_str, now};
-use crate::store::Db;
 use crate::store::schema::{content_resource_products as crp, content_resources as cr, prices, products};
+use crate::store::{Db, DbTx};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -95,7 +95,12 @@ pub(crate) const PRODUCT_COLUMNS: ProductColumns = (
 
 /// A product by id, or else by `fields.slug`.
 pub async fn get_product_row(db: &Db, id_or_slug: &str) -> Result<Option<Product>> {
-    let by_id: Option<Product> = crate::with_conn!(db, read, |c| {
+    crate::with_conn!(db, read, |c| get_product_row_in(&mut DbTx::from(c), id_or_slug).await)
+}
+
+/// [`get_product_row`] on a given connection (a step's transaction).
+pub async fn get_product_row_in(tx: &mut DbTx<'_>, id_or_slug: &str) -> Result<Option<Product>> {
+    let by_id: Option<Product> = crate::with_tx!(tx, |c| {
         products::table
             .filter(products::id.eq(id_or_slug))
             .select(PRODUCT_COLUMNS)
@@ -111,7 +116,7 @@ pub async fn get_product_row(db: &Db, id_or_slug: &str) -> Result<Option<Product
         "%{}%",
         id_or_slug.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
     );
-    let candidates: Vec<Product> = crate::with_conn!(db, read, |c| {
+    let candidates: Vec<Product> = crate::with_tx!(tx, |c| {
         products::table
             .filter(products::fields.like(&pattern).escape('\\'))
             .order(products::created_at)
@@ -126,7 +131,13 @@ pub async fn get_product_row(db: &Db, id_or_slug: &str) -> Result<Option<Product
 
 /// The product's active price (the newest if there are several).
 pub async fn get_price_for_product(db: &Db, product_id: &str) -> Result<Option<Price>> {
-    Ok(crate::with_conn!(db, read, |c| {
+    crate::with_conn!(db, read, |c| get_price_for_product_in(&mut DbTx::from(c), product_id)
+        .await)
+}
+
+/// [`get_price_for_product`] on a given connection (a step's transaction).
+pub async fn get_price_for_product_in(tx: &mut DbTx<'_>, product_id: &str) -> Result<Option<Price>> {
+    Ok(crate::with_tx!(tx, |c| {
         prices::table
             .filter(prices::product_id.eq(product_id))
             .filter(prices::status.eq(1))
@@ -146,7 +157,12 @@ pub async fn get_price_for_product(db: &Db, product_id: &str) -> Result<Option<P
 
 /// The live resources a product sells, by position.
 pub async fn product_resources(db: &Db, product_id: &str) -> Result<Vec<ProductResource>> {
-    let rows: Vec<(f64, ContentResource)> = crate::with_conn!(db, read, |c| {
+    crate::with_conn!(db, read, |c| product_resources_in(&mut DbTx::from(c), product_id).await)
+}
+
+/// [`product_resources`] on a given connection (a step's transaction).
+pub async fn product_resources_in(tx: &mut DbTx<'_>, product_id: &str) -> Result<Vec<ProductResource>> {
+    let rows: Vec<(f64, ContentResource)> = crate::with_tx!(tx, |c| {
         crp::table
             .inner_join(cr::table)
             .filter(crp::product_id.eq(product_id))
@@ -177,11 +193,16 @@ pub async fn product_resources(db: &Db, product_id: &str) -> Result<Vec<ProductR
 
 /// A product (by id or slug) with its price and resources.
 pub async fn get_product(db: &Db, id_or_slug: &str) -> Result<Option<ProductWithResources>> {
-    let Some(product) = get_product_row(db, id_or_slug).await? else {
+    crate::with_conn!(db, read, |c| get_product_in(&mut DbTx::from(c), id_or_slug).await)
+}
+
+/// [`get_product`] on a given connection (a step's transaction: one snapshot for the three reads in a read step).
+pub async fn get_product_in(tx: &mut DbTx<'_>, id_or_slug: &str) -> Result<Option<ProductWithResources>> {
+    let Some(product) = get_product_row_in(tx, id_or_slug).await? else {
         return Ok(None);
     };
-    let price = get_price_for_product(db, &product.id).await?;
-    let resources = product_resources(db, &product.id).await?;
+    let price = get_price_for_product_in(tx, &product.id).await?;
+    let resources = product_resources_in(tx, &product.id).await?;
     Ok(Some(ProductWithResources {
         product,
         price,

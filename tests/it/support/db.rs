@@ -201,6 +201,15 @@ impl TestDb {
         xs
     }
 
+    /// PostgreSQL: asserts that one transaction (see [`TestDb::writers`]) wrote the step attempts named `names`
+    /// of `run_id` — read steps in a row, which have no commit of their own, are recorded by the next write.
+    pub async fn assert_recorded_together(&self, run_id: &str, names: &[&str]) {
+        let list = names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ");
+        let sql = format!("SELECT xmin::text AS x FROM steps WHERE run_id = $1 AND name IN ({list})");
+        let writers = self.writers(&sql, run_id).await;
+        assert_eq!(writers.len(), 1, "one transaction recorded {names:?}: {writers:?}");
+    }
+
     /// Runs a query returning one BIGINT column named `n`.
     pub async fn count(&self, sql: &str, params: &[&str]) -> i64 {
         #[derive(QueryableByName)]

@@ -5,8 +5,8 @@
 //! Triggers: `purchase/created` and `coupon/full-price-redeemed` (and their original names
 //! `commerce/new-purchase-created`, `commerce/full-price-coupon-redeemed`), each only when `event.data.productType`
 //! is `cohort` or `self-paced`. Idempotency `event.data.purchaseId`. Steps:
-//! 1. "get purchase", "get product", "get user" — a missing row fails the run non-retriably (missing data). The
-//!    first and the last are read steps (`tx_step::read`), recorded with the run's next write.
+//! 1. "get purchase", "get product", "get user" — a missing row fails the run non-retriably (missing data). All
+//!    three are read steps (`tx_step::read`), recorded with the run's next write.
 //! 2. sendEvent "grant coupon entitlements for purchase" → `coupon/grant-entitlements-for-purchase`
 //!    `{purchaseId, userId, productId, purchaseStatus, totalAmount (dollars), totalAmountCents, bulkCouponId}`.
 //! 3. "mark entitlement coupons as used" — for a new purchase with a checkout session: reads the Stripe session's
@@ -40,7 +40,7 @@ use crate::functions::outputs::PurchaseOutput;
 use crate::functions::{Deps, event_triggers};
 use crate::platform::commerce::coupons::{self, Coupon};
 use crate::platform::commerce::product_types::{ProductType, ResourceContext, gather_resource_contexts};
-use crate::platform::commerce::products::{ProductWithResources, get_product};
+use crate::platform::commerce::products::{ProductWithResources, get_product_in};
 use crate::platform::commerce::purchases::get_purchase_in;
 use crate::platform::content::{self, ResourceTree};
 use crate::platform::entitlements;
@@ -125,8 +125,8 @@ async fn run(deps: Deps, ctx: ingot_actors::RunCtx) -> Result<Value, FnError> {
     })?;
     let coupon_event = is_coupon_redemption_event(&event_name);
 
-    // "get purchase" and "get user" are read steps (`tx_step::read`): read-only, each recorded with the run's next
-    // write instead of a commit of its own.
+    // "get purchase", "get product" and "get user" are read steps (`tx_step::read`): read-only, each recorded with
+    // the run's next write instead of a commit of its own.
     let pid = purchase_id.clone();
     let purchase: PurchaseOutput = tx_step::read(&ctx.step, "get purchase", move |tx| {
         let purchase_id = pid.clone();
@@ -139,15 +139,17 @@ async fn run(deps: Deps, ctx: ingot_actors::RunCtx) -> Result<Value, FnError> {
         })
     })
     .await?;
-    let product: ProductWithResources = ctx
-        .step
-        .run("get product", || async {
-            get_product(db, &purchase.product_id)
+    let product_id = purchase.product_id.clone();
+    let product: ProductWithResources = tx_step::read(&ctx.step, "get product", move |tx| {
+        let product_id = product_id.clone();
+        Box::pin(async move {
+            get_product_in(tx, &product_id)
                 .await
                 .map_err(db_err)?
-                .ok_or_else(|| StepError::fatal(format!("product not found: {:?}", purchase.product_id)))
+                .ok_or_else(|| StepError::fatal(format!("product not found: {product_id:?}")))
         })
-        .await?;
+    })
+    .await?;
     let (user_id, pid) = (purchase.user_id.clone(), purchase.id.clone());
     let user: User = tx_step::read(&ctx.step, "get user", move |tx| {
         let (user_id, purchase_id) = (user_id.clone(), pid.clone());
