@@ -43,6 +43,7 @@ use crate::platform::content::{self, ContentResource, EventResource};
 use crate::platform::json_str;
 use crate::platform::organizations;
 use crate::platform::users::User;
+use crate::store::tx_step;
 use ingot_actors::{FnError, FunctionDef, RunCtx, StepError};
 use serde_json::{Value, json};
 
@@ -87,18 +88,24 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let purchase_id = data_str(&ctx.event, "purchaseId")
         .ok_or_else(|| FnError::NonRetriable("The event has no purchaseId".into()))?;
 
-    let purchase: PurchaseOutput = ctx
-        .step
-        .run("get purchase", || async { load_purchase(db, &purchase_id).await })
-        .await?;
-    let product: ProductWithResources = ctx
-        .step
-        .run("get product", || async { load_product(db, &purchase).await })
-        .await?;
-    let user: User = ctx
-        .step
-        .run("get user", || async { load_buyer(db, &purchase).await })
-        .await?;
+    // Read steps (`tx_step::read`): recorded with the run's next write.
+    let purchase: PurchaseOutput = tx_step::read(&ctx.step, "get purchase", move |tx| {
+        let id = purchase_id.clone();
+        Box::pin(async move { load_purchase(tx, &id).await })
+    })
+    .await?;
+    let p = purchase.clone();
+    let product: ProductWithResources = tx_step::read(&ctx.step, "get product", move |tx| {
+        let p = p.clone();
+        Box::pin(async move { load_product(tx, &p).await })
+    })
+    .await?;
+    let p = purchase.clone();
+    let user: User = tx_step::read(&ctx.step, "get user", move |tx| {
+        let p = p.clone();
+        Box::pin(async move { load_buyer(tx, &p).await })
+    })
+    .await?;
     let is_team_purchase = purchase.bulk_coupon_id.is_some();
     let out = |outcome: &str, extra: Value| {
         let mut o = json!({"outcome": outcome, "purchase": purchase, "product": product, "user": user,

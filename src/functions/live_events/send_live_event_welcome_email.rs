@@ -36,6 +36,7 @@ use crate::platform::commerce::products::{ProductWithResources, get_product};
 use crate::platform::content::{self, EventResource};
 use crate::platform::json_str;
 use crate::platform::users::{User, get_user};
+use crate::store::tx_step;
 use chrono::{DateTime, Utc};
 use ingot_actors::{FnError, FunctionDef, RunCtx, StepError};
 use serde_json::{Value, json};
@@ -75,10 +76,11 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let purchase_id = data_str(&ctx.event, "purchaseId")
         .ok_or_else(|| FnError::NonRetriable("The event has no purchaseId".into()))?;
 
-    let purchase: PurchaseOutput = ctx
-        .step
-        .run("Load Purchase", || async {
-            let p = load_purchase(db, &purchase_id).await?;
+    let id = purchase_id.clone();
+    let purchase: PurchaseOutput = tx_step::read(&ctx.step, "Load Purchase", move |tx| {
+        let purchase_id = id.clone();
+        Box::pin(async move {
+            let p = load_purchase(tx, &purchase_id).await?;
             if p.user_id.as_deref().is_none_or(str::is_empty) {
                 return Err(StepError::fatal(format!(
                     "Purchase not found: {purchase_id:?} has no user"
@@ -86,7 +88,8 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
             }
             Ok(p)
         })
-        .await?;
+    })
+    .await?;
     let seats = match &purchase.bulk_coupon_id {
         Some(coupon_id) => {
             let coupon: Option<Coupon> = ctx

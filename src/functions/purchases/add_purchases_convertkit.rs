@@ -25,9 +25,10 @@ use crate::functions::outputs::PurchaseOutput;
 use crate::functions::purchases::purchase_fanout::{PURCHASE_CREATED, data_str, db_err, load_purchase};
 use crate::functions::{Deps, event_triggers};
 use crate::integrations::convertkit::{ConvertKit, Subscriber};
-use crate::platform::commerce::products::{Product, get_product_row};
+use crate::platform::commerce::products::{Product, get_product_row_in};
 use crate::platform::json_str;
-use crate::platform::users::{User, get_user};
+use crate::platform::users::{User, get_user_in};
+use crate::store::tx_step;
 use chrono::NaiveDateTime;
 use ingot_actors::{FnError, FunctionDef, RunCtx, StepError};
 use serde::{Deserialize, Serialize};
@@ -119,39 +120,39 @@ pub async fn sync_account(
 }
 
 async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
-    let db = &deps.db;
     let icfg = &deps.config.integrations;
     let purchase_id = data_str(&ctx.event, "purchaseId")
         .ok_or_else(|| FnError::NonRetriable("The event has no purchaseId".into()))?;
     let event_user = ctx.event["user"]["id"].as_str().map(str::to_string);
 
-    let pp: PurchaseAndProduct = ctx
-        .step
-        .run("get purchase", || async {
-            let purchase = load_purchase(db, &purchase_id).await?;
-            let product = get_product_row(db, &purchase.product_id)
+    // Read steps (`tx_step::read`): recorded with the run's next write.
+    let id = purchase_id.clone();
+    let pp: PurchaseAndProduct = tx_step::read(&ctx.step, "get purchase", move |tx| {
+        let purchase_id = id.clone();
+        Box::pin(async move {
+            let purchase = load_purchase(tx, &purchase_id).await?;
+            let product = get_product_row_in(tx, &purchase.product_id)
                 .await
                 .map_err(db_err)?
                 .ok_or_else(|| StepError::fatal(format!("Product not found: {:?}", purchase.product_id)))?;
             Ok(PurchaseAndProduct { purchase, product })
         })
-        .await?;
-    let user: User = ctx
-        .step
-        .run("get user", || async {
-            let id = pp
-                .purchase
-                .user_id
-                .clone()
-                .or(event_user.clone())
+    })
+    .await?;
+    let (buyer, purchase) = (pp.purchase.user_id.clone().or(event_user), pp.purchase.id.clone());
+    let user: User = tx_step::read(&ctx.step, "get user", move |tx| {
+        let (buyer, purchase) = (buyer.clone(), purchase.clone());
+        Box::pin(async move {
+            let id = buyer
                 .filter(|u| !u.is_empty())
-                .ok_or_else(|| StepError::fatal(format!("Purchase {} has no user", pp.purchase.id)))?;
-            get_user(db, &id)
+                .ok_or_else(|| StepError::fatal(format!("Purchase {purchase} has no user")))?;
+            get_user_in(tx, &id)
                 .await
                 .map_err(db_err)?
                 .ok_or_else(|| StepError::fatal(format!("User not found: {id:?}")))
         })
-        .await?;
+    })
+    .await?;
 
     let field = purchased_on_field(&pp.product, icfg.convertkit_purchased_on_field.as_deref());
     let value = purchased_on_value(pp.purchase.created_at);

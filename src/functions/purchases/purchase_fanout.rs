@@ -1,14 +1,15 @@
 //! What the functions that fan out from `purchase/created` share (`post-event-purchase`,
 //! `send-live-event-welcome-email`, `shortlink-attribution`, `send-post-purchase-email`,
 //! `send-post-purchase-slack`, `add-purchases-convertkit`): the event names, reading the event's ids, and
-//! loading the purchase, its product and its buyer as step bodies.
+//! loading the purchase, its product and its buyer as the bodies of read steps (`tx_step::read`: read-only, each
+//! recorded with the run's next write instead of a commit of its own).
 
 use crate::functions::outputs::PurchaseOutput;
-use crate::platform::commerce::products::{ProductWithResources, get_product};
-use crate::platform::commerce::purchases::get_purchase;
+use crate::platform::commerce::products::{ProductWithResources, get_product_in};
+use crate::platform::commerce::purchases::get_purchase_in;
 use crate::platform::content::ContentResource;
-use crate::platform::users::{User, get_user};
-use crate::store::Db;
+use crate::platform::users::{User, get_user_in};
+use crate::store::DbTx;
 use ingot_actors::StepError;
 use serde_json::Value;
 
@@ -36,8 +37,8 @@ pub fn data_str(event: &Value, key: &str) -> Option<String> {
 }
 
 /// The purchase, or a non-retriable "purchase not found".
-pub async fn load_purchase(db: &Db, id: &str) -> Result<PurchaseOutput, StepError> {
-    get_purchase(db, id)
+pub async fn load_purchase(tx: &mut DbTx<'_>, id: &str) -> Result<PurchaseOutput, StepError> {
+    get_purchase_in(tx, id)
         .await
         .map_err(db_err)?
         .map(PurchaseOutput::from)
@@ -45,21 +46,21 @@ pub async fn load_purchase(db: &Db, id: &str) -> Result<PurchaseOutput, StepErro
 }
 
 /// The purchase's product with its resources, or a non-retriable "product not found".
-pub async fn load_product(db: &Db, purchase: &PurchaseOutput) -> Result<ProductWithResources, StepError> {
-    get_product(db, &purchase.product_id)
+pub async fn load_product(tx: &mut DbTx<'_>, purchase: &PurchaseOutput) -> Result<ProductWithResources, StepError> {
+    get_product_in(tx, &purchase.product_id)
         .await
         .map_err(db_err)?
         .ok_or_else(|| StepError::fatal(format!("Product not found: {:?}", purchase.product_id)))
 }
 
 /// The buyer, or non-retriable when the purchase has none or the user is gone.
-pub async fn load_buyer(db: &Db, purchase: &PurchaseOutput) -> Result<User, StepError> {
+pub async fn load_buyer(tx: &mut DbTx<'_>, purchase: &PurchaseOutput) -> Result<User, StepError> {
     let id = purchase
         .user_id
         .as_deref()
         .filter(|u| !u.is_empty())
         .ok_or_else(|| StepError::fatal(format!("Purchase {} has no user", purchase.id)))?;
-    get_user(db, id)
+    get_user_in(tx, id)
         .await
         .map_err(db_err)?
         .ok_or_else(|| StepError::fatal(format!("User not found: {id:?}")))

@@ -29,8 +29,9 @@ use crate::functions::purchases::purchase_fanout::{
     PURCHASE_CREATED, data_str, db_err, first_name, load_buyer, load_purchase,
 };
 use crate::functions::{Deps, event_triggers};
-use crate::platform::commerce::products::get_product_row;
+use crate::platform::commerce::products::get_product_row_in;
 use crate::platform::users::{User, create_verification_token};
+use crate::store::tx_step;
 use hmac::{KeyInit, Mac};
 use ingot_actors::{FnError, FunctionDef, RunCtx, StepError};
 use serde_json::{Value, json};
@@ -81,33 +82,40 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let purchase_id = data_str(&ctx.event, "purchaseId")
         .ok_or_else(|| FnError::NonRetriable("The event has no purchaseId".into()))?;
 
-    let purchase: PurchaseOutput = ctx
-        .step
-        .run("Load Purchase", || async {
-            let p = load_purchase(db, &purchase_id).await?;
+    // The three loads are read steps (`tx_step::read`): recorded with the run's next write.
+    let id = purchase_id.clone();
+    let purchase: PurchaseOutput = tx_step::read(&ctx.step, "Load Purchase", move |tx| {
+        let purchase_id = id.clone();
+        Box::pin(async move {
+            let p = load_purchase(tx, &purchase_id).await?;
             if p.user_id.as_deref().is_none_or(str::is_empty) {
                 return Err(StepError::fatal(format!("Purchase {purchase_id} has no user")));
             }
             Ok(p)
         })
-        .await?;
+    })
+    .await?;
     if !purchase.status.grants_access() {
         return Ok(json!({"skipped": true, "reason": format!("Purchase is {}", purchase.status)}));
     }
-    let user: User = ctx
-        .step
-        .run("Load User", || async { load_buyer(db, &purchase).await })
-        .await?;
-    let product_name: String = ctx
-        .step
-        .run("Load Product", || async {
-            Ok(get_product_row(db, &purchase.product_id)
+    let p = purchase.clone();
+    let user: User = tx_step::read(&ctx.step, "Load User", move |tx| {
+        let p = p.clone();
+        Box::pin(async move { load_buyer(tx, &p).await })
+    })
+    .await?;
+    let (product_id, site_title) = (purchase.product_id.clone(), deps.config.site_title.clone());
+    let product_name: String = tx_step::read(&ctx.step, "Load Product", move |tx| {
+        let (product_id, site_title) = (product_id.clone(), site_title.clone());
+        Box::pin(async move {
+            Ok(get_product_row_in(tx, &product_id)
                 .await
                 .map_err(db_err)?
                 .map(|p| p.name)
-                .unwrap_or_else(|| deps.config.site_title.clone()))
+                .unwrap_or(site_title))
         })
-        .await?;
+    })
+    .await?;
 
     let step = "send customer email";
     let key = format!("{}/{step}", ctx.run_id);

@@ -24,6 +24,7 @@ use crate::functions::purchases::purchase_fanout::{PURCHASE_CREATED, data_str, d
 use crate::functions::purchases::stripe_checkout_session_completed::parse;
 use crate::functions::{Deps, event_triggers};
 use crate::platform::commerce::products::get_product_row;
+use crate::store::tx_step;
 use ingot_actors::{FnError, FunctionDef, RunCtx, StepError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -93,12 +94,12 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
         .ok_or_else(|| FnError::NonRetriable("The event has no purchaseId".into()))?;
     let session_id = data_str(&ctx.event, "checkoutSessionId");
 
-    let purchase: PurchaseOutput = ctx
-        .step
-        .run("load the new purchase", || async {
-            load_purchase(db, &purchase_id).await
-        })
-        .await?;
+    let id = purchase_id.clone();
+    let purchase: PurchaseOutput = tx_step::read(&ctx.step, "load the new purchase", move |tx| {
+        let id = id.clone();
+        Box::pin(async move { load_purchase(tx, &id).await })
+    })
+    .await?;
     let sale: SaleInfo = ctx
         .step
         .run("load the new purchase info", || async {

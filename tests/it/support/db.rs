@@ -201,9 +201,13 @@ impl TestDb {
         xs
     }
 
-    /// PostgreSQL: asserts that one transaction (see [`TestDb::writers`]) wrote the step attempts named `names`
-    /// of `run_id` — read steps in a row, which have no commit of their own, are recorded by the next write.
+    /// Asserts that one transaction (see [`TestDb::writers`]) wrote the step attempts named `names` of `run_id` —
+    /// read steps in a row, which have no commit of their own, are recorded by the next write. PostgreSQL only
+    /// (`xmin`); on SQLite it checks nothing.
     pub async fn assert_recorded_together(&self, run_id: &str, names: &[&str]) {
+        if !matches!(self.db, Db::Postgres { .. }) {
+            return;
+        }
         let list = names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ");
         let sql = format!("SELECT xmin::text AS x FROM steps WHERE run_id = $1 AND name IN ({list})");
         let writers = self.writers(&sql, run_id).await;

@@ -27,6 +27,13 @@ async fn single_impl(b: Backend) {
             "add user to calendar event",
         ]
     );
+    // The three loads are read steps, recorded together by the next write.
+    bed.db
+        .assert_recorded_together(
+            run["id"].as_str().unwrap(),
+            &["get purchase", "get product", "get user"],
+        )
+        .await;
     let out = &run["output"];
     assert_eq!(out["outcome"], "success");
     assert_eq!(out["isTeamPurchase"], false);

@@ -37,6 +37,13 @@ async fn login_impl(b: Backend) {
         step_names(&run),
         ["Load Purchase", "Load User", "Load Product", "send customer email"]
     );
+    // The three loads are read steps, recorded together with the email's attempt.
+    bed.db
+        .assert_recorded_together(
+            run["id"].as_str().unwrap(),
+            &["Load Purchase", "Load User", "Load Product"],
+        )
+        .await;
     let invoice = format!(
         "https://builder.aihero.test/invoices/{}",
         p.merchant_charge_id.as_deref().unwrap()

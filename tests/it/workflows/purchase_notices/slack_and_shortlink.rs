@@ -178,15 +178,13 @@ async fn attributed_impl(b: Backend) {
         step_names(&run),
         ["get purchase", "get product", "get user", "record attribution"]
     );
-    if b == Backend::Postgres {
-        // The three lookups are read steps, recorded together by the next write: no commit of their own.
-        bed.db
-            .assert_recorded_together(
-                run["id"].as_str().unwrap(),
-                &["get purchase", "get product", "get user"],
-            )
-            .await;
-    }
+    // The three lookups are read steps, recorded together by the next write: no commit of their own.
+    bed.db
+        .assert_recorded_together(
+            run["id"].as_str().unwrap(),
+            &["get purchase", "get product", "get user"],
+        )
+        .await;
     assert_eq!(
         run["output"],
         json!({"recorded": true, "shortlinkRef": "launch", "shortlinkId": "sl_demo_launch", "userId": BUYER})
