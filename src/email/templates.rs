@@ -281,28 +281,39 @@ fn unclosed_comment(markup: &[Markup<'_>]) -> bool {
     open > closed
 }
 
+/// Tests of a pre-parse check: `check` refuses `template`, which then renders as itself.
+#[cfg(test)]
+fn assert_refused(template: &str, check: fn(&str) -> bool) {
+    assert!(check(template), "{template:?}");
+    assert_eq!(render_or_itself(template, &serde_json::json!({})), template);
+}
+
+/// Tests of a pre-parse check against the fuzz finding it answers: liquid-core itself panics parsing `found` (so the
+/// check is what keeps the fuzzer's abort away), and the check refuses it ([`assert_refused`]).
+#[cfg(test)]
+fn assert_liquid_panic_refused(found: &str, check: fn(&str) -> bool) {
+    assert!(
+        std::panic::catch_unwind(|| parser().parse(found)).is_err(),
+        "liquid-core panics parsing {found:?}: the check is what keeps the fuzzer's abort away"
+    );
+    assert_refused(found, check);
+}
+
 #[cfg(test)]
 mod unclosed_comment_tests {
-    use super::{has_unclosed_comment, render_or_itself};
+    use super::{assert_liquid_panic_refused, assert_refused, has_unclosed_comment, render_or_itself};
     use serde_json::json;
 
     #[test]
     fn an_unclosed_comment_is_a_bad_template_not_a_panic() {
         // The input fuzz/liquid_user_template found, minimized (liquid-core's TagBlock::next panicked).
-        let found = "{%comment%}{%if c%}";
-        assert!(
-            std::panic::catch_unwind(|| super::parser().parse(found)).is_err(),
-            "liquid-core panics parsing it: the check is what keeps the fuzzer's abort away"
-        );
-        assert!(has_unclosed_comment(found));
-        assert_eq!(render_or_itself(found, &json!({})), found);
+        assert_liquid_panic_refused("{%comment%}{%if c%}", has_unclosed_comment);
         for bad in [
             "{% comment %}x",
             "{%- comment -%}{% for a in b %}",
             "{%comment%}{%comment%}{%endcomment%}",
         ] {
-            assert!(has_unclosed_comment(bad), "{bad:?}");
-            assert_eq!(render_or_itself(bad, &json!({})), bad);
+            assert_refused(bad, has_unclosed_comment);
         }
         for fine in [
             "{% comment %}{% if c %}{% endif %}{% endcomment %}x",
@@ -351,19 +362,13 @@ fn multiline_string(markup: &[Markup<'_>]) -> bool {
 
 #[cfg(test)]
 mod non_ascii_tests {
-    use super::{parses_as_ascii, render_or_itself};
+    use super::{assert_liquid_panic_refused, parses_as_ascii, render_or_itself};
     use serde_json::json;
 
     #[test]
     fn invalid_markup_after_multi_byte_characters_is_a_bad_template_not_a_panic() {
         // The input fuzz/liquid_user_template found, minimized (liquid-core's parse_pair panicked).
-        let found = "{%assign x='\u{61e}\u{61e}\u{7d6}'%}{{'%}";
-        assert!(
-            std::panic::catch_unwind(|| super::parser().parse(found)).is_err(),
-            "liquid-core panics parsing it: the check is what keeps the fuzzer's abort away"
-        );
-        assert!(!parses_as_ascii(found));
-        assert_eq!(render_or_itself(found, &json!({})), found);
+        assert_liquid_panic_refused("{%assign x='\u{61e}\u{61e}\u{7d6}'%}{{'%}", |t| !parses_as_ascii(t));
         // Non-ASCII text, strings and variables' values render as before.
         let user = json!({"user": {"name": "Zoë"}});
         assert!(parses_as_ascii("Grüße {{ user.name }} — ✓"));
@@ -382,22 +387,15 @@ mod non_ascii_tests {
 
 #[cfg(test)]
 mod multiline_string_tests {
-    use super::{has_multiline_string, render_or_itself};
+    use super::{assert_liquid_panic_refused, assert_refused, has_multiline_string, render_or_itself};
     use serde_json::json;
 
     #[test]
     fn a_string_over_a_line_break_in_markup_is_a_bad_template_not_a_panic() {
         // The input fuzz/liquid_user_template found, minimized (liquid-core's parse_pair panicked).
-        let found = "{{'\n{{'}}{{'}}";
-        assert!(
-            std::panic::catch_unwind(|| super::parser().parse(found)).is_err(),
-            "liquid-core panics parsing it: the check is what keeps the fuzzer's abort away"
-        );
-        assert!(has_multiline_string(found));
-        assert_eq!(render_or_itself(found, &json!({})), found);
+        assert_liquid_panic_refused("{{'\n{{'}}{{'}}", has_multiline_string);
         for bad in ["{% assign x = 'a\nb' %}", "{{ \"a\r\" }}", "{{ x | append: '\n }}"] {
-            assert!(has_multiline_string(bad), "{bad:?}");
-            assert_eq!(render_or_itself(bad, &json!({})), bad);
+            assert_refused(bad, has_multiline_string);
         }
         for fine in [
             "{% if user.name == 'x'\n %}yes{% endif %}",
@@ -417,15 +415,13 @@ mod multiline_string_tests {
 
 #[cfg(test)]
 mod empty_cycle_tests {
-    use super::{has_empty_cycle, render_or_itself};
+    use super::{assert_refused, has_empty_cycle, render_or_itself};
     use serde_json::json;
 
     #[test]
     fn a_cycle_group_without_values_is_a_bad_template_not_a_panic() {
-        // The input fuzz/liquid_user_template found (liquid-lib's cycle_index divided by zero).
-        let found = ". ,es.si 1 %}{%cycle --yyyyyyysi:%}{ce-----*!";
-        assert!(has_empty_cycle(found));
-        assert_eq!(render_or_itself(found, &json!({})), found);
+        // The input fuzz/liquid_user_template found (liquid-lib's cycle_index divided by zero, at render time).
+        assert_refused(". ,es.si 1 %}{%cycle --yyyyyyysi:%}{ce-----*!", has_empty_cycle);
         // And the one found after it: no space between the tag's name and the group's (minimized).
         for bad in [
             "{% cycle name: %}",
@@ -434,8 +430,7 @@ mod empty_cycle_tests {
             "{%cycle\"\":%}",
             "{%cycle'g' :%}",
         ] {
-            assert!(has_empty_cycle(bad), "{bad}");
-            assert_eq!(render_or_itself(bad, &json!({})), bad);
+            assert_refused(bad, has_empty_cycle);
         }
         for fine in [
             "{% cycle \"a\", \"b\" %}",
