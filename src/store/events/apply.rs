@@ -54,7 +54,7 @@ pub async fn claim_producer_ids<T: Tx>(tx: &mut T, ids: &[(String, String)], now
             .collect(),
         &format!(
             " ON CONFLICT (external_id) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at \
-             WHERE event_ids.expires_at <= {now_ms} RETURNING external_id"
+             WHERE event_ids.expires_at <= excluded.expires_at - {IDEMPOTENCY_WINDOW_MS} RETURNING external_id"
         ),
     );
     let mut claimed = HashSet::new();
@@ -87,7 +87,8 @@ pub async fn claim_idempotency_keys<T: Tx>(
             .collect(),
         &format!(
             " ON CONFLICT (function_id, key) DO UPDATE SET run_id = excluded.run_id, expires_at = excluded.expires_at \
-             WHERE idempotency_keys.expires_at <= {now_ms} RETURNING function_id, key, run_id"
+             WHERE idempotency_keys.expires_at <= excluded.expires_at - {IDEMPOTENCY_WINDOW_MS} \
+             RETURNING function_id, key, run_id"
         ),
     );
     let mut owners = HashMap::new();
