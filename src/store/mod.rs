@@ -38,11 +38,3 @@ pub(crate) fn to_json_text(v: &serde_json::Value) -> String {
 pub(crate) fn from_json_text(s: &str) -> Result<serde_json::Value> {
     serde_json::from_str(s).map_err(|e| Error::Data(format!("stored JSON does not parse: {e}")))
 }
-
-/// Rewrites `$1`-style placeholders for SQLite (`?1`), so hand-written SQL is written once.
-pub(crate) fn sql_for(backend: Backend, sql: &str) -> String {
-    match backend {
-        Backend::Postgres => sql.to_string(),
-        Backend::Sqlite => sql.replace('$', "?"),
-    }
-}

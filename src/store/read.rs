@@ -765,10 +765,9 @@ pub async fn any_unfinished_run(db: &Db, suspended: bool) -> Result<bool> {
         forms.push(q);
     }
     forms.push(Stmt::new("SELECT 1 AS one FROM runs WHERE notify_pending LIMIT 1"));
-    let backend = db.backend();
     crate::with_conn!(db, read, |c| {
         for q in &forms {
-            if !q.query(backend).load::<Found>(c).await?.is_empty() {
+            if !q.query().load::<Found>(c).await?.is_empty() {
                 return Ok(true);
             }
         }

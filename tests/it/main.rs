@@ -31,6 +31,7 @@ mod metrics;
 mod nodes;
 mod pg_tls;
 mod platform;
+mod prepared;
 mod pure_steps;
 mod read_api;
 mod read_steps;

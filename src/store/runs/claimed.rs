@@ -92,8 +92,7 @@ impl DbRunStore {
         let mut q = Stmt::new("SELECT id, external_id, name, data, user_data, ts, v FROM events WHERE id IN (");
         q.push_list(rows.iter().map(|r| Param::Text(r.event_id.clone())));
         q.push_sql(")");
-        let backend = self.db.backend();
-        let loaded: Vec<EventRow> = crate::with_conn!(&self.db, read, |c| q.query(backend).load(c).await?);
+        let loaded: Vec<EventRow> = crate::with_conn!(&self.db, read, |c| q.query().load(c).await?);
         Ok(loaded
             .into_iter()
             .map(|e| (e.id, e.external_id, e.name, e.data, e.user_data, e.ts, e.v))

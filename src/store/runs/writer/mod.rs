@@ -500,14 +500,14 @@ async fn apply(db: &Db, plan: Plan) -> Result<Changed> {
                     c.immediate_transaction(|c| {
                         let mut changed = Changed::default();
                         if let Some(s) = &plan.steps {
-                            for k in s.query(Backend::Sqlite).load::<StepKey>(c)? {
+                            for k in s.query().load::<StepKey>(c)? {
                                 changed.steps.insert((k.run_id, k.step_key, k.attempt));
                             }
                         }
                         for s in [&plan.finish, &plan.requeue].into_iter().flatten() {
                             changed
                                 .runs
-                                .extend(s.query(Backend::Sqlite).load::<RunKey>(c)?.into_iter().map(|k| k.id));
+                                .extend(s.query().load::<RunKey>(c)?.into_iter().map(|k| k.id));
                         }
                         Ok(changed)
                     })

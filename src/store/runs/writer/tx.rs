@@ -19,7 +19,7 @@
 //! costs one thread hop per batch, as a plain batch does, instead of one per statement.
 
 use super::{Changed, Plan, RunKey, StepKey, TxDone, TxWrite, Write};
-use crate::store::db::{Backend, Db, SqliteConn};
+use crate::store::db::{Db, SqliteConn};
 use crate::store::error::{Error, Result};
 use crate::store::to_json_text;
 use crate::store::tx_step::DbTx;
@@ -163,13 +163,13 @@ macro_rules! apply_with_steps {
             changed: &mut Changed,
         ) -> std::result::Result<(), diesel::result::Error> {
             if let Some(s) = &plan.steps {
-                for k in s.query::<$db>($backend).load::<StepKey>(c).await? {
+                for k in s.query::<$db>().load::<StepKey>(c).await? {
                     changed.steps.insert((k.run_id, k.step_key, k.attempt));
                 }
             }
             for s in [&plan.finish, &plan.requeue].into_iter().flatten() {
                 changed.runs.extend(
-                    s.query::<$db>($backend)
+                    s.query::<$db>()
                         .load::<RunKey>(c)
                         .await?
                         .into_iter()
@@ -201,7 +201,7 @@ macro_rules! apply_with_steps {
                 let mut changed = Changed::default();
                 if let Some(s) = insert {
                     let written: std::collections::HashSet<(String, String, i32)> = s
-                        .query::<$db>($backend)
+                        .query::<$db>()
                         .load::<StepKey>(c)
                         .await?
                         .into_iter()
@@ -245,7 +245,7 @@ macro_rules! apply_with_steps {
                     let r = crate::write_tx!(c, Exit, async |c| {
                         let value = work(t, &mut DbTx::$variant(&mut *c)).await?;
                         let insert = completed(t, &value).map_err(|e| Exit::Work(StepError::fatal(e.to_string())))?;
-                        match insert.query::<$db>($backend).load::<StepKey>(c).await?.len() {
+                        match insert.query::<$db>().load::<StepKey>(c).await?.len() {
                             0 => Err(Exit::Missed),
                             _ => Ok(value),
                         }
