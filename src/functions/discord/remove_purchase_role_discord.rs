@@ -10,6 +10,8 @@
 //!    checkout recording the charge may not have run yet); a purchase without a buyer → non-retriable.
 //! 2. "get user" — missing → retryable (as the original).
 //! 3. "get product" — missing → returns `{status: "skipped", reason: "Product not found"}`.
+//!
+//! Steps 1–3 are read steps (`tx_step::read`: read-only, no commit of their own, recorded with step 4's).
 //! 4. "get discord role entitlements for purchase" — the `cohort_discord_role` / `workshop_discord_role`
 //!    entitlements with a `metadata.discordRoleId` that the purchase granted — and, when a team purchase is
 //!    *refunded*, those of every seat redeemed from its bulk coupon (a refund refunds the seats, §6.5). Soft-deleted
@@ -38,7 +40,7 @@ use crate::platform::commerce::products::{self, Product};
 use crate::platform::commerce::purchases;
 use crate::platform::entitlements::{self, Entitlement, SourceType};
 use crate::platform::{Result as PResult, json_str, users};
-use crate::store::Db;
+use crate::store::{Db, tx_step};
 use ingot_actors::{FnError, FunctionDef, RunCtx, StepError, Trigger};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -162,37 +164,39 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let db = &deps.db;
     let discord = &deps.integrations.discord;
 
-    let purchase: PurchaseOutput = ctx
-        .step
-        .run("get purchase", || async {
-            let found = purchases::get_purchase_for_stripe_charge(db, &charge)
+    // The three lookups are read steps: recorded with the run's next write, no commit of their own.
+    let purchase: PurchaseOutput = tx_step::read(&ctx.step, "get purchase", move |tx| {
+        let charge = charge.clone();
+        Box::pin(async move {
+            let found = purchases::purchase_for_charge_in(tx, &charge)
                 .await
                 .map_err(db_err)?
                 .ok_or_else(|| StepError::retryable(format!("No purchase found for charge {charge}")))?;
-            if found.purchase.user_id.as_deref().is_none_or(str::is_empty) {
-                return Err(StepError::fatal(format!("Purchase {} has no user", found.purchase.id)));
+            if found.user_id.as_deref().is_none_or(str::is_empty) {
+                return Err(StepError::fatal(format!("Purchase {} has no user", found.id)));
             }
-            Ok(found.purchase.into())
+            Ok(PurchaseOutput::from(found))
         })
-        .await?;
+    })
+    .await?;
     let user_id = purchase.user_id.clone().unwrap_or_default();
-    let _user: users::User = ctx
-        .step
-        .run("get user", || async {
-            users::get_user(db, &user_id)
+    let buyer = user_id.clone();
+    let _user: users::User = tx_step::read(&ctx.step, "get user", move |tx| {
+        let buyer = buyer.clone();
+        Box::pin(async move {
+            users::get_user_in(tx, &buyer)
                 .await
                 .map_err(db_err)?
-                .ok_or_else(|| StepError::retryable(format!("User not found: {user_id}")))
+                .ok_or_else(|| StepError::retryable(format!("User not found: {buyer}")))
         })
-        .await?;
-    let product: Option<Product> = ctx
-        .step
-        .run("get product", || async {
-            products::get_product_row(db, &purchase.product_id)
-                .await
-                .map_err(db_err)
-        })
-        .await?;
+    })
+    .await?;
+    let product_id = purchase.product_id.clone();
+    let product: Option<Product> = tx_step::read(&ctx.step, "get product", move |tx| {
+        let product_id = product_id.clone();
+        Box::pin(async move { products::get_product_row_in(tx, &product_id).await.map_err(db_err) })
+    })
+    .await?;
     let Some(product) = product else {
         return Ok(json!({"status": "skipped", "reason": "Product not found", "purchaseId": purchase.id}));
     };

@@ -49,6 +49,18 @@ async fn refunded_impl(b: Backend) {
             format!("soft delete discord role entitlement {ent}"),
         ]
     );
+    // The three lookups are read steps, recorded by the next step's write: no commit of their own.
+    bed.db
+        .assert_recorded_together(
+            run["id"].as_str().unwrap(),
+            &[
+                "get purchase",
+                "get user",
+                "get product",
+                "get discord role entitlements for purchase",
+            ],
+        )
+        .await;
     let member = FakeDiscord::member_path(ids::ALICE_DISCORD_ID);
     let delete = FakeDiscord::role_path(ids::ALICE_DISCORD_ID, ROLE);
     let seen: Vec<(String, String)> = bed.discord.requests().into_iter().map(|r| (r.0, r.1)).collect();
