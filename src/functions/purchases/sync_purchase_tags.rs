@@ -11,6 +11,9 @@
 //!    Inngest does): "get user" (gone: non-retriable, as the original — the buyer is a foreign key, so only a
 //!    concurrent deletion gets there), "get convertkit user", "update convertkit user" when the email is a subscriber, then the
 //!    durable sleep "sleep for 200ms" (ConvertKit's rate limit, as the original).
+//!
+//! "get purchases" and "get user" are read steps (`tx_step::read`: read-only, no commit of their own, recorded with
+//! the next step's).
 //! 3. More purchases left: sendEvent "continue with the next purchases" → `sync/purchase-tags` `{after: <last
 //!    id>, batchSize}` — decision: a run holds at most 1,000 steps (four per purchase), so the backfill goes on
 //!    in a new run per batch instead of failing past ~250 purchases.
@@ -24,9 +27,10 @@ use crate::functions::purchases::purchase_fanout::{data_str, db_err};
 use crate::functions::{Deps, event_triggers};
 use crate::integrations::convertkit::Subscriber;
 use crate::platform::commerce::PurchaseStatus;
-use crate::platform::commerce::products::get_product_row;
-use crate::platform::commerce::purchases::{get_purchase, purchases_page_with_status};
-use crate::platform::users::{User, get_user};
+use crate::platform::commerce::products::get_product_row_in;
+use crate::platform::commerce::purchases::{get_purchase_in, purchases_page_with_status_in};
+use crate::platform::users::{User, get_user_in};
+use crate::store::tx_step;
 use ingot_actors::{FnError, FunctionDef, RunCtx, SendEvent, StepError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -68,7 +72,6 @@ struct Batch {
 }
 
 async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
-    let db = &deps.db;
     let ck = &deps.integrations.convertkit;
     if !ck.configured() {
         return Err(FnError::NonRetriable(
@@ -83,18 +86,19 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
         .clamp(1, MAX_BATCH);
     let field_name = deps.config.integrations.convertkit_purchased_on_field.clone();
 
-    let batch: Batch = ctx
-        .step
-        .run("get purchases", || async {
+    // Lookups are read steps: recorded with the run's next write, no commit of their own.
+    let batch: Batch = tx_step::read(&ctx.step, "get purchases", move |tx| {
+        let (only, after, field_name) = (only.clone(), after.clone(), field_name.clone());
+        Box::pin(async move {
             let access = [PurchaseStatus::Valid, PurchaseStatus::Restricted];
             let (purchases, next) = match &only {
                 Some(id) => {
-                    let p = get_purchase(db, id).await.map_err(db_err)?;
+                    let p = get_purchase_in(tx, id).await.map_err(db_err)?;
                     let p = p.filter(|p| access.contains(&p.status) && p.user_id.is_some());
                     (p.into_iter().collect::<Vec<_>>(), None)
                 }
                 None => {
-                    let page = purchases_page_with_status(db, &access, after.as_deref(), batch_size + 1)
+                    let page = purchases_page_with_status_in(tx, &access, after.as_deref(), batch_size + 1)
                         .await
                         .map_err(db_err)?;
                     let more = page.len() as i64 > batch_size;
@@ -105,7 +109,7 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
             };
             let mut items = Vec::new();
             for p in purchases {
-                let product = get_product_row(db, &p.product_id).await.map_err(db_err)?;
+                let product = get_product_row_in(tx, &p.product_id).await.map_err(db_err)?;
                 let field = match &product {
                     Some(product) => purchased_on_field(product, field_name.as_deref()),
                     None => field_name.clone().unwrap_or_else(|| "purchased_on".into()),
@@ -119,19 +123,22 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
             }
             Ok(Batch { items, next })
         })
-        .await?;
+    })
+    .await?;
 
     let (mut updated, mut not_subscribed) = (0, 0);
     for item in &batch.items {
-        let user: User = ctx
-            .step
-            .run("get user", || async {
-                get_user(db, &item.user_id)
+        let buyer = item.user_id.clone();
+        let user: User = tx_step::read(&ctx.step, "get user", move |tx| {
+            let buyer = buyer.clone();
+            Box::pin(async move {
+                get_user_in(tx, &buyer)
                     .await
                     .map_err(db_err)?
-                    .ok_or_else(|| StepError::fatal(format!("User not found: {:?}", item.user_id)))
+                    .ok_or_else(|| StepError::fatal(format!("User not found: {buyer:?}")))
             })
-            .await?;
+        })
+        .await?;
         let sub: Option<Subscriber> = ctx
             .step
             .run("get convertkit user", || async {

@@ -342,9 +342,25 @@ pub async fn purchases_page_with_status(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Purchase>> {
+    crate::with_conn!(db, read, |c| purchases_page_with_status_in(
+        &mut DbTx::from(c),
+        statuses,
+        after,
+        limit
+    )
+    .await)
+}
+
+/// [`purchases_page_with_status`] on a given connection (a read step's).
+pub async fn purchases_page_with_status_in(
+    tx: &mut DbTx<'_>,
+    statuses: &[PurchaseStatus],
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Purchase>> {
     let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
     let after = after.unwrap_or("");
-    Ok(crate::with_conn!(db, read, |c| {
+    Ok(crate::with_tx!(tx, |c| {
         p::table
             .filter(p::status.eq_any(&statuses))
             .filter(p::user_id.is_not_null())

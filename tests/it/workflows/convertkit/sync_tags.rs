@@ -49,6 +49,20 @@ async fn batches_impl(b: Backend) {
     }
     first.push("continue with the next purchases".into());
     assert_eq!(step_ids(&runs[0]), first);
+    // The lookups are read steps, recorded by the next step's write: no commit of their own. Per purchase, "get
+    // user" goes with that purchase's "get convertkit user", and "get purchases" with the first's: three
+    // transactions for the nine records (seven if each lookup committed alone). PostgreSQL's `xmin` tells.
+    if b == Backend::Postgres {
+        let writers = bed
+            .db
+            .writers(
+                "SELECT xmin::text AS x FROM steps WHERE run_id = $1 \
+                 AND name IN ('get purchases', 'get user', 'get convertkit user')",
+                runs[0]["id"].as_str().unwrap(),
+            )
+            .await;
+        assert_eq!(writers.len(), 3, "{writers:?}");
+    }
     assert_eq!(
         runs[0]["output"],
         json!({"purchases": 3, "updated": 3, "notSubscribed": 0, "next": "purch_demo_bob_workshop"})
