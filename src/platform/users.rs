@@ -116,14 +116,16 @@ pub async fn get_user_by_email(db: &Db, email: &str) -> Result<Option<User>> {
 
 /// A user with their OAuth accounts (ordered by provider).
 pub async fn get_user_with_accounts(db: &Db, id: &str) -> Result<Option<UserWithAccounts>> {
-    crate::with_conn!(db, read, |c| {
-        let tx = &mut DbTx::from(c);
-        let Some(user) = get_user_in(tx, id).await? else {
-            return Ok(None);
-        };
-        let accounts = accounts_in(tx, id, None).await?;
-        Ok(Some(UserWithAccounts { user, accounts }))
-    })
+    crate::with_conn!(db, read, |c| get_user_with_accounts_in(&mut DbTx::from(c), id).await)
+}
+
+/// [`get_user_with_accounts`] on a given connection (a read step's).
+pub async fn get_user_with_accounts_in(tx: &mut DbTx<'_>, id: &str) -> Result<Option<UserWithAccounts>> {
+    let Some(user) = get_user_in(tx, id).await? else {
+        return Ok(None);
+    };
+    let accounts = accounts_in(tx, id, None).await?;
+    Ok(Some(UserWithAccounts { user, accounts }))
 }
 
 /// The user's account with a provider (e.g. `discord`), if linked (and the user exists).

@@ -21,6 +21,9 @@
 //!    followed by each entitled `metadata.discordRoleId` they lack. Roles are only ever added: manual roles stay.
 //! 10. "reload discord member".
 //!
+//! The database lookups (1, 5, 7, 8) are read steps (`tx_step::read`: read-only, no commit of their own, recorded
+//! with the next step's).
+//!
 //! Returns `{account, profile, user, discordMember}` like the original, except that the account's tokens are
 //! left out of the stored output (it keeps provider, ids, type and scope).
 //!
@@ -31,6 +34,7 @@ use crate::config::Secret;
 use crate::functions::{Deps, event_triggers};
 use crate::platform::commerce::purchases;
 use crate::platform::{entitlements, json_str, users};
+use crate::store::tx_step;
 use ingot_actors::{FnError, FunctionDef, ResultExt, RunCtx, StepError};
 use serde_json::{Map, Value, json};
 use std::time::Duration;
@@ -103,18 +107,21 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let db = &deps.db;
     let discord = &deps.integrations.discord;
 
-    let user: Value = ctx
-        .step
-        .run("get user", || async {
-            let Some(u) = users::get_user_with_accounts(db, &user_id).await.retryable()? else {
-                return Err(StepError::retryable(format!("User not found: {user_id}")));
+    // The database lookups are read steps: recorded with the run's next write, no commit of their own.
+    let id = user_id.clone();
+    let user: Value = tx_step::read(&ctx.step, "get user", move |tx| {
+        let id = id.clone();
+        Box::pin(async move {
+            let Some(u) = users::get_user_with_accounts_in(tx, &id).await.retryable()? else {
+                return Err(StepError::retryable(format!("User not found: {id}")));
             };
-            let purchases = purchases::purchases_of_user(db, &user_id).await.retryable()?;
+            let purchases = purchases::purchases_of_user_in(tx, &id).await.retryable()?;
             let mut v = serde_json::to_value(&u).fatal()?;
             v["purchases"] = serde_json::to_value(purchases).fatal()?;
             Ok(v)
         })
-        .await?;
+    })
+    .await?;
 
     // The token: the event's (Auth.js passes the fresh account), else the one stored with the account.
     let token = match json_str(&account, "access_token").filter(|t| !t.is_empty()) {
@@ -151,12 +158,12 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
 
     ctx.step.sleep("give discord a moment", SETTLE).await?;
 
-    let linked: Option<users::Account> = ctx
-        .step
-        .run("check if discord is connected", || async {
-            users::get_account(db, &user_id, "discord").await.retryable()
-        })
-        .await?;
+    let id = user_id.clone();
+    let linked: Option<users::Account> = tx_step::read(&ctx.step, "check if discord is connected", move |tx| {
+        let id = id.clone();
+        Box::pin(async move { users::get_account_in(tx, &id, "discord").await.retryable() })
+    })
+    .await?;
     let Some(linked) = linked else {
         return Ok(Value::String(NO_ACCOUNT.into()));
     };
@@ -169,22 +176,24 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
         })
         .await?;
 
-    let role_type: Option<entitlements::EntitlementType> = ctx
-        .step
-        .run("get cohort discord role entitlement type", || async {
-            entitlements::get_entitlement_type(db, ROLE_TYPE).await.retryable()
+    let role_type: Option<entitlements::EntitlementType> =
+        tx_step::read(&ctx.step, "get cohort discord role entitlement type", |tx| {
+            Box::pin(async move { entitlements::get_entitlement_type_in(tx, ROLE_TYPE).await.retryable() })
         })
         .await?;
 
-    let entitled: Vec<entitlements::Entitlement> = ctx
-        .step
-        .run("get user discord entitlements", || async {
-            let Some(t) = &role_type else {
-                return Ok(Vec::new());
-            };
-            entitlements::entitlements_of_user(db, &user_id, std::slice::from_ref(&t.id), false)
-                .await
-                .retryable()
+    let (id, type_id) = (user_id.clone(), role_type.map(|t| t.id));
+    let entitled: Vec<entitlements::Entitlement> =
+        tx_step::read(&ctx.step, "get user discord entitlements", move |tx| {
+            let (id, type_id) = (id.clone(), type_id.clone());
+            Box::pin(async move {
+                let Some(t) = type_id else {
+                    return Ok(Vec::new());
+                };
+                entitlements::entitlements_of_user_in(tx, &id, std::slice::from_ref(&t), false)
+                    .await
+                    .retryable()
+            })
         })
         .await?;
     let entitled_roles: Vec<String> = entitled

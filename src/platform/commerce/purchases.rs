@@ -324,7 +324,12 @@ pub async fn valid_purchasers_of_resource(db: &Db, resource_id: &str) -> Result<
 
 /// All of a user's purchases, oldest first.
 pub async fn purchases_of_user(db: &Db, user_id: &str) -> Result<Vec<Purchase>> {
-    Ok(crate::with_conn!(db, read, |c| {
+    crate::with_conn!(db, read, |c| purchases_of_user_in(&mut DbTx::from(c), user_id).await)
+}
+
+/// [`purchases_of_user`] on a given connection (a read step's).
+pub async fn purchases_of_user_in(tx: &mut DbTx<'_>, user_id: &str) -> Result<Vec<Purchase>> {
+    Ok(crate::with_tx!(tx, |c| {
         p::table
             .filter(p::user_id.eq(user_id))
             .order((p::created_at, p::id))

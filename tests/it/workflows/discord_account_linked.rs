@@ -276,6 +276,18 @@ async fn roles_impl(b: Backend) {
             "reload discord member",
         ]
     );
+    // The database lookups are read steps, each recorded by the next step's write: no commit of their own.
+    for together in [
+        &["get user", "get discord user"][..],
+        &["check if discord is connected", "get discord member"],
+        &[
+            "get cohort discord role entitlement type",
+            "get user discord entitlements",
+            "update basic discord roles for user",
+        ],
+    ] {
+        bed.db.assert_recorded_together(&run_id, together).await;
+    }
     let patches = bed.requests("PATCH");
     assert_eq!(
         patches,
