@@ -241,7 +241,23 @@ pub async fn entitlements_of_source(
     source_id: &str,
     include_deleted: bool,
 ) -> Result<Vec<Entitlement>> {
-    Ok(crate::with_conn!(db, read, |c| {
+    crate::with_conn!(db, read, |c| entitlements_of_source_in(
+        &mut DbTx::from(c),
+        source_type,
+        source_id,
+        include_deleted
+    )
+    .await)
+}
+
+/// [`entitlements_of_source`] on a given connection (a read step's).
+pub async fn entitlements_of_source_in(
+    tx: &mut DbTx<'_>,
+    source_type: SourceType,
+    source_id: &str,
+    include_deleted: bool,
+) -> Result<Vec<Entitlement>> {
+    Ok(crate::with_tx!(tx, |c| {
         let mut q = e::table
             .filter(e::source_type.eq(source_type.as_str()))
             .filter(e::source_id.eq(source_id))

@@ -11,7 +11,7 @@
 //! 2. "get user" — missing → retryable (as the original).
 //! 3. "get product" — missing → returns `{status: "skipped", reason: "Product not found"}`.
 //!
-//! Steps 1–3 are read steps (`tx_step::read`: read-only, no commit of their own, recorded with step 4's).
+//! Steps 1–4 are read steps (`tx_step::read`: read-only, no commit of their own, recorded with the next write).
 //! 4. "get discord role entitlements for purchase" — the `cohort_discord_role` / `workshop_discord_role`
 //!    entitlements with a `metadata.discordRoleId` that the purchase granted — and, when a team purchase is
 //!    *refunded*, those of every seat redeemed from its bulk coupon (a refund refunds the seats, §6.5). Soft-deleted
@@ -40,7 +40,7 @@ use crate::platform::commerce::products::{self, Product};
 use crate::platform::commerce::purchases;
 use crate::platform::entitlements::{self, Entitlement, SourceType};
 use crate::platform::{Result as PResult, json_str, users};
-use crate::store::{Db, tx_step};
+use crate::store::{Db, DbTx, tx_step};
 use ingot_actors::{FnError, FunctionDef, RunCtx, StepError, Trigger};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -75,9 +75,14 @@ pub struct GrantedRole {
 
 /// The ids of the Discord-role entitlement types that exist.
 pub async fn role_type_ids(db: &Db) -> PResult<Vec<String>> {
+    crate::with_conn!(db, read, |c| role_type_ids_in(&mut DbTx::from(c)).await)
+}
+
+/// [`role_type_ids`] on a given connection (a read step's).
+pub async fn role_type_ids_in(tx: &mut DbTx<'_>) -> PResult<Vec<String>> {
     let mut out = Vec::new();
     for name in ROLE_TYPES {
-        if let Some(t) = entitlements::get_entitlement_type(db, name).await? {
+        if let Some(t) = entitlements::get_entitlement_type_in(tx, name).await? {
             out.push(t.id);
         }
     }
@@ -93,10 +98,28 @@ pub async fn role_still_granted(
     type_ids: &[String],
     purchases: &[String],
 ) -> PResult<bool> {
+    crate::with_conn!(db, read, |c| role_still_granted_in(
+        &mut DbTx::from(c),
+        user_id,
+        role,
+        type_ids,
+        purchases
+    )
+    .await)
+}
+
+/// [`role_still_granted`] on a given connection (a read step's).
+pub async fn role_still_granted_in(
+    tx: &mut DbTx<'_>,
+    user_id: &str,
+    role: &str,
+    type_ids: &[String],
+    purchases: &[String],
+) -> PResult<bool> {
     if type_ids.is_empty() {
         return Ok(false);
     }
-    Ok(entitlements::entitlements_of_user(db, user_id, type_ids, false)
+    Ok(entitlements::entitlements_of_user_in(tx, user_id, type_ids, false)
         .await?
         .iter()
         .any(|e: &Entitlement| {
@@ -107,18 +130,18 @@ pub async fn role_still_granted(
 
 /// The Discord roles the purchases `ids` granted (live or soft-deleted entitlements), each with whether another
 /// live entitlement of its user still grants it.
-pub async fn roles_granted_by(db: &Db, ids: &[String]) -> PResult<Vec<GrantedRole>> {
-    let type_ids = role_type_ids(db).await?;
+pub async fn roles_granted_by_in(tx: &mut DbTx<'_>, ids: &[String]) -> PResult<Vec<GrantedRole>> {
+    let type_ids = role_type_ids_in(tx).await?;
     let mut out = Vec::new();
     for p in ids {
-        for e in entitlements::entitlements_of_source(db, SourceType::Purchase, p, true).await? {
+        for e in entitlements::entitlements_of_source_in(tx, SourceType::Purchase, p, true).await? {
             let (Some(user), Some(role)) = (e.user_id.clone(), json_str(&e.metadata, "discordRoleId")) else {
                 continue;
             };
             if !type_ids.contains(&e.entitlement_type_id) {
                 continue;
             }
-            let still_granted = role_still_granted(db, &user, role, &type_ids, ids).await?;
+            let still_granted = role_still_granted_in(tx, &user, role, &type_ids, ids).await?;
             out.push(GrantedRole {
                 entitlement_id: e.id,
                 user_id: user,
@@ -201,22 +224,27 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
         return Ok(json!({"status": "skipped", "reason": "Product not found", "purchaseId": purchase.id}));
     };
 
-    let granted: Vec<GrantedRole> = ctx
-        .step
-        .run("get discord role entitlements for purchase", || async {
-            let mut all = vec![purchase.id.clone()];
-            if let (Some(coupon), true) = (&purchase.bulk_coupon_id, refunded) {
+    let (purchase_id, bulk_coupon) = (
+        purchase.id.clone(),
+        purchase.bulk_coupon_id.clone().filter(|_| refunded),
+    );
+    let granted: Vec<GrantedRole> = tx_step::read(&ctx.step, "get discord role entitlements for purchase", move |tx| {
+        let (purchase_id, bulk_coupon) = (purchase_id.clone(), bulk_coupon.clone());
+        Box::pin(async move {
+            let mut all = vec![purchase_id];
+            if let Some(coupon) = &bulk_coupon {
                 all.extend(
-                    purchases::purchases_redeeming_bulk_coupon(db, coupon)
+                    purchases::purchases_redeeming_bulk_coupon_in(tx, coupon)
                         .await
                         .map_err(db_err)?
                         .into_iter()
                         .map(|p| p.id),
                 );
             }
-            roles_granted_by(db, &all).await.map_err(db_err)
+            roles_granted_by_in(tx, &all).await.map_err(db_err)
         })
-        .await?;
+    })
+    .await?;
     if granted.is_empty() {
         return Ok(json!({"status": "skipped", "reason": "No discord role entitlements", "purchaseId": purchase.id}));
     }

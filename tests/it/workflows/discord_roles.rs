@@ -49,18 +49,18 @@ async fn refunded_impl(b: Backend) {
             format!("soft delete discord role entitlement {ent}"),
         ]
     );
-    // The three lookups are read steps, recorded by the next step's write: no commit of their own.
-    bed.db
-        .assert_recorded_together(
-            run["id"].as_str().unwrap(),
-            &[
-                "get purchase",
-                "get user",
-                "get product",
-                "get discord role entitlements for purchase",
-            ],
-        )
-        .await;
+    // The four lookups are read steps, recorded together by the next step's write — here the first attempt of
+    // "remove discord role", failed by the 429: no commit of their own. PostgreSQL's `xmin` tells.
+    if b == Backend::Postgres {
+        let remove = format!("remove discord role {ROLE}");
+        let sql = format!(
+            "SELECT xmin::text AS x FROM steps WHERE run_id = $1 AND (name IN ('get purchase', 'get user', \
+             'get product', 'get discord role entitlements for purchase') OR (name = '{remove}' AND attempt = \
+             (SELECT MIN(attempt) FROM steps WHERE run_id = $1 AND name = '{remove}')))"
+        );
+        let writers = bed.db.writers(&sql, run["id"].as_str().unwrap()).await;
+        assert_eq!(writers.len(), 1, "{writers:?}");
+    }
     let member = FakeDiscord::member_path(ids::ALICE_DISCORD_ID);
     let delete = FakeDiscord::role_path(ids::ALICE_DISCORD_ID, ROLE);
     let seen: Vec<(String, String)> = bed.discord.requests().into_iter().map(|r| (r.0, r.1)).collect();
