@@ -10,8 +10,6 @@
 //!    checkout recording the charge may not have run yet); a purchase without a buyer → non-retriable.
 //! 2. "get user" — missing → retryable (as the original).
 //! 3. "get product" — missing → returns `{status: "skipped", reason: "Product not found"}`.
-//!
-//! Steps 1–4 are read steps (`tx_step::read`: read-only, no commit of their own, recorded with the next write).
 //! 4. "get discord role entitlements for purchase" — the `cohort_discord_role` / `workshop_discord_role`
 //!    entitlements with a `metadata.discordRoleId` that the purchase granted — and, when a team purchase is
 //!    *refunded*, those of every seat redeemed from its bulk coupon (a refund refunds the seats, §6.5). Soft-deleted
@@ -22,6 +20,8 @@
 //!    role, or the user has no linked Discord account; else GET the member and DELETE
 //!    `guilds/{guild}/members/{id}/roles/{roleId}` only if they have it. Then "soft delete discord role entitlement
 //!    \<entitlementId>" (a no-op for one already deleted).
+//!
+//! Steps 1–4 are read steps (`tx_step::read`: read-only, no commit of their own, recorded with the next write).
 //!
 //! Returns `{status: "success", userId, purchaseId, productType, rolesRemoved, removalResults}`.
 //!
@@ -187,7 +187,7 @@ async fn run(deps: Deps, ctx: RunCtx) -> Result<Value, FnError> {
     let db = &deps.db;
     let discord = &deps.integrations.discord;
 
-    // The three lookups are read steps: recorded with the run's next write, no commit of their own.
+    // The four lookups are read steps: recorded with the run's next write, no commit of their own.
     let purchase: PurchaseOutput = tx_step::read(&ctx.step, "get purchase", move |tx| {
         let charge = charge.clone();
         Box::pin(async move {

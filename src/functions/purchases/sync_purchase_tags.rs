@@ -11,12 +11,12 @@
 //!    Inngest does): "get user" (gone: non-retriable, as the original — the buyer is a foreign key, so only a
 //!    concurrent deletion gets there), "get convertkit user", "update convertkit user" when the email is a subscriber, then the
 //!    durable sleep "sleep for 200ms" (ConvertKit's rate limit, as the original).
-//!
-//! "get purchases" and "get user" are read steps (`tx_step::read`: read-only, no commit of their own, recorded with
-//! the next step's).
 //! 3. More purchases left: sendEvent "continue with the next purchases" → `sync/purchase-tags` `{after: <last
 //!    id>, batchSize}` — decision: a run holds at most 1,000 steps (four per purchase), so the backfill goes on
 //!    in a new run per batch instead of failing past ~250 purchases.
+//!
+//! "get purchases" and "get user" are read steps (`tx_step::read`: read-only, no commit of their own, recorded with
+//! the next step's).
 //!
 //! ConvertKit not configured: non-retriable, naming the settings. Its 429 (honouring `Retry-After`), 5xx and
 //! timeouts retry the step; a crash replays every finished step and sleep. Returns `{purchases, updated,
