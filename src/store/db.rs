@@ -189,7 +189,39 @@ impl Db {
     pub async fn connect(url: &DatabaseUrl, options: &PoolOptions) -> Result<Db> {
         let db = Db::open(url, options)?;
         db.ping().await?;
+        if let Db::Sqlite { .. } = db
+            && matches!(db.sqlite_keeps_plans().await, Ok(false))
+        {
+            static WARNED: AtomicBool = AtomicBool::new(false);
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "this build's SQLite lacks SQLITE_ENABLE_QPSG (set by the project's .cargo/config.toml, unless \
+                     LIBSQLITE3_FLAGS overrides it): statements whose plan looks at a bound value are re-prepared \
+                     on every run, which costs CPU but nothing else"
+                );
+            }
+        }
         Ok(db)
+    }
+
+    /// Whether the bundled SQLite was built with `SQLITE_ENABLE_QPSG` (`.cargo/config.toml`): plans that do not
+    /// depend on bound values, so a kept statement is never re-prepared (`PRAGMA compile_options`).
+    /// PostgreSQL: always (its plan cache is the server's).
+    pub async fn sqlite_keeps_plans(&self) -> Result<bool> {
+        if let Db::Postgres { .. } = self {
+            return Ok(true);
+        }
+        #[derive(diesel::QueryableByName)]
+        struct CompileOption {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            compile_options: String,
+        }
+        let options: Vec<CompileOption> = crate::with_conn!(self, read, |c| diesel_async::RunQueryDsl::load(
+            diesel::sql_query("PRAGMA compile_options"),
+            c
+        )
+        .await?);
+        Ok(options.iter().any(|o| o.compile_options == "ENABLE_QPSG"))
     }
 
     /// Opens pools without connecting (connections are made on first use).
@@ -519,6 +551,21 @@ mod tests {
         let rows: Vec<V> = crate::with_conn!(db, read, |c| diesel_async::RunQueryDsl::load(diesel::sql_query(sql), c)
             .await?);
         Ok(rows[0].v)
+    }
+
+    #[tokio::test]
+    async fn the_bundled_sqlite_keeps_one_plan_per_statement() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(
+            &DatabaseUrl::Sqlite(dir.path().join("plans.db")),
+            &PoolOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert!(
+            db.sqlite_keeps_plans().await.unwrap(),
+            "SQLITE_ENABLE_QPSG missing: .cargo/config.toml sets it through LIBSQLITE3_FLAGS"
+        );
     }
 
     #[tokio::test]

@@ -17,6 +17,7 @@ const TOP: &[&str] = &[
     "examples/",
     "templates/",
     ".ci/",
+    ".cargo/",
     "fuzz/",
     "scripts/",
 ];

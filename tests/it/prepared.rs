@@ -92,3 +92,54 @@ async fn kept_prepared(backend: Backend) {
 }
 
 both!(statements_are_kept_prepared, kept_prepared);
+
+#[derive(diesel::QueryableByName)]
+struct Stats {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    run: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    reprep: i64,
+}
+
+/// SQLite re-prepares a statement whenever a parameter its plan looked at is bound anew: a `LIMIT $n`, or a value
+/// compared with a partial index's condition (`status = $n` against `runs_lease_owner … WHERE status = 'running'`),
+/// which made most kept statements parse again on every run. Built with `SQLITE_ENABLE_QPSG` (`.cargo/config.toml`),
+/// a plan does not depend on the values, and `sqlite_stmt` (`SQLITE_ENABLE_STMTVTAB`) shows no re-prepare.
+#[tokio::test]
+async fn sqlite_keeps_one_plan_whatever_the_values() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let path = db.url.trim_start_matches("sqlite://");
+    let mut c = ingot::store::db::SqliteConn::establish(path).await.expect("connect");
+    let texts = cache::Texts::new(cache::TEXTS);
+    for (status, limit) in [("running", 1), ("queued", 2), ("running", 3), ("completed", 4)] {
+        let mut s = Stmt::new(
+            "SELECT COUNT(*) AS n FROM (SELECT id FROM runs WHERE lease_owner = $1 AND status = $2 \
+             AND 'one-plan' <> '' LIMIT $3)",
+        );
+        s.params = vec![
+            Param::Text("node".into()),
+            Param::Text(status.into()),
+            Param::BigInt(limit),
+        ];
+        let rows: Vec<N> = s
+            .query_in::<diesel::sqlite::Sqlite>(&texts)
+            .load(&mut c)
+            .await
+            .expect("statement runs");
+        assert_eq!(rows.iter().map(|r| r.n).collect::<Vec<_>>(), [0]);
+    }
+    let stats: Vec<Stats> = diesel::sql_query("SELECT run, reprep FROM sqlite_stmt WHERE sql LIKE '%one-plan%'")
+        .load(&mut c)
+        .await
+        .expect("sqlite_stmt (SQLITE_ENABLE_STMTVTAB in .cargo/config.toml)");
+    let stat = stats.iter().find(|s| s.run >= 4).unwrap_or_else(|| {
+        panic!(
+            "the statement is kept and ran four times: {:?}",
+            stats.iter().map(|s| s.run).collect::<Vec<_>>()
+        )
+    });
+    assert_eq!(
+        stat.reprep, 0,
+        "re-prepared for new values (built without SQLITE_ENABLE_QPSG?)"
+    );
+}
