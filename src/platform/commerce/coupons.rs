@@ -4,7 +4,7 @@
 //! the writers mirror it into `eligibility_condition_type` / `eligibility_product_id` so it can be queried the
 //! same way on both backends.
 
-use super::purchases::{Purchase, purchases_redeeming_bulk_coupon, purchases_with_bulk_coupon};
+use super::purchases::{Purchase, purchases_redeeming_bulk_coupon_in, purchases_with_bulk_coupon_in};
 use crate::platform::{Error, JsonText, Result, json_str, now};
 use crate::store::schema::coupons as k;
 use crate::store::{Db, DbTx};
@@ -108,7 +108,12 @@ pub(crate) const COLUMNS: Columns = (
 
 /// A coupon by id, or else by code.
 pub async fn get_coupon(db: &Db, id_or_code: &str) -> Result<Option<Coupon>> {
-    let rows: Vec<Coupon> = crate::with_conn!(db, read, |c| {
+    crate::with_conn!(db, read, |c| get_coupon_in(&mut DbTx::from(c), id_or_code).await)
+}
+
+/// [`get_coupon`] on a given connection (a read step's).
+pub async fn get_coupon_in(tx: &mut DbTx<'_>, id_or_code: &str) -> Result<Option<Coupon>> {
+    let rows: Vec<Coupon> = crate::with_tx!(tx, |c| {
         k::table
             .filter(k::id.eq(id_or_code).or(k::code.eq(id_or_code)))
             .select(COLUMNS)
@@ -124,11 +129,23 @@ pub async fn get_coupon(db: &Db, id_or_code: &str) -> Result<Option<Coupon>> {
 
 /// A coupon with its bulk purchases and redemptions.
 pub async fn get_coupon_with_bulk_purchases(db: &Db, id_or_code: &str) -> Result<Option<CouponWithBulkPurchases>> {
-    let Some(coupon) = get_coupon(db, id_or_code).await? else {
+    crate::with_conn!(db, read, |c| get_coupon_with_bulk_purchases_in(
+        &mut DbTx::from(c),
+        id_or_code
+    )
+    .await)
+}
+
+/// [`get_coupon_with_bulk_purchases`] on a given connection (a read step's): the three reads see one snapshot.
+pub async fn get_coupon_with_bulk_purchases_in(
+    tx: &mut DbTx<'_>,
+    id_or_code: &str,
+) -> Result<Option<CouponWithBulkPurchases>> {
+    let Some(coupon) = get_coupon_in(tx, id_or_code).await? else {
         return Ok(None);
     };
-    let bulk_purchases = purchases_with_bulk_coupon(db, &coupon.id).await?;
-    let redeemed_purchases = purchases_redeeming_bulk_coupon(db, &coupon.id).await?;
+    let bulk_purchases = purchases_with_bulk_coupon_in(tx, &coupon.id).await?;
+    let redeemed_purchases = purchases_redeeming_bulk_coupon_in(tx, &coupon.id).await?;
     Ok(Some(CouponWithBulkPurchases {
         coupon,
         bulk_purchases,

@@ -221,7 +221,16 @@ pub async fn purchases_redeeming_bulk_coupon_in(tx: &mut DbTx<'_>, coupon_id: &s
 
 /// Team purchases whose seats a coupon redeems (`bulk_coupon_id`), oldest first.
 pub async fn purchases_with_bulk_coupon(db: &Db, coupon_id: &str) -> Result<Vec<Purchase>> {
-    Ok(crate::with_conn!(db, read, |c| {
+    crate::with_conn!(db, read, |c| purchases_with_bulk_coupon_in(
+        &mut DbTx::from(c),
+        coupon_id
+    )
+    .await)
+}
+
+/// [`purchases_with_bulk_coupon`] on a given connection (a read step's).
+pub async fn purchases_with_bulk_coupon_in(tx: &mut DbTx<'_>, coupon_id: &str) -> Result<Vec<Purchase>> {
+    Ok(crate::with_tx!(tx, |c| {
         p::table
             .filter(p::bulk_coupon_id.eq(coupon_id))
             .order((p::created_at, p::id))

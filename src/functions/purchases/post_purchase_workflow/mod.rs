@@ -14,12 +14,13 @@
 //!    (with a reason) for a coupon redemption, without a session id or without Stripe. A session Stripe does not
 //!    know is skipped as in the original; unlike the original, a Stripe outage is retried rather than leaving the
 //!    credits usable again.
-//! 4. "get bulk coupon data" — a full-price coupon redemption only: the team coupon and its original purchase.
+//! 4. "get bulk coupon data" — a full-price coupon redemption only: the team coupon and its original purchase (a
+//!    read step).
 //! 5. "gather all resource contexts" (none: non-retriable "No resources found for product"), "load resource data
 //!    for all contexts" (each cohort/workshop with its nested content).
-//! 6. Team purchase (the purchase has a bulk coupon): "get bulk coupon", then per resource "send welcome email to
-//!    team purchaser for \<resourceType>" (seats = the coupon's max uses). No access, roles or membership: seats
-//!    get those when redeemed.
+//! 6. Team purchase (the purchase has a bulk coupon): "get bulk coupon" (a read step), then per resource "send
+//!    welcome email to team purchaser for \<resourceType>" (seats = the coupon's max uses). No access, roles or
+//!    membership: seats get those when redeemed.
 //! 7. Individual purchase, only if Valid or Restricted: "ensure org membership" (the purchase's organization with
 //!    the `learner` role, invited by the team buyer for a redemption; else the personal organization), then per
 //!    resource: the two entitlement-type lookups, sendEvent "send-discord-role-event for \<id>"
@@ -225,9 +226,11 @@ async fn run(deps: Deps, ctx: ingot_actors::RunCtx) -> Result<Value, FnError> {
 
     let bulk_coupon_data: Option<BulkCouponData> = match &purchase.redeemed_bulk_coupon_id {
         Some(coupon_id) => {
-            ctx.step
-                .run("get bulk coupon data", || async {
-                    Ok(coupons::get_coupon_with_bulk_purchases(db, coupon_id)
+            let coupon_id = coupon_id.clone();
+            tx_step::read(&ctx.step, "get bulk coupon data", move |tx| {
+                let coupon_id = coupon_id.clone();
+                Box::pin(async move {
+                    Ok(coupons::get_coupon_with_bulk_purchases_in(tx, &coupon_id)
                         .await
                         .map_err(db_err)?
                         .map(|c| BulkCouponData {
@@ -235,7 +238,8 @@ async fn run(deps: Deps, ctx: ingot_actors::RunCtx) -> Result<Value, FnError> {
                             coupon: c.coupon,
                         }))
                 })
-                .await?
+            })
+            .await?
         }
         None => None,
     };
@@ -284,12 +288,12 @@ async fn run(deps: Deps, ctx: ingot_actors::RunCtx) -> Result<Value, FnError> {
     };
 
     if let Some(bulk_coupon_id) = &purchase.bulk_coupon_id {
-        let bulk_coupon: Option<Coupon> = ctx
-            .step
-            .run("get bulk coupon", || async {
-                coupons::get_coupon(db, bulk_coupon_id).await.map_err(db_err)
-            })
-            .await?;
+        let coupon_id = bulk_coupon_id.clone();
+        let bulk_coupon: Option<Coupon> = tx_step::read(&ctx.step, "get bulk coupon", move |tx| {
+            let coupon_id = coupon_id.clone();
+            Box::pin(async move { coupons::get_coupon_in(tx, &coupon_id).await.map_err(db_err) })
+        })
+        .await?;
         let seats = bulk_coupon.as_ref().map(|c| c.max_uses).filter(|n| *n > 0).unwrap_or(1);
         for (c, tree) in loaded() {
             let name = format!("send welcome email to team purchaser for {}", c.resource_type);

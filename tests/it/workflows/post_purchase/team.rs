@@ -34,6 +34,12 @@ async fn team_impl(b: Backend) {
     assert_eq!(run["output"]["isTeamPurchase"], true);
     assert!(step_names(&run).contains(&"get bulk coupon".to_string()));
     assert!(step_names(&run).contains(&"send welcome email to team purchaser for cohort".to_string()));
+    // "get bulk coupon" is a read step: no commit of its own, recorded by the email step's transaction.
+    t.assert_recorded_together(
+        run["id"].as_str().unwrap(),
+        &["get bulk coupon", "send welcome email to team purchaser for cohort"],
+    )
+    .await;
     assert_eq!(
         step(&run, "mark entitlement coupons as used")["output"]["reason"],
         "No checkout session id"
@@ -76,6 +82,12 @@ async fn team_impl(b: Backend) {
         run["output"]["bulkCouponData"]["originalBulkPurchase"]["id"],
         "purch_team"
     );
+    // "get bulk coupon data" is a read step, recorded with the next step's attempt.
+    t.assert_recorded_together(
+        run["id"].as_str().unwrap(),
+        &["get bulk coupon data", "gather all resource contexts"],
+    )
+    .await;
     assert_eq!(
         step(&run, "mark entitlement coupons as used")["output"]["reason"],
         "Full-price coupon redemption"
