@@ -198,16 +198,8 @@ pub async fn move_purchase_to_organization(db: &Db, id: &str, organization_id: &
     require_purchase(db, id).await
 }
 
-/// Seat redemptions of a bulk coupon (purchases whose `redeemed_bulk_coupon_id` is it), oldest first.
-pub async fn purchases_redeeming_bulk_coupon(db: &Db, coupon_id: &str) -> Result<Vec<Purchase>> {
-    crate::with_conn!(db, read, |c| purchases_redeeming_bulk_coupon_in(
-        &mut DbTx::from(c),
-        coupon_id
-    )
-    .await)
-}
-
-/// [`purchases_redeeming_bulk_coupon`] on a given connection (a transactional step's).
+/// Seat redemptions of a bulk coupon (purchases whose `redeemed_bulk_coupon_id` is it), oldest first, on a given
+/// connection (a read step's, or a transactional step's).
 pub async fn purchases_redeeming_bulk_coupon_in(tx: &mut DbTx<'_>, coupon_id: &str) -> Result<Vec<Purchase>> {
     Ok(crate::with_tx!(tx, |c| {
         p::table
@@ -331,12 +323,7 @@ pub async fn valid_purchasers_of_resource(db: &Db, resource_id: &str) -> Result<
     }))
 }
 
-/// All of a user's purchases, oldest first.
-pub async fn purchases_of_user(db: &Db, user_id: &str) -> Result<Vec<Purchase>> {
-    crate::with_conn!(db, read, |c| purchases_of_user_in(&mut DbTx::from(c), user_id).await)
-}
-
-/// [`purchases_of_user`] on a given connection (a read step's).
+/// All of a user's purchases, oldest first, on a given connection (a read step's).
 pub async fn purchases_of_user_in(tx: &mut DbTx<'_>, user_id: &str) -> Result<Vec<Purchase>> {
     Ok(crate::with_tx!(tx, |c| {
         p::table
@@ -349,23 +336,7 @@ pub async fn purchases_of_user_in(tx: &mut DbTx<'_>, user_id: &str) -> Result<Ve
 }
 
 /// One page of the purchases in these statuses that have a buyer, by id, starting after `after` (keyset paging
-/// for backfills such as `sync-purchase-tags`); at most `limit`.
-pub async fn purchases_page_with_status(
-    db: &Db,
-    statuses: &[PurchaseStatus],
-    after: Option<&str>,
-    limit: i64,
-) -> Result<Vec<Purchase>> {
-    crate::with_conn!(db, read, |c| purchases_page_with_status_in(
-        &mut DbTx::from(c),
-        statuses,
-        after,
-        limit
-    )
-    .await)
-}
-
-/// [`purchases_page_with_status`] on a given connection (a read step's).
+/// for backfills such as `sync-purchase-tags`); at most `limit`. On a given connection (a read step's).
 pub async fn purchases_page_with_status_in(
     tx: &mut DbTx<'_>,
     statuses: &[PurchaseStatus],
