@@ -189,17 +189,17 @@ impl Db {
     pub async fn connect(url: &DatabaseUrl, options: &PoolOptions) -> Result<Db> {
         let db = Db::open(url, options)?;
         db.ping().await?;
+        // A property of the linked library, not of the database: looked up by the process's first SQLite handle.
+        static CHECKED: AtomicBool = AtomicBool::new(false);
         if let Db::Sqlite { .. } = db
+            && !CHECKED.swap(true, Ordering::Relaxed)
             && matches!(db.sqlite_keeps_plans().await, Ok(false))
         {
-            static WARNED: AtomicBool = AtomicBool::new(false);
-            if !WARNED.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    "this build's SQLite lacks SQLITE_ENABLE_QPSG (set by the project's .cargo/config.toml, unless \
-                     LIBSQLITE3_FLAGS overrides it): statements whose plan looks at a bound value are re-prepared \
-                     on every run, which costs CPU but nothing else"
-                );
-            }
+            tracing::warn!(
+                "this build's SQLite lacks SQLITE_ENABLE_QPSG (set by the project's .cargo/config.toml, unless \
+                 LIBSQLITE3_FLAGS overrides it): statements whose plan looks at a bound value are re-prepared on \
+                 every run, which costs CPU but nothing else"
+            );
         }
         Ok(db)
     }
