@@ -166,9 +166,9 @@ pub mod cache {
     use std::sync::{LazyLock, Mutex};
 
     /// The most statement texts a connection keeps prepared.
-    pub const TEXTS: usize = 256;
+    pub const TEXTS: usize = 512;
     /// The most parameters of a statement kept prepared (a multi-row batch beyond it is prepared each time).
-    pub const PARAMS: usize = 32;
+    pub const PARAMS: usize = 128;
 
     /// The texts admitted so far (their hashes).
     pub struct Texts {
