@@ -30,7 +30,13 @@ impl Lock {
             Backend::Sqlite => {
                 let path = db.url.trim_start_matches("sqlite://").to_string();
                 let mut c = diesel::SqliteConnection::establish(&path).unwrap();
-                diesel::connection::SimpleConnection::batch_execute(&mut c, "BEGIN IMMEDIATE").unwrap();
+                // The daemon writes now and then (its heartbeat, the readiness probe): wait for such a write to
+                // end instead of failing at once with "database is locked".
+                diesel::connection::SimpleConnection::batch_execute(
+                    &mut c,
+                    "PRAGMA busy_timeout = 10000; BEGIN IMMEDIATE",
+                )
+                .unwrap();
                 Lock::Sqlite(c)
             }
         }
