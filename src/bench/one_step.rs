@@ -9,9 +9,10 @@ use anyhow::Context;
 use std::time::Duration;
 use tokio::runtime::Runtime;
 
-/// The targets the figures are compared with.
+/// The targets the figures are compared with: runs at least as fast as the plain commits of the baseline (the
+/// engine-core issue's target; it was 0.5 × before, and the bench printed `met` below the target it reports on).
 const TARGET_RUNS_PER_S: f64 = 1000.0;
-const TARGET_RATIO: f64 = 0.5;
+const TARGET_RATIO: f64 = 1.0;
 
 /// One backend's figures.
 pub struct Row {
