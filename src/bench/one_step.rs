@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 
 /// The targets the figures are compared with: runs at least as fast as the plain commits of the baseline (the
-/// engine-core issue's target; it was 0.5 × before, and the bench printed `met` below the target it reports on).
+/// engine-core issue's target).
 const TARGET_RUNS_PER_S: f64 = 1000.0;
 const TARGET_RATIO: f64 = 1.0;
 
