@@ -147,6 +147,12 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
         "a sleeping run is claimed this long before it wakes, so it resumes on time (0s: claimed when due)",
     ),
     (
+        "claim_gap",
+        "INGOT_CLAIM_GAP",
+        "10ms",
+        "the shortest time between two claims of one function's pool while 4 or more of its runs are under way: runs arriving within it are claimed together (0s: a claim per wake-up)",
+    ),
+    (
         "retention",
         "INGOT_RETENTION",
         "30d",
@@ -251,6 +257,7 @@ pub struct Config {
     pub engine_threads: usize,
     pub wait_lookback: Duration,
     pub wake_ahead: Duration,
+    pub claim_gap: Duration,
     /// Retention horizon and the pruner's pace (src/store/retention.rs).
     pub retention: Duration,
     pub prune_interval: Duration,
@@ -424,6 +431,7 @@ impl Config {
             engine_threads: number("engine_threads", 0, 256)?,
             wait_lookback: duration("wait_lookback", ms(0), secs(3600))?,
             wake_ahead: duration("wake_ahead", ms(0), secs(5))?,
+            claim_gap: duration("claim_gap", ms(0), ms(100))?,
             retention: duration("retention", secs(3600), secs(10 * 366 * 86_400))?,
             prune_interval: duration("prune_interval", secs(1), secs(86_400))?,
             prune_batch: number("prune_batch", 10, 100_000)?,
@@ -570,6 +578,10 @@ mod tests {
         let err = with(&[("wake_ahead", "10s")]).unwrap_err().to_string();
         assert!(err.contains("INGOT_WAKE_AHEAD"), "{err}");
         assert_eq!(with(&[("wake_ahead", "0s")]).unwrap().wake_ahead, Duration::ZERO);
+        let err = with(&[("claim_gap", "1s")]).unwrap_err().to_string();
+        assert!(err.contains("INGOT_CLAIM_GAP"), "{err}");
+        assert_eq!(with(&[("claim_gap", "0s")]).unwrap().claim_gap, Duration::ZERO);
+        assert_eq!(with(&[]).unwrap().claim_gap, ingot_actors::pool::CLAIM_GAP);
         let err = with(&[("auth", "maybe")]).unwrap_err().to_string();
         assert!(err.contains("INGOT_AUTH"), "{err}");
         let err = with(&[("admin_token_sha256", "abc")]).unwrap_err().to_string();

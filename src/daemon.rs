@@ -153,6 +153,8 @@ pub fn runtime_config(config: &Config) -> RuntimeConfig {
         engine_threads: config.engine_threads,
         wait_lookback: config.wait_lookback,
         wake_ahead: config.wake_ahead,
+        claim_gap: config.claim_gap,
+        claim_gap_busy: ingot_actors::pool::CLAIM_GAP_BUSY,
         wake_lookup_gap: ingot_actors::pool::WAKE_LOOKUP_GAP,
     }
 }

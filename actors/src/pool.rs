@@ -24,6 +24,17 @@ use tokio::sync::oneshot;
 /// this much later).
 pub const WAKE_LOOKUP_GAP: Duration = Duration::from_millis(50);
 
+/// The shortest time between two claims of a busy pool (the default of
+/// [`crate::runtime::RuntimeConfig::claim_gap`] and of `INGOT_CLAIM_GAP`).
+pub const CLAIM_GAP: Duration = Duration::from_millis(10);
+
+/// How many runs a pool must have under way before its claims are paced by `claim_gap` (the default of
+/// [`crate::runtime::RuntimeConfig::claim_gap_busy`]). Below it (events now and then, up to ~100/s here) every
+/// wake-up claims at once and pacing would only add latency; above it a new run waits behind the others' steps
+/// anyway, and one claim for several runs saves a statement (a transaction on PostgreSQL) per run (README,
+/// "Decisions").
+pub const CLAIM_GAP_BUSY: usize = 4;
+
 /// Look at the store for due work.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]
@@ -66,6 +77,9 @@ pub struct Pool {
     looked_up: Option<tokio::time::Instant>,
     /// A look-up is due at the end of the gap, covering runs coming due after this time (ms).
     look_up_after: Option<i64>,
+    /// When the last claim started, and whether a claim waits for the end of its `claim_gap`.
+    claimed_at: Option<tokio::time::Instant>,
+    claim_deferred: bool,
     claimed_total: u64,
     /// The engine threads run actors are spread over (round robin); empty: this pool's own thread.
     executors: Arc<Vec<ArbiterHandle>>,
@@ -91,6 +105,8 @@ impl Pool {
                 timer: None,
                 looked_up: None,
                 look_up_after: None,
+                claimed_at: None,
+                claim_deferred: false,
                 claimed_total: 0,
                 executors,
                 next_executor: 0,
@@ -106,10 +122,29 @@ impl Pool {
         if self.draining {
             return;
         }
-        if self.claiming || self.free() == 0 {
+        if self.claiming || self.free() == 0 || self.claim_deferred {
             self.maybe_more = true;
             return;
         }
+        // A busy pool (`claim_gap_busy` runs under way) claims at most once per `claim_gap`: within it, a claim waits
+        // for the gap's end and takes every run that came due meanwhile — one statement for several runs at a
+        // steady rate instead of one per wake-up. An idle pool claims at once.
+        let gap = self.rt.config.claim_gap;
+        if let Some(since) = self.claimed_at.map(|t| t.elapsed())
+            && since < gap
+            && self.in_flight >= self.rt.config.claim_gap_busy
+        {
+            self.claim_deferred = true;
+            self.maybe_more = true;
+            ctx.run_later(gap - since, |act, ctx| {
+                act.claim_deferred = false;
+                if act.maybe_more {
+                    act.try_claim(ctx);
+                }
+            });
+            return;
+        }
+        self.claimed_at = Some(tokio::time::Instant::now());
         self.claiming = true;
         self.maybe_more = false;
         let limit = self.free();

@@ -30,6 +30,12 @@ pub struct RuntimeConfig {
     pub wake_ahead: Duration,
     /// The shortest time between two of a pool's look-ups of its next wake-up ([`crate::pool::WAKE_LOOKUP_GAP`]).
     pub wake_lookup_gap: Duration,
+    /// The shortest time between the starts of two claims of a busy pool: wake-ups within it are claimed together
+    /// at its end (zero: a claim per wake-up while none is under way).
+    pub claim_gap: Duration,
+    /// A pool is busy (its claims paced by `claim_gap`) with at least this many runs under way
+    /// ([`crate::pool::CLAIM_GAP_BUSY`]).
+    pub claim_gap_busy: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -45,6 +51,8 @@ impl Default for RuntimeConfig {
             wait_lookback: Duration::from_secs(5),
             wake_ahead: Duration::from_millis(250),
             wake_lookup_gap: crate::pool::WAKE_LOOKUP_GAP,
+            claim_gap: crate::pool::CLAIM_GAP,
+            claim_gap_busy: crate::pool::CLAIM_GAP_BUSY,
         }
     }
 }
