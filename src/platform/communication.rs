@@ -128,32 +128,39 @@ pub async fn ensure_active_preference_in(
             .execute(c)
             .await?
     });
-    let restored = if inserted == 1 {
-        0
-    } else {
-        crate::with_tx!(&mut *tx, |c| {
-            diesel::update(
-                p::table
-                    .filter(p::user_id.eq(user_id))
-                    .filter(p::preference_type_id.eq(type_id))
-                    .filter(p::channel_id.eq(channel_id))
-                    .filter(p::deleted_at.is_not_null()),
-            )
-            .set((
-                p::deleted_at.eq(None::<chrono::NaiveDateTime>),
-                p::active.eq(true),
-                p::opt_in_at.eq(now),
-                p::opt_out_at.eq(None::<chrono::NaiveDateTime>),
-                p::updated_at.eq(now),
-            ))
-            .execute(c)
-            .await?
-        })
-    };
+    if inserted == 1 {
+        // The row just inserted, as the look-up below would read it back (one statement fewer per new user).
+        let pref = Preference {
+            id,
+            user_id: user_id.to_string(),
+            preference_type_id: type_id.to_string(),
+            channel_id: channel_id.to_string(),
+            active: true,
+        };
+        return Ok((pref, true));
+    }
+    let restored = crate::with_tx!(&mut *tx, |c| {
+        diesel::update(
+            p::table
+                .filter(p::user_id.eq(user_id))
+                .filter(p::preference_type_id.eq(type_id))
+                .filter(p::channel_id.eq(channel_id))
+                .filter(p::deleted_at.is_not_null()),
+        )
+        .set((
+            p::deleted_at.eq(None::<chrono::NaiveDateTime>),
+            p::active.eq(true),
+            p::opt_in_at.eq(now),
+            p::opt_out_at.eq(None::<chrono::NaiveDateTime>),
+            p::updated_at.eq(now),
+        ))
+        .execute(c)
+        .await?
+    });
     let pref = get_preference_in(tx, user_id, type_id, channel_id)
         .await?
         .ok_or_else(|| super::Error::not_found("preference", user_id))?;
-    Ok((pref, inserted == 1 || restored == 1))
+    Ok((pref, restored == 1))
 }
 
 /// Turns a user's preference on (opted in now) or off (opted out now), e.g. from an unsubscribe link or an email

@@ -18,6 +18,11 @@ async fn preferences_impl(b: Backend) {
 
     let (p, created) = comm::ensure_active_preference(db, "u1", &ty.id, &ch.id).await.unwrap();
     assert!(created && p.active);
+    assert_eq!(
+        comm::get_preference(db, "u1", &ty.id, &ch.id).await.unwrap().as_ref(),
+        Some(&p),
+        "the new preference returned is the row stored"
+    );
     let (again, created_again) = comm::ensure_active_preference(db, "u1", &ty.id, &ch.id).await.unwrap();
     assert_eq!((again, created_again), (p.clone(), false));
     assert_eq!(rows(&t, "communication_preferences").await, 1);
