@@ -241,7 +241,8 @@ mod tests {
 /// a template that does not parse or render, `vars` that is not an object, an integer literal beyond `i64`
 /// ([`has_oversized_integer`]), a `cycle` group without values ([`has_empty_cycle`]), a quoted string running
 /// over a line break inside markup ([`has_multiline_string`]), an unclosed `comment` block
-/// ([`has_unclosed_comment`]) or markup that does not parse once its non-ASCII characters are replaced
+/// ([`has_unclosed_comment`]), an unclosed `raw` block ([`has_unclosed_raw`]) or markup that does not parse once its
+/// non-ASCII characters are replaced
 /// ([`parses_as_ascii`]) gives the template back as it is.
 pub fn render_or_itself(template: &str, vars: &Value) -> String {
     let Ok(globals) = liquid::model::to_object(vars) else {
@@ -250,7 +251,7 @@ pub fn render_or_itself(template: &str, vars: &Value) -> String {
     // liquid 0.26 panics on these (found by fuzz/liquid_user_template): refused before parsing; the catch is a
     // second guard (a fuzzer aborts at any panic, so only the checks count there).
     let m = markup(template);
-    if oversized_integer(&m) || empty_cycle(&m) || multiline_string(&m) || unclosed_comment(&m) {
+    if oversized_integer(&m) || empty_cycle(&m) || multiline_string(&m) || unclosed_comment(&m) || unclosed_raw(&m) {
         return template.to_string();
     }
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -371,6 +372,28 @@ fn unclosed_comment(markup: &[Markup<'_>]) -> bool {
     open > closed
 }
 
+/// Whether a `raw` block of `template` is not closed: a `{% raw %}` with no `{% endraw %}` after it (tags without
+/// arguments, as liquid reads them: the first such `endraw` closes the block, nothing nests in it). liquid-core 0.26
+/// panics parsing one inside a `comment`: the raw block reads its text to the end past the `{% endcomment %}`, the
+/// comment ignores the error of a tag inside it and then asks for the element after the end (`{% comment %}{% raw
+/// %}{% endcomment %}`). An unclosed raw block is a bad template anywhere else too, so callers refuse it before
+/// parsing.
+pub fn has_unclosed_raw(template: &str) -> bool {
+    unclosed_raw(&markup(template))
+}
+
+fn unclosed_raw(markup: &[Markup<'_>]) -> bool {
+    let mut open = false;
+    for body in markup.iter().filter_map(Markup::tag_body) {
+        match (open, body) {
+            (false, "raw") => open = true,
+            (true, "endraw") => open = false,
+            _ => {}
+        }
+    }
+    open
+}
+
 /// Tests of a pre-parse check: `check` refuses `template`, which then renders as itself.
 #[cfg(test)]
 fn assert_refused(template: &str, check: fn(&str) -> bool) {
@@ -415,6 +438,40 @@ mod unclosed_comment_tests {
         assert_eq!(
             render_or_itself("a{% comment %}{% if c %}{% endif %}{% endcomment %}b", &json!({})),
             "ab"
+        );
+    }
+}
+
+#[cfg(test)]
+mod unclosed_raw_tests {
+    use super::{assert_liquid_panic_refused, assert_refused, has_unclosed_raw, render_or_itself};
+    use serde_json::json;
+
+    #[test]
+    fn an_unclosed_raw_block_is_a_bad_template_not_a_panic() {
+        // Found reading liquid-core (`TagBlock::escape_liquid` inside `CommentBlock::parse`, which ignores the
+        // errors of the tags in a comment) while looking for the panic a CI fuzz run hit on 2026-12-04.
+        assert_liquid_panic_refused("{% comment %}{% raw %}{% endcomment %}", has_unclosed_raw);
+        assert_liquid_panic_refused("{%comment%}{%if a%}{%raw%}{%endcomment%}", has_unclosed_raw);
+        for bad in [
+            "{% raw %}x",
+            "{%- raw -%}{% endcomment %}",
+            "{% raw %}{% endraw x %}",
+            "{% raw %}a{% endraw %}{% raw %}b",
+        ] {
+            assert_refused(bad, has_unclosed_raw);
+        }
+        for fine in [
+            "{% raw %}{% raw %}{% endraw %}x",
+            "{% comment %}{% raw %}{% endcomment %}{% endraw %}{% endcomment %}",
+            "raw",
+            "{{ raw }}",
+        ] {
+            assert!(!has_unclosed_raw(fine), "{fine:?}");
+        }
+        assert_eq!(
+            render_or_itself("a{% raw %}{{ b }}{% endraw %}c", &json!({"b": 1})),
+            "a{{ b }}c"
         );
     }
 }
