@@ -74,7 +74,19 @@ const OPTIONAL: &[&str] = &[
 
 fn parser() -> &'static Parser {
     static P: OnceLock<Parser> = OnceLock::new();
-    P.get_or_init(|| liquid::ParserBuilder::with_stdlib().build().expect("liquid parser"))
+    P.get_or_init(|| {
+        liquid::ParserBuilder::with_stdlib()
+            .filter(super::liquid_filters::DividedBy)
+            .filter(super::liquid_filters::Modulo)
+            .build()
+            .expect("liquid parser")
+    })
+}
+
+/// Parses `template` with the parser every render uses (for the filters' tests).
+#[cfg(test)]
+pub(super) fn parse_for_tests(template: &str) -> Result<liquid::Template, liquid::Error> {
+    parser().parse(template)
 }
 
 /// Parsed templates kept by source text, within bounds: at most `max_templates` of them and `max_bytes` of
