@@ -42,6 +42,10 @@ pub struct ClaimedRun {
     /// When the run was created (its event arrived) and first started: `timeouts.start` / `.finish`.
     pub created_at_ms: i64,
     pub started_at_ms: i64,
+    /// Why the run's stored data (its trigger event, a batch's events, its step attempts) could not be read, when
+    /// it could not: the run is claimed all the same and fails for good without running, alone — the rest of its
+    /// claim runs, and its function's queue does not stall behind it. `event` is then `null`.
+    pub unreadable: Option<String>,
 }
 
 /// What a pool asks for when it claims.

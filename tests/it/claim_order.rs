@@ -162,3 +162,79 @@ async fn in_doubt_impl(backend: Backend) {
     // They are claimed again.
     assert_eq!(claim(&store, 5, 0).await, ["lost-1", "lost-2"]);
 }
+
+both!(
+    a_run_whose_data_cannot_be_read_is_claimed_alone_to_fail,
+    unreadable_impl
+);
+async fn unreadable_impl(backend: Backend) {
+    let (db, store) = setup(backend).await;
+    // A trigger event whose data does not parse, and a sleeper with a step output that does not.
+    db.exec(
+        "INSERT INTO events (id, name, data, user_data, ts, received_at) VALUES ('bad', 'test/e', '{', '{}', 0, 0)",
+        &[],
+    )
+    .await;
+    for (id, status) in [
+        ("good", "queued"),
+        ("bad-event", "queued"),
+        ("bad-step", "sleeping"),
+        ("good-2", "queued"),
+    ] {
+        run(&db, id, status, NOW - 1_000).await;
+    }
+    db.exec("UPDATE runs SET event_id = 'bad' WHERE id = 'bad-event'", &[])
+        .await;
+    db.exec(
+        "INSERT INTO steps (run_id, step_key, attempt, position, name, status, output, started_at, finished_at) \
+         VALUES ('bad-step', 'k', 0, 0, 'k', 'completed', 'not json', 0, 0)",
+        &[],
+    )
+    .await;
+    for limits in [
+        ClaimLimits::default(),
+        ClaimLimits {
+            concurrency: Some(10),
+            ..Default::default()
+        },
+    ] {
+        let req = ClaimRequest {
+            function_id: F.into(),
+            node_id: "n".into(),
+            limit: 10,
+            now_ms: NOW,
+            stale_before_ms: NOW - 30_000,
+            wake_by_ms: NOW,
+            limits,
+        };
+        let mut claimed = store
+            .claim(req)
+            .await
+            .expect("the claim succeeds, the unreadable runs in it");
+        claimed.sort_by(|a, b| a.lease.run_id.cmp(&b.lease.run_id));
+        let seen: Vec<(&str, bool, bool)> = claimed
+            .iter()
+            .map(|r| (r.lease.run_id.as_str(), r.unreadable.is_some(), r.event.is_null()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("bad-event", true, true),
+                ("bad-step", true, true),
+                ("good", false, false),
+                ("good-2", false, false)
+            ],
+            "{limits:?}"
+        );
+        assert!(
+            claimed[0].unreadable.as_deref().unwrap().contains("does not parse"),
+            "{:?}",
+            claimed[0].unreadable
+        );
+        assert_eq!(claimed[1].steps.as_deref(), Some(&[][..]), "nothing left to load");
+        assert_eq!(claimed[2].event["name"], "test/e");
+        // Back in the queue for the next round (what the run actors would have written, here by hand).
+        db.exec("UPDATE runs SET status = 'queued', lease_owner = NULL", &[])
+            .await;
+    }
+}

@@ -97,6 +97,10 @@ async fn execute(rt: Arc<Runtime>, function: Arc<Function>, claimed: ClaimedRun)
             .is_some_and(|s| began_ms - claimed.created_at_ms > s.as_millis() as i64);
     let mut deferred_from: Option<Step> = None;
     let result = match records {
+        _ if claimed.unreadable.is_some() => Err(FnError::NonRetriable(format!(
+            "the run's stored data cannot be read: {}",
+            claimed.unreadable.as_deref().unwrap_or_default()
+        ))),
         _ if late_start => Err(FnError::Cancelled("the run did not start within timeouts.start".into())),
         _ if deadline_ms.is_some_and(|d| began_ms >= d) => Err(FnError::Cancelled(
             "the run did not finish within timeouts.finish".into(),

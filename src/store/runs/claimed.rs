@@ -4,7 +4,7 @@
 
 use super::claim::ClaimedRow;
 use super::{DbRunStore, EVENT_COLUMNS, EventTuple, STEP_COLUMNS, StepTuple, event_json, step_record};
-use crate::store::error::{Error, Result};
+use crate::store::error::Result;
 use crate::store::schema::{events, steps};
 use crate::store::sql::{Param, Stmt};
 use diesel::prelude::*;
@@ -12,6 +12,9 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel_async::RunQueryDsl;
 use ingot_actors::store::{ClaimRequest, ClaimedRun, Lease, StepRecord};
 use std::collections::HashMap;
+
+/// A run's data as read, or why it could not be.
+type Readable<T> = std::result::Result<T, String>;
 
 /// An [`EventTuple`] read by a hand-written statement.
 #[derive(QueryableByName)]
@@ -48,21 +51,30 @@ impl DbRunStore {
             Some(events) => events,
             None => self.trigger_events(&rows).await?,
         };
-        let mut by_id = HashMap::new();
-        for row in &loaded {
-            by_id.insert(row.0.clone(), event_json(row)?);
-        }
+        // What cannot be read is kept per run, as the reason: that run fails alone ([`ClaimedRun::unreadable`]).
+        let by_id: HashMap<&str, std::result::Result<serde_json::Value, String>> = loaded
+            .iter()
+            .map(|row| (row.0.as_str(), event_json(row).map_err(|e| e.to_string())))
+            .collect();
         let mut batches = self.batch_events(&rows).await?;
         let mut steps = self.steps_of(&rows).await?;
-        rows.into_iter()
+        Ok(rows
+            .into_iter()
             .map(|r| {
                 let event = by_id
-                    .get(&r.event_id)
+                    .get(r.event_id.as_str())
                     .cloned()
-                    .ok_or_else(|| Error::Data(format!("run {} has no event", r.id)))?;
-                let batch = batches.remove(&r.id).unwrap_or_default();
-                let steps = steps.remove(&r.id);
-                Ok(ClaimedRun {
+                    .unwrap_or_else(|| Err(format!("its trigger event {} is missing", r.event_id)));
+                let batch = batches.remove(&r.id).unwrap_or(Ok(Vec::new()));
+                let steps = steps.remove(&r.id).transpose();
+                let (event, batch, steps, unreadable) = match (event, batch, steps) {
+                    (Ok(event), Ok(batch), Ok(steps)) => (event, batch, steps, None),
+                    (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => {
+                        tracing::error!(run_id = %r.id, "a claimed run's data cannot be read, so it fails: {why}");
+                        (serde_json::Value::Null, Vec::new(), Some(Vec::new()), Some(why))
+                    }
+                };
+                ClaimedRun {
                     lease: Lease {
                         run_id: r.id,
                         token: r.lease_token,
@@ -78,9 +90,10 @@ impl DbRunStore {
                     parent_run_id: r.parent_run_id,
                     created_at_ms: r.created_at,
                     started_at_ms: r.started_at.unwrap_or(req.now_ms),
-                })
+                    unreadable,
+                }
             })
-            .collect()
+            .collect())
     }
 
     /// The trigger events of `rows`.
@@ -99,19 +112,20 @@ impl DbRunStore {
             .collect())
     }
 
-    /// The persisted attempts of the runs among `rows` that were claimed before (none on a first claim).
-    async fn steps_of(&self, rows: &[ClaimedRow]) -> Result<HashMap<String, Vec<StepRecord>>> {
+    /// The persisted attempts of the runs among `rows` that were claimed before (none on a first claim); for a run
+    /// with an attempt that cannot be read, why.
+    async fn steps_of(&self, rows: &[ClaimedRow]) -> Result<HashMap<String, Readable<Vec<StepRecord>>>> {
         let ids: Vec<&str> = rows
             .iter()
             .filter(|r| r.lease_token > 1)
             .map(|r| r.id.as_str())
             .collect();
-        let mut out: HashMap<String, Vec<StepRecord>> = HashMap::new();
+        let mut out: HashMap<String, Readable<Vec<StepRecord>>> = HashMap::new();
         if ids.is_empty() {
             return Ok(out);
         }
         for id in &ids {
-            out.insert(id.to_string(), Vec::new());
+            out.insert(id.to_string(), Ok(Vec::new()));
         }
         let loaded: Vec<(String, StepTuple)> = crate::with_conn!(&self.db, read, |c| {
             steps::table
@@ -122,15 +136,23 @@ impl DbRunStore {
                 .await?
         });
         for (run_id, row) in loaded {
-            out.entry(run_id).or_default().push(step_record(row)?);
+            let record = step_record(row).map_err(|e| e.to_string());
+            let entry = out.entry(run_id).or_insert_with(|| Ok(Vec::new()));
+            if let Ok(records) = entry {
+                match record {
+                    Ok(record) => records.push(record),
+                    Err(why) => *entry = Err(why),
+                }
+            }
         }
         Ok(out)
     }
 }
 
 impl DbRunStore {
-    /// The events of the batched runs among `rows`, in arrival order.
-    async fn batch_events(&self, rows: &[ClaimedRow]) -> Result<HashMap<String, Vec<serde_json::Value>>> {
+    /// The events of the batched runs among `rows`, in arrival order; for a run with an event that cannot be read,
+    /// why.
+    async fn batch_events(&self, rows: &[ClaimedRow]) -> Result<HashMap<String, Readable<Vec<serde_json::Value>>>> {
         use crate::store::schema::run_events;
         let ids: Vec<&str> = rows
             .iter()
@@ -149,9 +171,16 @@ impl DbRunStore {
                 .load(c)
                 .await?
         });
-        let mut out: HashMap<String, Vec<serde_json::Value>> = HashMap::new();
+        let mut out: HashMap<String, Readable<Vec<serde_json::Value>>> = HashMap::new();
         for (run, ev) in &loaded {
-            out.entry(run.clone()).or_default().push(event_json(ev)?);
+            let event = event_json(ev).map_err(|e| e.to_string());
+            let entry = out.entry(run.clone()).or_insert_with(|| Ok(Vec::new()));
+            if let Ok(events) = entry {
+                match event {
+                    Ok(event) => events.push(event),
+                    Err(why) => *entry = Err(why),
+                }
+            }
         }
         Ok(out)
     }

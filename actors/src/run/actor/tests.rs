@@ -44,6 +44,7 @@ fn claimed(first_claim: bool, created_at_ms: i64) -> ClaimedRun {
         batch: Vec::new(),
         created_at_ms,
         started_at_ms: created_at_ms,
+        unreadable: None,
     }
 }
 
@@ -170,4 +171,28 @@ async fn a_panicking_handler_is_a_retryable_error() {
     let c = store.changes.lock().unwrap()[0].clone();
     assert_eq!((c.event, c.attempt), (RunEvent::RetryScheduled, 1));
     assert_eq!(c.error.unwrap().message, "function panicked");
+}
+
+#[tokio::test]
+async fn a_run_whose_data_cannot_be_read_fails_for_good_without_running() {
+    let store = Arc::new(Scripted::default());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (rt, f) = setup(store.clone(), def(calls.clone(), ok));
+    let mut run = claimed(false, now_ms());
+    run.event = serde_json::Value::Null;
+    run.steps = Some(Vec::new());
+    run.unreadable = Some("its trigger event e1 is missing".into());
+    let done = execute(rt, f, run).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "the handler never ran");
+    let changes = store.changes.lock().unwrap();
+    assert_eq!(changes.len(), 1);
+    let c = &changes[0];
+    assert_eq!(
+        (c.event, c.to, c.attempt),
+        (RunEvent::FailedForGood, RunStatus::Failed, 0)
+    );
+    let error = c.error.as_ref().unwrap();
+    assert_eq!(error.name, "NonRetriableError");
+    assert!(error.message.contains("its trigger event e1 is missing"), "{error:?}");
+    assert_eq!(done.resume_at_ms, None);
 }
