@@ -5,6 +5,7 @@
 //! `/health`. SMTP 4xx and connection failures are retryable; 5xx (a rejected recipient, a refused login) are
 //! fatal with the server's words. Every email carries `List-Unsubscribe` when an unsubscribe URL is given.
 
+mod liquid_comment;
 mod liquid_filters;
 pub mod templates;
 

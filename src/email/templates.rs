@@ -78,15 +78,49 @@ fn parser() -> &'static Parser {
         liquid::ParserBuilder::with_stdlib()
             .filter(super::liquid_filters::DividedBy)
             .filter(super::liquid_filters::Modulo)
+            .block(super::liquid_comment::CommentBlock)
             .build()
             .expect("liquid parser")
     })
 }
 
-/// Parses `template` with the parser every render uses (for the filters' tests).
+/// `template` as the check before parsing it reads it ([`parse`]): each line break `\n` replaced by a carriage
+/// return and each non-ASCII character by DEL (U+007F); `None` when that changes nothing.
+fn flat(template: &str) -> Option<String> {
+    if template.is_ascii() && !template.contains('\n') {
+        return None;
+    }
+    let flat = template.chars().map(|c| match c {
+        '\n' => '\r',
+        c if c.is_ascii() => c,
+        _ => '\u{7f}',
+    });
+    Some(flat.collect())
+}
+
+/// Parses `template`, the one way every template is parsed here. liquid-core 0.26, reporting invalid markup, parses
+/// again from the start of the line the error is on (`InvalidLiquidToken::parse_pair`), counting that line's
+/// columns in characters and cutting it as if they were bytes, and panics when that second parse succeeds — which
+/// the line's start can make happen: a string opened on an earlier line (`{{'⏎{{'}}{{'}}`), an output whose
+/// markup starts on an earlier line (`{{⏎'{{'}}{{'}}`), multi-byte characters before the error
+/// (`{%assign x='\u{61e}\u{61e}\u{7d6}'%}{{'%}`); all three found by fuzz/liquid_user_template, one after the other.
+/// So the template is parsed first as [`flat`] reads it: the grammar reads a carriage return wherever it reads a
+/// line break (both are whitespace, and text or string content elsewhere) and DEL wherever it reads a non-ASCII
+/// character (text or string content), so the flat template is invalid exactly when the template is, with its
+/// markup at the same places. Flat, the whole template is one line of one-byte characters: the second parse reads
+/// the template itself, up to its end, and fails as the first did. Only a template that parsed flat is parsed as
+/// it is, and then has no invalid markup to report. An ASCII template without line breaks is parsed once.
+fn parse(template: &str) -> Result<liquid::Template, liquid::Error> {
+    if let Some(flat) = flat(template) {
+        parser().parse(&flat)?;
+    }
+    parser().parse(template)
+}
+
+/// Parses `template` as every render does (for the tests of the filters and blocks replaced).
 #[cfg(test)]
 pub(super) fn parse_for_tests(template: &str) -> Result<liquid::Template, liquid::Error> {
-    parser().parse(template)
+    parse(template)
 }
 
 /// Parsed templates kept by source text, within bounds: at most `max_templates` of them and `max_bytes` of
@@ -137,7 +171,7 @@ fn parsed(src: &str) -> Result<Arc<liquid::Template>, liquid::Error> {
     if let Some(t) = lock().get(src) {
         return Ok(t);
     }
-    let template = Arc::new(parser().parse(src)?);
+    let template = Arc::new(parse(src)?);
     lock().keep(src, &template);
     Ok(template)
 }
@@ -250,12 +284,9 @@ mod tests {
 }
 
 /// Renders a template people wrote (content fields, reminders, notification subjects) with `vars`, a JSON object;
-/// a template that does not parse or render, `vars` that is not an object, an integer literal beyond `i64`
-/// ([`has_oversized_integer`]), a `cycle` group without values ([`has_empty_cycle`]), a quoted string running
-/// over a line break inside markup ([`has_multiline_string`]), an unclosed `comment` block
-/// ([`has_unclosed_comment`]), an unclosed `raw` block ([`has_unclosed_raw`]) or markup that does not parse once its
-/// non-ASCII characters are replaced
-/// ([`parses_as_ascii`]) gives the template back as it is.
+/// a template that does not parse ([`parse`]) or render, `vars` that is not an object, an integer literal beyond
+/// `i64` ([`has_oversized_integer`]) or a `cycle` group without values ([`has_empty_cycle`]) gives the template back
+/// as it is.
 pub fn render_or_itself(template: &str, vars: &Value) -> String {
     let Ok(globals) = liquid::model::to_object(vars) else {
         return template.to_string();
@@ -263,13 +294,10 @@ pub fn render_or_itself(template: &str, vars: &Value) -> String {
     // liquid 0.26 panics on these (found by fuzz/liquid_user_template): refused before parsing; the catch is a
     // second guard (a fuzzer aborts at any panic, so only the checks count there).
     let m = markup(template);
-    if oversized_integer(&m) || empty_cycle(&m) || multiline_string(&m) || unclosed_comment(&m) || unclosed_raw(&m) {
+    if oversized_integer(&m) || empty_cycle(&m) {
         return template.to_string();
     }
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        if !parses_as_ascii(template) {
-            return None;
-        }
         parsed(template).ok().and_then(|t| t.render(&globals).ok())
     }))
     .ok()
@@ -282,8 +310,6 @@ struct Markup<'t> {
     tag: bool,
     /// The text between the delimiters.
     inner: &'t str,
-    /// A quoted string in it runs over a line break.
-    multiline_string: bool,
 }
 
 impl<'t> Markup<'t> {
@@ -310,11 +336,10 @@ fn markup(template: &str) -> Vec<Markup<'_>> {
         let tag = bytes[i + 1] == b'%';
         let close = if tag { b'%' } else { b'}' };
         let start = i + 2;
-        let (mut end, mut quote, mut multiline_string) = (start, None, false);
+        let (mut end, mut quote) = (start, None);
         while end < bytes.len() {
             match (quote, bytes[end]) {
                 (Some(q), b) if b == q => quote = None,
-                (Some(_), b'\n' | b'\r') => multiline_string = true,
                 (Some(_), _) => {}
                 (None, b @ (b'\'' | b'"')) => quote = Some(b),
                 (None, b) if b == close && bytes.get(end + 1) == Some(&b'}') => break,
@@ -325,7 +350,6 @@ fn markup(template: &str) -> Vec<Markup<'_>> {
         found.push(Markup {
             tag,
             inner: &template[start..end],
-            multiline_string,
         });
         i = end + 2;
     }
@@ -363,213 +387,11 @@ fn empty_cycle(markup: &[Markup<'_>]) -> bool {
     })
 }
 
-/// Whether a `comment` block of `template` is not closed (more `{% comment %}` tags than `{% endcomment %}`):
-/// liquid-core 0.26 panics parsing one that holds an unclosed block tag — the block reads to the end and the
-/// comment then asks for the element after it (found by fuzz/liquid_user_template: `{%comment%}{%if c%}`). An
-/// unclosed comment is a bad template anyway, so callers refuse it before parsing. (A `comment` tag inside a `raw`
-/// block counts too: such a template renders as itself.)
-pub fn has_unclosed_comment(template: &str) -> bool {
-    unclosed_comment(&markup(template))
-}
-
-fn unclosed_comment(markup: &[Markup<'_>]) -> bool {
-    let (mut open, mut closed) = (0usize, 0usize);
-    for body in markup.iter().filter_map(Markup::tag_body) {
-        match body.split(char::is_whitespace).next().unwrap_or_default() {
-            "comment" => open += 1,
-            "endcomment" => closed += 1,
-            _ => {}
-        }
-    }
-    open > closed
-}
-
-/// Whether a `raw` block of `template` is not closed: a `{% raw %}` with no `{% endraw %}` after it (tags without
-/// arguments, as liquid reads them: the first such `endraw` closes the block, nothing nests in it). liquid-core 0.26
-/// panics parsing one inside a `comment`: the raw block reads its text to the end past the `{% endcomment %}`, the
-/// comment ignores the error of a tag inside it and then asks for the element after the end (`{% comment %}{% raw
-/// %}{% endcomment %}`). An unclosed raw block is a bad template anywhere else too, so callers refuse it before
-/// parsing.
-pub fn has_unclosed_raw(template: &str) -> bool {
-    unclosed_raw(&markup(template))
-}
-
-fn unclosed_raw(markup: &[Markup<'_>]) -> bool {
-    let mut open = false;
-    for body in markup.iter().filter_map(Markup::tag_body) {
-        match (open, body) {
-            (false, "raw") => open = true,
-            (true, "endraw") => open = false,
-            _ => {}
-        }
-    }
-    open
-}
-
 /// Tests of a pre-parse check: `check` refuses `template`, which then renders as itself.
 #[cfg(test)]
 fn assert_refused(template: &str, check: fn(&str) -> bool) {
     assert!(check(template), "{template:?}");
     assert_eq!(render_or_itself(template, &serde_json::json!({})), template);
-}
-
-/// Tests of a pre-parse check against the fuzz finding it answers: liquid-core itself panics parsing `found` (so the
-/// check is what keeps the fuzzer's abort away), and the check refuses it ([`assert_refused`]).
-#[cfg(test)]
-fn assert_liquid_panic_refused(found: &str, check: fn(&str) -> bool) {
-    assert!(
-        std::panic::catch_unwind(|| parser().parse(found)).is_err(),
-        "liquid-core panics parsing {found:?}: the check is what keeps the fuzzer's abort away"
-    );
-    assert_refused(found, check);
-}
-
-#[cfg(test)]
-mod unclosed_comment_tests {
-    use super::{assert_liquid_panic_refused, assert_refused, has_unclosed_comment, render_or_itself};
-    use serde_json::json;
-
-    #[test]
-    fn an_unclosed_comment_is_a_bad_template_not_a_panic() {
-        // The input fuzz/liquid_user_template found, minimized (liquid-core's TagBlock::next panicked).
-        assert_liquid_panic_refused("{%comment%}{%if c%}", has_unclosed_comment);
-        for bad in [
-            "{% comment %}x",
-            "{%- comment -%}{% for a in b %}",
-            "{%comment%}{%comment%}{%endcomment%}",
-        ] {
-            assert_refused(bad, has_unclosed_comment);
-        }
-        for fine in [
-            "{% comment %}{% if c %}{% endif %}{% endcomment %}x",
-            "comment",
-            "{{ comment }}",
-        ] {
-            assert!(!has_unclosed_comment(fine), "{fine:?}");
-        }
-        assert_eq!(
-            render_or_itself("a{% comment %}{% if c %}{% endif %}{% endcomment %}b", &json!({})),
-            "ab"
-        );
-    }
-}
-
-#[cfg(test)]
-mod unclosed_raw_tests {
-    use super::{assert_liquid_panic_refused, assert_refused, has_unclosed_raw, render_or_itself};
-    use serde_json::json;
-
-    #[test]
-    fn an_unclosed_raw_block_is_a_bad_template_not_a_panic() {
-        // Found reading liquid-core (`TagBlock::escape_liquid` inside `CommentBlock::parse`, which ignores the
-        // errors of the tags in a comment) while looking for the panic a CI fuzz run hit on 2026-12-04.
-        assert_liquid_panic_refused("{% comment %}{% raw %}{% endcomment %}", has_unclosed_raw);
-        assert_liquid_panic_refused("{%comment%}{%if a%}{%raw%}{%endcomment%}", has_unclosed_raw);
-        for bad in [
-            "{% raw %}x",
-            "{%- raw -%}{% endcomment %}",
-            "{% raw %}{% endraw x %}",
-            "{% raw %}a{% endraw %}{% raw %}b",
-        ] {
-            assert_refused(bad, has_unclosed_raw);
-        }
-        for fine in [
-            "{% raw %}{% raw %}{% endraw %}x",
-            "{% comment %}{% raw %}{% endcomment %}{% endraw %}{% endcomment %}",
-            "raw",
-            "{{ raw }}",
-        ] {
-            assert!(!has_unclosed_raw(fine), "{fine:?}");
-        }
-        assert_eq!(
-            render_or_itself("a{% raw %}{{ b }}{% endraw %}c", &json!({"b": 1})),
-            "a{{ b }}c"
-        );
-    }
-}
-
-/// Whether `template` parses with each non-ASCII character replaced by DEL (U+007F), checked before the template
-/// itself is parsed. liquid-core 0.26, reporting invalid markup, cuts the error's line at a column counted in
-/// characters as if it were a byte offset; with multi-byte characters before the error the cut lands elsewhere,
-/// the text after it can parse, and it panics (found by fuzz/liquid_user_template: `{%assign x='\u{61e}\u{61e}\u{7d6}'%}{{'%}`).
-/// Liquid's grammar matches a non-ASCII character only where it matches any character (text, strings), as it does
-/// DEL, so the replaced template parses exactly when the template does — and, all ASCII, cannot reach that cut.
-/// An ASCII template is not parsed twice.
-fn parses_as_ascii(template: &str) -> bool {
-    if template.is_ascii() {
-        return true;
-    }
-    let ascii: String = template
-        .chars()
-        .map(|c| if c.is_ascii() { c } else { '\u{7f}' })
-        .collect();
-    parser().parse(&ascii).is_ok()
-}
-
-/// Whether a quoted string inside Liquid markup (`{{ … }}`, `{% … %}`) runs over a line break: liquid-core 0.26,
-/// reporting the invalid markup after it, parses again from the start of the line the error is on — inside the
-/// string, where the rest can be valid — and panics when that parse succeeds (found by fuzz/liquid_user_template:
-/// `{{'⏎{{'}}{{'}}`). Such a string is never what a person meant, so callers treat it as a bad template. The scan
-/// follows quotes ([`markup`]): a `}}` or `%}` inside a string does not close the markup.
-pub fn has_multiline_string(template: &str) -> bool {
-    multiline_string(&markup(template))
-}
-
-fn multiline_string(markup: &[Markup<'_>]) -> bool {
-    markup.iter().any(|m| m.multiline_string)
-}
-
-#[cfg(test)]
-mod non_ascii_tests {
-    use super::{assert_liquid_panic_refused, parses_as_ascii, render_or_itself};
-    use serde_json::json;
-
-    #[test]
-    fn invalid_markup_after_multi_byte_characters_is_a_bad_template_not_a_panic() {
-        // The input fuzz/liquid_user_template found, minimized (liquid-core's parse_pair panicked).
-        assert_liquid_panic_refused("{%assign x='\u{61e}\u{61e}\u{7d6}'%}{{'%}", |t| !parses_as_ascii(t));
-        // Non-ASCII text, strings and variables' values render as before.
-        let user = json!({"user": {"name": "Zoë"}});
-        assert!(parses_as_ascii("Grüße {{ user.name }} — ✓"));
-        assert_eq!(render_or_itself("Grüße {{ user.name }} — ✓", &user), "Grüße Zoë — ✓");
-        assert_eq!(
-            render_or_itself("{% assign x = 'é' %}{{ x | append: 'ñ' }}", &json!({})),
-            "éñ"
-        );
-        assert_eq!(
-            render_or_itself("{{ café }}", &json!({})),
-            "{{ café }}",
-            "not an identifier: a bad template"
-        );
-    }
-}
-
-#[cfg(test)]
-mod multiline_string_tests {
-    use super::{assert_liquid_panic_refused, assert_refused, has_multiline_string, render_or_itself};
-    use serde_json::json;
-
-    #[test]
-    fn a_string_over_a_line_break_in_markup_is_a_bad_template_not_a_panic() {
-        // The input fuzz/liquid_user_template found, minimized (liquid-core's parse_pair panicked).
-        assert_liquid_panic_refused("{{'\n{{'}}{{'}}", has_multiline_string);
-        for bad in ["{% assign x = 'a\nb' %}", "{{ \"a\r\" }}", "{{ x | append: '\n }}"] {
-            assert_refused(bad, has_multiline_string);
-        }
-        for fine in [
-            "{% if user.name == 'x'\n %}yes{% endif %}",
-            "{{ user.email }}\n{{ 'a' }}\n",
-            "it's\nfine {{ x }}",
-            "{{ 'a }}' }}\n",
-            "{% raw %}",
-        ] {
-            assert!(!has_multiline_string(fine), "{fine:?}");
-        }
-        assert_eq!(
-            render_or_itself("{% if n == 'x'\n %}yes{% endif %}\n{{ 'a' }}", &json!({"n": "x"})),
-            "yes\na"
-        );
-    }
 }
 
 #[cfg(test)]
@@ -641,5 +463,67 @@ mod oversized_integer_tests {
             crate::functions::content::resource_chat::render(t, &serde_json::json!({"user": user})),
             t
         );
+    }
+}
+
+#[cfg(test)]
+mod invalid_markup_tests {
+    use super::{flat, parse, parser, render_or_itself};
+    use serde_json::json;
+
+    /// liquid-core itself panics parsing `found` (so [`parse`]'s flat check is what keeps the fuzzer's abort away);
+    /// through [`parse`] it is an error, and the template renders as itself.
+    fn assert_liquid_panic_is_an_error(found: &str) {
+        assert!(
+            std::panic::catch_unwind(|| parser().parse(found)).is_err(),
+            "liquid-core panics parsing {found:?}"
+        );
+        assert!(parse(found).is_err(), "{found:?}");
+        assert_eq!(render_or_itself(found, &json!({})), found);
+    }
+
+    #[test]
+    fn invalid_markup_after_an_earlier_lines_start_is_an_error_not_a_panic() {
+        // Found by fuzz/liquid_user_template, minimized, in this order (the last by CI's smoke run, 2026-12-05).
+        assert_liquid_panic_is_an_error("{%assign x='\u{61e}\u{61e}\u{7d6}'%}{{'%}");
+        assert_liquid_panic_is_an_error("{{'\n{{'}}{{'}}");
+        assert_liquid_panic_is_an_error("{{\n'{{'}}{{'}}");
+        for bad in [
+            "{% assign x = 'a\n' %}{{ '",
+            "{{\n x }}{{ ",
+            "é\n{{ '",
+            "{% raw %}x",
+            "{% raw %}{% endraw x %}",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+            assert_eq!(render_or_itself(bad, &json!({})), bad);
+        }
+    }
+
+    #[test]
+    fn line_breaks_and_non_ascii_characters_render_as_before() {
+        let vars = json!({"n": "x", "user": {"name": "Zoë"}, "b": 1});
+        for (template, renders) in [
+            ("{% if n == 'x'\n %}yes{% endif %}\n{{ 'a' }}", "yes\na"),
+            ("{% assign x = 'a\nb' %}{{ x }}", "a\nb"),
+            ("{{\n n \n}}\r\n{{ n }}", "x\r\nx"),
+            ("Grüße {{ user.name }} — ✓", "Grüße Zoë — ✓"),
+            ("{% assign x = 'é' %}{{ x | append: 'ñ' }}", "éñ"),
+            ("a{% raw %}{{ b }}\n{% endraw %}c", "a{{ b }}\nc"),
+        ] {
+            assert_eq!(render_or_itself(template, &vars), renders, "{template:?}");
+        }
+        assert_eq!(
+            render_or_itself("{{ café }}", &vars),
+            "{{ café }}",
+            "not an identifier: a bad template"
+        );
+    }
+
+    #[test]
+    fn the_flat_template_keeps_every_byte_offset_of_an_ascii_one() {
+        assert_eq!(flat("{{ a }}"), None, "parsed once");
+        assert_eq!(flat("a\n{{ b }}\r\n").as_deref(), Some("a\r{{ b }}\r\r"));
+        assert_eq!(flat("ü\n").as_deref(), Some("\u{7f}\r"));
     }
 }
