@@ -285,8 +285,8 @@ mod tests {
 
 /// Renders a template people wrote (content fields, reminders, notification subjects) with `vars`, a JSON object;
 /// a template that does not parse ([`parse`]) or render, `vars` that is not an object, an integer literal beyond
-/// `i64` ([`has_oversized_integer`]) or a `cycle` group without values ([`has_empty_cycle`]) gives the template back
-/// as it is.
+/// `i64` ([`has_oversized_integer`]), a `cycle` group without values ([`has_empty_cycle`]) or a range beyond
+/// [`MAX_RANGE`] values ([`has_unbounded_range`]) gives the template back as it is.
 pub fn render_or_itself(template: &str, vars: &Value) -> String {
     let Ok(globals) = liquid::model::to_object(vars) else {
         return template.to_string();
@@ -294,7 +294,7 @@ pub fn render_or_itself(template: &str, vars: &Value) -> String {
     // liquid 0.26 panics on these (found by fuzz/liquid_user_template): refused before parsing; the catch is a
     // second guard (a fuzzer aborts at any panic, so only the checks count there).
     let m = markup(template);
-    if oversized_integer(&m) || empty_cycle(&m) {
+    if oversized_integer(&m) || empty_cycle(&m) || unbounded_range(&m) {
         return template.to_string();
     }
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -384,6 +384,45 @@ fn empty_cycle(markup: &[Markup<'_>]) -> bool {
     markup.iter().filter_map(Markup::tag_body).any(|body| {
         body.strip_prefix("cycle")
             .is_some_and(|rest| ends_name(rest) && rest.trim_end().ends_with(':'))
+    })
+}
+
+/// The most values a range in a template people wrote may hold (`(1..10000)`).
+const MAX_RANGE: i64 = 10_000;
+
+/// Whether a tag of `template` holds a range (`(a..b)`, outside quoted strings) that is not two integer literals
+/// at most [`MAX_RANGE`] values apart. liquid-lib 0.26's `for` and `tablerow` build the whole range as a list
+/// before their first pass: `(1..9999999999)` asks for ~240 GB, and a failed allocation aborts the process (found
+/// reading liquid-lib). Bounds from variables or strings cannot be checked before rendering, so a range with them
+/// counts too, as does a `(` in a tag that does not open such a range. Callers treat such a template as a bad one.
+pub fn has_unbounded_range(template: &str) -> bool {
+    unbounded_range(&markup(template))
+}
+
+fn unbounded_range(markup: &[Markup<'_>]) -> bool {
+    let bounded = |range: &str| {
+        range
+            .split_once("..")
+            .and_then(|(a, b)| Some((a.trim().parse::<i64>().ok()?, b.trim().parse::<i64>().ok()?)))
+            .is_some_and(|(a, b)| b.saturating_sub(a) < MAX_RANGE)
+    };
+    markup.iter().filter_map(Markup::tag_body).any(|body| {
+        let mut quote = None;
+        for (i, c) in body.char_indices() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '\'' | '"') => quote = Some(c),
+                (None, '(') => {
+                    let rest = &body[i + 1..];
+                    if !rest.find(')').is_some_and(|close| bounded(&rest[..close])) {
+                        return true;
+                    }
+                }
+                (None, _) => {}
+            }
+        }
+        false
     })
 }
 
@@ -525,5 +564,41 @@ mod invalid_markup_tests {
         assert_eq!(flat("{{ a }}"), None, "parsed once");
         assert_eq!(flat("a\n{{ b }}\r\n").as_deref(), Some("a\r{{ b }}\r\r"));
         assert_eq!(flat("ü\n").as_deref(), Some("\u{7f}\r"));
+    }
+}
+
+#[cfg(test)]
+mod unbounded_range_tests {
+    use super::{assert_refused, has_unbounded_range, render_or_itself};
+    use serde_json::json;
+
+    #[test]
+    fn a_range_beyond_its_bound_or_from_variables_is_a_bad_template() {
+        for bad in [
+            "{% for i in (1..9999999999) %}{{ i }}{% endfor %}",
+            "{% for i in (0..10000) %}{% endfor %}",
+            "{%- tablerow i in ( -5000 .. 5000 ) -%}{% endtablerow %}",
+            "{% for i in (1..n) %}{% endfor %}",
+            "{% for i in ('1'..'99999999999') %}{% endfor %}",
+            "{% for i in (1..5 %}",
+            "{% for i in (1...5) %}{% endfor %}",
+            "{% for i in (1..3) %}{% for j in (1..99999) %}{% endfor %}{% endfor %}",
+        ] {
+            assert_refused(bad, has_unbounded_range);
+        }
+        for fine in [
+            "{% for i in (1..9999) %}{% endfor %}",
+            "{% for i in (5..1) %}{% endfor %}",
+            "{% assign s = 'Hello (world)' %}{{ s }}",
+            "{{ '(1..99999999)' }}",
+            "({{ x }}) (1..99999999)",
+            "{% for i in list %}{% endfor %}",
+        ] {
+            assert!(!has_unbounded_range(fine), "{fine:?}");
+        }
+        assert_eq!(
+            render_or_itself("{% for i in (1..3) %}{{ i }}{% endfor %} (1..99999999)", &json!({})),
+            "123 (1..99999999)"
+        );
     }
 }
