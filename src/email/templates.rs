@@ -285,7 +285,7 @@ mod tests {
 
 /// Renders a template people wrote (content fields, reminders, notification subjects) with `vars`, a JSON object;
 /// a template that does not parse ([`parse`]) or render, `vars` that is not an object, an integer literal beyond
-/// `i64` ([`has_oversized_integer`]), a `cycle` group without values ([`has_empty_cycle`]) or a range beyond
+/// `i64` ([`has_oversized_integer`]), a `cycle` group without values ([`has_empty_cycle`]) or ranges beyond
 /// [`MAX_RANGE`] values ([`has_unbounded_range`]) gives the template back as it is.
 pub fn render_or_itself(template: &str, vars: &Value) -> String {
     let Ok(globals) = liquid::model::to_object(vars) else {
@@ -387,26 +387,29 @@ fn empty_cycle(markup: &[Markup<'_>]) -> bool {
     })
 }
 
-/// The most values a range in a template people wrote may hold (`(1..10000)`).
+/// The most values the ranges of a template people wrote may hold together, counted as if they were nested (their
+/// sizes multiplied): `(1..10000)`, or `(1..100)` within `(1..100)`.
 const MAX_RANGE: i64 = 10_000;
 
-/// Whether a tag of `template` holds a range (`(a..b)`, outside quoted strings) that is not two integer literals
-/// at most [`MAX_RANGE`] values apart. liquid-lib 0.26's `for` and `tablerow` build the whole range as a list
+/// Whether the tags of `template` hold ranges (`(a..b)`, outside quoted strings) beyond [`MAX_RANGE`] values, or a
+/// range that is not two integer literals. liquid-lib 0.26's `for` and `tablerow` build the whole range as a list
 /// before their first pass: `(1..9999999999)` asks for ~240 GB, and a failed allocation aborts the process (found
-/// reading liquid-lib). Bounds from variables or strings cannot be checked before rendering, so a range with them
-/// counts too, as does a `(` in a tag that does not open such a range. Callers treat such a template as a bad one.
+/// reading liquid-lib); loops within loops multiply the passes, which nothing can interrupt. Bounds from variables
+/// or strings cannot be checked before rendering, so a range with them counts, as does a `(` in a tag that does
+/// not open such a range. Callers treat such a template as a bad one.
 pub fn has_unbounded_range(template: &str) -> bool {
     unbounded_range(&markup(template))
 }
 
 fn unbounded_range(markup: &[Markup<'_>]) -> bool {
-    let bounded = |range: &str| {
-        range
-            .split_once("..")
-            .and_then(|(a, b)| Some((a.trim().parse::<i64>().ok()?, b.trim().parse::<i64>().ok()?)))
-            .is_some_and(|(a, b)| b.saturating_sub(a) < MAX_RANGE)
+    // The values of `a..b`, when both are integer literals.
+    let size = |range: &str| {
+        let (a, b) = range.split_once("..")?;
+        let (a, b) = (a.trim().parse::<i64>().ok()?, b.trim().parse::<i64>().ok()?);
+        Some(b.saturating_sub(a).saturating_add(1).max(0))
     };
-    markup.iter().filter_map(Markup::tag_body).any(|body| {
+    let mut values: i64 = 1;
+    for body in markup.iter().filter_map(Markup::tag_body) {
         let mut quote = None;
         for (i, c) in body.char_indices() {
             match (quote, c) {
@@ -415,15 +418,19 @@ fn unbounded_range(markup: &[Markup<'_>]) -> bool {
                 (None, '\'' | '"') => quote = Some(c),
                 (None, '(') => {
                     let rest = &body[i + 1..];
-                    if !rest.find(')').is_some_and(|close| bounded(&rest[..close])) {
+                    match rest.find(')').and_then(|close| size(&rest[..close])) {
+                        Some(n) => values = values.saturating_mul(n.max(1)),
+                        None => return true,
+                    }
+                    if values > MAX_RANGE {
                         return true;
                     }
                 }
                 (None, _) => {}
             }
         }
-        false
-    })
+    }
+    false
 }
 
 /// Tests of a pre-parse check: `check` refuses `template`, which then renders as itself.
@@ -573,22 +580,26 @@ mod unbounded_range_tests {
     use serde_json::json;
 
     #[test]
-    fn a_range_beyond_its_bound_or_from_variables_is_a_bad_template() {
+    fn ranges_beyond_their_bound_or_from_variables_are_a_bad_template() {
         for bad in [
             "{% for i in (1..9999999999) %}{{ i }}{% endfor %}",
             "{% for i in (0..10000) %}{% endfor %}",
             "{%- tablerow i in ( -5000 .. 5000 ) -%}{% endtablerow %}",
+            "{% for i in (-9223372036854775807..9223372036854775807) %}{% endfor %}",
             "{% for i in (1..n) %}{% endfor %}",
             "{% for i in ('1'..'99999999999') %}{% endfor %}",
             "{% for i in (1..5 %}",
             "{% for i in (1...5) %}{% endfor %}",
-            "{% for i in (1..3) %}{% for j in (1..99999) %}{% endfor %}{% endfor %}",
+            "{% for i in (1..3) %}{% for j in (1..9999) %}{% endfor %}{% endfor %}",
+            "{% for a in (1..100) %}{% for b in (1..100) %}{% for c in (1..2) %}{% endfor %}{% endfor %}{% endfor %}",
         ] {
             assert_refused(bad, has_unbounded_range);
         }
         for fine in [
-            "{% for i in (1..9999) %}{% endfor %}",
-            "{% for i in (5..1) %}{% endfor %}",
+            "{% for i in (1..10000) %}{% endfor %}",
+            "{% for i in (-4999..5000) %}{% endfor %}",
+            "{% for a in (1..100) %}{% for b in (1..100) %}{% endfor %}{% endfor %}",
+            "{% for i in (5..1) %}{% endfor %}{% for i in (1..10000) %}{% endfor %}",
             "{% assign s = 'Hello (world)' %}{{ s }}",
             "{{ '(1..99999999)' }}",
             "({{ x }}) (1..99999999)",
