@@ -70,19 +70,15 @@ pub async fn load_type_and_channel(db: &Db) -> Result<TypeAndChannel, ingot_acto
 pub async fn load_type_and_channel_in(
     tx: &mut crate::store::DbTx<'_>,
 ) -> Result<TypeAndChannel, ingot_actors::StepError> {
-    use crate::platform::communication::{get_channel_in, get_preference_type_in};
-    let preference_type = get_preference_type_in(tx, "Newsletter")
+    match crate::platform::communication::get_type_and_channel_in(tx, "Newsletter", "Email")
         .await
-        .map_err(crate::platform::Error::into_step_error)?;
-    let channel = get_channel_in(tx, "Email")
-        .await
-        .map_err(crate::platform::Error::into_step_error)?;
-    match (preference_type, channel) {
-        (Some(preference_type), Some(channel)) => Ok(TypeAndChannel {
+        .map_err(crate::platform::Error::into_step_error)?
+    {
+        Some((preference_type, channel)) => Ok(TypeAndChannel {
             preference_type,
             channel,
         }),
-        _ => Err(ingot_actors::StepError::fatal("Preference type or channel not found")),
+        None => Err(ingot_actors::StepError::fatal("Preference type or channel not found")),
     }
 }
 

@@ -42,6 +42,41 @@ pub async fn get_preference_type_in(tx: &mut DbTx<'_>, name: &str) -> Result<Opt
     }))
 }
 
+/// [`get_type_and_channel_in`] on a connection of its own.
+pub async fn get_type_and_channel(db: &Db, type_name: &str, channel_name: &str) -> Result<Option<(Named, Named)>> {
+    crate::with_conn!(db, read, |c| {
+        get_type_and_channel_in(&mut DbTx::from(c), type_name, channel_name).await
+    })
+}
+
+/// A global preference type and a global channel, by name, in one statement; `None` unless both exist. What
+/// [`get_preference_type_in`] and [`get_channel_in`] answer together, one round trip fewer (`user-created` reads
+/// both first, in every run).
+pub async fn get_type_and_channel_in(
+    tx: &mut DbTx<'_>,
+    type_name: &str,
+    channel_name: &str,
+) -> Result<Option<(Named, Named)>> {
+    use communication_channels as c;
+    use communication_preference_types as t;
+    Ok(crate::with_tx!(tx, |conn| {
+        t::table
+            .inner_join(
+                c::table.on(c::name
+                    .eq(channel_name)
+                    .and(c::organization_id.is_null())
+                    .and(c::deleted_at.is_null())),
+            )
+            .filter(t::name.eq(type_name))
+            .filter(t::organization_id.is_null())
+            .filter(t::deleted_at.is_null())
+            .select(((t::id, t::name), (c::id, c::name)))
+            .first(conn)
+            .await
+            .optional()?
+    }))
+}
+
 /// A global channel (e.g. `Email`) by name.
 pub async fn get_channel(db: &Db, name: &str) -> Result<Option<Named>> {
     crate::with_conn!(db, read, |c| get_channel_in(&mut DbTx::from(c), name).await)

@@ -50,3 +50,29 @@ async fn preferences_impl(b: Backend) {
         None
     );
 }
+
+both!(a_preference_type_and_a_channel_are_read_together, type_and_channel_impl);
+async fn type_and_channel_impl(b: Backend) {
+    let t = TestDb::new(b).await;
+    let db = &t.db;
+    let ty = comm::get_preference_type(db, "Newsletter").await.unwrap().unwrap();
+    let ch = comm::get_channel(db, "Email").await.unwrap().unwrap();
+    let both = comm::get_type_and_channel(db, "Newsletter", "Email").await.unwrap();
+    assert_eq!(both, Some((ty, ch)), "the same rows as one by one");
+    assert_eq!(comm::get_type_and_channel(db, "Nope", "Email").await.unwrap(), None);
+    assert_eq!(
+        comm::get_type_and_channel(db, "Newsletter", "Pigeon").await.unwrap(),
+        None
+    );
+    // A deleted channel does not count, as it does not one by one.
+    t.exec(
+        "UPDATE communication_channels SET deleted_at = created_at WHERE name = 'Email'",
+        &[],
+    )
+    .await;
+    assert_eq!(comm::get_channel(db, "Email").await.unwrap(), None);
+    assert_eq!(
+        comm::get_type_and_channel(db, "Newsletter", "Email").await.unwrap(),
+        None
+    );
+}
