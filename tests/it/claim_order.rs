@@ -237,4 +237,16 @@ async fn unreadable_impl(backend: Backend) {
         db.exec("UPDATE runs SET status = 'queued', lease_owner = NULL", &[])
             .await;
     }
+    // Failed for it, the run's end is still told (the outbox's poll is not stuck on it), with a null event.
+    db.exec(
+        "UPDATE runs SET status = 'failed', finished_at = 1, notify_pending = TRUE WHERE id = 'bad-event'",
+        &[],
+    )
+    .await;
+    let told = store
+        .pending_notifications(10)
+        .await
+        .expect("the outbox reads past the unreadable event");
+    assert_eq!(told.len(), 1);
+    assert_eq!((told[0].run_id.as_str(), told[0].event.is_null()), ("bad-event", true));
 }

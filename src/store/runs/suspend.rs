@@ -209,7 +209,12 @@ impl DbRunStore {
             run_id: run_id.to_string(),
             function_id,
             status: RunStatus::parse(&status).ok_or_else(|| Error::Data(format!("unknown run status {status:?}")))?,
-            event: event_json(&ev)?,
+            // A trigger event that cannot be read (its run failed for that: `ClaimedRun::unreadable`) does not keep
+            // the run's end from being told: the notification carries `null` for it.
+            event: event_json(&ev).unwrap_or_else(|e| {
+                tracing::warn!(run_id, error = %e, "a finished run's trigger event cannot be read; told as null");
+                serde_json::Value::Null
+            }),
             output: output.as_deref().map(from_json_text).transpose()?,
             error: parse_error(error),
             parent_run_id,
