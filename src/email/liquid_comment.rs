@@ -1,13 +1,13 @@
 //! `{% comment %}` for every Liquid template parsed here, in place of liquid-lib 0.26's. Theirs parses the tags
 //! inside a comment and ignores their errors; a tag whose error came from reading to the end of the template (an
 //! unclosed block, an end marker the grammar does not read as a tag: `{% comment %}{% endcomment r{% for a in e%}}`,
-//! an unclosed `raw`) leaves nothing to read, and the comment then asks for the next element and panics (found by
-//! fuzz/liquid_user_template, three times by three doors). This one parses nothing inside: it reads the comment's
+//! an unclosed `raw`) leaves nothing to read, and the comment then asks for the next element and panics (three doors
+//! found, two of them by fuzz/liquid_user_template). This one parses nothing inside: it reads the comment's
 //! text up to its `{% endcomment %}`, nested comments counted, and an unclosed comment is the template's error.
 //!
 //! The one difference a template can see: a `raw` block inside a comment no longer hides an `{% endcomment %}`
 //! (`{% comment %}{% raw %}{% endcomment %}{% endraw %}{% endcomment %}` ends at the first one and leaves a stray
-//! `{% endraw %}`, an error). Shopify's Liquid does not parse a comment's content either.
+//! `{% endraw %}`, an error).
 
 use liquid_core::{BlockReflection, Language, ParseBlock, Renderable, Result, Runtime, TagBlock, TagTokenIter};
 use std::io::Write;
