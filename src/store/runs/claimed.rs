@@ -16,6 +16,17 @@ use std::collections::HashMap;
 /// A run's data as read, or why it could not be.
 type Readable<T> = std::result::Result<T, String>;
 
+/// Adds `item` to `run`'s list in `out`; the first item that could not be read makes the whole list its reason.
+fn push_readable<T>(out: &mut HashMap<String, Readable<Vec<T>>>, run: String, item: Readable<T>) {
+    let entry = out.entry(run).or_insert_with(|| Ok(Vec::new()));
+    if let Ok(items) = entry {
+        match item {
+            Ok(item) => items.push(item),
+            Err(why) => *entry = Err(why),
+        }
+    }
+}
+
 /// An [`EventTuple`] read by a hand-written statement.
 #[derive(QueryableByName)]
 struct EventRow {
@@ -52,7 +63,7 @@ impl DbRunStore {
             None => self.trigger_events(&rows).await?,
         };
         // What cannot be read is kept per run, as the reason: that run fails alone ([`ClaimedRun::unreadable`]).
-        let by_id: HashMap<&str, std::result::Result<serde_json::Value, String>> = loaded
+        let by_id: HashMap<&str, Readable<serde_json::Value>> = loaded
             .iter()
             .map(|row| (row.0.as_str(), event_json(row).map_err(|e| e.to_string())))
             .collect();
@@ -136,14 +147,7 @@ impl DbRunStore {
                 .await?
         });
         for (run_id, row) in loaded {
-            let record = step_record(row).map_err(|e| e.to_string());
-            let entry = out.entry(run_id).or_insert_with(|| Ok(Vec::new()));
-            if let Ok(records) = entry {
-                match record {
-                    Ok(record) => records.push(record),
-                    Err(why) => *entry = Err(why),
-                }
-            }
+            push_readable(&mut out, run_id, step_record(row).map_err(|e| e.to_string()));
         }
         Ok(out)
     }
@@ -173,14 +177,7 @@ impl DbRunStore {
         });
         let mut out: HashMap<String, Readable<Vec<serde_json::Value>>> = HashMap::new();
         for (run, ev) in &loaded {
-            let event = event_json(ev).map_err(|e| e.to_string());
-            let entry = out.entry(run.clone()).or_insert_with(|| Ok(Vec::new()));
-            if let Ok(events) = entry {
-                match event {
-                    Ok(event) => events.push(event),
-                    Err(why) => *entry = Err(why),
-                }
-            }
+            push_readable(&mut out, run.clone(), event_json(ev).map_err(|e| e.to_string()));
         }
         Ok(out)
     }
