@@ -6,7 +6,7 @@ use super::*;
 use crate::function::{FunctionDef, Registry, Trigger};
 use crate::run::state::RunEvent;
 use crate::store::scripted::Scripted;
-use crate::store::{ClaimedRun, Lease, StoreError};
+use crate::store::{ClaimedRun, Lease, RunChange, StoreError};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A runtime over `store` with one function `f` whose handler is `handler` (counted by `calls`).
@@ -50,6 +50,13 @@ fn claimed(first_claim: bool, created_at_ms: i64) -> ClaimedRun {
 
 fn ok() -> std::future::Ready<Result<serde_json::Value, FnError>> {
     std::future::ready(Ok(serde_json::json!({"ok": true})))
+}
+
+/// The one change the run wrote (it wrote exactly one).
+fn only_change(store: &Scripted) -> RunChange {
+    let changes = store.changes.lock().unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    changes[0].clone()
 }
 
 fn events(store: &Scripted) -> Vec<RunEvent> {
@@ -121,9 +128,7 @@ async fn an_unreachable_store_loading_the_steps_pauses_the_run_without_running_i
     let (rt, f) = setup(store.clone(), def(calls.clone(), ok));
     let done = execute(rt, f, claimed(false, now_ms())).await;
     assert_eq!(calls.load(Ordering::SeqCst), 0, "the handler never ran");
-    let changes = store.changes.lock().unwrap();
-    assert_eq!(changes.len(), 1);
-    let c = &changes[0];
+    let c = only_change(&store);
     assert_eq!(
         (c.event, c.to, c.attempt),
         (RunEvent::RetryScheduled, RunStatus::Queued, 0)
@@ -184,9 +189,7 @@ async fn a_run_whose_data_cannot_be_read_fails_for_good_without_running() {
     run.unreadable = Some("its trigger event e1 is missing".into());
     let done = execute(rt, f, run).await;
     assert_eq!(calls.load(Ordering::SeqCst), 0, "the handler never ran");
-    let changes = store.changes.lock().unwrap();
-    assert_eq!(changes.len(), 1);
-    let c = &changes[0];
+    let c = only_change(&store);
     assert_eq!(
         (c.event, c.to, c.attempt),
         (RunEvent::FailedForGood, RunStatus::Failed, 0)
