@@ -124,13 +124,15 @@ pub fn print(args: &BenchArgs, rows: &[(Kind, Row)]) {
         args.steady_conns
     );
     println!(
-        "{:<9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>11} {:>11} {:>12} {:>14} {:>16} {:>11} {:>13}  targets",
+        "{:<9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>10} {:>13} {:>11} {:>11} {:>12} {:>14} {:>16} {:>11} {:>13}  targets",
         "backend",
         "rate",
         "runs",
         "p50_ms",
         "p99_ms",
         "max_ms",
+        "queued_p99",
+        "executing_p99",
         "answer_p99",
         "lag_p99_ms",
         "runs/s",
@@ -141,13 +143,16 @@ pub fn print(args: &BenchArgs, rows: &[(Kind, Row)]) {
     );
     for (kind, r) in rows {
         println!(
-            "{:<9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>11.1} {:>11.1} {:>12.0} {:>14.2} {:>16} {:>11.1} {:>13}  {}",
+            "{:<9} {:>6} {:>7} {:>7} {:>7} {:>7} {:>10} {:>13} {:>11.1} {:>11.1} {:>12.0} {:>14.2} {:>16} \
+             {:>11.1} {:>13}  {}",
             kind.to_string(),
             r.rate,
             r.events,
             r.runs.latency.p50,
             r.runs.latency.p99,
             r.runs.latency.max,
+            r.runs.queued.p99,
+            r.runs.executing.p99,
             ms(r.answer_us.p99),
             ms(r.lag_us.p99),
             r.runs.runs_per_s,
@@ -159,7 +164,9 @@ pub fn print(args: &BenchArgs, rows: &[(Kind, Row)]) {
         );
     }
     println!(
-        "latency: event received -> run finished (ms, from the database); answer_p99: the POST's answer time; \
+        "latency: event received -> run finished (ms, from the database), split into queued (received -> \
+         started: intake commit, wake-up, claim) and executing (started -> finished: the steps and their writes); \
+         answer_p99: the POST's answer time; \
          lag_p99: sends later than due (the client falling behind, not the daemon). Targets at 500/s: p99 < \
          {TARGET_P99_MS} ms, daemon CPU <= {TARGET_DAEMON_CPU_MS} ms per run, PostgreSQL <= \
          {TARGET_TRANSACTIONS_PER_RUN:.0} transactions per run"
