@@ -150,7 +150,13 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
         "claim_gap",
         "INGOT_CLAIM_GAP",
         "10ms",
-        "the shortest time between two claims of one function's pool while 4 or more of its runs are under way: runs arriving within it are claimed together (0s: a claim per wake-up)",
+        "the shortest time between two claims of one function's pool while it is busy (INGOT_CLAIM_GAP_BUSY): runs arriving within it are claimed together (0s: a claim per wake-up)",
+    ),
+    (
+        "claim_gap_busy",
+        "INGOT_CLAIM_GAP_BUSY",
+        "1",
+        "a function's pool is busy, its claims paced by INGOT_CLAIM_GAP, while this many of its runs are under way (1..10000; higher: more claims, each run claimed sooner)",
     ),
     (
         "retention",
@@ -258,6 +264,7 @@ pub struct Config {
     pub wait_lookback: Duration,
     pub wake_ahead: Duration,
     pub claim_gap: Duration,
+    pub claim_gap_busy: usize,
     /// Retention horizon and the pruner's pace (src/store/retention.rs).
     pub retention: Duration,
     pub prune_interval: Duration,
@@ -432,6 +439,7 @@ impl Config {
             wait_lookback: duration("wait_lookback", ms(0), secs(3600))?,
             wake_ahead: duration("wake_ahead", ms(0), secs(5))?,
             claim_gap: duration("claim_gap", ms(0), ms(100))?,
+            claim_gap_busy: number("claim_gap_busy", 1, 10_000)?,
             retention: duration("retention", secs(3600), secs(10 * 366 * 86_400))?,
             prune_interval: duration("prune_interval", secs(1), secs(86_400))?,
             prune_batch: number("prune_batch", 10, 100_000)?,
@@ -582,6 +590,12 @@ mod tests {
         assert!(err.contains("INGOT_CLAIM_GAP"), "{err}");
         assert_eq!(with(&[("claim_gap", "0s")]).unwrap().claim_gap, Duration::ZERO);
         assert_eq!(with(&[]).unwrap().claim_gap, ingot_actors::pool::CLAIM_GAP);
+        assert_eq!(with(&[]).unwrap().claim_gap_busy, ingot_actors::pool::CLAIM_GAP_BUSY);
+        assert_eq!(with(&[("claim_gap_busy", "1")]).unwrap().claim_gap_busy, 1);
+        for bad in ["0", "10001", "-1", "x"] {
+            let err = with(&[("claim_gap_busy", bad)]).unwrap_err().to_string();
+            assert!(err.contains("INGOT_CLAIM_GAP_BUSY"), "{bad}: {err}");
+        }
         let err = with(&[("auth", "maybe")]).unwrap_err().to_string();
         assert!(err.contains("INGOT_AUTH"), "{err}");
         let err = with(&[("admin_token_sha256", "abc")]).unwrap_err().to_string();

@@ -154,7 +154,7 @@ pub fn runtime_config(config: &Config) -> RuntimeConfig {
         wait_lookback: config.wait_lookback,
         wake_ahead: config.wake_ahead,
         claim_gap: config.claim_gap,
-        claim_gap_busy: ingot_actors::pool::CLAIM_GAP_BUSY,
+        claim_gap_busy: config.claim_gap_busy,
         wake_lookup_gap: ingot_actors::pool::WAKE_LOOKUP_GAP,
     }
 }
