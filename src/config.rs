@@ -40,7 +40,7 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
     (
         "max_runs_per_function",
         "INGOT_MAX_RUNS_PER_FUNCTION",
-        "64",
+        "256",
         "runs of one function executing at once in this daemon",
     ),
     (

@@ -25,7 +25,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ),
     (
         "INGOT_SERVICE_MAILBOX",
-        "256",
+        "1024",
         "capacity of each service actor's mailbox; a full one answers \"retry later\"",
     ),
     (

@@ -120,7 +120,7 @@ async fn metrics_move_impl(backend: Backend) {
     );
     assert!(value(&after, "ingot_group_commit_batch_size_count", &[]) > 0.0);
     assert!(value(&after, "ingot_claim_duration_seconds_count", &[]) > 0.0);
-    assert_eq!(value(&after, "ingot_pool_slots", &[("function", "metered")]), 64.0);
+    assert_eq!(value(&after, "ingot_pool_slots", &[("function", "metered")]), 256.0);
     assert_eq!(value(&after, "ingot_pool_queued_runs", &[("function", "metered")]), 0.0);
     assert_eq!(value(&after, "ingot_database_up", &[]), 1.0);
     assert!(!text.contains("sekrit-key"), "no event key in /metrics");

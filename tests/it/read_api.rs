@@ -80,7 +80,7 @@ async fn read_api_impl(b: Backend) {
         .expect("a pool for user-created");
     assert_eq!(pool["id"], "user-created");
     assert_eq!((pool["queued"].as_i64(), pool["running"].as_i64()), (Some(0), Some(0)));
-    assert_eq!(pool["slots"], 64);
+    assert_eq!(pool["slots"], 256);
     assert_eq!(pool["mailbox_capacity"], 1024);
     assert_eq!(pool["claimed_total"], 2);
     assert_eq!(d.api.get_ok("/health/ready").await["message"], "ready");

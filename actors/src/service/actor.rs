@@ -33,7 +33,7 @@ impl ServiceOptions {
             name: name.into(),
             rate: RateSpec::per_second(10),
             per_route: None,
-            mailbox: 256,
+            mailbox: 1024,
             concurrency: 8,
             timeout: Duration::from_secs(30),
         }
