@@ -174,3 +174,28 @@ pub async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_engine_takes_its_settings_from_the_config() {
+        let values = [
+            ("max_runs_per_function", "9"),
+            ("mailbox_capacity", "32"),
+            ("claim_gap", "20ms"),
+            ("claim_gap_busy", "7"),
+            ("wake_ahead", "1s"),
+            ("engine_threads", "2"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let rt = runtime_config(&Config::from_values(&values).unwrap());
+        assert_eq!((rt.max_runs_per_function, rt.mailbox_capacity), (9, 32));
+        assert_eq!((rt.claim_gap, rt.claim_gap_busy), (Duration::from_millis(20), 7));
+        assert_eq!((rt.wake_ahead, rt.engine_threads), (Duration::from_secs(1), 2));
+    }
+}
