@@ -32,7 +32,7 @@ pub const CLAIM_GAP: Duration = Duration::from_millis(10);
 /// [`crate::runtime::RuntimeConfig::claim_gap_busy`] and of `INGOT_CLAIM_GAP_BUSY`). An idle pool claims at once:
 /// a new run there would wait for the claim alone. Once one run is under way, a claim within the gap waits for its
 /// end and takes every run that came due meanwhile: one statement (a transaction on PostgreSQL) for several runs.
-/// At 500 single-event requests/s that was 15–25 % less daemon CPU per run than a threshold of 4, at +2 ms on the
+/// At 500 single-event requests/s that was 16–26 % less daemon CPU per run than a threshold of 4, at +2 ms on the
 /// p99 (SQLite) or none (PostgreSQL); at 50–100/s a pool is rarely busy and nothing changes (README, "Decisions").
 pub const CLAIM_GAP_BUSY: usize = 1;
 
