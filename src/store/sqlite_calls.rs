@@ -10,7 +10,9 @@ use futures_util::future::BoxFuture;
 use std::cell::Cell;
 use std::error::Error as StdError;
 use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::{Context, Poll};
+use tokio::runtime::RuntimeFlavor;
 
 thread_local! {
     /// Set on a blocking thread while [`on_this_thread`] drives its future: calls run inline.
@@ -33,9 +35,14 @@ impl SpawnBlocking for Calls {
         if INLINE.with(Cell::get) {
             return Box::pin(std::future::ready(Ok(task())));
         }
-        let handle = self.handle.clone();
-        let future = handle.spawn_blocking(task);
-        Box::pin(Finished { handle, future })
+        let done = Done::default();
+        let signal = Signal(done.clone());
+        let future = self.handle.spawn_blocking(move || {
+            // Dropped when the call has returned or unwound, or with the call unrun (the runtime shutting down).
+            let _signal = signal;
+            task()
+        });
+        Box::pin(Finished { future, done })
     }
 
     fn get_runtime() -> Self {
@@ -47,10 +54,13 @@ impl SpawnBlocking for Calls {
 }
 
 /// A blocking call that is awaited to its end even when its caller is dropped, as diesel-async's own spawner does:
-/// the connection must not be handed back to its pool while a statement still runs on it.
+/// the connection must not be handed back to its pool while a statement still runs on it. Unlike diesel-async's
+/// (`block_in_place`, which panics on a current-thread runtime), the wait works on every runtime flavour: actix's
+/// arbiters and HTTP workers are current-thread runtimes, and a request whose client went away, or a call under
+/// a timeout that fired, drops its future there while the statement runs.
 struct Finished<R> {
-    handle: tokio::runtime::Handle,
     future: tokio::task::JoinHandle<R>,
+    done: Done,
 }
 
 impl<R> std::future::Future for Finished<R> {
@@ -65,12 +75,41 @@ impl<R> std::future::Future for Finished<R> {
 
 impl<R> Drop for Finished<R> {
     fn drop(&mut self) {
-        if !self.future.is_finished() {
-            let future = Pin::new(&mut self.future);
-            tokio::task::block_in_place(|| {
-                let _ = self.handle.block_on(future);
-            });
+        if self.future.is_finished() {
+            return;
         }
+        // The call runs on a blocking-pool thread and needs nothing from this one: waiting here is bounded by the
+        // statement (and SQLite's busy_timeout). On a multi-thread runtime the worker's other tasks move elsewhere.
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(|| self.done.wait()),
+            _ => self.done.wait(),
+        }
+    }
+}
+
+/// Whether a blocking call has ended; its [`Signal`] travels with the call.
+#[derive(Clone, Default)]
+struct Done(Arc<(Mutex<bool>, Condvar)>);
+
+impl Done {
+    fn wait(&self) {
+        let (ended, cv) = &*self.0;
+        let mut ended = ended.lock().unwrap_or_else(PoisonError::into_inner);
+        while !*ended {
+            ended = cv.wait(ended).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// Moved into a blocking call: marks it ended when dropped, after the call returned or unwound, or with the call
+/// unrun.
+struct Signal(Done);
+
+impl Drop for Signal {
+    fn drop(&mut self) {
+        let (ended, cv) = &*(self.0).0;
+        *ended.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        cv.notify_all();
     }
 }
 
@@ -113,6 +152,35 @@ mod tests {
     fn thread_of(calls: &mut Calls) -> BoxFuture<'static, std::thread::ThreadId> {
         let f = calls.spawn_blocking(|| std::thread::current().id());
         Box::pin(async move { f.await.unwrap() })
+    }
+
+    /// Drops a call's future while the call runs, and reports whether the call had ended by then.
+    fn drop_while_running(calls: &mut Calls) -> bool {
+        let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let flag = ended.clone();
+        let call = calls.spawn_blocking(move || {
+            started_tx.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        started_rx.recv().unwrap();
+        drop(call);
+        ended.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    // actix's arbiters and HTTP workers are current-thread runtimes: a request whose client left, or a call whose
+    // timeout fired, drops the future there. diesel-async's `block_in_place` panicked on this runtime.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_call_dropped_while_it_runs_is_waited_for_on_a_current_thread_runtime() {
+        let mut calls = Calls::get_runtime();
+        assert!(drop_while_running(&mut calls), "the drop waited for the call's end");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_call_dropped_while_it_runs_is_waited_for_on_a_multi_thread_runtime() {
+        let mut calls = Calls::get_runtime();
+        assert!(drop_while_running(&mut calls), "the drop waited for the call's end");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
