@@ -138,6 +138,49 @@ fn every_setting_is_in_the_readme() {
     assert!(missing.is_empty(), "settings missing from the README: {missing:?}");
 }
 
+/// The deployment's example environment file shows each setting it lists at its default (commented out), except
+/// those it must show filled in: a value there that is not the default is a default changed in one place only.
+#[test]
+fn the_example_environment_shows_the_defaults() {
+    let example = std::fs::read_to_string(Path::new(ROOT).join("deploy/ingot.env.example")).expect("the example");
+    // Shown with a value an operator must choose: there is no useful default to show.
+    let chosen = [
+        "INGOT_DATABASE_URL",
+        "INGOT_EVENT_KEYS",
+        "INGOT_NODE_ID",
+        "INGOT_ALLOWED_HOSTS",
+    ];
+    let defaults: std::collections::BTreeMap<&str, &str> = ingot::config::SETTINGS
+        .iter()
+        .map(|(_, var, default, _)| (*var, *default))
+        .chain(
+            ingot::integrations::config::SETTINGS
+                .iter()
+                .map(|(var, default, _)| (*var, *default)),
+        )
+        .collect();
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for line in example.lines() {
+        let Some((var, value)) = line.strip_prefix('#').and_then(|l| l.split_once('=')) else {
+            continue;
+        };
+        let Some(default) = defaults.get(var) else { continue };
+        if chosen.contains(&var) {
+            continue;
+        }
+        checked += 1;
+        if value != *default {
+            wrong.push(format!("{var}={value} (default {default})"));
+        }
+    }
+    assert!(checked >= 20, "the example's settings were read: {checked}");
+    assert!(
+        wrong.is_empty(),
+        "deploy/ingot.env.example shows other values than the defaults: {wrong:?}"
+    );
+}
+
 /// Every README section has its own title: two sections of one name (two branches each adding "Operating Ingot")
 /// split what belongs together, and a link to the title reaches only the first.
 #[test]
