@@ -591,6 +591,10 @@ mod tests {
         assert_eq!(with(&[("claim_gap", "0s")]).unwrap().claim_gap, Duration::ZERO);
         assert_eq!(with(&[]).unwrap().claim_gap, ingot_actors::pool::CLAIM_GAP);
         assert_eq!(with(&[]).unwrap().claim_gap_busy, ingot_actors::pool::CLAIM_GAP_BUSY);
+        assert_eq!(
+            with(&[]).unwrap().max_runs_per_function,
+            ingot_actors::pool::MAX_RUNS_PER_FUNCTION
+        );
         assert_eq!(with(&[("claim_gap_busy", "1")]).unwrap().claim_gap_busy, 1);
         for bad in ["0", "10001", "-1", "x"] {
             let err = with(&[("claim_gap_busy", bad)]).unwrap_err().to_string();

@@ -17,6 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+/// How many runs of one function a pool executes at once (the default of
+/// [`crate::runtime::RuntimeConfig::max_runs_per_function`] and of `INGOT_MAX_RUNS_PER_FUNCTION`; README,
+/// "Decisions: 256 runs of a function at once").
+pub const MAX_RUNS_PER_FUNCTION: usize = 256;
+
 /// The shortest time between two `next_wake` look-ups of one pool (the default of
 /// [`crate::runtime::RuntimeConfig::wake_lookup_gap`]). Under a steady stream of events nearly every
 /// claim ends with everything due taken, and a look-up per claim was one more statement per run; within the gap the

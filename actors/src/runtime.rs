@@ -42,7 +42,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             node_id: "local".into(),
-            max_runs_per_function: 256,
+            max_runs_per_function: crate::pool::MAX_RUNS_PER_FUNCTION,
             mailbox_capacity: 1024,
             poll_interval: Duration::from_secs(1),
             lease_ttl: Duration::from_secs(30),

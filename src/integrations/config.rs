@@ -608,3 +608,14 @@ impl IntegrationsConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_mailbox_defaults_to_the_actors_own() {
+        let config = IntegrationsConfig::from_values(&BTreeMap::new()).unwrap();
+        assert_eq!(config.mailbox, ingot_actors::service::MAILBOX);
+    }
+}

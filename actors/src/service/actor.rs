@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// How one service actor is sized.
+/// A service's mailbox capacity (the default of [`ServiceOptions::mailbox`] and of `INGOT_SERVICE_MAILBOX`): larger
+/// than a function's pool ([`crate::pool::MAX_RUNS_PER_FUNCTION`]), so one function's runs cannot fill it alone.
+pub const MAILBOX: usize = 1024;
+
 #[derive(Debug, Clone)]
 pub struct ServiceOptions {
     pub name: String,
@@ -33,7 +37,7 @@ impl ServiceOptions {
             name: name.into(),
             rate: RateSpec::per_second(10),
             per_route: None,
-            mailbox: 1024,
+            mailbox: MAILBOX,
             concurrency: 8,
             timeout: Duration::from_secs(30),
         }

@@ -17,7 +17,7 @@ mod error;
 mod limits;
 mod retry_after;
 
-pub use actor::{Service, ServiceOptions, ServiceStats};
+pub use actor::{MAILBOX, Service, ServiceOptions, ServiceStats};
 pub use error::ServiceError;
 pub use limits::RateSpec;
 pub use retry_after::parse_retry_after;
