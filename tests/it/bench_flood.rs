@@ -5,47 +5,28 @@
 //! past the database deadline stored nothing, not even after a COMMIT it had sent).
 
 use crate::both;
-use crate::support::Backend;
-use std::process::Command;
+use crate::support::{Backend, bench};
 
 both!(flood_prints_a_row_with_answers_and_memory, flood_impl);
 async fn flood_impl(b: Backend) {
-    let backend = match b {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_ingot"))
-            .args(["bench", "--scenario", "flood", "--backend", backend])
-            .args([
-                "--flood-requests",
-                "24",
-                "--flood-body-bytes",
-                "200000",
-                "--flood-inflight-bytes",
-                "400000",
-                "--flood-inflight-requests",
-                "8",
-                "--flood-settle",
-                "1s",
-            ])
-            .env("INGOT_LOG", "warn")
-            .output()
-            .expect("run ingot bench")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "ingot bench failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<Vec<&str>> = stdout
-        .lines()
-        .filter(|l| l.starts_with(backend))
-        .map(|l| l.split_whitespace().collect())
-        .collect();
+    let stdout = bench::run(
+        "flood",
+        b,
+        &[
+            "--flood-requests",
+            "24",
+            "--flood-body-bytes",
+            "200000",
+            "--flood-inflight-bytes",
+            "400000",
+            "--flood-inflight-requests",
+            "8",
+            "--flood-settle",
+            "1s",
+        ],
+    )
+    .await;
+    let rows: Vec<Vec<&str>> = bench::rows(&stdout, b, |_| true);
     assert_eq!(rows.len(), 1, "one row: {stdout}");
     let row = &rows[0];
     assert_eq!(row.len(), 16, "backend and 15 figures: {row:?}");

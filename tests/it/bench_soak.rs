@@ -3,45 +3,26 @@
 //! measurement, not a test of speed): the rows are there, well formed, and no run failed.
 
 use crate::both;
-use crate::support::Backend;
-use std::process::Command;
+use crate::support::{Backend, bench};
 
 both!(soak_prints_a_row_per_interval, soak_impl);
 async fn soak_impl(b: Backend) {
-    let backend = match b {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_ingot"))
-            .args(["bench", "--scenario", "soak", "--backend", backend])
-            .args([
-                "--rate",
-                "20",
-                "--duration",
-                "4s",
-                "--report-every",
-                "2s",
-                "--soak-retention",
-                "10s",
-            ])
-            .env("INGOT_LOG", "warn")
-            .output()
-            .expect("run ingot bench")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "ingot bench failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<Vec<&str>> = stdout
-        .lines()
-        .filter(|l| l.starts_with(backend) && !l.contains("soak done"))
-        .map(|l| l.split_whitespace().collect())
-        .collect();
+    let stdout = bench::run(
+        "soak",
+        b,
+        &[
+            "--rate",
+            "20",
+            "--duration",
+            "4s",
+            "--report-every",
+            "2s",
+            "--soak-retention",
+            "10s",
+        ],
+    )
+    .await;
+    let rows: Vec<Vec<&str>> = bench::rows(&stdout, b, |l| !l.contains("soak done"));
     assert_eq!(rows.len(), 2, "one row per 2 s over 4 s: {stdout}");
     for row in &rows {
         assert_eq!(row.len(), 15, "backend and 14 figures: {row:?}");
@@ -66,7 +47,7 @@ async fn soak_impl(b: Backend) {
     let sent: u64 = rows[1][14].parse().unwrap();
     assert!(sent > 0, "events were sent: {stdout}");
     assert!(
-        stdout.contains(&format!("{backend:<9} soak done: ")),
+        stdout.contains(&format!("{:<9} soak done: ", bench::name(b))),
         "the summary: {stdout}"
     );
 }

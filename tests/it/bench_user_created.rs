@@ -5,51 +5,26 @@
 //! the rows are there, count every run, and carry CPU figures — and transactions per run on PostgreSQL only.
 
 use crate::both;
-use crate::support::Backend;
-use std::process::Command;
+use crate::support::{Backend, bench};
 
 both!(user_created_scenarios_print_costs_per_run, user_created_impl);
 async fn user_created_impl(b: Backend) {
-    let backend = match b {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_ingot"))
-            .args([
-                "bench",
-                "--scenario",
-                "user-created,user-created-steady",
-                "--backend",
-                backend,
-            ])
-            .args([
-                "--uc-events",
-                "30",
-                "--batch",
-                "10",
-                "--steady-rate",
-                "20",
-                "--steady-seconds",
-                "1s",
-            ])
-            .env("INGOT_LOG", "warn")
-            .output()
-            .expect("run ingot bench")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "ingot bench failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<Vec<&str>> = stdout
-        .lines()
-        .filter(|l| l.starts_with(backend))
-        .map(|l| l.split_whitespace().collect())
-        .collect();
+    let stdout = bench::run(
+        "user-created,user-created-steady",
+        b,
+        &[
+            "--uc-events",
+            "30",
+            "--batch",
+            "10",
+            "--steady-rate",
+            "20",
+            "--steady-seconds",
+            "1s",
+        ],
+    )
+    .await;
+    let rows: Vec<Vec<&str>> = bench::rows(&stdout, b, |_| true);
     assert_eq!(rows.len(), 2, "a batched and a steady row: {stdout}");
     let (batched, steady) = (&rows[0], &rows[1]);
     // Batched: backend runs runs/s p50 p99 max daemon_cpu postgres_cpu statements transactions verdict…

@@ -1,5 +1,6 @@
 //! Test support: fresh databases, the daemon as a process or in-process, HTTP helpers, and `both!`.
 
+pub mod bench;
 pub mod db;
 pub mod fake_google;
 pub mod inproc;
