@@ -162,16 +162,27 @@ async fn insert_rows(db: &Db, n: usize, writers: usize) -> anyhow::Result<Durati
     let shares: Vec<Vec<(String, i64)>> = (0..writers)
         .map(|w| (w..n).step_by(writers).map(|i| (ids[i].clone(), i as i64)).collect())
         .collect();
+    concurrently(db, shares, "a baseline writer", async |db, share| {
+        insert_share(&db, share).await
+    })
+    .await
+}
+
+/// Runs `write` once per share, all at once (a task each, `db` cloned for each), and times them until the last has
+/// finished; the first failure (or a `what` that panicked) is the answer.
+pub async fn concurrently<S, F, Fut>(db: &Db, shares: Vec<S>, what: &str, write: F) -> anyhow::Result<Duration>
+where
+    S: Send + 'static,
+    F: Fn(Db, S) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
     let started = Instant::now();
     let tasks: Vec<_> = shares
         .into_iter()
-        .map(|share| {
-            let db = db.clone();
-            tokio::spawn(async move { insert_share(&db, share).await })
-        })
+        .map(|share| tokio::spawn(write(db.clone(), share)))
         .collect();
     for task in tasks {
-        task.await.context("a baseline writer panicked")??;
+        task.await.with_context(|| format!("{what} panicked"))??;
     }
     Ok(started.elapsed())
 }

@@ -25,6 +25,7 @@
 mod client;
 mod fan_out;
 mod flood;
+mod floor;
 mod fresh;
 mod functions;
 mod inproc;

@@ -7,6 +7,7 @@ mod support;
 mod actions;
 mod auth;
 mod bench_flood;
+mod bench_one_step;
 mod bench_soak;
 mod bench_user_created;
 
