@@ -1,6 +1,7 @@
 //! The one-step scenario: N events, each starting one run of `bench-one-step`; runs/s and run latency next to a
 //! baseline of N plain single-row autocommit INSERTs through as many connections as the daemon writes with
-//! (SQLite: its one writer; PostgreSQL: the default pool size).
+//! (SQLite: its one writer; PostgreSQL: the default pool size), and next to the floor of the same N runs' rows
+//! written by plain SQL ([`floor`]); with the statements and PostgreSQL transactions per run.
 
 use super::floor::{self, Floor};
 use super::fresh::{FreshDb, Kind};
