@@ -1,7 +1,8 @@
 //! The floor of a one-step run: the rows and status changes the engine writes for one run of `bench-one-step`,
 //! written by plain SQL with no engine at all — no HTTP, no actors, no claim query, no group commit, the run ids
 //! known in advance. What a durable run costs the database alone, next to the plain-commit baseline
-//! ([`super::measure::baseline`]): no engine can make its runs faster than this floor on the same schema.
+//! ([`super::measure::baseline`]): an engine writing these rows in batches of the same size on the same schema
+//! cannot make its runs faster than this floor.
 //!
 //! Per batch of runs (the bench's `--batch`, as the intake stores one request's events), three transactions, as
 //! the engine needs them: the intake (the events and their runs, `queued`), the claim (queued → running, a new
