@@ -16,11 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-/// How one service actor is sized.
 /// A service's mailbox capacity (the default of [`ServiceOptions::mailbox`] and of `INGOT_SERVICE_MAILBOX`): larger
 /// than a function's pool ([`crate::pool::MAX_RUNS_PER_FUNCTION`]), so one function's runs cannot fill it alone.
 pub const MAILBOX: usize = 1024;
 
+/// How one service actor is sized.
 #[derive(Debug, Clone)]
 pub struct ServiceOptions {
     pub name: String,
