@@ -137,8 +137,8 @@ fn statements(runs: &[Run]) -> anyhow::Result<(Pair, Stmt, Pair)> {
     let mut claim = Stmt::new("");
     let set = status::set(&mut claim, &[RunEvent::Claimed])?;
     let queued = status::source(&mut claim, RunEvent::Claimed, RunStatus::Queued)?;
-    let owner = bind(&mut claim, Param::Text("bench".into()));
-    let started = bind(&mut claim, Param::BigInt(at));
+    let owner = claim.bind(Param::Text("bench".into()));
+    let started = claim.bind(Param::BigInt(at));
     claim.push_sql(&format!(
         "UPDATE runs SET {set}, lease_owner = {owner}, lease_token = lease_token + 1, started_at = {started}, \
          updated_at = {started} WHERE status = {queued} AND id IN ("
@@ -165,8 +165,8 @@ fn statements(runs: &[Run]) -> anyhow::Result<(Pair, Stmt, Pair)> {
     let mut end = Stmt::new("");
     let set = status::set(&mut end, &[RunEvent::Succeeded])?;
     let running = status::source(&mut end, RunEvent::Succeeded, RunStatus::Running)?;
-    let output = bind(&mut end, Param::Text("1".into()));
-    let finished = bind(&mut end, Param::BigInt(at));
+    let output = end.bind(Param::Text("1".into()));
+    let finished = end.bind(Param::BigInt(at));
     end.push_sql(&format!(
         "UPDATE runs SET {set}, output = {output}, finished_at = {finished}, updated_at = {finished} \
          WHERE status = {running} AND id IN ("
@@ -174,12 +174,6 @@ fn statements(runs: &[Run]) -> anyhow::Result<(Pair, Stmt, Pair)> {
     end.push_list(ids());
     end.push_sql(")");
     Ok(((events, new_runs), claim, (step, end)))
-}
-
-/// `p` bound on `s`: its placeholder.
-fn bind(s: &mut Stmt, p: Param) -> String {
-    s.params.push(p);
-    format!("${}", s.params.len())
 }
 
 #[derive(QueryableByName)]

@@ -132,13 +132,7 @@ fn final_statuses(s: &mut Stmt) -> String {
         .filter(|st| st.is_final())
         .map(|st| st.as_str())
         .collect();
-    let marks: Vec<String> = finals
-        .iter()
-        .map(|f| {
-            s.params.push(Param::Text(f.to_string()));
-            format!("${}", s.params.len())
-        })
-        .collect();
+    let marks: Vec<String> = finals.iter().map(|f| s.bind(Param::Text(f.to_string()))).collect();
     marks.join(", ")
 }
 

@@ -54,15 +54,15 @@ impl Stmt {
         self.sql.push_str(&groups.join(", "));
     }
 
+    /// Binds `p` as the next parameter and returns its placeholder (`$n`), for the caller to place in the text.
+    pub fn bind(&mut self, p: Param) -> String {
+        self.params.push(p);
+        format!("${}", self.params.len())
+    }
+
     /// Appends `$n, $n+1, …`, one placeholder per parameter (the inside of an `IN (…)` list).
     pub fn push_list(&mut self, items: impl IntoIterator<Item = Param>) {
-        let marks: Vec<String> = items
-            .into_iter()
-            .map(|p| {
-                self.params.push(p);
-                format!("${}", self.params.len())
-            })
-            .collect();
+        let marks: Vec<String> = items.into_iter().map(|p| self.bind(p)).collect();
         self.sql.push_str(&marks.join(", "));
     }
 

@@ -27,13 +27,7 @@ pub fn cancellable() -> Vec<RunStatus> {
 
 /// `IN ($n, …)` over `values`, bound as parameters of `s`.
 pub(crate) fn in_list(s: &mut Stmt, values: impl IntoIterator<Item = String>) -> String {
-    let marks: Vec<String> = values
-        .into_iter()
-        .map(|v| {
-            s.params.push(Param::Text(v));
-            format!("${}", s.params.len())
-        })
-        .collect();
+    let marks: Vec<String> = values.into_iter().map(|v| s.bind(Param::Text(v))).collect();
     format!("IN ({})", marks.join(", "))
 }
 
@@ -117,8 +111,8 @@ fn select_batch(f: &CancelFilter) -> Stmt {
     };
     let mut clauses = vec![format!("r.status {}", status::param_in(&mut s, &statuses))];
     let mut bind = |s: &mut Stmt, p: Param, clause: &str| {
-        s.params.push(p);
-        clauses.push(clause.replace('#', &format!("${}", s.params.len())));
+        let mark = s.bind(p);
+        clauses.push(clause.replace('#', &mark));
     };
     if let Some(fid) = &f.function_id {
         bind(&mut s, Param::Text(fid.clone()), "r.function_id = #");

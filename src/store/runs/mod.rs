@@ -364,13 +364,7 @@ pub(super) fn release_in_doubt_stmt(
         " AND function_id = $3 AND updated_at >= $4",
     )?;
     if !keep.is_empty() {
-        let marks: Vec<String> = keep
-            .iter()
-            .map(|id| {
-                s.params.push(Param::Text(id.clone()));
-                format!("${}", s.params.len())
-            })
-            .collect();
+        let marks: Vec<String> = keep.iter().map(|id| s.bind(Param::Text(id.clone()))).collect();
         s.sql.push_str(&format!(" AND id NOT IN ({})", marks.join(", ")));
     }
     Ok(s)

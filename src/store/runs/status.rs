@@ -74,8 +74,7 @@ impl Edge {
 
 /// Binds `value` as the next parameter and returns its placeholder.
 fn bind(s: &mut Stmt, value: &str) -> String {
-    s.params.push(Param::Text(value.to_string()));
-    format!("${}", s.params.len())
+    s.bind(Param::Text(value.to_string()))
 }
 
 fn record(s: &mut Stmt, events: &[RunEvent]) {
